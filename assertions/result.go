@@ -1,0 +1,111 @@
+// Package assertions holds the checks that decide whether a drill kept the
+// environment's promises. A check reads only the recorded history and the
+// surviving data (snapshots taken from the stores), never the runbook's or the
+// topology's own belief, and explains itself when it fails: which writes,
+// which times, which fault.
+package assertions
+
+import (
+	"time"
+
+	"github.com/bcdr-harness/bcdr/history"
+	"github.com/bcdr-harness/bcdr/topology"
+)
+
+// Verdict is the outcome of a check or a run.
+type Verdict string
+
+// Verdicts. Unknown means the run could not tell (the test itself was invalid).
+const (
+	Pass    Verdict = "pass"
+	Fail    Verdict = "fail"
+	Unknown Verdict = "unknown"
+)
+
+// Worst combines verdicts: fail beats unknown beats pass.
+func Worst(vs ...Verdict) Verdict {
+	out := Pass
+	for _, v := range vs {
+		if v == Fail {
+			return Fail
+		}
+		if v == Unknown {
+			out = Unknown
+		}
+	}
+	return out
+}
+
+// LostWrite is an acknowledged write missing from the surviving data.
+type LostWrite struct {
+	Key      string        `json:"key"`
+	Kind     string        `json:"kind"`
+	Region   string        `json:"region"`
+	Instance string        `json:"instance"`
+	AckWall  time.Time     `json:"ack_wall"`
+	AckSvc   time.Duration `json:"ack_service_ns"`
+}
+
+// Result is what one check found.
+type Result struct {
+	Name    string  `json:"name"`
+	Verdict Verdict `json:"verdict"`
+	// Observed and Budget are in service time (seconds in JSON).
+	Observed time.Duration `json:"-"`
+	Budget   time.Duration `json:"-"`
+	// ObservedServiceS and BudgetServiceS are the same figures in service seconds.
+	ObservedServiceS float64 `json:"observed_service_s"`
+	BudgetServiceS   float64 `json:"budget_service_s"`
+	ObservedWallS    float64 `json:"observed_wall_s"`
+	BudgetWallS      float64 `json:"budget_wall_s"`
+	// Lost lists acknowledged writes that did not survive, where it applies.
+	Lost      []LostWrite `json:"lost,omitempty"`
+	LostCount int         `json:"lost_count"`
+	// Ops names the operations (history indexes) the explanation refers to.
+	Ops []int `json:"ops,omitempty"`
+	// Explanation is a sentence a person can act on.
+	Explanation string `json:"explanation"`
+}
+
+// Input is everything a check may read.
+type Input struct {
+	History history.History
+	// AfterFailover is the promoted region's data right after failover (nil
+	// if no failover happened).
+	AfterFailover *topology.Snapshot
+	// Final is the active region's data at the end of the run.
+	Final *topology.Snapshot
+	// Budgets, in service time.
+	Budgets Budgets
+}
+
+// Budgets are the objectives the checks hold the run to, in service time.
+type Budgets struct {
+	RPO                  time.Duration `json:"rpo"`
+	RTO                  time.Duration `json:"rto"`
+	FailbackInterruption time.Duration `json:"failback_interruption"`
+	BatchOutage          time.Duration `json:"batch_outage"`
+	// RetryBudget is how long a client may retry one request before the
+	// failure counts as customer-visible.
+	RetryBudget time.Duration `json:"retry_budget"`
+	// MinWritesBeforeFault is the least traffic for a valid run.
+	MinWritesBeforeFault int `json:"min_writes_before_fault"`
+}
+
+// DefaultBudgets are the seed's objectives.
+func DefaultBudgets() Budgets {
+	return Budgets{
+		RPO:                  15 * time.Minute,
+		RTO:                  4 * time.Hour,
+		FailbackInterruption: 5 * time.Minute,
+		BatchOutage:          25 * time.Minute,
+		RetryBudget:          2 * time.Minute,
+		MinWritesBeforeFault: 50,
+	}
+}
+
+// Check is one named check.
+type Check interface {
+	Name() string
+	Check(in Input) Result
+}

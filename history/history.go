@@ -1,0 +1,264 @@
+// Package history records what clients and the fault injector saw, in the
+// style of Jepsen histories: every operation is an invoke followed by one of
+// ok, fail or unknown (indeterminate), stamped with wall and service time,
+// region and instance. Checks read only this record and the surviving data,
+// never the beliefs of the runbook or the topology.
+package history
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/bcdr-harness/bcdr/clock"
+)
+
+// Kind is what an operation did.
+type Kind string
+
+// Client operation kinds.
+const (
+	JournalEntry Kind = "journal-entry" // post a balanced journal entry (write)
+	Invoice      Kind = "invoice"       // post an invoice row and its document (write)
+	Batch        Kind = "batch"         // run a batch job
+	Report       Kind = "report"        // read the financial report
+	Maintenance  Kind = "maintenance"   // request update maintenance / package deployment
+	Health       Kind = "health"        // health probe
+	// Event is a harness or runbook event (fault injected, failover, ...): not a client op.
+	Event Kind = "event"
+)
+
+// IsWrite tells whether an operation kind is a durable business write.
+func (k Kind) IsWrite() bool { return k == JournalEntry || k == Invoice }
+
+// Type is the stage of an operation, as in Jepsen.
+type Type string
+
+// Operation types.
+const (
+	Invoke  Type = "invoke"
+	OK      Type = "ok"
+	Fail    Type = "fail"
+	Unknown Type = "unknown" // the outcome cannot be known (timeout after sending)
+	Info    Type = "info"    // events
+)
+
+// Event names recorded by the harness and the runbook.
+const (
+	EvFaultInjected    = "fault-injected"
+	EvFaultRecovered   = "fault-recovered"
+	EvOutageDetected   = "outage-detected"
+	EvSignOffRequested = "sign-off-requested"
+	EvSignOffGranted   = "sign-off-granted"
+	EvSignOffRefused   = "sign-off-refused"
+	EvFailoverStart    = "failover-start"
+	EvFailoverDone     = "failover-done"
+	EvFailoverAborted  = "failover-aborted"
+	EvLimitedModeOn    = "limited-mode-on"
+	EvLimitedModeOff   = "limited-mode-off"
+	EvFailbackStart    = "failback-start"
+	EvFailbackDone     = "failback-done"
+	EvPhase            = "phase"
+	EvLag              = "lag" // a sample of replication lag
+	EvHealth           = "health-check"
+)
+
+// Op is one entry of the history.
+type Op struct {
+	Index   int           `json:"index"`
+	Process int           `json:"process"` // client number; -1 for the harness
+	Type    Type          `json:"type"`
+	Kind    Kind          `json:"kind"`
+	Key     string        `json:"key,omitempty"` // idempotency key of a write, or event name
+	Wall    time.Time     `json:"wall"`
+	Service time.Duration `json:"service_ns"`
+	Region  string        `json:"region,omitempty"`
+	Inst    string        `json:"instance,omitempty"`
+	Status  int           `json:"status,omitempty"` // HTTP status of the final attempt
+	Tries   int           `json:"tries,omitempty"`
+	Error   string        `json:"error,omitempty"`
+	// Value carries details: the document checksum of an invoice, the amount of
+	// a journal entry, event details (fault name, lag figures).
+	Value map[string]any `json:"value,omitempty"`
+}
+
+// Recorder appends operations safely from many goroutines.
+type Recorder struct {
+	mu    sync.Mutex
+	clock *clock.Clock
+	ops   []Op
+	sink  func(Op)
+}
+
+// NewRecorder returns an empty history using clk for service timestamps.
+func NewRecorder(clk *clock.Clock) *Recorder { return &Recorder{clock: clk} }
+
+// OnAppend registers a function called (outside the lock) for every appended op,
+// for live progress displays.
+func (r *Recorder) OnAppend(f func(Op)) { r.mu.Lock(); r.sink = f; r.mu.Unlock() }
+
+// Append stamps op with the current time and index and stores it.
+func (r *Recorder) Append(op Op) Op {
+	now := time.Now()
+	r.mu.Lock()
+	op.Index = len(r.ops)
+	if op.Wall.IsZero() {
+		op.Wall = now
+	}
+	op.Service = r.clock.At(op.Wall)
+	r.ops = append(r.ops, op)
+	sink := r.sink
+	r.mu.Unlock()
+	if sink != nil {
+		sink(op)
+	}
+	return op
+}
+
+// Event records a harness event with details.
+func (r *Recorder) Event(name string, value map[string]any) Op {
+	return r.Append(Op{Process: -1, Type: Info, Kind: Event, Key: name, Value: value})
+}
+
+// Ops returns a copy of the history so far.
+func (r *Recorder) Ops() History {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return History{Ops: append([]Op(nil), r.ops...), Scale: r.clock.Scale, Epoch: r.clock.Epoch}
+}
+
+// History is a finished record with the clock it was taken with.
+type History struct {
+	Scale float64
+	Epoch time.Time
+	Ops   []Op
+}
+
+// Clock returns the clock the history was recorded with.
+func (h History) Clock() *clock.Clock { return &clock.Clock{Scale: h.Scale, Epoch: h.Epoch} }
+
+// Completion is a write or probe with its invocation and outcome paired.
+type Completion struct {
+	Invoke Op
+	Result Op // Type is OK, Fail or Unknown
+}
+
+// Completions pairs every invoke with its outcome, in invocation order.
+// Operations that never completed are returned with Result.Type Unknown.
+func (h History) Completions() []Completion {
+	open := map[int]int{} // process -> index into out
+	var out []Completion
+	for _, op := range h.Ops {
+		if op.Kind == Event {
+			continue
+		}
+		switch op.Type {
+		case Invoke:
+			open[op.Process] = len(out)
+			out = append(out, Completion{Invoke: op, Result: Op{Type: Unknown, Kind: op.Kind, Key: op.Key, Wall: op.Wall, Service: op.Service}})
+		default:
+			if i, ok := open[op.Process]; ok {
+				out[i].Result = op
+				delete(open, op.Process)
+			}
+		}
+	}
+	return out
+}
+
+// Events returns the events with the given name, in order.
+func (h History) Events(name string) []Op {
+	var out []Op
+	for _, op := range h.Ops {
+		if op.Kind == Event && op.Key == name {
+			out = append(out, op)
+		}
+	}
+	return out
+}
+
+// FirstEvent returns the first event with the name.
+func (h History) FirstEvent(name string) (Op, bool) {
+	for _, op := range h.Ops {
+		if op.Kind == Event && op.Key == name {
+			return op, true
+		}
+	}
+	return Op{}, false
+}
+
+// AcknowledgedWrites returns every write completion whose outcome was ok.
+func (h History) AcknowledgedWrites() []Completion {
+	var out []Completion
+	for _, c := range h.Completions() {
+		if c.Invoke.Kind.IsWrite() && c.Result.Type == OK {
+			out = append(out, c)
+		}
+	}
+	sort.SliceStable(out, func(i, j int) bool { return out[i].Result.Wall.Before(out[j].Result.Wall) })
+	return out
+}
+
+// WriteJSONL writes one JSON object per line.
+func (h History) WriteJSONL(w io.Writer) error {
+	bw := bufio.NewWriter(w)
+	enc := json.NewEncoder(bw)
+	for _, op := range h.Ops {
+		if err := enc.Encode(op); err != nil {
+			return fmt.Errorf("encode op %d: %w", op.Index, err)
+		}
+	}
+	return bw.Flush()
+}
+
+// Header is the first line of a saved history file, giving its clock.
+type Header struct {
+	Scale float64   `json:"time_scale"`
+	Epoch time.Time `json:"epoch"`
+}
+
+// Save writes the history to path as JSON lines, the first line its clock.
+func (h History) Save(path string) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return fmt.Errorf("save history: %w", err)
+	}
+	defer f.Close()
+	if err := json.NewEncoder(f).Encode(Header{Scale: h.Scale, Epoch: h.Epoch}); err != nil {
+		return fmt.Errorf("save history: %w", err)
+	}
+	if err := h.WriteJSONL(f); err != nil {
+		return fmt.Errorf("save history: %w", err)
+	}
+	return f.Close()
+}
+
+// Load reads a history written by Save.
+func Load(path string) (History, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return History{}, fmt.Errorf("load history: %w", err)
+	}
+	defer f.Close()
+	dec := json.NewDecoder(bufio.NewReader(f))
+	var hdr Header
+	if err := dec.Decode(&hdr); err != nil {
+		return History{}, fmt.Errorf("load history %s: header: %w", path, err)
+	}
+	h := History{Scale: hdr.Scale, Epoch: hdr.Epoch}
+	for {
+		var op Op
+		if err := dec.Decode(&op); err == io.EOF {
+			break
+		} else if err != nil {
+			return History{}, fmt.Errorf("load history %s: op %d: %w", path, len(h.Ops), err)
+		}
+		h.Ops = append(h.Ops, op)
+	}
+	return h, nil
+}

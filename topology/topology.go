@@ -1,0 +1,401 @@
+// Package topology describes the two-region finance-app environment and the
+// mechanisms that act on it: bring it up, stop and start a region, promote a
+// log-shipping secondary, switch the front door. It knows *how*; the runbook
+// in package harness decides *when*, and the checks in package assertions only
+// read what was recorded.
+//
+// A provider (package topology/local for processes on this machine,
+// topology/containers for Docker) turns a Spec into an Environment. The SQL
+// engines (PostgreSQL WAL shipping, SQL Server log shipping) sit behind
+// LogShipping; the blob modes (harness-driven replication, MinIO bucket
+// replication) behind Replication; every network path is a named Link.
+package topology
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/bcdr-harness/bcdr/clock"
+)
+
+// RegionName names a region of the pair.
+type RegionName string
+
+// The two regions of a pair: A starts as primary, B as its paired secondary.
+const (
+	RegionA RegionName = "a"
+	RegionB RegionName = "b"
+)
+
+// Other returns the paired region.
+func (r RegionName) Other() RegionName {
+	if r == RegionA {
+		return RegionB
+	}
+	return RegionA
+}
+
+// Link names. Every network path is a named link that faults can act on.
+// Per-region links carry the region as a suffix: LinkClient + "-a".
+const (
+	LinkClient  = "client"   // front door to a region's load balancer
+	LinkAOSSQL  = "aos-sql"  // a region's AOS instances to its SQL server
+	LinkAOSBlob = "aos-blob" // a region's AOS instances to its blob store
+	LinkWAN     = "wan"      // between the regions: log shipping and blob replication
+)
+
+// LinkName returns the name of a per-region link, e.g. "aos-sql-a".
+func LinkName(kind string, r RegionName) string { return kind + "-" + string(r) }
+
+// Spec declares the environment. Durations are in service time.
+type Spec struct {
+	Provider           string `json:"provider"`
+	SQLEngine          string `json:"sql_engine"`
+	InstancesPerRegion int    `json:"instances_per_region"`
+	FaultDomains       int    `json:"fault_domains"`
+	// Placement overrides the round-robin placement of instances over fault
+	// domains: "round-robin" (default) or "single" (every instance in domain 0,
+	// a misconfiguration that the fault-domain check must catch).
+	Placement          string        `json:"placement"`
+	LogBackupInterval  time.Duration `json:"log_backup_interval"`
+	LogCopyInterval    time.Duration `json:"log_copy_interval"`
+	LogRestoreInterval time.Duration `json:"log_restore_interval"`
+	BlobReplInterval   time.Duration `json:"blob_replication_interval"`
+	ProbeInterval      time.Duration `json:"probe_interval"` // load-balancer health probes
+	// BlobDropEvery makes the blob replicator silently skip every Nth object (0
+	// = never); it exists only so that a negative control can show the
+	// cross-store check catching lost documents.
+	BlobDropEvery int `json:"blob_drop_every"`
+	// WorkDir is where data directories and shares go ("" = a new temp dir).
+	WorkDir string `json:"-"`
+}
+
+// DefaultSpec returns the defaults documented in the README.
+func DefaultSpec() Spec {
+	return Spec{
+		Provider:           "local",
+		SQLEngine:          "postgres",
+		InstancesPerRegion: 10,
+		FaultDomains:       5,
+		Placement:          "round-robin",
+		LogBackupInterval:  5 * time.Minute,
+		LogCopyInterval:    1 * time.Minute,
+		LogRestoreInterval: 1 * time.Minute,
+		BlobReplInterval:   1 * time.Minute,
+		ProbeInterval:      30 * time.Second,
+	}
+}
+
+// FaultDomainOf returns the fault domain of instance i under the spec's placement.
+func (s Spec) FaultDomainOf(i int) int {
+	if s.Placement == "single" || s.FaultDomains <= 1 {
+		return 0
+	}
+	return i % s.FaultDomains
+}
+
+// Validate reports the first bad field of the spec.
+func (s Spec) Validate() error {
+	switch {
+	case s.InstancesPerRegion < 1:
+		return fmt.Errorf("instances per region must be at least 1, got %d", s.InstancesPerRegion)
+	case s.FaultDomains < 1:
+		return fmt.Errorf("fault domains must be at least 1, got %d", s.FaultDomains)
+	case s.Placement != "round-robin" && s.Placement != "single":
+		return fmt.Errorf("placement must be round-robin or single, got %q", s.Placement)
+	}
+	for name, d := range map[string]time.Duration{
+		"log backup interval": s.LogBackupInterval, "log copy interval": s.LogCopyInterval,
+		"log restore interval": s.LogRestoreInterval, "blob replication interval": s.BlobReplInterval,
+		"probe interval": s.ProbeInterval,
+	} {
+		if d <= 0 {
+			return fmt.Errorf("%s must be positive, got %s", name, d)
+		}
+	}
+	return nil
+}
+
+// Environment is a running two-region environment.
+type Environment interface {
+	Spec() Spec
+	Clock() *clock.Clock
+	// Regions returns both regions, A first.
+	Region(name RegionName) Region
+	Router() Router
+	SQL() LogShipping
+	Blob() Replication
+	Links() Links
+	// Snapshot reads the surviving business data of a region: its SQL
+	// database and its bucket. The checks compare it with the history.
+	Snapshot(ctx context.Context, region RegionName) (*Snapshot, error)
+	// Close releases every process, port, container and directory. It is
+	// safe to call more than once and after a failed start.
+	Close(ctx context.Context) error
+}
+
+// Region is one region of the pair.
+type Region interface {
+	Name() RegionName
+	Instances() []Instance
+	// Endpoint is the region's load balancer, for the runbook and probes
+	// (it bypasses the client link).
+	Endpoint() string
+	// Stop takes down every process of the region (SQL, blob store, AOS,
+	// load balancer), as a power loss would: nothing is shut down cleanly.
+	Stop(ctx context.Context) error
+	// Start brings back whatever Stop took down, each in the role it had.
+	Start(ctx context.Context) error
+	// Up reports whether the region's processes are running.
+	Up() bool
+	// StopBlob and StartBlob take the region's blob store down and up.
+	StopBlob(ctx context.Context) error
+	StartBlob(ctx context.Context) error
+	// StopSQL crashes the region's SQL server; StartSQL restarts it in place.
+	StopSQL(ctx context.Context) error
+	StartSQL(ctx context.Context) error
+}
+
+// Instance is one AOS instance.
+type Instance interface {
+	ID() string
+	Region() RegionName
+	FaultDomain() int
+	Index() int
+	Kill(ctx context.Context) error    // crash: the process is gone
+	Freeze(ctx context.Context) error  // stop the process; connections hang
+	Thaw(ctx context.Context) error    // resume a frozen process
+	Restart(ctx context.Context) error // start a killed instance again
+	Alive() bool                       // process exists and is not frozen
+}
+
+// Router is the front door: it sends client traffic to the active region.
+type Router interface {
+	// URL is where clients send requests.
+	URL() string
+	Active() RegionName
+	// SwitchTo sends all new requests to region r.
+	SwitchTo(r RegionName) error
+	// Drain refuses new requests (503) until the next SwitchTo, for a planned switch.
+	Drain() error
+}
+
+// Position is a point of the SQL log and the newest commit it includes.
+type Position struct {
+	// LSN is the engine's log sequence number as text (comparable per engine).
+	LSN string `json:"lsn"`
+	// Seq is a monotonically increasing rendering of LSN for arithmetic.
+	Seq uint64 `json:"seq"`
+	// CommitTime is the wall time of the newest commit included (zero if unknown).
+	CommitTime time.Time `json:"commit_time"`
+	// At is when the job reached this position.
+	At time.Time `json:"at"`
+}
+
+// ShippingStatus is the state of log shipping at one moment.
+type ShippingStatus struct {
+	Primary   RegionName `json:"primary"`
+	Secondary RegionName `json:"secondary"`
+	// Shipping is false while the pair is broken (after a failover, before resync).
+	Shipping bool     `json:"shipping"`
+	Backup   Position `json:"backup"`  // newest log backup taken on the primary
+	Copy     Position `json:"copy"`    // newest backup copied to the secondary's share
+	Restore  Position `json:"restore"` // newest backup restored on the secondary
+	// BackupErrors counts failed log backups (a full log share, a crashed server).
+	BackupErrors int `json:"backup_errors"`
+	CopyErrors   int `json:"copy_errors"`
+}
+
+// Lag is how far the secondary's restored data trails the primary at time now.
+func (s ShippingStatus) Lag(now time.Time) time.Duration {
+	if s.Restore.CommitTime.IsZero() {
+		return 0
+	}
+	if d := now.Sub(s.Restore.CommitTime); d > 0 {
+		return d
+	}
+	return 0
+}
+
+// SwitchoverOptions tunes a planned switch of roles.
+type SwitchoverOptions struct {
+	// SkipFinalLogBackup promotes the secondary without the tail-of-log backup.
+	// It loses the primary's last writes; it exists only so that a negative
+	// control can show the failback-loss check catching it.
+	SkipFinalLogBackup bool
+}
+
+// LogShipping is a SQL primary with a log-shipping secondary. The three jobs
+// (log backup, copy across the WAN, restore) run on the spec's schedule inside
+// the provider; the methods here run them on demand and change roles.
+type LogShipping interface {
+	Engine() string
+	Status(ctx context.Context) (ShippingStatus, error)
+	// BackupLog, CopyLogs and RestoreLogs run one round of each job now.
+	BackupLog(ctx context.Context) error
+	CopyLogs(ctx context.Context) error
+	RestoreLogs(ctx context.Context) error
+	// Failover restores every log backup that reached the secondary and
+	// brings it online as the primary (unplanned: the old primary is gone).
+	Failover(ctx context.Context) (Position, error)
+	// Resync rebuilds the old primary as a secondary of the current primary
+	// and starts reverse log shipping.
+	Resync(ctx context.Context) error
+	// Switchover is the planned role change: fence writes on the primary,
+	// take the tail-of-log backup, ship and restore it, promote the secondary,
+	// and make the old primary its secondary.
+	Switchover(ctx context.Context, opts SwitchoverOptions) error
+	// Fence makes the current primary refuse writes (for a planned switch).
+	Fence(ctx context.Context) error
+}
+
+// ReplicationStatus is the state of blob replication at one moment.
+type ReplicationStatus struct {
+	Source      RegionName `json:"source"`
+	Destination RegionName `json:"destination"`
+	Replicating bool       `json:"replicating"`
+	// Pending counts objects in the source not yet in the destination.
+	Pending int `json:"pending"`
+	// OldestPending is when the oldest pending object was written (zero if none).
+	OldestPending time.Time `json:"oldest_pending"`
+	Errors        int       `json:"errors"`
+	LastSync      time.Time `json:"last_sync"`
+}
+
+// Lag is the age of the oldest object not yet replicated.
+func (s ReplicationStatus) Lag(now time.Time) time.Duration {
+	if s.OldestPending.IsZero() {
+		return 0
+	}
+	return now.Sub(s.OldestPending)
+}
+
+// Replication keeps a bucket per region in sync, source to destination.
+type Replication interface {
+	Status(ctx context.Context) (ReplicationStatus, error)
+	// SyncNow runs one replication round.
+	SyncNow(ctx context.Context) error
+	// Failover stops replication and makes the destination bucket writable.
+	Failover(ctx context.Context) error
+	// Failback copies what the current source lacks back from the region
+	// that served while failed over, makes the original source writable
+	// again and restarts replication from it.
+	Failback(ctx context.Context) error
+}
+
+// Link is a named network path through a proxy that can be faulted.
+type Link interface {
+	Name() string
+	// Cut drops every connection and refuses new ones; Restore undoes it.
+	Cut() error
+	Restore() error
+	// AddToxic adds a Toxiproxy toxic: typ is latency, bandwidth, timeout,
+	// reset_peer, slow_close, slicer or limit_data; stream is upstream or
+	// downstream; attrs are the toxic's attributes.
+	AddToxic(name, typ, stream string, toxicity float64, attrs map[string]any) error
+	RemoveToxic(name string) error
+	// Reset removes every toxic and restores the link.
+	Reset() error
+}
+
+// Links is the set of named links.
+type Links interface {
+	Get(name string) (Link, bool)
+	Names() []string
+}
+
+// Snapshot is the business data that survived in one region.
+type Snapshot struct {
+	Region RegionName `json:"region"`
+	// Journal maps idempotency key to the entry as stored.
+	Journal map[string]JournalEntry `json:"-"`
+	// Invoices maps idempotency key to the invoice row.
+	Invoices map[string]InvoiceRow `json:"-"`
+	// Objects maps object key to the SHA-256 (hex) of its content.
+	Objects map[string]string `json:"-"`
+	// LimitedMode is the environment mode stored in the database.
+	LimitedMode bool `json:"limited_mode"`
+	TakenAt     time.Time
+}
+
+// Has tells whether the write with the idempotency key survived.
+func (s *Snapshot) Has(key string) bool {
+	if s == nil {
+		return false
+	}
+	if _, ok := s.Journal[key]; ok {
+		return true
+	}
+	_, ok := s.Invoices[key]
+	return ok
+}
+
+// JournalEntry is a stored journal entry.
+type JournalEntry struct {
+	Key       string
+	LineCount int // lines the entry declared
+	Lines     []JournalLine
+	// Applied counts how many entry rows carry this key (more than one is a duplicate).
+	Applied int
+}
+
+// JournalLine is one debit or credit line, in cents.
+type JournalLine struct {
+	Account string
+	Debit   int64
+	Credit  int64
+}
+
+// InvoiceRow is a stored invoice naming its document in the bucket.
+type InvoiceRow struct {
+	Key       string
+	ObjectKey string
+	SHA256    string
+	Amount    int64
+}
+
+// Provider builds an environment from a spec.
+type Provider func(ctx context.Context, spec Spec, clk *clock.Clock) (Environment, error)
+
+var (
+	providersMu sync.Mutex
+	providers   = map[string]Provider{}
+)
+
+// RegisterProvider makes a provider available by name. Providers register
+// themselves from an init function in their package.
+func RegisterProvider(name string, p Provider) {
+	providersMu.Lock()
+	defer providersMu.Unlock()
+	providers[name] = p
+}
+
+// Providers lists the registered provider names.
+func Providers() []string {
+	providersMu.Lock()
+	defer providersMu.Unlock()
+	var out []string
+	for n := range providers {
+		out = append(out, n)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// Up builds the environment with the named provider. On error the partly
+// built environment has already been released.
+func Up(ctx context.Context, spec Spec, clk *clock.Clock) (Environment, error) {
+	providersMu.Lock()
+	p, ok := providers[spec.Provider]
+	providersMu.Unlock()
+	if !ok {
+		return nil, fmt.Errorf("unknown provider %q (have %v)", spec.Provider, Providers())
+	}
+	if err := spec.Validate(); err != nil {
+		return nil, fmt.Errorf("spec: %w", err)
+	}
+	return p(ctx, spec, clk)
+}
