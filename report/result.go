@@ -1,0 +1,71 @@
+// Package report writes what a drill found, for machines and for people:
+// result.json (the verdict and every check), history.jsonl (every operation),
+// junit.xml (one test case per check, for CI) and report.html (one
+// self-contained page with inline SVG charts).
+package report
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/bcdr-harness/bcdr/assertions"
+)
+
+// Workload sums up the client operations of a run.
+type Workload struct {
+	AcknowledgedWrites int `json:"acknowledged_writes"`
+	Failed             int `json:"failed"`
+	Unknown            int `json:"unknown"`
+	Invoked            int `json:"invoked"`
+}
+
+// Result is the machine-readable outcome of one run (result.json).
+type Result struct {
+	Scenario  string             `json:"scenario"`
+	Seed      int64              `json:"seed"`
+	Provider  string             `json:"provider"`
+	SQLEngine string             `json:"sql_engine"`
+	TimeScale float64            `json:"time_scale"`
+	Verdict   assertions.Verdict `json:"verdict"`
+	// Reason explains an unknown verdict or an aborted run.
+	Reason   string              `json:"reason,omitempty"`
+	Workload Workload            `json:"workload"`
+	Checks   []assertions.Result `json:"checks"`
+	Faults   []string            `json:"faults"`
+	// Knobs are the settings the run used, as name=value text.
+	Knobs   map[string]string `json:"knobs"`
+	Replay  string            `json:"replay"`
+	Started time.Time         `json:"started"`
+	Ended   time.Time         `json:"ended"`
+	WallS   float64           `json:"wall_s"`
+	// ServiceS is the run's length in service seconds.
+	ServiceS float64 `json:"service_s"`
+}
+
+// WriteResult writes result.json into dir.
+func WriteResult(dir string, r Result) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("write result: %w", err)
+	}
+	b, err := json.MarshalIndent(r, "", "  ")
+	if err != nil {
+		return fmt.Errorf("write result: %w", err)
+	}
+	return os.WriteFile(filepath.Join(dir, "result.json"), append(b, '\n'), 0o644)
+}
+
+// ReadResult reads dir/result.json.
+func ReadResult(dir string) (Result, error) {
+	var r Result
+	b, err := os.ReadFile(filepath.Join(dir, "result.json"))
+	if err != nil {
+		return r, fmt.Errorf("read result: %w", err)
+	}
+	if err := json.Unmarshal(b, &r); err != nil {
+		return r, fmt.Errorf("read result %s: %w", filepath.Join(dir, "result.json"), err)
+	}
+	return r, nil
+}
