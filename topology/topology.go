@@ -274,16 +274,22 @@ func (s ReplicationStatus) Lag(now time.Time) time.Duration {
 }
 
 // Replication keeps a bucket per region in sync, source to destination.
+// Only the source bucket takes application writes; the destination is
+// read-only to everyone but the replicator until a failover.
 type Replication interface {
 	Status(ctx context.Context) (ReplicationStatus, error)
 	// SyncNow runs one replication round.
 	SyncNow(ctx context.Context) error
-	// Failover stops replication and makes the destination bucket writable.
+	// Failover (unplanned) stops replication and makes the destination
+	// bucket writable: it becomes the source, with nothing replicating yet.
 	Failover(ctx context.Context) error
-	// Failback copies what the current source lacks back from the region
-	// that served while failed over, makes the original source writable
-	// again and restarts replication from it.
-	Failback(ctx context.Context) error
+	// Resync starts replication from the current source to the other region
+	// (reverse replication while failed over), copying what the other lacks.
+	Resync(ctx context.Context) error
+	// Switchover (planned) makes the current source read-only, runs a final
+	// sync so nothing is left behind, makes the other region's bucket
+	// writable and replicates from it: roles swapped.
+	Switchover(ctx context.Context) error
 }
 
 // Link is a named network path through a proxy that can be faulted.
