@@ -1,0 +1,327 @@
+package blob
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"sync"
+	"time"
+
+	"github.com/minio/minio-go/v7"
+	"github.com/minio/minio-go/v7/pkg/credentials"
+
+	"github.com/bcdr-harness/bcdr/clock"
+	"github.com/bcdr-harness/bcdr/topology"
+)
+
+// Client returns a minio-go client for an S3 endpoint.
+func Client(endpoint, accessKey, secret string) (*minio.Client, error) {
+	c, err := minio.New(endpoint, &minio.Options{
+		Creds:  credentials.NewStaticV4(accessKey, secret, ""),
+		Region: "us-east-1", BucketLookup: minio.BucketLookupPath,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("s3 client for %s: %w", endpoint, err)
+	}
+	return c, nil
+}
+
+// Checksums reads every object of the bucket at endpoint and returns key ->
+// SHA-256 of its content.
+func Checksums(ctx context.Context, endpoint string) (map[string]string, error) {
+	c, err := Client(endpoint, ReplicatorAccessKey, ReplicatorSecret)
+	if err != nil {
+		return nil, err
+	}
+	var keys []string
+	for o := range c.ListObjects(ctx, Bucket, minio.ListObjectsOptions{Recursive: true}) {
+		if o.Err != nil {
+			return nil, fmt.Errorf("list %s: %w", endpoint, o.Err)
+		}
+		keys = append(keys, o.Key)
+	}
+	out := make(map[string]string, len(keys))
+	var mu sync.Mutex
+	var firstErr error
+	work := make(chan string)
+	var wg sync.WaitGroup
+	for w := 0; w < 8; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for k := range work {
+				sum, err := objectSum(ctx, c, k)
+				mu.Lock()
+				if err != nil && firstErr == nil {
+					firstErr = err
+				}
+				out[k] = sum
+				mu.Unlock()
+			}
+		}()
+	}
+	for _, k := range keys {
+		work <- k
+	}
+	close(work)
+	wg.Wait()
+	if firstErr != nil {
+		return nil, firstErr
+	}
+	return out, nil
+}
+
+func objectSum(ctx context.Context, c *minio.Client, key string) (string, error) {
+	o, err := c.GetObject(ctx, Bucket, key, minio.GetObjectOptions{})
+	if err != nil {
+		return "", fmt.Errorf("get %s: %w", key, err)
+	}
+	defer o.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, o); err != nil {
+		return "", fmt.Errorf("read %s: %w", key, err)
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// ReplicatorConfig wires a replicator.
+type ReplicatorConfig struct {
+	Clock    *clock.Clock
+	Servers  map[topology.RegionName]*Server
+	Source   topology.RegionName
+	Interval time.Duration // service time between rounds
+	// WANDial returns the address through which the replicator reaches the
+	// region's store across the WAN (called every round).
+	WANDial func(to topology.RegionName) string
+	// DropEvery skips every Nth object without copying it (0 = never): a
+	// deliberate defect for the cross-store negative control.
+	DropEvery int
+}
+
+// Replicator copies new objects from the source bucket to the destination.
+type Replicator struct {
+	cfg   ReplicatorConfig
+	round sync.Mutex // one round at a time
+
+	mu            sync.Mutex
+	source, dest  topology.RegionName
+	replicating   bool
+	done          map[string]string // key -> etag present at dest
+	pending       int
+	oldestPending time.Time
+	errors        int
+	lastSync      time.Time
+	seen          int
+}
+
+// NewReplicator returns a replicator from cfg.Source to the other region;
+// the destination bucket is made read-only to the application.
+func NewReplicator(cfg ReplicatorConfig) *Replicator {
+	r := &Replicator{cfg: cfg, source: cfg.Source, dest: cfg.Source.Other(), replicating: true, done: map[string]string{}}
+	cfg.Servers[r.dest].SetReadOnly(true)
+	cfg.Servers[r.source].SetReadOnly(false)
+	return r
+}
+
+// Run replicates on the schedule until ctx ends.
+func (r *Replicator) Run(ctx context.Context) {
+	t := time.NewTicker(r.cfg.Clock.Wall(r.cfg.Interval))
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			r.mu.Lock()
+			on := r.replicating
+			r.mu.Unlock()
+			if on {
+				_ = r.SyncNow(ctx) // failures are counted in Status
+			}
+		}
+	}
+}
+
+// Status returns the state as of the last round.
+func (r *Replicator) Status(context.Context) (topology.ReplicationStatus, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return topology.ReplicationStatus{Source: r.source, Destination: r.dest, Replicating: r.replicating,
+		Pending: r.pending, OldestPending: r.oldestPending, Errors: r.errors, LastSync: r.lastSync}, nil
+}
+
+func (r *Replicator) clients() (src, dst *minio.Client, err error) {
+	r.mu.Lock()
+	s, d := r.source, r.dest
+	r.mu.Unlock()
+	if src, err = Client(r.cfg.Servers[s].Addr(), ReplicatorAccessKey, ReplicatorSecret); err != nil {
+		return nil, nil, err
+	}
+	if dst, err = Client(r.cfg.WANDial(d), ReplicatorAccessKey, ReplicatorSecret); err != nil {
+		return nil, nil, err
+	}
+	return src, dst, nil
+}
+
+// SyncNow runs one replication round: list the source, copy what the
+// destination lacks across the WAN.
+func (r *Replicator) SyncNow(ctx context.Context) error {
+	r.round.Lock()
+	defer r.round.Unlock()
+	err := r.sync(ctx)
+	r.mu.Lock()
+	if err != nil {
+		r.errors++
+	} else {
+		r.lastSync = time.Now()
+	}
+	r.mu.Unlock()
+	return err
+}
+
+func (r *Replicator) sync(ctx context.Context) error {
+	src, dst, err := r.clients()
+	if err != nil {
+		return err
+	}
+	type obj struct {
+		key, etag string
+		mod       time.Time
+		size      int64
+	}
+	var todo []obj
+	lctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	for o := range src.ListObjects(lctx, Bucket, minio.ListObjectsOptions{Recursive: true}) {
+		if o.Err != nil {
+			return fmt.Errorf("list source: %w", o.Err)
+		}
+		r.mu.Lock()
+		have := r.done[o.Key] == o.ETag
+		r.mu.Unlock()
+		if !have {
+			todo = append(todo, obj{o.Key, o.ETag, o.LastModified, o.Size})
+		}
+	}
+	setPending := func(rest []obj) {
+		oldest := time.Time{}
+		for _, o := range rest {
+			if oldest.IsZero() || o.mod.Before(oldest) {
+				oldest = o.mod
+			}
+		}
+		r.mu.Lock()
+		r.pending, r.oldestPending = len(rest), oldest
+		r.mu.Unlock()
+	}
+	setPending(todo)
+	for i, o := range todo {
+		r.mu.Lock()
+		r.seen++
+		drop := r.cfg.DropEvery > 0 && r.seen%r.cfg.DropEvery == 0
+		r.mu.Unlock()
+		if !drop {
+			if err := copyObject(ctx, src, dst, o.key, o.size); err != nil {
+				setPending(todo[i:])
+				return err
+			}
+		}
+		r.mu.Lock()
+		r.done[o.key] = o.etag
+		r.mu.Unlock()
+	}
+	setPending(nil)
+	return nil
+}
+
+func copyObject(ctx context.Context, src, dst *minio.Client, key string, size int64) error {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	o, err := src.GetObject(ctx, Bucket, key, minio.GetObjectOptions{})
+	if err != nil {
+		return fmt.Errorf("read %s from source: %w", key, err)
+	}
+	defer o.Close()
+	if _, err := dst.PutObject(ctx, Bucket, key, o, size, minio.PutObjectOptions{}); err != nil {
+		return fmt.Errorf("write %s to destination: %w", key, err)
+	}
+	return nil
+}
+
+// seed marks what the destination already holds, so a resync copies only
+// what it lacks.
+func (r *Replicator) seed(ctx context.Context) error {
+	_, dst, err := r.clients()
+	if err != nil {
+		return err
+	}
+	done := map[string]string{}
+	for o := range dst.ListObjects(ctx, Bucket, minio.ListObjectsOptions{Recursive: true}) {
+		if o.Err != nil {
+			return fmt.Errorf("list destination: %w", o.Err)
+		}
+		done[o.Key] = o.ETag
+	}
+	r.mu.Lock()
+	r.done = done
+	r.mu.Unlock()
+	return nil
+}
+
+// Failover stops replication and makes the destination writable; it is
+// now the source, with nothing replicating from it yet.
+func (r *Replicator) Failover(context.Context) error {
+	r.round.Lock()
+	defer r.round.Unlock()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.replicating = false
+	r.source, r.dest = r.dest, r.source
+	r.cfg.Servers[r.source].SetReadOnly(false)
+	r.pending, r.oldestPending = 0, time.Time{}
+	return nil
+}
+
+// Resync starts replicating from the current source to the other region,
+// whose bucket becomes a read-only replica again.
+func (r *Replicator) Resync(ctx context.Context) error {
+	r.round.Lock()
+	r.mu.Lock()
+	r.cfg.Servers[r.dest].SetReadOnly(true)
+	r.mu.Unlock()
+	err := r.seed(ctx)
+	r.round.Unlock()
+	if err != nil {
+		return fmt.Errorf("resync blob replication: %w", err)
+	}
+	if err := r.SyncNow(ctx); err != nil {
+		return fmt.Errorf("resync blob replication: %w", err)
+	}
+	r.mu.Lock()
+	r.replicating = true
+	r.mu.Unlock()
+	return nil
+}
+
+// Switchover fences the source, syncs the rest, and swaps roles.
+func (r *Replicator) Switchover(ctx context.Context) error {
+	r.mu.Lock()
+	r.cfg.Servers[r.source].SetReadOnly(true)
+	r.mu.Unlock()
+	if err := r.SyncNow(ctx); err != nil {
+		return fmt.Errorf("final blob sync: %w", err)
+	}
+	r.round.Lock()
+	r.mu.Lock()
+	r.source, r.dest = r.dest, r.source
+	r.cfg.Servers[r.source].SetReadOnly(false)
+	r.mu.Unlock()
+	err := r.seed(ctx)
+	r.round.Unlock()
+	if err != nil {
+		return fmt.Errorf("switch blob replication: %w", err)
+	}
+	return nil
+}

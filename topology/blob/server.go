@@ -1,0 +1,149 @@
+// Package blob is the blob tier of the embedded default: an S3 server per
+// region (gofakes3, in process, on loopback) holding a versioned bucket, and a
+// replicator that keeps the destination bucket in sync with the source
+// through the WAN link, with minio-go, as MinIO's bucket replication does on
+// the containers provider.
+package blob
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/johannesboyne/gofakes3"
+	"github.com/johannesboyne/gofakes3/backend/s3mem"
+)
+
+// Credentials. The replicator's key may write to a read-only bucket; the
+// application's may not.
+const (
+	AppAccessKey        = "bcdr-app"
+	AppSecret           = "bcdr-app-secret"
+	ReplicatorAccessKey = "bcdr-replicator"
+	ReplicatorSecret    = "bcdr-replicator-secret"
+	// Bucket holds the invoice documents in every region.
+	Bucket = "finance-documents"
+)
+
+// Server is one region's S3 endpoint. Its data lives in memory for the
+// lifetime of the Server, so Stop and Start model a crash and a restart of
+// the store process with its disks intact.
+type Server struct {
+	backend  *s3mem.Backend
+	handler  http.Handler
+	readOnly atomic.Bool
+
+	mu   sync.Mutex
+	addr string
+	srv  *http.Server
+}
+
+// NewServer creates the store with the bucket and starts serving on a free
+// loopback port.
+func NewServer() (*Server, error) {
+	be := s3mem.New()
+	if err := be.CreateBucket(Bucket); err != nil {
+		return nil, fmt.Errorf("create bucket: %w", err)
+	}
+	if err := be.SetVersioningConfiguration(Bucket, gofakes3.VersioningConfiguration{Status: gofakes3.VersioningEnabled}); err != nil {
+		return nil, fmt.Errorf("enable versioning: %w", err)
+	}
+	s := &Server{backend: be, handler: gofakes3.New(be, gofakes3.WithTimeSkewLimit(0)).Server()}
+	if err := s.Start(); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// Addr is the server's host:port (stable across Stop and Start).
+func (s *Server) Addr() string { s.mu.Lock(); defer s.mu.Unlock(); return s.addr }
+
+// SetReadOnly makes the bucket refuse application writes (replica mode).
+func (s *Server) SetReadOnly(on bool) { s.readOnly.Store(on) }
+
+// ReadOnly tells whether the bucket refuses application writes.
+func (s *Server) ReadOnly() bool { return s.readOnly.Load() }
+
+// Running tells whether the server accepts connections.
+func (s *Server) Running() bool { s.mu.Lock(); defer s.mu.Unlock(); return s.srv != nil }
+
+func accessKey(r *http.Request) string {
+	auth := r.Header.Get("Authorization")
+	i := strings.Index(auth, "Credential=")
+	if i < 0 {
+		return ""
+	}
+	cred := auth[i+len("Credential="):]
+	if j := strings.IndexByte(cred, '/'); j >= 0 {
+		return cred[:j]
+	}
+	return cred
+}
+
+func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
+	write := r.Method == http.MethodPut || r.Method == http.MethodPost || r.Method == http.MethodDelete
+	if write && s.readOnly.Load() && accessKey(r) != ReplicatorAccessKey {
+		w.Header().Set("Content-Type", "application/xml")
+		w.WriteHeader(http.StatusForbidden)
+		fmt.Fprint(w, `<?xml version="1.0" encoding="UTF-8"?><Error><Code>AccessDenied</Code><Message>replica bucket is read-only</Message></Error>`)
+		return
+	}
+	s.handler.ServeHTTP(w, r)
+}
+
+// Start serves again on the same address (a restart after Stop).
+func (s *Server) Start() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.srv != nil {
+		return nil
+	}
+	addr := s.addr
+	if addr == "" {
+		addr = "127.0.0.1:0"
+	}
+	var ln net.Listener
+	var err error
+	// The port was ours a moment ago; retry briefly in case the kernel still holds it.
+	for i := 0; i < 50; i++ {
+		if ln, err = net.Listen("tcp", addr); err == nil {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if err != nil {
+		return fmt.Errorf("blob store listen %s: %w", addr, err)
+	}
+	s.addr = ln.Addr().String()
+	s.srv = &http.Server{Handler: http.HandlerFunc(s.serveHTTP), ReadHeaderTimeout: 5 * time.Second}
+	go func(srv *http.Server) {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			_ = err // the listener was closed under us: Stop owns the state
+		}
+	}(s.srv)
+	return nil
+}
+
+// Stop crashes the server: the listener and every open connection close at once.
+func (s *Server) Stop() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.srv == nil {
+		return nil
+	}
+	err := s.srv.Close()
+	s.srv = nil
+	if err != nil {
+		return fmt.Errorf("stop blob store: %w", err)
+	}
+	return nil
+}
+
+// Close stops the server for good.
+func (s *Server) Close(context.Context) error { return s.Stop() }
