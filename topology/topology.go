@@ -69,6 +69,9 @@ type Spec struct {
 	// = never); it exists only so that a negative control can show the
 	// cross-store check catching lost documents.
 	BlobDropEvery int `json:"blob_drop_every"`
+	// AOSIgnoreLimitedMode makes the AOS accept maintenance and serve reports
+	// in limited mode: a deliberate defect for the limited-mode negative control.
+	AOSIgnoreLimitedMode bool `json:"aos_ignore_limited_mode"`
 	// WorkDir is where data directories and shares go ("" = a new temp dir).
 	WorkDir string `json:"-"`
 }
@@ -204,9 +207,18 @@ type ShippingStatus struct {
 	Backup   Position `json:"backup"`  // newest log backup taken on the primary
 	Copy     Position `json:"copy"`    // newest backup copied to the secondary's share
 	Restore  Position `json:"restore"` // newest backup restored on the secondary
+	// PrimaryLast is the newest commit on the primary, as last observed while
+	// it was reachable: what a failover would have to reach to lose nothing.
+	PrimaryLast Position `json:"primary_last"`
 	// BackupErrors counts failed log backups (a full log share, a crashed server).
 	BackupErrors int `json:"backup_errors"`
 	CopyErrors   int `json:"copy_errors"`
+}
+
+// PossibleLoss tells whether failing over now could lose committed data:
+// the primary was seen with commits that never reached the secondary's share.
+func (s ShippingStatus) PossibleLoss() bool {
+	return s.PrimaryLast.Seq > s.Copy.Seq && s.PrimaryLast.Seq > s.Restore.Seq
 }
 
 // Lag is how far the secondary's restored data trails the primary at time now.
