@@ -1,0 +1,292 @@
+package sqlserver
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/bcdr-harness/bcdr/topology"
+)
+
+const (
+	bk = serverRoot + "/backup/"
+	in = serverRoot + "/incoming/"
+)
+
+// name renders the file name the pair's clock gives its n-th file (the
+// fake clock ticks one second per name).
+func name(n int, r topology.RegionName, kind, ext string) string {
+	return strings.Join([]string{pad(1_700_000_000_000_000_000 + int64(n)*1_000_000_000), string(r), kind}, "_") + "." + ext
+}
+
+func pad(n int64) string {
+	s := strings.Repeat("0", 20) + itoa(n)
+	return s[len(s)-20:]
+}
+
+func itoa(n int64) string {
+	if n == 0 {
+		return "0"
+	}
+	var b []byte
+	for ; n > 0; n /= 10 {
+		b = append([]byte{byte('0' + n%10)}, b...)
+	}
+	return string(b)
+}
+
+func setup(t *testing.T) *pair {
+	t.Helper()
+	p := newPair(t)
+	require.NoError(t, p.ship.Setup(context.Background()))
+	return p
+}
+
+func TestSetupSeedsSecondaryFromFullBackup(t *testing.T) {
+	p := setup(t)
+	full := name(1, "a", "full", "bak")
+	assert.Equal(t, []string{
+		"IF DB_ID(N'bcdr') IS NULL CREATE DATABASE [bcdr]",
+		"ALTER DATABASE [bcdr] SET RECOVERY FULL",
+		"BACKUP DATABASE [bcdr] TO DISK = N'" + bk + full + "' WITH INIT, FORMAT",
+	}, p.a.take())
+	assert.Equal(t, []string{
+		"IF DB_ID(N'bcdr') IS NOT NULL BEGIN IF DATABASEPROPERTYEX(N'bcdr', 'Status') = 'ONLINE' ALTER DATABASE [bcdr] SET SINGLE_USER WITH ROLLBACK IMMEDIATE; DROP DATABASE [bcdr] END",
+		"RESTORE DATABASE [bcdr] FROM DISK = N'" + in + full + "' WITH NORECOVERY, REPLACE",
+	}, p.b.take())
+	// The full backup crossed the WAN into region B's incoming directory.
+	data, err := os.ReadFile(filepath.Join(p.dirs["b"], "incoming", full))
+	require.NoError(t, err)
+	assert.Contains(t, string(data), "backup lsn")
+	st, err := p.ship.Status(context.Background())
+	require.NoError(t, err)
+	assert.True(t, st.Shipping)
+	assert.Equal(t, topology.RegionA, st.Primary)
+	assert.Equal(t, "37000000010001000", st.Restore.LSN, "restore position read from region B's restore history")
+}
+
+func TestOneRoundBacksUpCopiesAndRestoresInOrder(t *testing.T) {
+	p := setup(t)
+	p.a.take()
+	p.b.take()
+	ctx := context.Background()
+	require.NoError(t, p.ship.BackupLog(ctx))
+	require.NoError(t, p.ship.BackupLog(ctx))
+	l1, l2 := name(2, "a", "log", "trn"), name(3, "a", "log", "trn")
+	assert.Equal(t, []string{
+		"BACKUP LOG [bcdr] TO DISK = N'" + bk + l1 + "' WITH INIT",
+		"BACKUP LOG [bcdr] TO DISK = N'" + bk + l2 + "' WITH INIT",
+	}, p.a.take())
+
+	st, _ := p.ship.Status(ctx)
+	assert.Equal(t, uint64(37000000010003000), st.Backup.Seq, "backup position from msdb.backupset")
+	assert.Equal(t, uint64(37000000010001000), st.Restore.Seq, "nothing restored yet beyond the full backup")
+
+	require.NoError(t, p.ship.CopyLogs(ctx))
+	assert.Empty(t, p.b.take(), "copying runs no statement on the secondary")
+	names, _ := DirShare{Path: filepath.Join(p.dirs["b"], "incoming")}.List(ctx)
+	assert.Equal(t, []string{name(1, "a", "full", "bak"), l1, l2}, names)
+
+	require.NoError(t, p.ship.RestoreLogs(ctx))
+	assert.Equal(t, []string{
+		"RESTORE LOG [bcdr] FROM DISK = N'" + in + l1 + "' WITH NORECOVERY",
+		"RESTORE LOG [bcdr] FROM DISK = N'" + in + l2 + "' WITH NORECOVERY",
+	}, p.b.take())
+
+	// A second round restores nothing twice: the restore history says so.
+	require.NoError(t, p.ship.CopyLogs(ctx))
+	require.NoError(t, p.ship.RestoreLogs(ctx))
+	assert.Empty(t, p.b.take())
+
+	st, _ = p.ship.Status(ctx)
+	assert.Equal(t, st.Backup.Seq, st.Copy.Seq)
+	assert.Equal(t, st.Backup.Seq, st.Restore.Seq)
+	assert.False(t, st.Restore.CommitTime.IsZero())
+}
+
+func TestRestoreSkipsLogAlreadyContained(t *testing.T) {
+	p := setup(t)
+	ctx := context.Background()
+	require.NoError(t, p.ship.BackupLog(ctx))
+	require.NoError(t, p.ship.BackupLog(ctx))
+	require.NoError(t, p.ship.CopyLogs(ctx))
+	l1, l2 := name(2, "a", "log", "trn"), name(3, "a", "log", "trn")
+	p.b.fail = func(stmt string) error {
+		if strings.Contains(stmt, l1) {
+			return tooEarly()
+		}
+		return nil
+	}
+	p.b.take()
+	require.NoError(t, p.ship.RestoreLogs(ctx))
+	assert.Equal(t, []string{
+		"RESTORE LOG [bcdr] FROM DISK = N'" + in + l1 + "' WITH NORECOVERY",
+		"RESTORE LOG [bcdr] FROM DISK = N'" + in + l2 + "' WITH NORECOVERY",
+	}, p.b.take())
+	require.NoError(t, p.ship.RestoreLogs(ctx))
+	assert.Empty(t, p.b.take(), "a log too early to apply is not retried")
+}
+
+func TestRestoreStopsAtBrokenChain(t *testing.T) {
+	p := setup(t)
+	ctx := context.Background()
+	require.NoError(t, p.ship.BackupLog(ctx))
+	require.NoError(t, p.ship.BackupLog(ctx))
+	require.NoError(t, p.ship.CopyLogs(ctx))
+	p.b.fail = func(string) error { return assert.AnError }
+	p.b.take()
+	err := p.ship.RestoreLogs(ctx)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "restore log "+name(2, "a", "log", "trn")+" on region b")
+	assert.Len(t, p.b.take(), 1, "no later log is tried after a failed one")
+}
+
+func TestFailoverRestoresWhatArrivedThenRecovers(t *testing.T) {
+	p := setup(t)
+	ctx := context.Background()
+	require.NoError(t, p.ship.BackupLog(ctx))
+	require.NoError(t, p.ship.CopyLogs(ctx))
+	require.NoError(t, p.ship.BackupLog(ctx)) // never copied: lost with region A
+	p.b.take()
+	pos, err := p.ship.Failover(ctx)
+	require.NoError(t, err)
+	l1 := name(2, "a", "log", "trn")
+	assert.Equal(t, []string{
+		"RESTORE LOG [bcdr] FROM DISK = N'" + in + l1 + "' WITH NORECOVERY",
+		"RESTORE DATABASE [bcdr] WITH RECOVERY",
+	}, p.b.take())
+	assert.Equal(t, uint64(37000000010002000), pos.Seq, "failover position is the last log that reached region B")
+	st, _ := p.ship.Status(ctx)
+	assert.Equal(t, topology.RegionB, st.Primary)
+	assert.False(t, st.Shipping)
+	// Jobs now act on region B; copy and restore wait for the resync.
+	p.a.take()
+	require.NoError(t, p.ship.BackupLog(ctx))
+	require.NoError(t, p.ship.CopyLogs(ctx))
+	require.NoError(t, p.ship.RestoreLogs(ctx))
+	assert.Len(t, p.b.take(), 1)
+	assert.Empty(t, p.a.take())
+}
+
+func TestResyncRebuildsOldPrimaryAndReversesShipping(t *testing.T) {
+	p := setup(t)
+	ctx := context.Background()
+	_, err := p.ship.Failover(ctx)
+	require.NoError(t, err)
+	p.a.take()
+	p.b.take()
+	require.NoError(t, p.ship.Resync(ctx))
+	full := name(2, "b", "full", "bak")
+	assert.Equal(t, []string{
+		"ALTER DATABASE [bcdr] SET RECOVERY FULL",
+		"BACKUP DATABASE [bcdr] TO DISK = N'" + bk + full + "' WITH INIT, FORMAT",
+	}, p.b.take())
+	assert.Equal(t, []string{
+		"IF DB_ID(N'bcdr') IS NOT NULL BEGIN IF DATABASEPROPERTYEX(N'bcdr', 'Status') = 'ONLINE' ALTER DATABASE [bcdr] SET SINGLE_USER WITH ROLLBACK IMMEDIATE; DROP DATABASE [bcdr] END",
+		"RESTORE DATABASE [bcdr] FROM DISK = N'" + in + full + "' WITH NORECOVERY, REPLACE",
+	}, p.a.take())
+	require.NoError(t, p.ship.BackupLog(ctx))
+	require.NoError(t, p.ship.CopyLogs(ctx))
+	require.NoError(t, p.ship.RestoreLogs(ctx))
+	assert.Equal(t, []string{
+		"RESTORE LOG [bcdr] FROM DISK = N'" + in + name(3, "b", "log", "trn") + "' WITH NORECOVERY",
+	}, p.a.take())
+}
+
+func TestSwitchoverTakesTailLogAndReversesRoles(t *testing.T) {
+	p := setup(t)
+	ctx := context.Background()
+	require.NoError(t, p.ship.BackupLog(ctx)) // l1, never copied by the schedule
+	p.a.take()
+	p.b.take()
+	require.NoError(t, p.ship.Switchover(ctx, topology.SwitchoverOptions{}))
+	l1, tail := name(2, "a", "log", "trn"), name(3, "a", "tail", "trn")
+	assert.Equal(t, []string{
+		"ALTER DATABASE [bcdr] SET READ_ONLY WITH ROLLBACK IMMEDIATE",
+		"ALTER DATABASE [bcdr] SET SINGLE_USER WITH ROLLBACK IMMEDIATE; BACKUP LOG [bcdr] TO DISK = N'" + bk + tail + "' WITH INIT, NORECOVERY",
+	}, p.a.take())
+	assert.Equal(t, []string{
+		"RESTORE LOG [bcdr] FROM DISK = N'" + in + l1 + "' WITH NORECOVERY",
+		"RESTORE LOG [bcdr] FROM DISK = N'" + in + tail + "' WITH RECOVERY",
+		"ALTER DATABASE [bcdr] SET MULTI_USER WITH ROLLBACK IMMEDIATE; ALTER DATABASE [bcdr] SET READ_WRITE WITH ROLLBACK IMMEDIATE",
+	}, p.b.take())
+	st, _ := p.ship.Status(ctx)
+	assert.Equal(t, topology.RegionB, st.Primary)
+	assert.True(t, st.Shipping, "the old primary follows without a full restore")
+	assert.Equal(t, "RESTORING", p.a.state)
+
+	// Reverse shipping: region B's logs go to region A, and only those
+	// taken after the tail.
+	require.NoError(t, p.ship.BackupLog(ctx))
+	require.NoError(t, p.ship.CopyLogs(ctx))
+	require.NoError(t, p.ship.RestoreLogs(ctx))
+	assert.Equal(t, []string{
+		"RESTORE LOG [bcdr] FROM DISK = N'" + in + name(4, "b", "log", "trn") + "' WITH NORECOVERY",
+	}, p.a.take())
+}
+
+func TestSwitchoverWithoutTailRebuildsOldPrimary(t *testing.T) {
+	p := setup(t)
+	ctx := context.Background()
+	p.a.take()
+	p.b.take()
+	require.NoError(t, p.ship.Switchover(ctx, topology.SwitchoverOptions{SkipFinalLogBackup: true}))
+	full := name(2, "b", "full", "bak")
+	assert.Equal(t, []string{
+		"ALTER DATABASE [bcdr] SET READ_ONLY WITH ROLLBACK IMMEDIATE",
+		"IF DB_ID(N'bcdr') IS NOT NULL BEGIN IF DATABASEPROPERTYEX(N'bcdr', 'Status') = 'ONLINE' ALTER DATABASE [bcdr] SET SINGLE_USER WITH ROLLBACK IMMEDIATE; DROP DATABASE [bcdr] END",
+		"RESTORE DATABASE [bcdr] FROM DISK = N'" + in + full + "' WITH NORECOVERY, REPLACE",
+	}, p.a.take())
+	assert.Equal(t, []string{
+		"RESTORE DATABASE [bcdr] WITH RECOVERY",
+		"BACKUP DATABASE [bcdr] TO DISK = N'" + bk + full + "' WITH INIT, FORMAT",
+	}, p.b.take())
+	for _, s := range p.a.execs {
+		assert.NotContains(t, s, "BACKUP LOG", "no tail-log backup")
+	}
+}
+
+func TestCopyAcrossCutWANCountsError(t *testing.T) {
+	p := setup(t)
+	ctx := context.Background()
+	require.NoError(t, p.ship.BackupLog(ctx))
+	p.wan["a"].Close() // the WAN link to region A's share is gone
+	err := p.ship.CopyLogs(ctx)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "across the WAN")
+	st, _ := p.ship.Status(ctx)
+	assert.Equal(t, 1, st.CopyErrors)
+	assert.Zero(t, st.Copy.Seq)
+}
+
+func TestStatusFallsBackToLastKnownPositions(t *testing.T) {
+	p := setup(t)
+	ctx := context.Background()
+	require.NoError(t, p.ship.BackupLog(ctx))
+	before, _ := p.ship.Status(ctx)
+	p.a.mu.Lock()
+	p.a.backups = nil // as if region A's msdb could not be read
+	p.a.mu.Unlock()
+	after, err := p.ship.Status(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, before.Backup, after.Backup)
+}
+
+func TestNewRejectsBadConfig(t *testing.T) {
+	_, err := New(Config{Database: "bcdr; DROP"})
+	assert.ErrorContains(t, err, "database name")
+	_, err = New(Config{Database: "bcdr", Primary: Node{Region: "a"}, Second: Node{Region: "a"}})
+	assert.ErrorContains(t, err, "both region")
+}
+
+func TestHasErrorNumber(t *testing.T) {
+	assert.True(t, HasErrorNumber(tooEarly(), ErrLogTooEarly))
+	assert.True(t, HasErrorNumber(tooEarly(), 3013))
+	assert.False(t, HasErrorNumber(tooEarly(), ErrLogTooLate))
+	assert.False(t, HasErrorNumber(assert.AnError, ErrLogTooEarly))
+}
