@@ -76,7 +76,7 @@ type hline struct {
 	Label string
 }
 
-// legendItem is one entry of a chart's legend; Shape is "line", "band" or "marker".
+// legendItem is one entry of a chart's legend; Shape is "line" or "band".
 type legendItem struct {
 	X            float64
 	Name, Class  string
@@ -245,17 +245,27 @@ func legend(plot box, items ...legendItem) []legendItem {
 	return items
 }
 
-// decorations are the legend entries every time chart shares.
+// markerFamilies name the legend entry of each kind of vertical line; a
+// start is drawn dashed and its done solid in the same colour.
+var markerFamilies = []struct{ class, name string }{
+	{"ev-outage", "outage detected"},
+	{"ev-failover", "failover"},
+	{"ev-failback", "failback"},
+}
+
+// decorations are the legend entries every time chart shares: the fault
+// window and one entry per kind of vertical line present.
 func decorations(bands []band, markers []marker) []legendItem {
 	var out []legendItem
 	if len(bands) > 0 {
 		out = append(out, legendItem{Name: "fault window", Class: "fault-window", Shape: "band"})
 	}
-	seen := map[string]bool{}
-	for _, m := range markers {
-		if !seen[m.Class] {
-			seen[m.Class] = true
-			out = append(out, legendItem{Name: m.Label, Class: "marker " + m.Class, Shape: "marker"})
+	for _, f := range markerFamilies {
+		for _, m := range markers {
+			if strings.HasPrefix(m.Class, f.class) {
+				out = append(out, legendItem{Name: f.name, Class: "marker " + f.class, Shape: "line"})
+				break
+			}
 		}
 	}
 	return out
@@ -279,7 +289,9 @@ func newTimeChart(h history.History, title, ylabel string) (timeChart, timeline)
 func throughputChart(h history.History) timeChart {
 	c, t := newTimeChart(h, "Writes per second and errors", "writes per wall second")
 	step := niceDurationStep((t.to - t.from) / 80)
-	n := int(math.Ceil((t.to-t.from)/step)) + 1
+	// A last bucket shorter than half a step would make a noisy rate: it is
+	// merged into the one before, which may then span up to one and a half steps.
+	n := max(1, int(math.Round((t.to-t.from)/step)))
 	ok, errs := make([]float64, n), make([]float64, n)
 	writes := 0
 	for _, cp := range h.Completions() {
@@ -287,28 +299,34 @@ func throughputChart(h history.History) timeChart {
 			continue
 		}
 		writes++
-		i := int((cp.Result.Service.Seconds() - t.from) / step)
+		i := min(n-1, int((cp.Result.Service.Seconds()-t.from)/step))
 		if cp.Result.Type == history.OK {
 			ok[i]++
 		} else {
 			errs[i]++
 		}
 	}
-	perWallSecond := t.scale / step
+	bucketStart := func(i int) float64 {
+		if i >= n {
+			return t.to
+		}
+		return t.from + float64(i)*step
+	}
 	top := 0.0
 	for i := range ok {
+		perWallSecond := t.scale / (bucketStart(i+1) - bucketStart(i))
 		ok[i] *= perWallSecond
 		errs[i] *= perWallSecond
 		top = math.Max(top, math.Max(ok[i], errs[i]))
 	}
 	ys := newValueScale(top, c.Plot, niceStep, func(v float64) string { return strconv.FormatFloat(v, 'f', -1, 64) })
 	c.YTicks = ys.ticks
-	bucketX := func(i int) float64 { return t.x(math.Min(t.from+float64(i)*step, t.to)) }
+	bucketX := func(i int) float64 { return t.x(bucketStart(i)) }
 	c.Series = []series{
 		{Name: "acknowledged writes", Class: "s-ok", Points: stepPoints(ok, bucketX, ys.y)},
 		{Name: "errors (fail + unknown)", Class: "s-err", Points: stepPoints(errs, bucketX, ys.y)},
 	}
-	c.Note = fmt.Sprintf("Bucket width %s service (%s wall).", shortDur(seconds(step)), shortDur(seconds(step/t.scale)))
+	c.Note = fmt.Sprintf("Writes counted by completion time in buckets of %s service (%s wall). %s", shortDur(seconds(step)), shortDur(seconds(step/t.scale)), markerNote)
 	if writes == 0 {
 		c.Empty = "no client writes recorded"
 	}
@@ -318,6 +336,9 @@ func throughputChart(h history.History) timeChart {
 	}, decorations(c.Bands, c.Markers)...)...)
 	return c
 }
+
+// markerNote explains the vertical lines under every time chart.
+const markerNote = "Vertical lines: dashed where a failover or failback starts, solid where it is done."
 
 // stepPoints draws bucketed values as a step line.
 func stepPoints(vals []float64, x func(int) float64, y func(float64) float64) string {
@@ -362,8 +383,9 @@ func lagChart(h history.History, rpo *assertions.Result) timeChart {
 		c.Budget = &hline{Y: ys.y(rpo.BudgetServiceS), Label: "RPO budget " + shortDur(seconds(rpo.BudgetServiceS))}
 		items = append(items, legendItem{Name: "RPO budget", Class: "budget", Shape: "line"})
 	} else {
-		c.Note = "No RPO budget in this run: the run has no check named \"rpo\"."
+		c.Note = "No RPO budget in this run: the run has no check named \"rpo\". "
 	}
+	c.Note += markerNote
 	if len(samples) == 0 {
 		c.Empty = "no replication lag samples recorded"
 	}

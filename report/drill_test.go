@@ -65,6 +65,7 @@ func drillHistory(failing bool) history.History {
 				Value: map[string]any{"sql_lag_s": sql, "blob_lag_s": blob}})
 		}
 		for p := range drillClients {
+			wall := wall.Add(time.Duration(p) * 25 * time.Millisecond) // clients are out of step
 			if op := pending[p]; op != nil {
 				done := *op
 				done.Type, done.Wall, done.Tries = drillOutcome(at, p), wall, 1
@@ -74,6 +75,9 @@ func drillHistory(failing bool) history.History {
 					done.Status, done.Error = 503, "service unavailable"
 				}
 				rec.Append(done)
+			}
+			if at == drillWall {
+				continue // the clients stop with the run
 			}
 			seq++
 			kind := history.JournalEntry
