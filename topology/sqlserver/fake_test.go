@@ -32,6 +32,8 @@ type fakeServer struct {
 	backups  []fakeBackup
 	restores []fakeBackup
 	state    string
+	// lastCommit is the row fn_dblog gives for the newest commit (nil: none).
+	lastCommit []any
 	// fail returns an error for a statement, or nil.
 	fail func(stmt string) error
 }
@@ -118,6 +120,11 @@ func (f *fakeServer) Query(ctx context.Context, q string, args ...any) ([][]any,
 		return out, nil
 	case QueryState:
 		return [][]any{{f.state}}, nil
+	case QueryLastCommitFor("bcdr"):
+		if f.lastCommit == nil {
+			return nil, nil
+		}
+		return [][]any{f.lastCommit}, nil
 	}
 	return nil, fmt.Errorf("fake server: unexpected query %q", q)
 }

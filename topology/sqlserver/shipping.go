@@ -401,7 +401,11 @@ func (s *Shipping) refreshRestore(ctx context.Context, n *Node) {
 		return
 	}
 	s.mu.Lock()
-	s.status.Restore = pos
+	// LSNs grow along the database's one lineage: an older row is a restore
+	// from before a role change, not the current position.
+	if pos.Seq >= s.status.Restore.Seq {
+		s.status.Restore = pos
+	}
 	s.mu.Unlock()
 }
 
@@ -418,8 +422,64 @@ func (s *Shipping) refreshBackup(ctx context.Context, n *Node) {
 		return
 	}
 	s.mu.Lock()
-	s.status.Backup = pos
+	if pos.Seq >= s.status.Backup.Seq {
+		s.status.Backup = pos
+	}
 	s.mu.Unlock()
+}
+
+// refreshPrimaryLast reads the newest commit in the primary's log. The
+// position is the commit's LSN plus one: the last_lsn a log backup must
+// reach to contain it (last_lsn names the next record after the backup).
+func (s *Shipping) refreshPrimaryLast(ctx context.Context, n *Node) {
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.StatusTimeout)
+	defer cancel()
+	rows, err := n.Exec.Query(ctx, QueryLastCommitFor(s.cfg.Database))
+	if err != nil {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(rows) == 0 {
+		// No commit in the active log: the newest is in the last log backup.
+		if s.status.Backup.Seq > s.status.PrimaryLast.Seq {
+			s.status.PrimaryLast = s.status.Backup
+		}
+		return
+	}
+	hex, _ := rows[0][0].(string)
+	seq, err := ParseLogLSN(hex)
+	if err != nil {
+		return
+	}
+	pos := topology.Position{LSN: strconv.FormatUint(seq+1, 10), Seq: seq + 1, At: time.Now()}
+	if end, ok := rows[0][1].(string); ok {
+		if t, err := time.Parse("2006/01/02 15:04:05:000", strings.TrimSpace(end)); err == nil {
+			pos.CommitTime = t
+		}
+	}
+	if pos.Seq >= s.status.PrimaryLast.Seq {
+		s.status.PrimaryLast = pos
+	}
+}
+
+// ParseLogLSN converts an LSN as fn_dblog shows it ("0000002b:00000130:0001",
+// hex VLF sequence, block and slot) into the decimal form msdb uses
+// (vlf * 10^15 + block * 10^5 + slot).
+func ParseLogLSN(s string) (uint64, error) {
+	parts := strings.Split(strings.TrimSpace(s), ":")
+	if len(parts) != 3 {
+		return 0, fmt.Errorf("parse log LSN %q: want vlf:block:slot", s)
+	}
+	var v [3]uint64
+	for i, p := range parts {
+		x, err := strconv.ParseUint(p, 16, 64)
+		if err != nil {
+			return 0, fmt.Errorf("parse log LSN %q: %w", s, err)
+		}
+		v[i] = x
+	}
+	return v[0]*1_000_000_000_000_000 + v[1]*100_000 + v[2], nil
 }
 
 // Status implements topology.LogShipping. Backup and restore positions are
@@ -428,6 +488,7 @@ func (s *Shipping) refreshBackup(ctx context.Context, n *Node) {
 func (s *Shipping) Status(ctx context.Context) (topology.ShippingStatus, error) {
 	p, sec, _, _ := s.roles()
 	s.refreshBackup(ctx, p)
+	s.refreshPrimaryLast(ctx, p)
 	s.refreshRestore(ctx, sec)
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -490,7 +551,7 @@ func (s *Shipping) Resync(ctx context.Context) error {
 	defer s.jobMu.Unlock()
 	p, sec, _, _ := s.roles()
 	s.mu.Lock()
-	s.status.Backup, s.status.Copy, s.status.Restore = topology.Position{}, topology.Position{}, topology.Position{}
+	s.status.Backup, s.status.Copy, s.status.Restore, s.status.PrimaryLast = topology.Position{}, topology.Position{}, topology.Position{}, topology.Position{}
 	s.mu.Unlock()
 	if err := s.exec(ctx, p, StmtFullRecovery(s.cfg.Database)); err != nil {
 		return fmt.Errorf("resync: full recovery on region %s: %w", p.Region, err)
@@ -551,12 +612,14 @@ func (s *Shipping) Switchover(ctx context.Context, opts topology.SwitchoverOptio
 	if err := s.exec(ctx, sec, StmtOpenForWrites(db)); err != nil {
 		return fmt.Errorf("switchover: open database for writes on region %s: %w", sec.Region, err)
 	}
-	s.refreshRestore(ctx, sec)
 	s.mu.Lock()
+	// The old primary's redo point is the tail: that is where the reverse
+	// direction starts, for backup, copy and restore alike.
+	tailPos := s.catalog[tail]
 	s.primary, s.secondary = sec.Region, p.Region
 	s.since = tail
 	s.shipping = true
-	s.status.Copy = topology.Position{}
+	s.status.Backup, s.status.Copy, s.status.Restore = tailPos, tailPos, tailPos
 	s.mu.Unlock()
 	return nil
 }

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -289,4 +290,34 @@ func TestHasErrorNumber(t *testing.T) {
 	assert.True(t, HasErrorNumber(tooEarly(), 3013))
 	assert.False(t, HasErrorNumber(tooEarly(), ErrLogTooLate))
 	assert.False(t, HasErrorNumber(assert.AnError, ErrLogTooEarly))
+}
+
+func TestParseLogLSN(t *testing.T) {
+	seq, err := ParseLogLSN("0000002b:00000130:0001")
+	require.NoError(t, err)
+	assert.Equal(t, uint64(43_0000000304_00001), seq)
+	_, err = ParseLogLSN("43:1")
+	assert.Error(t, err)
+}
+
+func TestPossibleLossFollowsPrimaryCommitsAndCopies(t *testing.T) {
+	p := setup(t)
+	ctx := context.Background()
+	require.NoError(t, p.ship.BackupLog(ctx)) // LSN 37000000010002000
+	require.NoError(t, p.ship.CopyLogs(ctx))
+	// The newest commit is at VLF 0x25 = 37, block 10: inside the copied backup.
+	p.a.mu.Lock()
+	p.a.lastCommit = []any{"00000025:000000000a:0001", "2026/11/27 13:00:00:000"}
+	p.a.mu.Unlock()
+	st, err := p.ship.Status(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, uint64(37_0000000010_00002), st.PrimaryLast.Seq)
+	assert.False(t, st.PossibleLoss(), "commit LSN %d is inside the copied backup ending at %d", st.PrimaryLast.Seq, st.Copy.Seq)
+
+	p.a.mu.Lock()
+	p.a.lastCommit = []any{"00000025:0000ffff:0001", "2026/11/27 13:00:01:000"}
+	p.a.mu.Unlock()
+	st, _ = p.ship.Status(ctx)
+	assert.True(t, st.PossibleLoss(), "commit %d after the copied backup %d", st.PrimaryLast.Seq, st.Copy.Seq)
+	assert.Equal(t, "2026-11-27T13:00:01Z", st.PrimaryLast.CommitTime.Format(time.RFC3339))
 }

@@ -115,5 +115,13 @@ JOIN msdb.dbo.backupmediafamily bmf ON bs.media_set_id = bmf.media_set_id
 WHERE rh.destination_database_name = @p1
 ORDER BY rh.restore_history_id DESC`
 
+// QueryLastCommitFor reads the newest commit record in the primary's active
+// log (fn_dblog, in the database's context without changing the session's
+// database): its LSN as "vlf:block:slot" in hex and its end time. The
+// database name is part of the text.
+func QueryLastCommitFor(db string) string {
+	return fmt.Sprintf("EXEC [%s].sys.sp_executesql N'SELECT TOP 1 [Current LSN], [End Time] FROM sys.fn_dblog(NULL, NULL) WHERE Operation = N''LOP_COMMIT_XACT'' ORDER BY [Current LSN] DESC'", db)
+}
+
 // QueryState reads the database's state (ONLINE, RESTORING, ...). Args: database name.
 const QueryState = `SELECT state_desc FROM sys.databases WHERE name = @p1`
