@@ -9,7 +9,8 @@ import (
 
 // Trend prints the saved runs in dirs side by side as a plain-text table: a
 // row per check (in the order the runs first name them), a column per run,
-// each cell the check's verdict and observed service time. The first row is
+// each cell the check's verdict and, for a check with a figure or a budget,
+// its observed service time. The first row is
 // each run's overall verdict; the runs are listed with their folders below.
 func Trend(w io.Writer, dirs []string) error {
 	if len(dirs) == 0 {
@@ -32,7 +33,7 @@ func Trend(w io.Writer, dirs []string) error {
 		}
 	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	row := func(cells ...string) { fmt.Fprintln(tw, strings.Join(cells, "\t")+"\t") }
+	row := func(cells ...string) { fmt.Fprintln(tw, strings.Join(cells, "\t")) }
 	head := []string{"check"}
 	overall := []string{"(run)"}
 	for i, r := range runs {
@@ -46,7 +47,10 @@ func Trend(w io.Writer, dirs []string) error {
 		for _, r := range runs {
 			cell := "-"
 			if c := findCheck(r.Checks, name); c != nil {
-				cell = fmt.Sprintf("%s %s", c.Verdict, shortDur(seconds(c.ObservedServiceS)))
+				cell = string(c.Verdict)
+				if c.ObservedServiceS != 0 || c.BudgetServiceS != 0 {
+					cell += " " + shortDur(seconds(c.ObservedServiceS))
+				}
 			}
 			cells = append(cells, cell)
 		}
