@@ -139,7 +139,9 @@ func (t timeline) x(s float64) float64 {
 func (t timeline) ticks() []xTick {
 	step := niceDurationStep((t.to - t.from) / 10)
 	var out []xTick
-	for v := math.Ceil(t.from/step) * step; v <= t.to+step*1e-9; v += step {
+	first := math.Ceil(t.from / step)
+	for i := 0.0; (first+i)*step <= t.to+step*1e-9; i++ {
+		v := (first + i) * step
 		out = append(out, xTick{X: t.x(v), Service: shortDur(seconds(v)), Wall: shortDur(seconds(v/t.scale)) + " wall"})
 	}
 	return out
@@ -319,7 +321,7 @@ func throughputChart(h history.History) timeChart {
 		errs[i] *= perWallSecond
 		top = math.Max(top, math.Max(ok[i], errs[i]))
 	}
-	ys := newValueScale(top, c.Plot, niceStep, func(v float64) string { return strconv.FormatFloat(v, 'f', -1, 64) })
+	ys := newValueScale(top, c.Plot, niceStep, rateLabel)
 	c.YTicks = ys.ticks
 	bucketX := func(i int) float64 { return t.x(bucketStart(i)) }
 	c.Series = []series{
@@ -336,6 +338,9 @@ func throughputChart(h history.History) timeChart {
 	}, decorations(c.Bands, c.Markers)...)...)
 	return c
 }
+
+// rateLabel prints a rate tick without float noise (0.6, not 0.6000000000000001).
+func rateLabel(v float64) string { return strconv.FormatFloat(v, 'g', 6, 64) }
 
 // markerNote explains the vertical lines under every time chart.
 const markerNote = "Vertical lines: dashed where a failover or failback starts, solid where it is done."
@@ -424,7 +429,8 @@ func newValueScale(max float64, plot box, stepFor func(float64) float64, label f
 	}
 	step := stepFor(max / 5)
 	s := valueScale{top: math.Ceil(max*1.05/step) * step, plot: plot}
-	for v := 0.0; v <= s.top+step*1e-9; v += step {
+	for i := 0.0; i*step <= s.top+step*1e-9; i++ {
+		v := i * step
 		s.ticks = append(s.ticks, yTick{Y: s.y(v), Label: label(v)})
 	}
 	return s

@@ -368,3 +368,17 @@ func TestShortDur(t *testing.T) {
 }
 
 func secondsOf(s int) time.Duration { return time.Duration(s) * time.Second }
+
+func TestValueScaleTicksAreRound(t *testing.T) {
+	s := newValueScale(0.7, box{H: 100}, niceStep, rateLabel)
+	var got []string
+	for _, tk := range s.ticks {
+		got = append(got, tk.Label)
+	}
+	if want := "0 0.2 0.4 0.6 0.8"; strings.Join(got, " ") != want {
+		t.Errorf("ticks %q, want %q", strings.Join(got, " "), want)
+	}
+	if y := s.y(s.top); y != 0 {
+		t.Errorf("the top of the scale maps to y=%v, want the top of the plot", y)
+	}
+}
