@@ -382,3 +382,26 @@ func TestValueScaleTicksAreRound(t *testing.T) {
 		t.Errorf("the top of the scale maps to y=%v, want the top of the plot", y)
 	}
 }
+
+func TestMarkerLabelsOfCloseEventsStack(t *testing.T) {
+	ev := func(svc int, name string) history.Op {
+		return history.Op{Kind: history.Event, Type: history.Info, Key: name, Service: secondsOf(svc)}
+	}
+	h := history.History{Scale: 1, Ops: []history.Op{
+		ev(0, history.EvPhase),
+		ev(10, history.EvFailoverStart),
+		ev(11, history.EvFailoverDone), // 10 px on from the start: labels would overlap
+		ev(50, history.EvFailbackStart),
+		ev(100, history.EvPhase),
+	}}
+	m := newTimeline(h, box{W: 1000, H: 300}).markers(h)
+	if len(m) != 3 {
+		t.Fatalf("got %d markers, want 3", len(m))
+	}
+	if m[1].LabelY <= m[0].LabelY+float64(len(m[0].Label))*charWidth {
+		t.Errorf("label of %s at y=%v overlaps the one of %s at y=%v", m[1].Label, m[1].LabelY, m[0].Label, m[0].LabelY)
+	}
+	if m[2].LabelY != m[0].LabelY {
+		t.Errorf("label of a marker far from the others moved to y=%v", m[2].LabelY)
+	}
+}
