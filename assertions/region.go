@@ -1,0 +1,285 @@
+package assertions
+
+import (
+	"fmt"
+
+	"github.com/bcdr-harness/bcdr/clock"
+	"github.com/bcdr-harness/bcdr/history"
+)
+
+// RPO checks the data lost by an unplanned failover: every write
+// acknowledged before the failover that is missing from the promoted
+// region's data, and the loss window (fault time minus the acknowledgement
+// of the earliest lost write), which must be within the RPO budget.
+type RPO struct{}
+
+// Name is "rpo".
+func (RPO) Name() string { return "rpo" }
+
+// rpoLost returns the writes acknowledged before the failover that the
+// promoted region lacks.
+func rpoLost(in Input) ([]history.Completion, history.Op, bool) {
+	start, ok := in.History.FirstEvent(history.EvFailoverStart)
+	if !ok || in.AfterFailover == nil {
+		return nil, start, false
+	}
+	var lost []history.Completion
+	for _, c := range in.History.AcknowledgedWrites() {
+		if c.Result.Wall.Before(start.Wall) && !in.AfterFailover.Has(c.Invoke.Key) {
+			lost = append(lost, c)
+		}
+	}
+	return lost, start, true
+}
+
+// Check computes the loss window.
+func (RPO) Check(in Input) Result {
+	clk := in.History.Clock()
+	fault, ok := faultTime(in.History)
+	if !ok {
+		return unknown("rpo", "no fault was injected, so there is no failover to measure")
+	}
+	lost, _, ok := rpoLost(in)
+	if !ok {
+		return unknown("rpo", "no failover happened (or no snapshot of the promoted region was taken), so no data loss could be measured")
+	}
+	r := Result{Name: "rpo", Budget: in.Budgets.RPO}
+	for _, c := range lost {
+		r.Lost = append(r.Lost, lostWrite(c))
+		r.Ops = append(r.Ops, c.Result.Index)
+	}
+	if len(lost) > 0 {
+		earliest := lost[0] // AcknowledgedWrites is in acknowledgement order
+		r.Observed = fault.Service - earliest.Result.Service
+		if r.Observed < 0 {
+			r.Observed = 0
+		}
+	}
+	r.Ops = append(r.Ops, fault.Index)
+	switch {
+	case len(lost) == 0:
+		r.Verdict = Pass
+		r.Explanation = fmt.Sprintf("no acknowledged write was lost by the failover after %s at service %s", faultName(fault), clock.Round(fault.Service))
+	case r.Observed <= r.Budget:
+		r.Verdict = Pass
+		r.Explanation = fmt.Sprintf("%d acknowledged writes lost, all within %s of %s at service %s (budget %s): %s",
+			len(lost), clk.Format(r.Observed), faultName(fault), clock.Round(fault.Service), clk.Format(r.Budget),
+			describeLost(lostWrites(lost), clk, fault.Service, "the fault"))
+	default:
+		r.Verdict = Fail
+		r.Explanation = fmt.Sprintf("data loss window %s exceeds the RPO budget %s: %d acknowledged writes lost by the failover after %s at service %s, the earliest %s; check the log backup interval (%s lost writes)",
+			clk.Format(r.Observed), clk.Format(r.Budget), len(lost), faultName(fault), clock.Round(fault.Service),
+			describeLost(lostWrites(lost[:1]), clk, fault.Service, "the fault"), describeLost(lostWrites(lost), clk, fault.Service, "the fault"))
+	}
+	return finish(r, clk)
+}
+
+func lostWrites(cs []history.Completion) []LostWrite {
+	out := make([]LostWrite, len(cs))
+	for i, c := range cs {
+		out[i] = lostWrite(c)
+	}
+	return out
+}
+
+// RTO checks the recovery time: from the fault's start until writes succeed
+// in the other region and stay successful until failback.
+type RTO struct{}
+
+// Name is "rto".
+func (RTO) Name() string { return "rto" }
+
+// Check finds the first successful write in the promoted region after which
+// no write failed.
+func (RTO) Check(in Input) Result {
+	clk := in.History.Clock()
+	fault, ok := faultTime(in.History)
+	if !ok {
+		return unknown("rto", "no fault was injected")
+	}
+	done, ok := in.History.FirstEvent(history.EvFailoverDone)
+	if !ok {
+		return finish(Result{Name: "rto", Verdict: Fail, Budget: in.Budgets.RTO, Ops: []int{fault.Index},
+			Explanation: fmt.Sprintf("writes never recovered: no failover completed after %s at service %s", faultName(fault), clock.Round(fault.Service))}, clk)
+	}
+	to, _ := done.Value["to"].(string)
+	end := in.History.Ops[len(in.History.Ops)-1].Wall
+	if fb, ok := in.History.FirstEvent(history.EvFailbackStart); ok {
+		end = fb.Wall
+	}
+	var recovered *history.Completion
+	var lastBad *history.Completion
+	for _, c := range in.History.Completions() {
+		c := c
+		if !c.Invoke.Kind.IsWrite() || c.Result.Wall.Before(fault.Wall) || c.Result.Wall.After(end) {
+			continue
+		}
+		if c.Result.Type == history.OK && c.Result.Region == to {
+			if recovered == nil {
+				recovered = &c
+			}
+		} else if c.Result.Type != history.OK {
+			recovered, lastBad = nil, &c
+		}
+	}
+	r := Result{Name: "rto", Budget: in.Budgets.RTO, Ops: []int{fault.Index}}
+	if recovered == nil {
+		r.Verdict = Fail
+		r.Explanation = fmt.Sprintf("writes did not recover in region %s and stay successful before failback (fault %s at service %s)", to, faultName(fault), clock.Round(fault.Service))
+		if lastBad != nil {
+			r.Ops = append(r.Ops, lastBad.Result.Index)
+			r.Explanation += fmt.Sprintf("; last failed write %s at service %s: %s", lastBad.Invoke.Key, clock.Round(lastBad.Result.Service), lastBad.Result.Error)
+		}
+		return finish(r, clk)
+	}
+	r.Observed = recovered.Result.Service - fault.Service
+	r.Ops = append(r.Ops, recovered.Result.Index)
+	r.Verdict = Pass
+	if r.Observed > r.Budget {
+		r.Verdict = Fail
+	}
+	r.Explanation = fmt.Sprintf("writes recovered in region %s %s after %s (service %s -> %s; first steady success %s on %s); budget %s",
+		to, clk.Format(r.Observed), faultName(fault), clock.Round(fault.Service), clock.Round(recovered.Result.Service),
+		recovered.Invoke.Key, recovered.Result.Inst, clk.Format(r.Budget))
+	return finish(r, clk)
+}
+
+// FailbackLoss checks that failback loses nothing: every acknowledged write
+// not already lost to the failover (RPO) is in the final data, including
+// those acknowledged while failed over.
+type FailbackLoss struct{}
+
+// Name is "failback-loss".
+func (FailbackLoss) Name() string { return "failback-loss" }
+
+// Check compares the acknowledged writes with the final snapshot.
+func (FailbackLoss) Check(in Input) Result {
+	clk := in.History.Clock()
+	fb, ok := in.History.FirstEvent(history.EvFailbackDone)
+	if !ok {
+		return unknown("failback-loss", "no failback completed, so its loss could not be measured")
+	}
+	if in.Final == nil {
+		return unknown("failback-loss", "no final snapshot was taken")
+	}
+	start, _ := in.History.FirstEvent(history.EvFailbackStart)
+	already := map[string]bool{}
+	if lost, _, ok := rpoLost(in); ok {
+		for _, c := range lost {
+			already[c.Invoke.Key] = true
+		}
+	}
+	r := Result{Name: "failback-loss", Ops: []int{start.Index, fb.Index}}
+	var lost []history.Completion
+	for _, c := range in.History.AcknowledgedWrites() {
+		if !already[c.Invoke.Key] && !in.Final.Has(c.Invoke.Key) {
+			lost = append(lost, c)
+			r.Lost = append(r.Lost, lostWrite(c))
+			r.Ops = append(r.Ops, c.Result.Index)
+		}
+	}
+	if len(lost) == 0 {
+		r.Verdict = Pass
+		r.Explanation = fmt.Sprintf("every acknowledged write survived the failback to region %s (failback service %s -> %s)",
+			in.Final.Region, clock.Round(start.Service), clock.Round(fb.Service))
+		return finish(r, clk)
+	}
+	r.Verdict = Fail
+	r.Observed = start.Service - lost[0].Result.Service
+	r.Explanation = fmt.Sprintf("%d acknowledged writes lost across the failback (started service %s): %s; the failback must take a final log backup before the switch",
+		len(lost), clock.Round(start.Service), describeLost(lostWrites(lost), clk, start.Service, "failback"))
+	return finish(r, clk)
+}
+
+// Validity checks the test itself: enough traffic before the fault, the
+// fault took effect, health checked before and after. A run that fails it is
+// unknown, not pass.
+type Validity struct{}
+
+// Name is "validity".
+func (Validity) Name() string { return "validity" }
+
+// Check reads the harness's recorded evidence.
+func (Validity) Check(in Input) Result {
+	clk := in.History.Clock()
+	r := Result{Name: "validity", Verdict: Pass}
+	var problems []string
+	fault, hasFault := faultTime(in.History)
+	if hasFault {
+		n := 0
+		for _, c := range in.History.AcknowledgedWrites() {
+			if c.Result.Wall.Before(fault.Wall) {
+				n++
+			}
+		}
+		if n < in.Budgets.MinWritesBeforeFault {
+			problems = append(problems, fmt.Sprintf("only %d acknowledged writes before the fault (need %d)", n, in.Budgets.MinWritesBeforeFault))
+		}
+		for _, op := range in.History.Events(history.EvFaultInjected) {
+			if v, _ := op.Value["verified"].(bool); !v {
+				why, _ := op.Value["verify_error"].(string)
+				problems = append(problems, fmt.Sprintf("fault %s at service %s was never observed to take effect: %s", faultName(op), clock.Round(op.Service), why))
+				r.Ops = append(r.Ops, op.Index)
+			}
+		}
+	}
+	for _, when := range []string{"before", "after"} {
+		found := false
+		for _, op := range in.History.Events(history.EvHealth) {
+			if op.Value["when"] != when {
+				continue
+			}
+			found = true
+			if ok, _ := op.Value["ok"].(bool); !ok {
+				problems = append(problems, fmt.Sprintf("health check %s the faults failed: %v", when, op.Value["error"]))
+				r.Ops = append(r.Ops, op.Index)
+			}
+		}
+		if !found {
+			problems = append(problems, "no health check "+when+" the faults")
+		}
+	}
+	if len(problems) > 0 {
+		r.Verdict = Unknown
+		r.Explanation = "the run cannot tell: " + joinSemi(problems)
+	} else {
+		r.Explanation = "enough traffic before the fault, every fault observed to take effect, healthy before and after"
+	}
+	return finish(r, clk)
+}
+
+func joinSemi(s []string) string {
+	out := ""
+	for i, p := range s {
+		if i > 0 {
+			out += "; "
+		}
+		out += p
+	}
+	return out
+}
+
+// Registry maps stable check names to checks.
+var registry = map[string]Check{}
+
+// Register adds a check by its name.
+func Register(c Check) { registry[c.Name()] = c }
+
+// Lookup finds a check by name.
+func Lookup(name string) (Check, bool) { c, ok := registry[name]; return c, ok }
+
+// Names lists the registered check names.
+func Names() []string {
+	var out []string
+	for n := range registry {
+		out = append(out, n)
+	}
+	sortStrings(out)
+	return out
+}
+
+func init() {
+	for _, c := range []Check{Validity{}, RPO{}, RTO{}, FailbackLoss{}} {
+		Register(c)
+	}
+}

@@ -1,0 +1,410 @@
+package harness
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"sort"
+	"time"
+
+	"github.com/bcdr-harness/bcdr/assertions"
+	"github.com/bcdr-harness/bcdr/clock"
+	"github.com/bcdr-harness/bcdr/faults"
+	"github.com/bcdr-harness/bcdr/history"
+	"github.com/bcdr-harness/bcdr/report"
+	"github.com/bcdr-harness/bcdr/topology"
+)
+
+// Outcome is everything a run produced.
+type Outcome struct {
+	Result  report.Result
+	History history.History
+}
+
+// Passed tells whether every check passed.
+func (o *Outcome) Passed() bool { return o.Result.Verdict == assertions.Pass }
+
+// Check returns the result of a named check.
+func (o *Outcome) Check(name string) (assertions.Result, bool) {
+	for _, c := range o.Result.Checks {
+		if c.Name == name {
+			return c, true
+		}
+	}
+	return assertions.Result{}, false
+}
+
+// Options tune a run without changing the scenario.
+type Options struct {
+	// Logf receives progress lines (phases, faults, runbook steps).
+	Logf func(format string, args ...any)
+	// OnOp is called for every recorded operation (live displays).
+	OnOp func(history.Op)
+	// Base is the built-in scenario the replay command is relative to.
+	Base *Scenario
+}
+
+// prepared is a scenario whose faults were all built and checked.
+type prepared struct {
+	step  FaultStep
+	fault faults.Fault
+	def   faults.Definition
+}
+
+// Validate checks the scenario and builds its faults, before anything starts.
+func Validate(sc Scenario) error {
+	_, err := prepare(sc)
+	return err
+}
+
+func prepare(sc Scenario) ([]prepared, error) {
+	if err := sc.Spec.Validate(); err != nil {
+		return nil, &KnobError{Knob: "topology", Err: err}
+	}
+	if sc.Scale < 1 {
+		return nil, &KnobError{Knob: "time-scale", Err: fmt.Errorf("must be at least 1, got %g", sc.Scale)}
+	}
+	if sc.Workload.Clients < 1 || sc.Workload.Rate <= 0 {
+		return nil, &KnobError{Knob: "clients", Err: errors.New("the workload needs at least one client and a positive rate")}
+	}
+	for _, name := range sc.Checks {
+		if _, ok := assertions.Lookup(name); !ok {
+			return nil, &KnobError{Knob: "checks", Err: fmt.Errorf("unknown check %q (known: %v)", name, assertions.Names())}
+		}
+	}
+	var out []prepared
+	for _, st := range sc.Faults {
+		f, def, err := faults.New(st.Name, st.Params)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, prepared{step: st, fault: f, def: def})
+	}
+	return out, nil
+}
+
+// Run executes a scenario end to end: bring up, steady state, faults and
+// runbook, checks, teardown. The environment is always released, also on
+// error, panic or cancellation; what was recorded until then is returned.
+func Run(ctx context.Context, sc Scenario, opt Options) (out *Outcome, err error) {
+	logf := opt.Logf
+	if logf == nil {
+		logf = func(string, ...any) {}
+	}
+	steps, err := prepare(sc)
+	if err != nil {
+		return nil, err
+	}
+	clk := clock.New(sc.Scale)
+	rec := history.NewRecorder(clk)
+	if opt.OnOp != nil {
+		rec.OnAppend(opt.OnOp)
+	}
+	base := DefaultScenario()
+	if opt.Base != nil {
+		base = *opt.Base
+	}
+	res := report.Result{Scenario: sc.Name, Seed: sc.Seed, Provider: sc.Spec.Provider, SQLEngine: sc.Spec.SQLEngine,
+		TimeScale: sc.Scale, Knobs: sc.KnobValues(), Replay: sc.ReplayCommand(base), Started: time.Now()}
+	for _, st := range sc.Faults {
+		res.Faults = append(res.Faults, st.Name)
+	}
+	out = &Outcome{}
+	finishRes := func(v assertions.Verdict, reason string) {
+		res.Ended = time.Now()
+		res.WallS = res.Ended.Sub(res.Started).Seconds()
+		res.ServiceS = clk.Service(res.Ended.Sub(res.Started)).Seconds()
+		if res.Verdict == "" {
+			res.Verdict = v
+		}
+		if res.Reason == "" {
+			res.Reason = reason
+		}
+		out.History = rec.Ops()
+		res.Workload = summarize(out.History)
+		out.Result = res
+	}
+
+	phase := func(name string) {
+		rec.Event(history.EvPhase, map[string]any{"phase": name})
+		logf("phase %s (service %s)", name, clock.Round(clk.Now()))
+	}
+	phase("bring-up")
+	env, err := topology.Up(ctx, sc.Spec, clk)
+	if err != nil {
+		finishRes(assertions.Unknown, "bring-up failed: "+err.Error())
+		return out, fmt.Errorf("bring up %s environment: %w", sc.Spec.Provider, err)
+	}
+	defer func() {
+		if p := recover(); p != nil {
+			_ = env.Close(context.Background())
+			panic(p)
+		}
+		cerr := env.Close(context.Background())
+		if err == nil && cerr != nil {
+			err = fmt.Errorf("tear down: %w", cerr)
+		}
+	}()
+	for _, p := range steps {
+		if t, ok := p.fault.(faults.Targeted); ok {
+			if err := t.CheckTarget(env); err != nil {
+				finishRes(assertions.Unknown, err.Error())
+				return out, err
+			}
+		}
+	}
+
+	runCtx, stopRun := context.WithCancel(ctx)
+	defer stopRun()
+	healthEvent(runCtx, rec, env, "before")
+
+	wl := NewWorkload(sc.Workload, env.Router().URL(), rec, clk, sc.Seed, sc.Budgets.RetryBudget)
+	wlCtx, stopWL := context.WithCancel(runCtx)
+	defer stopWL()
+	wl.Run(wlCtx)
+	wl.Probes(wlCtx)
+	sampler := startLagSampler(wlCtx, rec, env)
+
+	var afterFailover *topology.Snapshot
+	rb := NewRunbook(sc.Runbook, env, rec)
+	rb.OnFailedOver = func(ctx context.Context, promoted topology.RegionName) {
+		s, err := env.Snapshot(ctx, promoted)
+		if err != nil {
+			rec.Event("snapshot-error", map[string]any{"error": err.Error()})
+			return
+		}
+		afterFailover = s
+	}
+	rbCtx, stopRB := context.WithCancel(runCtx)
+	defer stopRB()
+	rbDone := make(chan struct{})
+	go func() { defer close(rbDone); rb.Run(rbCtx) }()
+
+	phase("steady-state")
+	runErr := clk.Sleep(runCtx, sc.SteadyState)
+	regionLoss := false
+	if runErr == nil {
+		phase("faults")
+		runErr = runFaults(runCtx, sc, steps, env, rec, rb, logf)
+		for _, p := range steps {
+			regionLoss = regionLoss || p.def.RegionLoss
+		}
+	}
+	if runErr == nil && regionLoss {
+		phase("failback")
+		select {
+		case <-rb.FailedBack():
+		case <-rbDone:
+			if rb.Err() != nil {
+				runErr = rb.Err()
+			}
+		case <-runCtx.Done():
+			runErr = runCtx.Err()
+		}
+	}
+	if runErr == nil {
+		phase("after")
+		runErr = clk.Sleep(runCtx, sc.After)
+	}
+	stopWL()
+	wl.Wait()
+	<-sampler
+	stopRB()
+	<-rbDone
+	phase("checks")
+	if runErr != nil {
+		reason := "run interrupted: " + runErr.Error()
+		if errors.Is(runErr, context.Canceled) {
+			reason = "run cancelled before it finished"
+		}
+		finishRes(assertions.Unknown, reason)
+		return out, runErr
+	}
+	if rb.Err() != nil && !errors.Is(rb.Err(), errStandDown) {
+		rec.Event("runbook-failed", map[string]any{"error": rb.Err().Error()})
+	}
+	healthEvent(ctx, rec, env, "after")
+	final, ferr := env.Snapshot(ctx, env.Router().Active())
+	if ferr != nil {
+		rec.Event("snapshot-error", map[string]any{"error": ferr.Error()})
+	}
+	in := assertions.Input{History: rec.Ops(), AfterFailover: afterFailover, Final: final, Budgets: sc.Budgets}
+	verdicts := []assertions.Verdict{}
+	for _, name := range sc.Checks {
+		c, _ := assertions.Lookup(name)
+		r := c.Check(in)
+		res.Checks = append(res.Checks, r)
+		verdicts = append(verdicts, r.Verdict)
+	}
+	v := assertions.Worst(verdicts...)
+	reason := ""
+	if vr, ok := findCheck(res.Checks, "validity"); ok && vr.Verdict == assertions.Unknown && v != assertions.Fail {
+		reason = vr.Explanation
+	}
+	finishRes(v, reason)
+	return out, nil
+}
+
+func findCheck(rs []assertions.Result, name string) (assertions.Result, bool) {
+	for _, r := range rs {
+		if r.Name == name {
+			return r, true
+		}
+	}
+	return assertions.Result{}, false
+}
+
+// runFaults injects each fault at its time and recovers it after its hold.
+func runFaults(ctx context.Context, sc Scenario, steps []prepared, env topology.Environment, rec *history.Recorder, rb *Runbook, logf func(string, ...any)) error {
+	clk := env.Clock()
+	sort.SliceStable(steps, func(i, j int) bool { return steps[i].step.At < steps[j].step.At })
+	start := time.Now()
+	errc := make(chan error, len(steps))
+	for _, p := range steps {
+		p := p
+		go func() {
+			errc <- runOne(ctx, sc, p, env, rec, rb, logf, start.Add(clk.Wall(p.step.At)))
+		}()
+	}
+	var errs []error
+	for range steps {
+		errs = append(errs, <-errc)
+	}
+	return errors.Join(errs...)
+}
+
+func runOne(ctx context.Context, sc Scenario, p prepared, env topology.Environment, rec *history.Recorder, rb *Runbook, logf func(string, ...any), at time.Time) error {
+	clk := env.Clock()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-time.After(time.Until(at)):
+	}
+	logf("inject %s %v", p.step.Name, p.step.Params)
+	if err := p.fault.Inject(ctx, env); err != nil {
+		rec.Event(history.EvFaultInjected, map[string]any{"fault": p.step.Name, "params": p.step.Params, "region_loss": p.def.RegionLoss,
+			"verified": false, "verify_error": "inject failed: " + err.Error()})
+		return fmt.Errorf("inject %s: %w", p.step.Name, err)
+	}
+	ev := map[string]any{"fault": p.step.Name, "params": p.step.Params, "region_loss": p.def.RegionLoss, "verified": true}
+	if v, ok := p.fault.(faults.Verifier); ok {
+		if err := v.Verify(ctx, env); err != nil {
+			ev["verified"], ev["verify_error"] = false, err.Error()
+		}
+	}
+	rec.Event(history.EvFaultInjected, ev)
+	hold := p.step.Duration
+	var wait <-chan struct{}
+	if hold == 0 && p.def.RegionLoss {
+		wait = rb.FailedOver()
+		hold = sc.Runbook.FailedOverFor / 2
+	} else if hold == 0 {
+		hold = sc.FaultHold
+	}
+	if wait != nil {
+		select {
+		case <-wait:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	if err := clk.Sleep(ctx, hold); err != nil {
+		return err
+	}
+	logf("recover %s", p.step.Name)
+	if err := p.fault.Recover(ctx, env); err != nil {
+		rec.Event(history.EvFaultRecovered, map[string]any{"fault": p.step.Name, "error": err.Error()})
+		return fmt.Errorf("recover %s: %w", p.step.Name, err)
+	}
+	rec.Event(history.EvFaultRecovered, map[string]any{"fault": p.step.Name})
+	return nil
+}
+
+// healthEvent probes every region through its load balancer and records it.
+func healthEvent(ctx context.Context, rec *history.Recorder, env topology.Environment, when string) {
+	var problems []string
+	c := &http.Client{Timeout: 2 * time.Second}
+	active := env.Router().Active()
+	for _, r := range []topology.RegionName{active} {
+		ok := false
+		for i := 0; i < 40 && !ok; i++ {
+			resp, err := c.Get(env.Region(r).Endpoint() + "/health")
+			if err == nil {
+				resp.Body.Close()
+				ok = resp.StatusCode == http.StatusOK
+			}
+			if !ok {
+				select {
+				case <-ctx.Done():
+					i = 40
+				case <-time.After(50 * time.Millisecond):
+				}
+			}
+		}
+		if !ok {
+			problems = append(problems, "region "+string(r)+" unhealthy")
+		}
+	}
+	ev := map[string]any{"when": when, "ok": len(problems) == 0, "active": string(active)}
+	if len(problems) > 0 {
+		ev["error"] = fmt.Sprint(problems)
+	}
+	rec.Event(history.EvHealth, ev)
+}
+
+// startLagSampler records SQL and blob lag every service minute.
+func startLagSampler(ctx context.Context, rec *history.Recorder, env topology.Environment) <-chan struct{} {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		every := env.Clock().Wall(time.Minute)
+		if every < 100*time.Millisecond {
+			every = 100 * time.Millisecond
+		}
+		t := time.NewTicker(every)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+			now := time.Now()
+			v := map[string]any{}
+			if st, err := env.SQL().Status(ctx); err == nil {
+				v["sql_lag_s"] = env.Clock().Service(st.Lag(now)).Seconds()
+				v["sql_primary"] = string(st.Primary)
+				v["sql_shipping"] = st.Shipping
+				v["sql_backup_errors"] = st.BackupErrors
+				v["sql_copy_errors"] = st.CopyErrors
+			}
+			if st, err := env.Blob().Status(ctx); err == nil {
+				v["blob_lag_s"] = env.Clock().Service(st.Lag(now)).Seconds()
+				v["blob_pending"] = st.Pending
+			}
+			rec.Event(history.EvLag, v)
+		}
+	}()
+	return done
+}
+
+// summarize counts the business writes of a history.
+func summarize(h history.History) report.Workload {
+	var w report.Workload
+	for _, c := range h.Completions() {
+		if !c.Invoke.Kind.IsWrite() {
+			continue
+		}
+		w.Invoked++
+		switch c.Result.Type {
+		case history.OK:
+			w.AcknowledgedWrites++
+		case history.Fail:
+			w.Failed++
+		default:
+			w.Unknown++
+		}
+	}
+	return w
+}

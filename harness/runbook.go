@@ -1,0 +1,306 @@
+package harness
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/bcdr-harness/bcdr/history"
+	"github.com/bcdr-harness/bcdr/topology"
+	"github.com/bcdr-harness/bcdr/topology/aos"
+)
+
+// Runbook is the DR procedure under test. It watches the primary region,
+// and when the region is lost it waits the decision window, gates on
+// sign-off when the secondary lags, fails over, enters limited mode, and
+// fails back once the region has returned. It acts only through the
+// topology's mechanisms and records every step as an event.
+type Runbook struct {
+	cfg  RunbookConfig
+	env  topology.Environment
+	rec  *history.Recorder
+	http *http.Client
+
+	// OnFailedOver is called right after the failover completed (before
+	// traffic is switched), for the harness to take its snapshot.
+	OnFailedOver func(ctx context.Context, promoted topology.RegionName)
+
+	mu         sync.Mutex
+	primary    topology.RegionName
+	failedOver bool
+	failedAt   time.Time
+	failedBack bool
+	lastUp     time.Time
+	err        error
+	done       chan struct{} // closed when failback finished
+	over       chan struct{} // closed when failover finished
+}
+
+// NewRunbook prepares the runbook; Run starts it.
+func NewRunbook(cfg RunbookConfig, env topology.Environment, rec *history.Recorder) *Runbook {
+	return &Runbook{cfg: cfg, env: env, rec: rec, primary: topology.RegionA,
+		http: &http.Client{Timeout: time.Second}, done: make(chan struct{}), over: make(chan struct{})}
+}
+
+// FailedOver is closed once the failover finished.
+func (rb *Runbook) FailedOver() <-chan struct{} { return rb.over }
+
+// FailedBack is closed once the failback finished.
+func (rb *Runbook) FailedBack() <-chan struct{} { return rb.done }
+
+// Err is the first error that stopped the runbook.
+func (rb *Runbook) Err() error { rb.mu.Lock(); defer rb.mu.Unlock(); return rb.err }
+
+func (rb *Runbook) healthy(ctx context.Context, r topology.RegionName) bool {
+	reg := rb.env.Region(r)
+	if reg == nil {
+		return false
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, reg.Endpoint()+"/health", nil)
+	if err != nil {
+		return false
+	}
+	resp, err := rb.http.Do(req)
+	if err != nil {
+		return false
+	}
+	resp.Body.Close()
+	return resp.StatusCode == http.StatusOK
+}
+
+func (rb *Runbook) probeEvery() time.Duration {
+	d := rb.env.Clock().Wall(rb.env.Spec().ProbeInterval)
+	if d < 20*time.Millisecond {
+		d = 20 * time.Millisecond
+	}
+	return d
+}
+
+func (rb *Runbook) sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+// Run watches and acts until ctx ends or the failback is done.
+func (rb *Runbook) Run(ctx context.Context) {
+	err := rb.run(ctx)
+	if err != nil && ctx.Err() == nil {
+		rb.mu.Lock()
+		rb.err = err
+		rb.mu.Unlock()
+		rb.rec.Event("runbook-error", map[string]any{"error": err.Error()})
+	}
+}
+
+func (rb *Runbook) run(ctx context.Context) error {
+	for {
+		if err := rb.detect(ctx); err != nil {
+			return err
+		}
+		ok, err := rb.decide(ctx)
+		if err != nil {
+			return err
+		}
+		if ok {
+			break
+		}
+	}
+	if err := rb.failover(ctx); err != nil {
+		return fmt.Errorf("failover: %w", err)
+	}
+	if err := rb.awaitReturn(ctx); err != nil {
+		return err
+	}
+	if err := rb.failback(ctx); err != nil {
+		return fmt.Errorf("failback: %w", err)
+	}
+	return nil
+}
+
+// detect waits for DetectAfter failed health probes in a row on the primary.
+func (rb *Runbook) detect(ctx context.Context) error {
+	fails := 0
+	for {
+		if rb.healthy(ctx, rb.primary) {
+			fails = 0
+			rb.mu.Lock()
+			rb.lastUp = time.Now()
+			rb.mu.Unlock()
+		} else if fails++; fails >= rb.cfg.DetectAfter {
+			rb.rec.Event(history.EvOutageDetected, map[string]any{"region": string(rb.primary), "failed_probes": fails})
+			return nil
+		}
+		if err := rb.sleep(ctx, rb.probeEvery()); err != nil {
+			return err
+		}
+	}
+}
+
+// decide waits the decision window; it reports false if the region came
+// back in time (no failover), true if the failover must go ahead (after
+// sign-off where the secondary lags).
+func (rb *Runbook) decide(ctx context.Context) (bool, error) {
+	clk := rb.env.Clock()
+	deadline := time.Now().Add(clk.Wall(rb.cfg.DecisionWindow))
+	ups := 0
+	for time.Now().Before(deadline) {
+		if rb.healthy(ctx, rb.primary) {
+			if ups++; ups >= 2 {
+				rb.rec.Event(history.EvFailoverAborted, map[string]any{"region": string(rb.primary), "reason": "region returned within the decision window"})
+				return false, nil
+			}
+		} else {
+			ups = 0
+		}
+		if err := rb.sleep(ctx, rb.probeEvery()); err != nil {
+			return false, err
+		}
+	}
+	// Ship whatever can still be shipped, then judge the possible loss.
+	_ = rb.env.SQL().CopyLogs(ctx)
+	st, err := rb.env.SQL().Status(ctx)
+	if err != nil {
+		return false, fmt.Errorf("read log shipping status: %w", err)
+	}
+	if !st.PossibleLoss() || rb.cfg.SkipSignOffGate {
+		return true, nil
+	}
+	now := time.Now()
+	rb.rec.Event(history.EvSignOffRequested, map[string]any{
+		"possible_loss": true, "primary_last_commit": st.PrimaryLast.CommitTime, "copied_commit": st.Copy.CommitTime,
+		"exposure_service_s": clk.Service(now.Sub(st.Copy.CommitTime)).Seconds(),
+	})
+	if rb.cfg.SignOff != "approve" {
+		rb.rec.Event(history.EvSignOffRefused, map[string]any{"region": string(rb.primary)})
+		// Without sign-off the environment waits for the region; it never fails over.
+		for !rb.healthy(ctx, rb.primary) {
+			if err := rb.sleep(ctx, rb.probeEvery()); err != nil {
+				return false, err
+			}
+		}
+		rb.rec.Event(history.EvFailoverAborted, map[string]any{"region": string(rb.primary), "reason": "sign-off refused; region returned"})
+		return false, errStandDown
+	}
+	rb.rec.Event(history.EvSignOffGranted, map[string]any{"region": string(rb.primary)})
+	return true, nil
+}
+
+// errStandDown ends the runbook without failing over.
+var errStandDown = fmt.Errorf("runbook stood down: sign-off refused")
+
+func (rb *Runbook) setMode(ctx context.Context, r topology.RegionName, limited bool) error {
+	body, _ := json.Marshal(aos.ModeRequest{Limited: limited})
+	var last error
+	for i := 0; i < 50; i++ {
+		req, err := http.NewRequestWithContext(ctx, http.MethodPost, rb.env.Region(r).Endpoint()+"/admin/mode", bytes.NewReader(body))
+		if err != nil {
+			return err
+		}
+		resp, err := rb.http.Do(req)
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+			err = fmt.Errorf("HTTP %d", resp.StatusCode)
+		}
+		last = err
+		if err := rb.sleep(ctx, 50*time.Millisecond); err != nil {
+			return err
+		}
+	}
+	return fmt.Errorf("set limited mode=%v in region %s: %w", limited, r, last)
+}
+
+func (rb *Runbook) failover(ctx context.Context) error {
+	from, to := rb.primary, rb.primary.Other()
+	rb.rec.Event(history.EvFailoverStart, map[string]any{"from": string(from), "to": string(to)})
+	pos, err := rb.env.SQL().Failover(ctx)
+	if err != nil {
+		return fmt.Errorf("promote SQL secondary: %w", err)
+	}
+	if err := rb.env.Blob().Failover(ctx); err != nil {
+		return fmt.Errorf("make blob store %s writable: %w", to, err)
+	}
+	if rb.OnFailedOver != nil {
+		rb.OnFailedOver(ctx, to)
+	}
+	if !rb.cfg.SkipLimitedMode {
+		if err := rb.setMode(ctx, to, true); err != nil {
+			return err
+		}
+		rb.rec.Event(history.EvLimitedModeOn, map[string]any{"region": string(to)})
+	}
+	if err := rb.env.Router().SwitchTo(to); err != nil {
+		return fmt.Errorf("switch front door: %w", err)
+	}
+	rb.mu.Lock()
+	rb.primary, rb.failedOver, rb.failedAt = to, true, time.Now()
+	rb.mu.Unlock()
+	rb.rec.Event(history.EvFailoverDone, map[string]any{"from": string(from), "to": string(to),
+		"restored_lsn": pos.LSN, "restored_commit": pos.CommitTime})
+	close(rb.over)
+	return nil
+}
+
+// awaitReturn waits until the failed-over period is over and the old
+// primary region answers health probes again.
+func (rb *Runbook) awaitReturn(ctx context.Context) error {
+	clk := rb.env.Clock()
+	if err := rb.sleep(ctx, clk.Wall(rb.cfg.FailedOverFor)); err != nil {
+		return err
+	}
+	old := rb.primary.Other()
+	for !rb.healthy(ctx, old) {
+		if err := rb.sleep(ctx, rb.probeEvery()); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (rb *Runbook) failback(ctx context.Context) error {
+	from, to := rb.primary, rb.primary.Other()
+	rb.rec.Event(history.EvFailbackStart, map[string]any{"from": string(from), "to": string(to)})
+	if err := rb.env.SQL().Resync(ctx); err != nil {
+		return fmt.Errorf("resync SQL in %s from %s: %w", to, from, err)
+	}
+	if err := rb.env.Blob().Resync(ctx); err != nil {
+		return fmt.Errorf("resync blob store in %s: %w", to, err)
+	}
+	rb.rec.Event("resync-done", map[string]any{"region": string(to)})
+	// Planned switch: stop traffic, move the roles with nothing left behind.
+	if err := rb.env.Router().Drain(); err != nil {
+		return err
+	}
+	rb.rec.Event("front-door-drained", nil)
+	if err := rb.env.SQL().Switchover(ctx, topology.SwitchoverOptions{SkipFinalLogBackup: rb.cfg.SkipFinalLogBackup}); err != nil {
+		return fmt.Errorf("SQL switchover to %s: %w", to, err)
+	}
+	if err := rb.env.Blob().Switchover(ctx); err != nil {
+		return fmt.Errorf("blob switchover to %s: %w", to, err)
+	}
+	if err := rb.setMode(ctx, to, false); err != nil {
+		return err
+	}
+	if err := rb.env.Router().SwitchTo(to); err != nil {
+		return fmt.Errorf("switch front door: %w", err)
+	}
+	rb.rec.Event(history.EvLimitedModeOff, map[string]any{"region": string(to)})
+	rb.mu.Lock()
+	rb.primary, rb.failedBack = to, true
+	rb.mu.Unlock()
+	rb.rec.Event(history.EvFailbackDone, map[string]any{"from": string(from), "to": string(to)})
+	close(rb.done)
+	return nil
+}

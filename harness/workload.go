@@ -1,0 +1,222 @@
+package harness
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/cenkalti/backoff/v4"
+
+	"github.com/bcdr-harness/bcdr/clock"
+	"github.com/bcdr-harness/bcdr/history"
+	"github.com/bcdr-harness/bcdr/topology/aos"
+	"github.com/bcdr-harness/bcdr/topology/appdb"
+)
+
+// Workload drives finance traffic through the front door and records every
+// operation. Writes carry idempotency keys, so a retry never applies twice.
+type Workload struct {
+	cfg    WorkloadConfig
+	url    string
+	rec    *history.Recorder
+	clk    *clock.Clock
+	seed   int64
+	retry  time.Duration // wall time a client retries one request
+	client *http.Client
+	wg     sync.WaitGroup
+}
+
+// NewWorkload prepares clients against the router at url.
+func NewWorkload(cfg WorkloadConfig, url string, rec *history.Recorder, clk *clock.Clock, seed int64, retryBudget time.Duration) *Workload {
+	retry := clk.Wall(retryBudget)
+	if retry < 300*time.Millisecond {
+		retry = 300 * time.Millisecond
+	}
+	tr := &http.Transport{DialContext: (&net.Dialer{Timeout: time.Second}).DialContext, MaxIdleConnsPerHost: 64}
+	return &Workload{cfg: cfg, url: url, rec: rec, clk: clk, seed: seed, retry: retry,
+		client: &http.Client{Transport: tr}}
+}
+
+// attempt is the outcome of one HTTP try.
+type attempt struct {
+	status   int
+	region   string
+	instance string
+	err      error
+	// maybeApplied is true when the request may have reached an AOS and
+	// done its work although no success came back.
+	maybeApplied bool
+}
+
+func (w *Workload) try(ctx context.Context, method, path string, body []byte) attempt {
+	timeout := w.retry / 2
+	if timeout < 250*time.Millisecond {
+		timeout = 250 * time.Millisecond
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, method, w.url+path, bytes.NewReader(body))
+	if err != nil {
+		return attempt{err: err}
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := w.client.Do(req)
+	if err != nil {
+		var op *net.OpError
+		refused := errors.As(err, &op) && op.Op == "dial"
+		return attempt{err: err, maybeApplied: !refused}
+	}
+	defer resp.Body.Close()
+	msg, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
+	a := attempt{status: resp.StatusCode, region: resp.Header.Get(aos.HeaderRegion), instance: resp.Header.Get(aos.HeaderInstance)}
+	if resp.StatusCode >= 300 {
+		a.err = fmt.Errorf("HTTP %d: %s", resp.StatusCode, bytes.TrimSpace(msg))
+		// 502 from a balancer and 5xx from an AOS may follow work done;
+		// a 503 from the router or a balancer with no instance did none.
+		a.maybeApplied = resp.StatusCode == http.StatusBadGateway || (resp.StatusCode >= 500 && a.instance != "")
+	}
+	return a
+}
+
+// call runs one operation with retries inside the retry budget and records it.
+func (w *Workload) call(ctx context.Context, process int, kind history.Kind, key, method, path string, body []byte, value map[string]any) history.Op {
+	w.rec.Append(history.Op{Process: process, Type: history.Invoke, Kind: kind, Key: key, Value: value})
+	b := backoff.NewExponentialBackOff()
+	b.InitialInterval = 10 * time.Millisecond
+	b.MaxInterval = 100 * time.Millisecond
+	b.MaxElapsedTime = w.retry
+	var last attempt
+	maybe := false
+	tries := 0
+	_ = backoff.Retry(func() error {
+		if ctx.Err() != nil {
+			return backoff.Permanent(ctx.Err())
+		}
+		tries++
+		last = w.try(ctx, method, path, body)
+		maybe = maybe || last.maybeApplied
+		switch {
+		case last.err == nil:
+			return nil
+		case last.status == http.StatusBadRequest || last.status == http.StatusNotFound || last.status == aos.StatusLimited:
+			return backoff.Permanent(last.err) // definite answers: retrying changes nothing
+		}
+		return last.err
+	}, backoff.WithContext(b, ctx))
+	out := history.Op{Process: process, Kind: kind, Key: key, Region: last.region, Inst: last.instance,
+		Status: last.status, Tries: tries, Value: value}
+	switch {
+	case last.err == nil:
+		out.Type = history.OK
+	case maybe:
+		out.Type, out.Error = history.Unknown, last.err.Error()
+	default:
+		out.Type, out.Error = history.Fail, last.err.Error()
+	}
+	return w.rec.Append(out)
+}
+
+var accounts = []string{"1100-cash", "1200-receivables", "2100-payables", "4000-revenue", "5000-cogs", "6100-payroll", "6200-rent"}
+
+// Run drives writes until ctx ends. Throughput is paced to the configured rate.
+func (w *Workload) Run(ctx context.Context) {
+	tokens := make(chan struct{})
+	w.wg.Add(1)
+	go func() {
+		defer w.wg.Done()
+		defer close(tokens)
+		t := time.NewTicker(time.Duration(float64(time.Second) / w.cfg.Rate))
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				select {
+				case tokens <- struct{}{}:
+				default: // every client is busy: the op is not offered
+				}
+			}
+		}
+	}()
+	for c := 0; c < w.cfg.Clients; c++ {
+		w.wg.Add(1)
+		go func(c int) {
+			defer w.wg.Done()
+			rng := rand.New(rand.NewSource(w.seed*1000 + int64(c)))
+			n := 0
+			for range tokens {
+				n++
+				key := fmt.Sprintf("s%d-c%d-%d", w.seed, c, n)
+				if rng.Float64() < w.cfg.InvoiceShare {
+					w.invoice(ctx, c, "inv-"+key, rng)
+				} else {
+					w.journal(ctx, c, "je-"+key, rng)
+				}
+			}
+		}(c)
+	}
+}
+
+func (w *Workload) journal(ctx context.Context, process int, key string, rng *rand.Rand) {
+	amount := int64(rng.Intn(1_000_000) + 1)
+	a, b := accounts[rng.Intn(len(accounts))], accounts[rng.Intn(len(accounts))]
+	lines := []appdb.Line{{Account: a, Debit: amount}, {Account: b, Credit: amount}}
+	body, _ := json.Marshal(aos.JournalRequest{Key: key, Lines: lines})
+	w.call(ctx, process, history.JournalEntry, key, http.MethodPost, "/journal", body, map[string]any{"amount": amount})
+}
+
+func (w *Workload) invoice(ctx context.Context, process int, key string, rng *rand.Rand) {
+	doc := make([]byte, 512+rng.Intn(1536))
+	rng.Read(doc)
+	sum := sha256.Sum256(doc)
+	amount := int64(rng.Intn(5_000_000) + 1)
+	body, _ := json.Marshal(aos.InvoiceRequest{Key: key, Amount: amount, Document: doc})
+	w.call(ctx, process, history.Invoice, key, http.MethodPost, "/invoices", body,
+		map[string]any{"amount": amount, "sha256": hex.EncodeToString(sum[:]), "object": aos.ObjectKey(key)})
+}
+
+// Probes runs the batch, report and maintenance probes through the front
+// door every cfg.ProbeEvery (service time) until ctx ends.
+func (w *Workload) Probes(ctx context.Context) {
+	w.wg.Add(1)
+	go func() {
+		defer w.wg.Done()
+		every := w.clk.Wall(w.cfg.ProbeEvery)
+		if every < 50*time.Millisecond {
+			every = 50 * time.Millisecond
+		}
+		t := time.NewTicker(every)
+		defer t.Stop()
+		base := w.cfg.Clients // process numbers of the probes follow the clients'
+		for i := 0; ; i++ {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+			key := fmt.Sprint(i)
+			w.call(ctx, base, history.Batch, "batch-"+key, http.MethodPost, "/batch/run", []byte("{}"), nil)
+			w.call(ctx, base+1, history.Report, "report-"+key, http.MethodGet, "/reports/financial", nil, nil)
+			kind := "update"
+			if i%2 == 1 {
+				kind = "package-deployment"
+			}
+			w.call(ctx, base+2, history.Maintenance, "maint-"+key, http.MethodPost, "/maintenance",
+				[]byte(`{"kind":"`+kind+`"}`), map[string]any{"kind": kind})
+		}
+	}()
+}
+
+// Wait blocks until every client and probe has stopped (after ctx ends).
+func (w *Workload) Wait() { w.wg.Wait() }
