@@ -1,0 +1,339 @@
+package pgship
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/bcdr-harness/bcdr/topology"
+)
+
+// replayWait bounds the wait for a standby to replay what it was given when
+// the caller's context has no deadline.
+const replayWait = 2 * time.Minute
+
+// beginRoleChange cancels running jobs and takes ops exclusively. The
+// returned function opens a new epoch for jobs and releases ops.
+func (p *Pair) beginRoleChange() (func(), error) {
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		return nil, errClosed
+	}
+	end := p.endEpoch
+	p.mu.Unlock()
+	end()
+	p.ops.Lock()
+	return func() {
+		p.mu.Lock()
+		if !p.closed {
+			p.epoch, p.endEpoch = context.WithCancel(context.Background())
+		}
+		p.mu.Unlock()
+		p.ops.Unlock()
+	}, nil
+}
+
+// setRoles records a role change. The positions restart for the new
+// primary's log; error counters are cumulative.
+func (p *Pair) setRoles(primary topology.RegionName, shipping bool, restore topology.Position) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.primary, p.secondary = primary, primary.Other()
+	p.shipping = shipping
+	p.backup, p.copy, p.restore, p.primaryLast = topology.Position{}, topology.Position{}, restore, topology.Position{}
+	p.marks = nil
+	p.copied = map[string]bool{}
+	p.copyFloor = 0
+	p.idleLSN = 0
+}
+
+// Fence makes the current primary refuse writes: new sessions on the
+// database are read-only and the existing ones are terminated.
+func (p *Pair) Fence(ctx context.Context) error {
+	p.mu.Lock()
+	prim := p.regions[p.primary]
+	p.mu.Unlock()
+	return p.fence(ctx, prim)
+}
+
+func (p *Pair) fence(ctx context.Context, r *region) error {
+	conn, err := p.admin(ctx, r)
+	if err != nil {
+		return fmt.Errorf("fence region %s: %w", r.name, err)
+	}
+	defer conn.Close(context.Background())
+	db := pgx.Identifier{p.cfg.Database}.Sanitize()
+	if _, err := conn.Exec(ctx, "ALTER DATABASE "+db+" SET default_transaction_read_only = on"); err != nil {
+		return fmt.Errorf("fence region %s: %w", r.name, err)
+	}
+	if _, err := conn.Exec(ctx, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()", p.cfg.Database); err != nil {
+		return fmt.Errorf("fence region %s: terminate sessions: %w", r.name, err)
+	}
+	p.logf("pgship: fenced region %s (database read-only, sessions terminated)", r.name)
+	return nil
+}
+
+// unfence lets region r's database take writes again (the read-only
+// setting replicates, so a promoted standby may carry it).
+func (p *Pair) unfence(ctx context.Context, r *region) error {
+	conn, err := p.admin(ctx, r)
+	if err != nil {
+		return fmt.Errorf("unfence region %s: %w", r.name, err)
+	}
+	defer conn.Close(context.Background())
+	db := pgx.Identifier{p.cfg.Database}.Sanitize()
+	if _, err := conn.Exec(ctx, "ALTER DATABASE "+db+" RESET default_transaction_read_only"); err != nil {
+		return fmt.Errorf("unfence region %s: %w", r.name, err)
+	}
+	return nil
+}
+
+// Failover is the unplanned role change (the primary is gone): every log
+// backup that reached the secondary's share is staged and replayed, then
+// the secondary is promoted. Log shipping stops until Resync. It returns
+// the restored position: everything after it is lost.
+func (p *Pair) Failover(ctx context.Context) (topology.Position, error) {
+	end, err := p.beginRoleChange()
+	if err != nil {
+		return topology.Position{}, err
+	}
+	defer end()
+	p.mu.Lock()
+	shipping, prim, sec := p.shipping, p.primary, p.regions[p.secondary]
+	p.mu.Unlock()
+	if !shipping {
+		return topology.Position{}, fmt.Errorf("failover: region %s is not a log-shipping secondary (resync first)", sec.name)
+	}
+	if !sec.srv.running() {
+		return topology.Position{}, fmt.Errorf("failover: the server of region %s is down (Start it first)", sec.name)
+	}
+	start := time.Now()
+	if _, err := moveShare(sec); err != nil {
+		return topology.Position{}, fmt.Errorf("failover: %w", err)
+	}
+	pos, err := p.waitReplayed(ctx, sec, 0)
+	if err != nil {
+		return topology.Position{}, fmt.Errorf("failover: %w", err)
+	}
+	if err := p.promote(ctx, sec); err != nil {
+		return topology.Position{}, fmt.Errorf("failover: %w", err)
+	}
+	p.setRoles(sec.name, false, pos)
+	if err := p.unfence(ctx, sec); err != nil {
+		return pos, fmt.Errorf("failover: %w", err)
+	}
+	p.logf("pgship: failed over from region %s to %s in %s; restored up to %s (commit %s)",
+		prim, sec.name, time.Since(start).Round(time.Millisecond), pos.LSN, pos.CommitTime.Format(time.RFC3339Nano))
+	return pos, nil
+}
+
+// Resync rebuilds the old primary region as a standby of the current
+// primary, from a fresh base backup taken through WANDial("sql", primary),
+// and restarts log shipping, now from the current primary to it. It is a
+// no-op while log shipping is running.
+func (p *Pair) Resync(ctx context.Context) error {
+	end, err := p.beginRoleChange()
+	if err != nil {
+		return err
+	}
+	defer end()
+	p.mu.Lock()
+	shipping, prim, sec := p.shipping, p.primary, p.regions[p.secondary]
+	p.mu.Unlock()
+	if shipping {
+		return nil
+	}
+	return p.resyncLocked(ctx, prim, sec)
+}
+
+func (p *Pair) resyncLocked(ctx context.Context, prim topology.RegionName, sec *region) error {
+	start := time.Now()
+	addr := p.wanAddr("sql", prim)
+	floor, err := p.rebuildStandby(ctx, sec, addr)
+	if err != nil {
+		return fmt.Errorf("resync region %s from %s: %w", sec.name, prim, err)
+	}
+	p.mu.Lock()
+	p.shipping = true
+	p.copied = map[string]bool{}
+	p.copyFloor = floor
+	p.copy, p.restore = topology.Position{}, topology.Position{}
+	p.mu.Unlock()
+	p.logf("pgship: resynced region %s from %s via %s in %s; shipping %s -> %s",
+		sec.name, prim, addr, time.Since(start).Round(time.Millisecond), prim, sec.name)
+	return nil
+}
+
+// Switchover is the planned role change: fence the primary, take the final
+// log backup, copy and restore it, wait until the secondary has replayed it,
+// promote the secondary, lift the fence there, and rebuild the old primary
+// as the new secondary. With opts.SkipFinalLogBackup the secondary is
+// promoted with whatever it had, losing the primary's newest writes (a
+// negative control).
+func (p *Pair) Switchover(ctx context.Context, opts topology.SwitchoverOptions) (err error) {
+	end, err := p.beginRoleChange()
+	if err != nil {
+		return err
+	}
+	defer end()
+	p.mu.Lock()
+	shipping, prim, sec := p.shipping, p.regions[p.primary], p.regions[p.secondary]
+	p.mu.Unlock()
+	if !shipping {
+		return fmt.Errorf("switchover: log shipping to region %s is not running (resync first)", sec.name)
+	}
+	if !prim.srv.running() || !sec.srv.running() {
+		return fmt.Errorf("switchover: both servers must be up (region %s up: %t, region %s up: %t)",
+			prim.name, prim.srv.running(), sec.name, sec.srv.running())
+	}
+	start := time.Now()
+	if err := p.fence(ctx, prim); err != nil {
+		return fmt.Errorf("switchover: %w", err)
+	}
+	promoted := false
+	defer func() {
+		if err != nil && !promoted {
+			// Nothing changed roles: let the primary take writes again.
+			uctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			if uerr := p.unfence(uctx, prim); uerr != nil {
+				err = errors.Join(err, uerr)
+			}
+		}
+	}()
+	if !opts.SkipFinalLogBackup {
+		target, err := p.backupLocked(ctx)
+		if err != nil {
+			return fmt.Errorf("switchover: final log backup: %w", err)
+		}
+		if err := p.copyLocked(ctx); err != nil {
+			return fmt.Errorf("switchover: copy final log backup: %w", err)
+		}
+		if _, err := moveShare(sec); err != nil {
+			return fmt.Errorf("switchover: %w", err)
+		}
+		pos, err := p.waitReplayed(ctx, sec, target)
+		if err != nil {
+			return fmt.Errorf("switchover: %w", err)
+		}
+		if pos.Seq < target {
+			return fmt.Errorf("switchover: region %s replayed up to %s only, short of the final log backup's end %s", sec.name, pos.LSN, formatLSN(target))
+		}
+	}
+	if err := p.promote(ctx, sec); err != nil {
+		return fmt.Errorf("switchover: %w", err)
+	}
+	promoted = true
+	p.setRoles(sec.name, false, topology.Position{})
+	if err := p.unfence(ctx, sec); err != nil {
+		return fmt.Errorf("switchover: %w", err)
+	}
+	if err := p.resyncLocked(ctx, sec.name, prim); err != nil {
+		return fmt.Errorf("switchover: %w", err)
+	}
+	p.logf("pgship: switched over from region %s to %s in %s (final log backup skipped: %t)",
+		prim.name, sec.name, time.Since(start).Round(time.Millisecond), opts.SkipFinalLogBackup)
+	return nil
+}
+
+// promote ends recovery on region r's standby and waits until it takes
+// writes.
+func (p *Pair) promote(ctx context.Context, r *region) error {
+	conn, err := p.admin(ctx, r)
+	if err != nil {
+		return fmt.Errorf("promote region %s: %w", r.name, err)
+	}
+	defer conn.Close(context.Background())
+	var ok bool
+	if err := conn.QueryRow(ctx, "SELECT pg_promote(true, 60)").Scan(&ok); err != nil {
+		return fmt.Errorf("promote region %s: %w", r.name, err)
+	}
+	if !ok {
+		return fmt.Errorf("promote region %s: not promoted within 60 s: %s", r.name, logTail(r))
+	}
+	return nil
+}
+
+// startupWaitingForWAL is the wait event of a standby's startup process
+// sleeping between attempts to fetch the next WAL file.
+const startupWaitingForWAL = "RecoveryRetrieveRetryInterval"
+
+// waitReplayed waits until region r's standby has replayed everything in
+// its restore staging dir, and returns the replayed position. Done is
+// either of two observable conditions:
+//
+//  1. the replay LSN reached the end of the newest staged segment (and at
+//     least target) — a segment closed by a log backup ends with a WAL switch,
+//     after which the replay LSN is the start of the next segment;
+//  2. the standby asked for a segment that is not staged (its
+//     restore_command records the last miss) and its startup process is now
+//     sleeping before the next attempt: it cannot go further. This covers a
+//     newest segment that filled up on its own, whose last record continues
+//     in a segment that never arrived.
+func (p *Pair) waitReplayed(ctx context.Context, r *region, target uint64) (topology.Position, error) {
+	ctx, cancel := withDefaultDeadline(ctx, replayWait)
+	defer cancel()
+	if w, ok := newestSegment(listDir(r.restore)); ok && w.End() > target {
+		target = w.End()
+	}
+	conn, err := p.admin(ctx, r)
+	if err != nil {
+		return topology.Position{}, fmt.Errorf("wait for region %s to replay: %w", r.name, err)
+	}
+	defer conn.Close(context.Background())
+	for {
+		miss := readMiss(r)
+		var lsnText *string
+		var ts *time.Time
+		var waitEvent *string
+		err := conn.QueryRow(ctx, `SELECT pg_last_wal_replay_lsn()::text, pg_last_xact_replay_timestamp(),
+			(SELECT wait_event FROM pg_stat_activity WHERE backend_type = 'startup' LIMIT 1)`).Scan(&lsnText, &ts, &waitEvent)
+		if err != nil {
+			return topology.Position{}, fmt.Errorf("wait for region %s to replay (target %s): %w", r.name, formatLSN(target), err)
+		}
+		if lsnText == nil {
+			return topology.Position{}, fmt.Errorf("wait for region %s to replay: it is not a standby", r.name)
+		}
+		lsn, err := parseLSN(*lsnText)
+		if err != nil {
+			return topology.Position{}, err
+		}
+		pos := topology.Position{LSN: *lsnText, Seq: lsn, At: time.Now()}
+		if ts != nil {
+			pos.CommitTime = *ts
+		}
+		if lsn >= target {
+			return pos, nil
+		}
+		if miss != "" && waitEvent != nil && *waitEvent == startupWaitingForWAL {
+			if _, err := os.Stat(filepath.Join(r.restore, miss)); errors.Is(err, os.ErrNotExist) {
+				p.logf("pgship: region %s replayed up to %s; it needs segment %s, which never arrived", r.name, pos.LSN, miss)
+				return pos, nil
+			}
+		}
+		if err := sleepCtx(ctx, 20*time.Millisecond); err != nil {
+			return pos, fmt.Errorf("wait for region %s to replay: at %s, target %s: %w", r.name, pos.LSN, formatLSN(target), err)
+		}
+	}
+}
+
+// readMiss returns the last WAL segment region r's standby asked for and
+// did not find ("" if none).
+func readMiss(r *region) string {
+	b, err := os.ReadFile(r.missFile())
+	if err != nil {
+		return ""
+	}
+	name := strings.TrimSpace(string(b))
+	if _, ok := parseWALName(name); !ok {
+		return ""
+	}
+	return name
+}

@@ -1,0 +1,554 @@
+package pgship
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/bcdr-harness/bcdr/topology"
+)
+
+// archiveWait bounds how long a log backup waits for its segment to be
+// archived when the caller's context has no deadline.
+const archiveWait = 30 * time.Second
+
+// primarySampleEvery is how often Run samples the primary's newest commit
+// (wall time).
+const primarySampleEvery = 100 * time.Millisecond
+
+// uploadTimeout bounds one file's upload across the WAN.
+const uploadTimeout = 15 * time.Second
+
+// beginJob admits one job run: it holds ops shared and returns a context
+// that ends with ctx, with Close, or when roles start to change.
+func (p *Pair) beginJob(ctx context.Context) (context.Context, func(), error) {
+	p.ops.RLock()
+	p.mu.Lock()
+	epoch, closed := p.epoch, p.closed
+	p.mu.Unlock()
+	if closed {
+		p.ops.RUnlock()
+		return nil, nil, errClosed
+	}
+	jctx, cancel := context.WithCancel(ctx)
+	stop := context.AfterFunc(epoch, cancel)
+	return jctx, func() { stop(); cancel(); p.ops.RUnlock() }, nil
+}
+
+// BackupLog takes one log backup on the current primary: pg_switch_wal()
+// (skipped when nothing was written since the last one), then waits until
+// the archive_command has put the segment into the primary's archive dir.
+// A failure is counted in ShippingStatus.BackupErrors.
+func (p *Pair) BackupLog(ctx context.Context) error {
+	jctx, done, err := p.beginJob(ctx)
+	if err != nil {
+		return err
+	}
+	defer done()
+	p.backupMu.Lock()
+	defer p.backupMu.Unlock()
+	_, err = p.backupLocked(jctx)
+	if err != nil && jctx.Err() == nil {
+		p.mu.Lock()
+		p.backupErrors++
+		p.mu.Unlock()
+		p.logf("pgship: log backup failed: %v", err)
+	}
+	return err
+}
+
+// backupLocked does the log backup and returns the end LSN of the segment
+// holding everything written before it.
+func (p *Pair) backupLocked(ctx context.Context) (uint64, error) {
+	p.mu.Lock()
+	prim, idle := p.regions[p.primary], p.idleLSN
+	p.mu.Unlock()
+	if !prim.srv.running() {
+		return 0, fmt.Errorf("log backup on region %s: server is down", prim.name)
+	}
+	ctx, cancel := withDefaultDeadline(ctx, archiveWait)
+	defer cancel()
+	conn, err := p.admin(ctx, prim)
+	if err != nil {
+		return 0, fmt.Errorf("log backup on region %s: %w", prim.name, err)
+	}
+	defer conn.Close(context.Background())
+
+	// The newest commit is read before the switch, so the recorded commit
+	// time never claims more than the segment holds.
+	commit, insert, err := lastCommit(ctx, conn)
+	if err != nil {
+		return 0, fmt.Errorf("log backup on region %s: read last commit: %w", prim.name, err)
+	}
+	p.notePrimaryLast(prim, commit, insert)
+	if insert == idle {
+		// Nothing written since the last log backup: its segment is the
+		// newest one and already archived.
+		p.refreshBackup(listDir(prim.archive))
+		return segEndBefore(insert), nil
+	}
+	var insertText string
+	var switchText, file string
+	if err := conn.QueryRow(ctx, "SELECT lsn::text, pg_walfile_name(lsn) FROM pg_switch_wal() AS lsn").Scan(&switchText, &file); err != nil {
+		return 0, fmt.Errorf("log backup on region %s: pg_switch_wal: %w", prim.name, err)
+	}
+	if err := conn.QueryRow(ctx, "SELECT pg_current_wal_insert_lsn()::text").Scan(&insertText); err != nil {
+		return 0, fmt.Errorf("log backup on region %s: %w", prim.name, err)
+	}
+	switchLSN, err := parseLSN(switchText)
+	if err != nil {
+		return 0, err
+	}
+	after, err := parseLSN(insertText)
+	if err != nil {
+		return 0, err
+	}
+	m := mark{lsn: switchLSN}
+	if commit != nil {
+		m.commit = *commit
+	}
+	p.mu.Lock()
+	if p.regions[p.primary] == prim {
+		p.marks = append(p.marks, m)
+		p.idleLSN = after
+	}
+	p.mu.Unlock()
+
+	// Wait for the archiver to deliver the segment.
+	path := filepath.Join(prim.archive, file)
+	for {
+		if _, err := os.Stat(path); err == nil {
+			break
+		}
+		if err := sleepCtx(ctx, 10*time.Millisecond); err != nil {
+			return 0, fmt.Errorf("log backup on region %s: segment %s not archived: %w (server log: %s)", prim.name, file, err, logTail(prim))
+		}
+	}
+	p.refreshBackup(listDir(prim.archive))
+	w, _ := parseWALName(file)
+	return w.End(), nil
+}
+
+// segEndBefore is the end of the segment holding the byte just before lsn.
+func segEndBefore(lsn uint64) uint64 {
+	if lsn == 0 {
+		return 0
+	}
+	return (segOf(lsn-1) + 1) * segSize
+}
+
+// listDir lists the regular files of dir, skipping temporaries (dot files).
+func listDir(dir string) []string {
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return nil
+	}
+	var out []string
+	for _, e := range ents {
+		if e.Type().IsRegular() && !strings.HasPrefix(e.Name(), ".") {
+			out = append(out, e.Name())
+		}
+	}
+	return out
+}
+
+// newestSegment returns the archived segment with the highest number.
+func newestSegment(names []string) (walFile, bool) {
+	var best walFile
+	found := false
+	for _, n := range names {
+		w, ok := parseWALName(n)
+		if ok && (!found || w.SegNo > best.SegNo || w.SegNo == best.SegNo && w.TLI > best.TLI) {
+			best, found = w, true
+		}
+	}
+	return best, found
+}
+
+// commitBefore is the newest commit time known to lie before end: the
+// commit recorded with the newest log backup switched before end. Must be
+// called with p.mu held.
+func (p *Pair) commitBefore(end uint64) time.Time {
+	var t time.Time
+	for _, m := range p.marks {
+		if m.lsn <= end && m.commit.After(t) {
+			t = m.commit
+		}
+	}
+	return t
+}
+
+// refreshBackup advances the backup position to the newest archived segment.
+func (p *Pair) refreshBackup(archived []string) {
+	w, ok := newestSegment(archived)
+	if !ok {
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if end := w.End(); end > p.backup.Seq {
+		p.backup = topology.Position{LSN: formatLSN(end), Seq: end, CommitTime: p.commitBefore(end), At: time.Now()}
+	}
+}
+
+// CopyLogs uploads every archived file of the primary not yet copied to the
+// secondary's share, through WANDial("share", secondary), oldest first,
+// stopping at the first failure (so the share never has a gap). A failure
+// is counted in ShippingStatus.CopyErrors.
+func (p *Pair) CopyLogs(ctx context.Context) error {
+	jctx, done, err := p.beginJob(ctx)
+	if err != nil {
+		return err
+	}
+	defer done()
+	p.copyMu.Lock()
+	defer p.copyMu.Unlock()
+	err = p.copyLocked(jctx)
+	if err != nil && jctx.Err() == nil {
+		p.mu.Lock()
+		p.copyErrors++
+		p.mu.Unlock()
+		p.logf("pgship: log copy failed: %v", err)
+	}
+	return err
+}
+
+func (p *Pair) copyLocked(ctx context.Context) error {
+	p.mu.Lock()
+	shipping, prim, sec, floor := p.shipping, p.regions[p.primary], p.secondary, p.copyFloor
+	var todo []string
+	archived := listDir(prim.archive)
+	for _, n := range archived {
+		if !shippable(n) || p.copied[n] {
+			continue
+		}
+		if w, ok := parseWALName(n); ok && w.SegNo < floor {
+			continue
+		}
+		todo = append(todo, n)
+	}
+	p.mu.Unlock()
+	p.refreshBackup(archived)
+	if !shipping || len(todo) == 0 {
+		return nil
+	}
+	sortForShipping(todo)
+	addr := p.wanAddr("share", sec)
+	for _, n := range todo {
+		uctx, cancel := context.WithTimeout(ctx, uploadTimeout)
+		err := uploadFile(uctx, p.http, addr, filepath.Join(prim.archive, n))
+		cancel()
+		if err != nil {
+			return fmt.Errorf("copy %s from region %s to region %s's share via %s: %w", n, prim.name, sec, addr, err)
+		}
+		p.mu.Lock()
+		if p.regions[p.primary] == prim {
+			p.copied[n] = true
+			if w, ok := parseWALName(n); ok && w.End() > p.copy.Seq {
+				end := w.End()
+				p.copy = topology.Position{LSN: formatLSN(end), Seq: end, CommitTime: p.commitBefore(end), At: time.Now()}
+			}
+		}
+		p.mu.Unlock()
+	}
+	return nil
+}
+
+// sortForShipping orders files: timeline history first, then segments by
+// number and timeline, then anything else.
+func sortForShipping(names []string) {
+	rank := func(n string) int {
+		switch {
+		case strings.HasSuffix(n, ".history"):
+			return 0
+		case len(n) == 24:
+			return 1
+		default:
+			return 2
+		}
+	}
+	sort.Slice(names, func(i, j int) bool {
+		a, b := names[i], names[j]
+		if ra, rb := rank(a), rank(b); ra != rb {
+			return ra < rb
+		}
+		wa, oka := parseWALName(a)
+		wb, okb := parseWALName(b)
+		if oka && okb && wa.SegNo != wb.SegNo {
+			return wa.SegNo < wb.SegNo
+		}
+		return a < b
+	})
+}
+
+func (p *Pair) wanAddr(kind string, to topology.RegionName) string {
+	if p.cfg.WANDial != nil {
+		if a := p.cfg.WANDial(kind, to); a != "" {
+			return a
+		}
+	}
+	if kind == "share" {
+		return p.ShareAddr(to)
+	}
+	return p.SQLAddr(to)
+}
+
+// RestoreLogs moves every file that reached the secondary's share into its
+// restore staging dir; the standby replays them on its own (its
+// restore_command polls every 50 ms).
+func (p *Pair) RestoreLogs(ctx context.Context) error {
+	jctx, done, err := p.beginJob(ctx)
+	if err != nil {
+		return err
+	}
+	defer done()
+	p.restoreMu.Lock()
+	defer p.restoreMu.Unlock()
+	p.mu.Lock()
+	shipping, sec := p.shipping, p.regions[p.secondary]
+	p.mu.Unlock()
+	if !shipping {
+		return nil
+	}
+	if _, err := moveShare(sec); err != nil {
+		p.logf("pgship: log restore failed: %v", err)
+		return err
+	}
+	p.pollRestore(jctx, sec, true)
+	return nil
+}
+
+// moveShare moves the complete files of region r's share into its restore
+// staging dir.
+func moveShare(r *region) (int, error) {
+	n := 0
+	for _, name := range listDir(r.share) {
+		if err := os.Rename(filepath.Join(r.share, name), filepath.Join(r.restore, name)); err != nil {
+			return n, fmt.Errorf("stage %s for restore in region %s: %w", name, r.name, err)
+		}
+		n++
+	}
+	return n, nil
+}
+
+// pollRestore reads the standby's replay position and updates the restore
+// position. Unless wait is set it gives up at once when another poll is in
+// flight or one ran in the last 50 ms, so that Status stays cheap.
+func (p *Pair) pollRestore(ctx context.Context, r *region, wait bool) {
+	if !r.srv.running() {
+		return
+	}
+	if wait {
+		r.statMu.Lock()
+	} else if !r.statMu.TryLock() {
+		return
+	}
+	defer r.statMu.Unlock()
+	if !wait && time.Since(r.lastQuery) < 50*time.Millisecond {
+		return
+	}
+	r.lastQuery = time.Now()
+	qctx, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
+	defer cancel()
+	if r.statConn == nil {
+		conn, err := p.admin(qctx, r)
+		if err != nil {
+			return
+		}
+		r.statConn = conn
+	}
+	pos, err := replayPosition(qctx, r.statConn)
+	if err != nil {
+		_ = r.statConn.Close(context.Background())
+		r.statConn = nil
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.shipping && p.regions[p.secondary] == r {
+		p.advanceRestore(pos)
+	}
+}
+
+// advanceRestore moves the restore position forward. Must hold p.mu.
+func (p *Pair) advanceRestore(pos topology.Position) {
+	if pos.Seq > p.restore.Seq || pos.CommitTime.After(p.restore.CommitTime) {
+		if pos.CommitTime.IsZero() {
+			pos.CommitTime = p.restore.CommitTime
+		}
+		p.restore = pos
+	}
+}
+
+// replayPosition reads a standby's replayed LSN and newest replayed commit.
+func replayPosition(ctx context.Context, conn *pgx.Conn) (topology.Position, error) {
+	var lsnText *string
+	var ts *time.Time
+	if err := conn.QueryRow(ctx, "SELECT pg_last_wal_replay_lsn()::text, pg_last_xact_replay_timestamp()").Scan(&lsnText, &ts); err != nil {
+		return topology.Position{}, err
+	}
+	if lsnText == nil {
+		return topology.Position{}, errors.New("not a standby")
+	}
+	lsn, err := parseLSN(*lsnText)
+	if err != nil {
+		return topology.Position{}, err
+	}
+	pos := topology.Position{LSN: *lsnText, Seq: lsn, At: time.Now()}
+	if ts != nil {
+		pos.CommitTime = *ts
+	}
+	return pos, nil
+}
+
+// lastCommit reads the primary's newest commit time and then its WAL insert
+// position, which is at or past that commit's record.
+func lastCommit(ctx context.Context, conn *pgx.Conn) (*time.Time, uint64, error) {
+	var commit *time.Time
+	var insertText string
+	if err := conn.QueryRow(ctx, "SELECT (pg_last_committed_xact()).timestamp").Scan(&commit); err != nil {
+		return nil, 0, err
+	}
+	if err := conn.QueryRow(ctx, "SELECT pg_current_wal_insert_lsn()::text").Scan(&insertText); err != nil {
+		return nil, 0, err
+	}
+	insert, err := parseLSN(insertText)
+	return commit, insert, err
+}
+
+// longPageHeader is the size of the header that starts every WAL segment.
+const longPageHeader = 0x28
+
+// notePrimaryLast records the primary's newest commit: its time, and an LSN
+// at or past its record, that a log backup must reach to contain it.
+func (p *Pair) notePrimaryLast(prim *region, commit *time.Time, insert uint64) {
+	if commit == nil {
+		return
+	}
+	// Right after a WAL switch the insert position is just past the new
+	// segment's header: nothing of the new segment is needed.
+	if off := insert % segSize; off <= longPageHeader {
+		insert -= off
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.regions[p.primary] != prim {
+		return
+	}
+	if commit.After(p.primaryLast.CommitTime) {
+		p.primaryLast = topology.Position{LSN: formatLSN(insert), Seq: insert, CommitTime: *commit, At: time.Now()}
+	}
+}
+
+// pollPrimary refreshes the primary's newest commit (see pollRestore for
+// the rate limit).
+func (p *Pair) pollPrimary(ctx context.Context, r *region, wait bool) {
+	if !r.srv.running() {
+		return
+	}
+	if wait {
+		r.statMu.Lock()
+	} else if !r.statMu.TryLock() {
+		return
+	}
+	defer r.statMu.Unlock()
+	if !wait && time.Since(r.lastQuery) < 50*time.Millisecond {
+		return
+	}
+	r.lastQuery = time.Now()
+	qctx, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
+	defer cancel()
+	if r.statConn == nil {
+		conn, err := p.admin(qctx, r)
+		if err != nil {
+			return
+		}
+		r.statConn = conn
+	}
+	commit, insert, err := lastCommit(qctx, r.statConn)
+	if err != nil {
+		_ = r.statConn.Close(context.Background())
+		r.statConn = nil
+		return
+	}
+	p.notePrimaryLast(r, commit, insert)
+}
+
+// Status reports roles and the three jobs' positions. It is cheap (at most
+// one small query on the standby, none while it is down) and reports the
+// last known positions for a server that is down.
+func (p *Pair) Status(ctx context.Context) (topology.ShippingStatus, error) {
+	p.mu.Lock()
+	shipping, prim, sec, closed := p.shipping, p.regions[p.primary], p.regions[p.secondary], p.closed
+	p.mu.Unlock()
+	if !closed {
+		p.pollPrimary(ctx, prim, false)
+	}
+	if shipping && !closed {
+		p.pollRestore(ctx, sec, false)
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return topology.ShippingStatus{
+		Primary:      p.primary,
+		Secondary:    p.secondary,
+		Shipping:     p.shipping,
+		Backup:       p.backup,
+		Copy:         p.copy,
+		Restore:      p.restore,
+		PrimaryLast:  p.primaryLast,
+		BackupErrors: p.backupErrors,
+		CopyErrors:   p.copyErrors,
+	}, nil
+}
+
+// Run starts the three jobs on their service-time schedules. They stop when
+// ctx ends or the pair is closed. Failures are counted, never fatal.
+func (p *Pair) Run(ctx context.Context) {
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		return
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	p.runCancels = append(p.runCancels, cancel)
+	p.jobs.Add(4)
+	p.mu.Unlock()
+	loop := func(interval time.Duration, job func(context.Context) error) {
+		defer p.jobs.Done()
+		for {
+			if err := p.clk.Sleep(ctx, interval); err != nil {
+				return
+			}
+			_ = job(ctx)
+		}
+	}
+	go loop(p.cfg.BackupInterval, p.BackupLog)
+	go loop(p.cfg.CopyInterval, p.CopyLogs)
+	go loop(p.cfg.RestoreInterval, p.RestoreLogs)
+	// Sample the primary's newest commit often, so that PrimaryLast is
+	// fresh when the primary disappears.
+	go func() {
+		defer p.jobs.Done()
+		t := time.NewTicker(primarySampleEvery)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+			p.mu.Lock()
+			prim := p.regions[p.primary]
+			p.mu.Unlock()
+			p.pollPrimary(ctx, prim, false)
+		}
+	}()
+}
