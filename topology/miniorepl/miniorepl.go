@@ -71,7 +71,7 @@ type Config struct {
 	// readonly on the destination's, switched with the roles. This is how
 	// the destination stays read-only to everyone but the replicator.
 	AppAccessKey, AppSecret string
-	Source, Dest      Site
+	Source, Dest            Site
 	// SyncTimeout bounds how long SyncNow and Failback wait for the
 	// pending set to drain (default 30 s wall).
 	SyncTimeout time.Duration
