@@ -1,0 +1,100 @@
+// Command bcdr runs disaster-recovery drills against a two-region model of a
+// finance-and-operations environment and reports whether every business
+// continuity promise held.
+//
+//	bcdr drill region-outage --seed 7 --set rpo=15m --out runs/x
+//	bcdr scenarios | faults | report DIR | trend DIR... | clean
+//
+// Exit codes: 0 every check passed, 1 a check failed, 2 the run could not
+// tell (unknown, or interrupted), 254 bad arguments or scenario, 255 an
+// internal error.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/bcdr-harness/bcdr/faults"
+	"github.com/bcdr-harness/bcdr/harness"
+	_ "github.com/bcdr-harness/bcdr/topology/local" // the embedded default provider
+)
+
+// Exit codes.
+const (
+	exitPass     = 0
+	exitFail     = 1
+	exitUnknown  = 2
+	exitUsage    = 254
+	exitInternal = 255
+)
+
+// usageError is a bad command line; it exits 254.
+type usageError struct{ msg string }
+
+func (e *usageError) Error() string { return e.msg }
+
+func usagef(format string, args ...any) error { return &usageError{fmt.Sprintf(format, args...)} }
+
+const topUsage = `bcdr: disaster-recovery drills for a two-region finance environment
+
+Usage:
+  bcdr drill NAME [flags]     run a drill (bcdr drill --help lists every knob)
+  bcdr scenarios              list the built-in scenarios
+  bcdr faults                 list the fault catalogue
+  bcdr report DIR             render junit.xml and report.html again from a saved run
+  bcdr trend DIR...           compare saved runs side by side
+
+Exit codes: 0 pass, 1 a check failed, 2 could not tell, 254 bad arguments, 255 internal error.
+`
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		fmt.Fprint(stdout, topUsage)
+		if len(args) == 0 {
+			return exitUsage
+		}
+		return exitPass
+	}
+	var err error
+	code := exitPass
+	switch args[0] {
+	case "drill":
+		code, err = cmdDrill(ctx, args[1:], stdout, stderr)
+	case "scenarios":
+		err = cmdScenarios(args[1:], stdout)
+	case "faults":
+		err = cmdFaults(args[1:], stdout)
+	case "report":
+		err = cmdReport(args[1:], stdout)
+	case "trend":
+		err = cmdTrend(args[1:], stdout)
+	default:
+		err = usagef("unknown command %q (bcdr --help lists them)", args[0])
+	}
+	if err == nil {
+		return code
+	}
+	fmt.Fprintln(stderr, "bcdr:", err)
+	var ue *usageError
+	var ke *harness.KnobError
+	var fe *faults.Error
+	if errors.As(err, &ue) || errors.As(err, &ke) || errors.As(err, &fe) {
+		return exitUsage
+	}
+	if code != exitPass {
+		return code
+	}
+	return exitInternal
+}

@@ -1,0 +1,443 @@
+// Package local is the embedded default provider: the whole two-region
+// environment as local processes and in-process servers, on loopback, with
+// no Docker. PostgreSQL servers (package pgship) ship WAL from region A to
+// region B; an embedded S3 server per region is kept in sync by the harness's
+// replicator (package blob); AOS stubs are real child processes placed over
+// five fault domains; every network path crosses an embedded Toxiproxy link.
+//
+// Importing the package registers the provider as "local" and makes the
+// running binary able to act as an AOS stub when re-executed with
+// BCDR_ROLE=aos, so no separate build step is needed.
+package local
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/bcdr-harness/bcdr/clock"
+	"github.com/bcdr-harness/bcdr/topology"
+	"github.com/bcdr-harness/bcdr/topology/aos"
+	"github.com/bcdr-harness/bcdr/topology/appdb"
+	"github.com/bcdr-harness/bcdr/topology/blob"
+	"github.com/bcdr-harness/bcdr/topology/lb"
+	"github.com/bcdr-harness/bcdr/topology/netlink"
+	"github.com/bcdr-harness/bcdr/topology/pgship"
+	"github.com/bcdr-harness/bcdr/topology/proc"
+)
+
+// RoleEnv is the variable that turns a re-executed binary into an AOS stub.
+const RoleEnv = "BCDR_ROLE"
+
+func init() {
+	if os.Getenv(RoleEnv) == "aos" {
+		aos.Main()
+		os.Exit(0)
+	}
+	topology.RegisterProvider("local", func(ctx context.Context, spec topology.Spec, clk *clock.Clock) (topology.Environment, error) {
+		return Up(ctx, spec, clk)
+	})
+}
+
+// Env is a running local environment.
+type Env struct {
+	spec    topology.Spec
+	clk     *clock.Clock
+	workDir string
+	ownDir  bool
+	cancel  context.CancelFunc
+	wg      sync.WaitGroup
+
+	links   *netlink.Set
+	pair    *pgship.Pair
+	blobs   map[topology.RegionName]*blob.Server
+	repl    *blob.Replicator
+	regions map[topology.RegionName]*Region
+	router  *lb.Router
+
+	closeOnce sync.Once
+	closeErr  error
+}
+
+var _ topology.Environment = (*Env)(nil)
+
+func freeAddr() (string, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer ln.Close()
+	return ln.Addr().String(), nil
+}
+
+// Up builds the environment. On error everything already started is released.
+func Up(ctx context.Context, spec topology.Spec, clk *clock.Clock) (_ *Env, err error) {
+	if spec.SQLEngine != "" && spec.SQLEngine != "postgres" {
+		return nil, fmt.Errorf("local provider: SQL engine %q needs the containers provider (local runs postgres)", spec.SQLEngine)
+	}
+	e := &Env{spec: spec, clk: clk, links: netlink.NewSet(), blobs: map[topology.RegionName]*blob.Server{},
+		regions: map[topology.RegionName]*Region{}}
+	defer func() {
+		if err != nil {
+			_ = e.Close(context.Background())
+		}
+	}()
+	e.workDir = spec.WorkDir
+	if e.workDir == "" {
+		if e.workDir, err = os.MkdirTemp("", "bcdr-run-"); err != nil {
+			return nil, fmt.Errorf("work dir: %w", err)
+		}
+		e.ownDir = true
+	}
+	// Parents of the data directories must be traversable by the postgres user.
+	if err = os.Chmod(e.workDir, 0o755); err != nil {
+		return nil, fmt.Errorf("work dir: %w", err)
+	}
+	runCtx, cancel := context.WithCancel(context.Background())
+	e.cancel = cancel
+
+	// Blob stores first: the WAN links need their addresses.
+	for _, r := range []topology.RegionName{topology.RegionA, topology.RegionB} {
+		if e.blobs[r], err = blob.NewServer(); err != nil {
+			return nil, fmt.Errorf("blob store %s: %w", r, err)
+		}
+	}
+	wanAddrs := sync.Map{} // "kind/region" -> proxy address
+	wanDial := func(kind string, to topology.RegionName) string {
+		v, _ := wanAddrs.Load(kind + "/" + string(to))
+		s, _ := v.(string)
+		return s
+	}
+	e.pair, err = pgship.New(ctx, pgship.Config{
+		WorkDir: e.workDir, Clock: clk, Primary: topology.RegionA, Secondary: topology.RegionB,
+		Database: "finance", BackupInterval: spec.LogBackupInterval, CopyInterval: spec.LogCopyInterval,
+		RestoreInterval: spec.LogRestoreInterval, WANDial: wanDial,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("sql pair: %w", err)
+	}
+	for _, r := range []topology.RegionName{topology.RegionA, topology.RegionB} {
+		for kind, up := range map[string]string{"share": e.pair.ShareAddr(r), "sql": e.pair.SQLAddr(r), "blob": e.blobs[r].Addr()} {
+			addr, err := e.links.Add(topology.LinkWAN, kind+"-"+string(r), up)
+			if err != nil {
+				return nil, err
+			}
+			wanAddrs.Store(kind+"/"+string(r), addr)
+		}
+	}
+	if err = e.migrate(ctx); err != nil {
+		return nil, err
+	}
+	e.repl = blob.NewReplicator(blob.ReplicatorConfig{Clock: clk, Servers: e.blobs, Source: topology.RegionA,
+		Interval: spec.BlobReplInterval, DropEvery: spec.BlobDropEvery,
+		WANDial: func(to topology.RegionName) string { return wanDial("blob", to) }})
+
+	exe, err := os.Executable()
+	if err != nil {
+		return nil, fmt.Errorf("find own executable for the AOS stubs: %w", err)
+	}
+	targets := map[topology.RegionName]string{}
+	for _, r := range []topology.RegionName{topology.RegionA, topology.RegionB} {
+		reg, err := e.startRegion(ctx, r, exe)
+		if err != nil {
+			return nil, err
+		}
+		e.regions[r] = reg
+		if targets[r], err = e.links.Add(topology.LinkName(topology.LinkClient, r), "lb", reg.lb.Addr()); err != nil {
+			return nil, err
+		}
+	}
+	if e.router, err = lb.NewRouter(targets, topology.RegionA); err != nil {
+		return nil, err
+	}
+	for _, r := range e.regions {
+		if err := r.waitHealthy(ctx); err != nil {
+			return nil, err
+		}
+	}
+	e.wg.Add(2)
+	go func() { defer e.wg.Done(); e.pair.Run(runCtx) }()
+	go func() { defer e.wg.Done(); e.repl.Run(runCtx) }()
+	return e, nil
+}
+
+func (e *Env) db(r topology.RegionName) (*sql.DB, error) {
+	db, err := sql.Open(string(appdb.Postgres), e.pair.DSN(e.pair.SQLAddr(r)))
+	if err != nil {
+		return nil, fmt.Errorf("open sql %s: %w", r, err)
+	}
+	return db, nil
+}
+
+func (e *Env) migrate(ctx context.Context) error {
+	db, err := e.db(topology.RegionA)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	return appdb.Migrate(ctx, db, appdb.Postgres)
+}
+
+func (e *Env) startRegion(ctx context.Context, r topology.RegionName, exe string) (*Region, error) {
+	sqlAddr, err := e.links.Add(topology.LinkName(topology.LinkAOSSQL, r), "sql", e.pair.SQLAddr(r))
+	if err != nil {
+		return nil, err
+	}
+	blobAddr, err := e.links.Add(topology.LinkName(topology.LinkAOSBlob, r), "blob", e.blobs[r].Addr())
+	if err != nil {
+		return nil, err
+	}
+	reg := &Region{env: e, name: r, up: true}
+	var ids, addrs []string
+	for i := 0; i < e.spec.InstancesPerRegion; i++ {
+		listen, err := freeAddr()
+		if err != nil {
+			return nil, fmt.Errorf("port for AOS: %w", err)
+		}
+		cfg := aos.Config{Region: string(r), FaultDomain: e.spec.FaultDomainOf(i), Index: i, Listen: listen,
+			SQLDriver: string(appdb.Postgres), SQLDSN: e.pair.DSN(sqlAddr), S3Endpoint: blobAddr,
+			S3AccessKey: blob.AppAccessKey, S3Secret: blob.AppSecret, S3Bucket: blob.Bucket,
+			IgnoreLimitedMode: e.spec.AOSIgnoreLimitedMode, RequestTimeout: 3 * time.Second}
+		p := proc.New(cfg.ID(), []string{exe}, append(cfg.Env(), RoleEnv+"=aos"))
+		if err := p.Start(); err != nil {
+			return nil, err
+		}
+		inst := &Instance{cfg: cfg, p: p}
+		reg.instances = append(reg.instances, inst)
+		ids, addrs = append(ids, cfg.ID()), append(addrs, listen)
+	}
+	probe := e.clk.Wall(e.spec.ProbeInterval)
+	if probe < 50*time.Millisecond {
+		probe = 50 * time.Millisecond
+	}
+	if reg.lb, err = lb.NewBalancer(r, ids, addrs, probe); err != nil {
+		return nil, err
+	}
+	return reg, nil
+}
+
+// Spec returns the spec the environment was built from.
+func (e *Env) Spec() topology.Spec { return e.spec }
+
+// Clock returns the run's clock.
+func (e *Env) Clock() *clock.Clock { return e.clk }
+
+// Region returns a region by name (nil if unknown).
+func (e *Env) Region(name topology.RegionName) topology.Region {
+	r, ok := e.regions[name]
+	if !ok {
+		return nil
+	}
+	return r
+}
+
+// Router returns the front door.
+func (e *Env) Router() topology.Router { return e.router }
+
+// SQL returns the log-shipping pair.
+func (e *Env) SQL() topology.LogShipping { return e.pair }
+
+// Blob returns the blob replication.
+func (e *Env) Blob() topology.Replication { return e.repl }
+
+// Links returns the named links.
+func (e *Env) Links() topology.Links { return e.links }
+
+// Snapshot reads region r's surviving data straight from its stores.
+func (e *Env) Snapshot(ctx context.Context, r topology.RegionName) (*topology.Snapshot, error) {
+	db, err := e.db(r)
+	if err != nil {
+		return nil, err
+	}
+	defer db.Close()
+	s, err := appdb.ReadSnapshot(ctx, db, r)
+	if err != nil {
+		return nil, fmt.Errorf("snapshot %s: %w", r, err)
+	}
+	if s.Objects, err = blob.Checksums(ctx, e.blobs[r].Addr()); err != nil {
+		return nil, fmt.Errorf("snapshot %s bucket: %w", r, err)
+	}
+	return s, nil
+}
+
+// Close releases everything: processes, servers, proxies, the work dir.
+func (e *Env) Close(ctx context.Context) error {
+	e.closeOnce.Do(func() {
+		var errs []error
+		if e.cancel != nil {
+			e.cancel()
+		}
+		if e.router != nil {
+			e.router.Close()
+		}
+		for _, r := range e.regions {
+			for _, in := range r.instances {
+				_ = in.p.Thaw()
+				errs = append(errs, in.p.Kill())
+			}
+			if r.lb != nil {
+				r.lb.Close()
+			}
+		}
+		if e.pair != nil {
+			errs = append(errs, e.pair.Close())
+		}
+		e.wg.Wait()
+		for _, b := range e.blobs {
+			errs = append(errs, b.Close(ctx))
+		}
+		e.links.Close()
+		if e.ownDir && e.workDir != "" {
+			errs = append(errs, os.RemoveAll(e.workDir))
+		}
+		e.closeErr = errors.Join(errs...)
+	})
+	return e.closeErr
+}
+
+// Region is one region of the local environment.
+type Region struct {
+	env       *Env
+	name      topology.RegionName
+	instances []*Instance
+	lb        *lb.Balancer
+	mu        sync.Mutex
+	up        bool
+}
+
+// Name is the region's name.
+func (r *Region) Name() topology.RegionName { return r.name }
+
+// Instances lists the AOS instances.
+func (r *Region) Instances() []topology.Instance {
+	out := make([]topology.Instance, len(r.instances))
+	for i, in := range r.instances {
+		out[i] = in
+	}
+	return out
+}
+
+// Endpoint is the load balancer's URL.
+func (r *Region) Endpoint() string { return "http://" + r.lb.Addr() }
+
+// Up tells whether the region runs.
+func (r *Region) Up() bool { r.mu.Lock(); defer r.mu.Unlock(); return r.up }
+
+// Healthy lists instance ids that passed their last probe.
+func (r *Region) Healthy() []string { return r.lb.Healthy() }
+
+// Stop powers the region off: AOS, load balancer, blob store and SQL die at once.
+func (r *Region) Stop(ctx context.Context) error {
+	r.mu.Lock()
+	r.up = false
+	r.mu.Unlock()
+	var errs []error
+	r.lb.Stop()
+	for _, in := range r.instances {
+		_ = in.p.Thaw()
+		errs = append(errs, in.p.Kill())
+	}
+	errs = append(errs, r.env.blobs[r.name].Stop(), r.env.pair.Kill(r.name))
+	return errors.Join(errs...)
+}
+
+// Start powers the region back on, every server in the role it had.
+func (r *Region) Start(ctx context.Context) error {
+	if err := r.StartSQL(ctx); err != nil {
+		return err
+	}
+	if err := r.StartBlob(ctx); err != nil {
+		return err
+	}
+	for _, in := range r.instances {
+		if err := in.p.Start(); err != nil {
+			return err
+		}
+	}
+	if err := r.lb.Start(); err != nil {
+		return fmt.Errorf("region %s load balancer: %w", r.name, err)
+	}
+	r.mu.Lock()
+	r.up = true
+	r.mu.Unlock()
+	return r.waitHealthy(ctx)
+}
+
+// waitHealthy waits until every live instance passes a probe.
+func (r *Region) waitHealthy(ctx context.Context) error {
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		r.lb.ProbeNow(ctx)
+		want := 0
+		for _, in := range r.instances {
+			if in.Alive() {
+				want++
+			}
+		}
+		got := len(r.lb.Healthy())
+		if got >= want {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("region %s: %d of %d instances healthy after 30s", r.name, got, want)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+// StopBlob crashes the region's blob store.
+func (r *Region) StopBlob(context.Context) error { return r.env.blobs[r.name].Stop() }
+
+// StartBlob restarts the region's blob store with its data.
+func (r *Region) StartBlob(context.Context) error { return r.env.blobs[r.name].Start() }
+
+// StopSQL crashes the region's SQL server.
+func (r *Region) StopSQL(context.Context) error { return r.env.pair.Kill(r.name) }
+
+// StartSQL restarts the region's SQL server in place.
+func (r *Region) StartSQL(ctx context.Context) error { return r.env.pair.Start(ctx, r.name) }
+
+// Instance is one AOS stub process.
+type Instance struct {
+	cfg aos.Config
+	p   *proc.Process
+}
+
+// ID is the instance name.
+func (in *Instance) ID() string { return in.cfg.ID() }
+
+// Region is the instance's region.
+func (in *Instance) Region() topology.RegionName { return topology.RegionName(in.cfg.Region) }
+
+// FaultDomain is the instance's fault domain.
+func (in *Instance) FaultDomain() int { return in.cfg.FaultDomain }
+
+// Index is the instance's number within its region.
+func (in *Instance) Index() int { return in.cfg.Index }
+
+// Kill crashes the process.
+func (in *Instance) Kill(context.Context) error { return in.p.Kill() }
+
+// Freeze stops the process with SIGSTOP.
+func (in *Instance) Freeze(context.Context) error { return in.p.Freeze() }
+
+// Thaw resumes a frozen process.
+func (in *Instance) Thaw(context.Context) error { return in.p.Thaw() }
+
+// Restart starts a killed process.
+func (in *Instance) Restart(context.Context) error { return in.p.Start() }
+
+// Alive tells whether the process runs and is not frozen.
+func (in *Instance) Alive() bool { return in.p.Alive() }
+
+// Pid is the process id, for tests that look for leftovers.
+func (in *Instance) Pid() int { return in.p.Pid() }
