@@ -127,9 +127,8 @@ type region struct {
 	srv                                     *server
 	shareSrv                                *shareServer
 
-	statMu    sync.Mutex // guards statConn and lastQuery
-	statConn  *pgx.Conn
-	lastQuery time.Time
+	statMu   sync.Mutex // guards statConn
+	statConn *pgx.Conn
 }
 
 var _ topology.LogShipping = (*Pair)(nil)

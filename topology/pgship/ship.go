@@ -340,7 +340,7 @@ func moveShare(r *region) (int, error) {
 
 // pollRestore reads the standby's replay position and updates the restore
 // position. Unless wait is set it gives up at once when another poll is in
-// flight or one ran in the last 50 ms, so that Status stays cheap.
+// flight (and the last known position stands), so that Status never waits.
 func (p *Pair) pollRestore(ctx context.Context, r *region, wait bool) {
 	if !r.srv.running() {
 		return
@@ -351,10 +351,6 @@ func (p *Pair) pollRestore(ctx context.Context, r *region, wait bool) {
 		return
 	}
 	defer r.statMu.Unlock()
-	if !wait && time.Since(r.lastQuery) < 50*time.Millisecond {
-		return
-	}
-	r.lastQuery = time.Now()
 	qctx, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
 	defer cancel()
 	if r.statConn == nil {
@@ -459,10 +455,6 @@ func (p *Pair) pollPrimary(ctx context.Context, r *region, wait bool) {
 		return
 	}
 	defer r.statMu.Unlock()
-	if !wait && time.Since(r.lastQuery) < 50*time.Millisecond {
-		return
-	}
-	r.lastQuery = time.Now()
 	qctx, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
 	defer cancel()
 	if r.statConn == nil {
