@@ -429,8 +429,8 @@ func TestFailoverAfterSegmentsFilledUp(t *testing.T) {
 	ctx := testCtx(t)
 	createLedger(t, p, a)
 	conn := connect(t, p, a)
-	pad := strings.Repeat("x", 2000)
-	const batches, perBatch = 30, 100 // about 6 MB of WAL, in 30 transactions
+	pad := strings.Repeat("x", 1500) // stays inline, uncompressed: 1.5 kB of WAL a row
+	const batches, perBatch = 30, 100 // about 4.5 MB of WAL, in 30 transactions
 	for i := 0; i < batches; i++ {
 		_, err := conn.Exec(ctx, "INSERT INTO ledger (id, note, pad) SELECT g, 'bulk', $2 || g FROM generate_series($1::int, $1::int + $3 - 1) g",
 			i*perBatch+1, pad, perBatch)
@@ -465,6 +465,7 @@ func TestFailoverAfterSegmentsFilledUp(t *testing.T) {
 	took := time.Since(start)
 	t.Logf("failover after filled-up segments: %s, restored to %s", took.Round(time.Millisecond), pos.LSN)
 	assert.Less(t, took, 10*time.Second)
+	assert.Less(t, pos.Seq, end-end%segSize, "the last copied segment ends inside a record: replay stops short of its end")
 	got := ids(t, p, b)
 	n := len(got)
 	require.Greater(t, n, 0)
