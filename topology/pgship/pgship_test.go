@@ -1,11 +1,13 @@
 package pgship
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
 	"net"
 	"os"
+	osexec "os/exec"
 	"strconv"
 	"strings"
 	"testing"
@@ -429,7 +431,7 @@ func TestFailoverAfterSegmentsFilledUp(t *testing.T) {
 	ctx := testCtx(t)
 	createLedger(t, p, a)
 	conn := connect(t, p, a)
-	pad := strings.Repeat("x", 1500) // stays inline, uncompressed: 1.5 kB of WAL a row
+	pad := strings.Repeat("x", 1500)  // stays inline, uncompressed: 1.5 kB of WAL a row
 	const batches, perBatch = 30, 100 // about 4.5 MB of WAL, in 30 transactions
 	for i := 0; i < batches; i++ {
 		_, err := conn.Exec(ctx, "INSERT INTO ledger (id, note, pad) SELECT g, 'bulk', $2 || g FROM generate_series($1::int, $1::int + $3 - 1) g",
@@ -471,4 +473,69 @@ func TestFailoverAfterSegmentsFilledUp(t *testing.T) {
 	require.Greater(t, n, 0)
 	require.Zero(t, n%perBatch, "whole transactions only")
 	requireIDs(t, got, batches*perBatch, between(1, n), fmt.Sprintf("a prefix of %d rows", n))
+}
+
+// TestNothingOutlivesAKilledHarness runs a pair in a child process (this
+// test binary again), kills that process with SIGKILL, and checks that every
+// postgres process of the pair dies with it.
+func TestNothingOutlivesAKilledHarness(t *testing.T) {
+	if dir := os.Getenv("PGSHIP_HELPER_WORKDIR"); dir != "" {
+		helperHarness(dir)
+		return
+	}
+	if err := BinDirAvailable(""); err != nil {
+		t.Skip("skipping: PostgreSQL server binaries not found: ", err)
+	}
+	cmd := osexec.Command(os.Args[0], "-test.run=^TestNothingOutlivesAKilledHarness$", "-test.v")
+	cmd.Env = append(os.Environ(), "PGSHIP_HELPER_WORKDIR="+t.TempDir())
+	out, err := cmd.StdoutPipe()
+	require.NoError(t, err)
+	cmd.Stderr = os.Stderr
+	require.NoError(t, cmd.Start())
+	var pids []int
+	sc := bufio.NewScanner(out)
+	for sc.Scan() {
+		if rest, ok := strings.CutPrefix(sc.Text(), "READY "); ok {
+			for _, f := range strings.Fields(rest) {
+				pid, err := strconv.Atoi(f)
+				require.NoError(t, err)
+				pids = append(pids, pid)
+			}
+			break
+		}
+	}
+	require.NotEmpty(t, pids, "the helper harness did not start a pair")
+	require.NoError(t, cmd.Process.Kill())
+	_ = cmd.Wait()
+	deadline := time.Now().Add(10 * time.Second)
+	for _, pid := range pids {
+		for {
+			st, err := readStat(pid)
+			if err != nil || st.state == "Z" {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("postgres process %d (state %s) outlived the killed harness", pid, st.state)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	t.Logf("all %d postgres processes of the killed harness's pair are gone", len(pids))
+}
+
+func helperHarness(dir string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	p, err := New(ctx, Config{WorkDir: dir})
+	if err != nil {
+		fmt.Println("ERROR", err)
+		os.Exit(1)
+	}
+	var s []string
+	for _, pid := range p.pids() {
+		s = append(s, strconv.Itoa(pid))
+	}
+	fmt.Println("READY " + strings.Join(s, " "))
+	time.Sleep(time.Minute) // until killed
+	os.Exit(1)
 }

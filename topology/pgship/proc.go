@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"os/user"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -97,6 +98,35 @@ func (u osUser) ensureTraversable(dir string, logf func(string, ...any)) error {
 	}
 }
 
+// Pdeathsig fires when the OS *thread* that forked the child exits, not the
+// process. Children are therefore forked from one goroutine locked to its
+// thread for the life of the process: they die with the harness and only then.
+var (
+	spawnOnce sync.Once
+	spawnCh   chan func()
+)
+
+func onSpawnThread(f func()) {
+	spawnOnce.Do(func() {
+		spawnCh = make(chan func())
+		go func() {
+			runtime.LockOSThread() // never unlocked: the thread lives as long as the process
+			for f := range spawnCh {
+				f()
+			}
+		}()
+	})
+	done := make(chan struct{})
+	spawnCh <- func() { defer close(done); f() }
+	<-done
+}
+
+// startCmd starts cmd from the spawn thread.
+func startCmd(cmd *exec.Cmd) (err error) {
+	onSpawnThread(func() { err = cmd.Start() })
+	return err
+}
+
 // runTool runs a PostgreSQL client program (initdb, pg_basebackup) to
 // completion and returns its combined output in the error.
 func (u osUser) runTool(ctx context.Context, dir string, env []string, bin string, args ...string) error {
@@ -108,7 +138,11 @@ func (u osUser) runTool(ctx context.Context, dir string, env []string, bin strin
 	cmd.WaitDelay = 5 * time.Second
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Run(); err != nil {
+	err := startCmd(cmd)
+	if err == nil {
+		err = cmd.Wait()
+	}
+	if err != nil {
 		return fmt.Errorf("%s %s: %w: %s", filepath.Base(bin), strings.Join(redact(args), " "), err, lastLines(out.String(), 8))
 	}
 	return nil
@@ -182,7 +216,7 @@ func (s *server) start() error {
 	cmd.Env = s.env
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.SysProcAttr = s.user.sysProcAttr()
-	if err := cmd.Start(); err != nil {
+	if err := startCmd(cmd); err != nil {
 		return fmt.Errorf("start postgres for region %s: %w", s.name, err)
 	}
 	done := make(chan struct{})
