@@ -1,0 +1,157 @@
+package containers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os/exec"
+	"strconv"
+	"sync"
+
+	cerrdefs "github.com/containerd/errdefs"
+	"github.com/moby/moby/client"
+	"github.com/testcontainers/testcontainers-go"
+)
+
+// Labels every container, network and volume of a run carries.
+const (
+	LabelRun     = "bcdr.run"     // the run id
+	LabelRegion  = "bcdr.region"  // a, b, or absent for shared parts
+	LabelRole    = "bcdr.role"    // sql, blob, aos, toxiproxy
+	LabelFD      = "bcdr.fd"      // an AOS instance's fault domain
+	LabelIndex   = "bcdr.index"   // an AOS instance's index in its region
+	LabelImage   = "bcdr.image"   // images built by scripts/build-images.sh
+	LabelCreator = "bcdr.creator" // always "bcdr"
+)
+
+var (
+	dockerOnce sync.Once
+	dockerCli  *testcontainers.DockerClient
+	dockerErr  error
+)
+
+// docker returns the shared Docker client.
+func docker(ctx context.Context) (*testcontainers.DockerClient, error) {
+	dockerOnce.Do(func() {
+		dockerCli, dockerErr = testcontainers.NewDockerClientWithOpts(ctx)
+	})
+	if dockerErr != nil {
+		return nil, fmt.Errorf("docker client: %w", dockerErr)
+	}
+	return dockerCli, nil
+}
+
+// DockerAvailable reports whether a Docker engine answers.
+func DockerAvailable(ctx context.Context) error {
+	cli, err := docker(ctx)
+	if err != nil {
+		return err
+	}
+	if _, err := cli.Ping(ctx, client.PingOptions{}); err != nil {
+		return fmt.Errorf("docker engine: %w", err)
+	}
+	return nil
+}
+
+// ImagePresent reports whether an image is in the local engine.
+func ImagePresent(ctx context.Context, image string) bool {
+	return exec.CommandContext(ctx, "docker", "image", "inspect", "--format", "{{.Id}}", image).Run() == nil
+}
+
+// Clean removes every container (with its anonymous volumes), network and
+// volume labelled with the run id; "" removes those of every bcdr run. It
+// is what `bcdr clean` runs after a killed run, and what Close runs always.
+func Clean(ctx context.Context, runID string) error {
+	cli, err := docker(ctx)
+	if err != nil {
+		return err
+	}
+	f := make(client.Filters)
+	if runID == "" {
+		f.Add("label", LabelRun)
+	} else {
+		f.Add("label", LabelRun+"="+runID)
+	}
+	var errs []error
+	cs, err := cli.ContainerList(ctx, client.ContainerListOptions{All: true, Filters: f})
+	if err != nil {
+		return fmt.Errorf("clean: list containers: %w", err)
+	}
+	for _, c := range cs.Items {
+		if _, err := cli.ContainerRemove(ctx, c.ID, client.ContainerRemoveOptions{Force: true, RemoveVolumes: true}); err != nil && !isNotFound(err) {
+			errs = append(errs, fmt.Errorf("clean: remove container %s: %w", shortID(c.ID), err))
+		}
+	}
+	ns, err := cli.NetworkList(ctx, client.NetworkListOptions{Filters: f})
+	if err != nil {
+		return errors.Join(append(errs, fmt.Errorf("clean: list networks: %w", err))...)
+	}
+	for _, n := range ns.Items {
+		if _, err := cli.NetworkRemove(ctx, n.ID, client.NetworkRemoveOptions{}); err != nil && !isNotFound(err) {
+			errs = append(errs, fmt.Errorf("clean: remove network %s: %w", n.Name, err))
+		}
+	}
+	vs, err := cli.VolumeList(ctx, client.VolumeListOptions{Filters: f})
+	if err != nil {
+		return errors.Join(append(errs, fmt.Errorf("clean: list volumes: %w", err))...)
+	}
+	for _, v := range vs.Items {
+		if _, err := cli.VolumeRemove(ctx, v.Name, client.VolumeRemoveOptions{Force: true}); err != nil && !isNotFound(err) {
+			errs = append(errs, fmt.Errorf("clean: remove volume %s: %w", v.Name, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Leftovers counts the containers, networks and volumes labelled with the
+// run id ("" = any bcdr run): what Clean would remove.
+func Leftovers(ctx context.Context, runID string) (containers, networks, volumes int, err error) {
+	cli, err := docker(ctx)
+	if err != nil {
+		return 0, 0, 0, err
+	}
+	f := make(client.Filters)
+	if runID == "" {
+		f.Add("label", LabelRun)
+	} else {
+		f.Add("label", LabelRun+"="+runID)
+	}
+	cs, err := cli.ContainerList(ctx, client.ContainerListOptions{All: true, Filters: f})
+	if err != nil {
+		return 0, 0, 0, err
+	}
+	ns, err := cli.NetworkList(ctx, client.NetworkListOptions{Filters: f})
+	if err != nil {
+		return 0, 0, 0, err
+	}
+	vs, err := cli.VolumeList(ctx, client.VolumeListOptions{Filters: f})
+	if err != nil {
+		return 0, 0, 0, err
+	}
+	return len(cs.Items), len(ns.Items), len(vs.Items), nil
+}
+
+func isNotFound(err error) bool {
+	return err != nil && cerrdefs.IsNotFound(err)
+}
+
+func shortID(id string) string {
+	if len(id) > 12 {
+		return id[:12]
+	}
+	return id
+}
+
+// freePort returns a loopback port free at the moment: containers publish
+// on fixed host ports so that a restarted container keeps its address.
+func freePort() (int, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, fmt.Errorf("find a free port: %w", err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port, nil
+}
+
+func itoa(i int) string { return strconv.Itoa(i) }
