@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	osexec "os/exec"
+	"sort"
 	"strconv"
 	"strings"
 	"testing"
@@ -538,4 +539,63 @@ func helperHarness(dir string) {
 	fmt.Println("READY " + strings.Join(s, " "))
 	time.Sleep(time.Minute) // until killed
 	os.Exit(1)
+}
+
+func TestKillAndStartKeepRoles(t *testing.T) {
+	p := newPair(t, nil)
+	ctx := testCtx(t)
+	createLedger(t, p, a)
+	insertRows(t, p, a, 1, 5)
+	st0 := ship(t, p)
+
+	// The standby crashes: shipping into its share goes on; it catches up
+	// after a restart.
+	require.NoError(t, p.Kill(b))
+	assert.False(t, p.Running(b))
+	st, err := p.Status(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, st0.Restore, st.Restore, "last known restore position while the standby is down")
+	insertRows(t, p, a, 6, 10)
+	require.NoError(t, p.BackupLog(ctx))
+	require.NoError(t, p.CopyLogs(ctx))
+	require.NoError(t, p.RestoreLogs(ctx))
+	require.NoError(t, p.Start(ctx, b))
+	assert.True(t, inRecovery(t, p, b), "the standby restarts as a standby")
+	waitRestored(t, p)
+	requireIDs(t, ids(t, p, b), 10, between(1, 10), "standby after its restart")
+
+	// The primary crashes: log backups fail and are counted; Status stays
+	// quick and reports what is known.
+	require.NoError(t, p.Kill(a))
+	require.Error(t, p.BackupLog(ctx))
+	var took []time.Duration
+	for i := 0; i < 20; i++ {
+		start := time.Now()
+		st, err = p.Status(ctx)
+		took = append(took, time.Since(start))
+		require.NoError(t, err)
+	}
+	t.Logf("Status while the primary is down: median %s", median(took))
+	assert.Equal(t, 1, st.BackupErrors)
+	assert.Equal(t, a, st.Primary)
+	assert.NotZero(t, st.Backup.Seq)
+	require.NoError(t, p.Start(ctx, a))
+	assert.False(t, inRecovery(t, p, a), "the primary restarts as the primary")
+	insertRows(t, p, a, 11, 12)
+	took = took[:0]
+	for i := 0; i < 20; i++ {
+		start := time.Now()
+		_, err = p.Status(ctx)
+		took = append(took, time.Since(start))
+		require.NoError(t, err)
+	}
+	t.Logf("Status with both servers up: median %s", median(took))
+	ship(t, p)
+	requireIDs(t, ids(t, p, b), 12, between(1, 12), "standby after the primary's restart")
+}
+
+func median(ds []time.Duration) time.Duration {
+	s := append([]time.Duration(nil), ds...)
+	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
+	return s[len(s)/2]
 }
