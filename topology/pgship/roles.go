@@ -55,7 +55,8 @@ func (p *Pair) setRoles(primary topology.RegionName, shipping bool, restore topo
 }
 
 // Fence makes the current primary refuse writes: new sessions on the
-// database are read-only and the existing ones are terminated.
+// database are read-only and the existing ones are terminated (Fence
+// returns once they are gone, so no write of an old session can follow).
 func (p *Pair) Fence(ctx context.Context) error {
 	p.mu.Lock()
 	prim := p.regions[p.primary]
@@ -73,7 +74,7 @@ func (p *Pair) fence(ctx context.Context, r *region) error {
 	if _, err := conn.Exec(ctx, "ALTER DATABASE "+db+" SET default_transaction_read_only = on"); err != nil {
 		return fmt.Errorf("fence region %s: %w", r.name, err)
 	}
-	if _, err := conn.Exec(ctx, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()", p.cfg.Database); err != nil {
+	if _, err := conn.Exec(ctx, "SELECT pg_terminate_backend(pid, 5000) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()", p.cfg.Database); err != nil {
 		return fmt.Errorf("fence region %s: terminate sessions: %w", r.name, err)
 	}
 	p.logf("pgship: fenced region %s (database read-only, sessions terminated)", r.name)
