@@ -462,7 +462,9 @@ func (p *Pair) rebuildStandby(ctx context.Context, r *region, addr string) (uint
 		return 0, fmt.Errorf("base backup source address %q: %w", addr, err)
 	}
 	env := append(append([]string{}, r.srv.env...), "PGPASSWORD="+p.pw.repl, "PGCONNECT_TIMEOUT=5")
-	if err := p.user.runTool(ctx, r.dir, env, filepath.Join(p.bin, "pg_basebackup"),
+	bctx, cancel := withDefaultDeadline(ctx, baseBackupWait)
+	defer cancel()
+	if err := p.user.runTool(bctx, r.dir, env, filepath.Join(p.bin, "pg_basebackup"),
 		"-D", r.data, "-h", host, "-p", port, "-U", replRole, "-w",
 		"-X", "stream", "-c", "fast", "--no-sync", "--no-manifest"); err != nil {
 		return 0, fmt.Errorf("base backup from %s: %w", addr, err)
@@ -483,6 +485,10 @@ func (p *Pair) rebuildStandby(ctx context.Context, r *region, addr string) (uint
 	}
 	return floor, nil
 }
+
+// baseBackupWait bounds a base backup when the caller's context has no
+// deadline (a stalled WAN link must not hang a resync forever).
+const baseBackupWait = 5 * time.Minute
 
 // backupStartSeg reads the first WAL segment a base backup needs from its
 // backup_label.

@@ -255,6 +255,9 @@ func TestShipRoundTrip(t *testing.T) {
 	require.NoError(t, p.BackupLog(testCtx(t)))
 	st2, _ := p.Status(testCtx(t))
 	assert.Equal(t, st.Backup.Seq, st2.Backup.Seq, "idle log backup adds no segment")
+	end, err := p.backupLocked(testCtx(t))
+	require.NoError(t, err)
+	assert.Equal(t, st.Backup.Seq, end, "an idle log backup's end is the last archived segment's end")
 
 	insertRows(t, p, a, 11, 20)
 	st3, _ := p.Status(testCtx(t))

@@ -92,6 +92,9 @@ func (p *Pair) backupLocked(ctx context.Context) (uint64, error) {
 		// Nothing written since the last log backup: its segment is the
 		// newest one and already archived.
 		p.refreshBackup(listDir(prim.archive))
+		if off := insert % segSize; off <= longPageHeader {
+			insert -= off // just past a switch: the previous segment is the last
+		}
 		return segEndBefore(insert), nil
 	}
 	var insertText string
