@@ -1,0 +1,158 @@
+package containers
+
+import (
+	"fmt"
+	"sort"
+	"sync"
+
+	toxiclient "github.com/Shopify/toxiproxy/v2/client"
+
+	"github.com/bcdr-harness/bcdr/topology"
+)
+
+// remoteLink is a named link made of proxies in the Toxiproxy container,
+// driven through its HTTP API. Cutting it disables every proxy (open
+// connections are closed, new ones refused).
+type remoteLink struct {
+	mu      sync.Mutex
+	name    string
+	proxies []*toxiclient.Proxy
+	toxics  map[string]bool
+}
+
+var _ topology.Link = (*remoteLink)(nil)
+
+func (l *remoteLink) Name() string { return l.name }
+
+func (l *remoteLink) Cut() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, p := range l.proxies {
+		if err := p.Disable(); err != nil {
+			return fmt.Errorf("cut link %s (proxy %s): %w", l.name, p.Name, err)
+		}
+	}
+	return nil
+}
+
+func (l *remoteLink) Restore() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, p := range l.proxies {
+		if err := p.Enable(); err != nil {
+			return fmt.Errorf("restore link %s (proxy %s): %w", l.name, p.Name, err)
+		}
+	}
+	return nil
+}
+
+func (l *remoteLink) AddToxic(name, typ, stream string, toxicity float64, attrs map[string]any) error {
+	if stream == "" {
+		stream = "downstream"
+	}
+	if toxicity == 0 {
+		toxicity = 1
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.toxics[name] {
+		return fmt.Errorf("link %s already has a toxic named %s", l.name, name)
+	}
+	for i, p := range l.proxies {
+		if _, err := p.AddToxic(name, typ, stream, float32(toxicity), toxiclient.Attributes(attrs)); err != nil {
+			for _, q := range l.proxies[:i] {
+				_ = q.RemoveToxic(name)
+			}
+			return fmt.Errorf("add toxic %s to link %s (proxy %s): %w", name, l.name, p.Name, err)
+		}
+	}
+	l.toxics[name] = true
+	return nil
+}
+
+func (l *remoteLink) RemoveToxic(name string) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if !l.toxics[name] {
+		return fmt.Errorf("link %s has no toxic named %s", l.name, name)
+	}
+	delete(l.toxics, name)
+	for _, p := range l.proxies {
+		if err := p.RemoveToxic(name); err != nil {
+			return fmt.Errorf("remove toxic %s from link %s (proxy %s): %w", name, l.name, p.Name, err)
+		}
+	}
+	return nil
+}
+
+func (l *remoteLink) Reset() error {
+	l.mu.Lock()
+	var names []string
+	for n := range l.toxics {
+		names = append(names, n)
+	}
+	l.mu.Unlock()
+	for _, n := range names {
+		if err := l.RemoveToxic(n); err != nil {
+			return err
+		}
+	}
+	return l.Restore()
+}
+
+// linkSet is every named link of the environment, whichever proxy carries it.
+type linkSet struct {
+	mu    sync.Mutex
+	links map[string]topology.Link
+}
+
+func (s *linkSet) put(l topology.Link) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.links == nil {
+		s.links = map[string]topology.Link{}
+	}
+	s.links[l.Name()] = l
+}
+
+func (s *linkSet) Get(name string) (topology.Link, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	l, ok := s.links[name]
+	return l, ok
+}
+
+func (s *linkSet) Names() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]string, 0, len(s.links))
+	for n := range s.links {
+		out = append(out, n)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// toxi is the Toxiproxy container's API.
+type toxi struct {
+	cli   *toxiclient.Client
+	links map[string]*remoteLink
+	next  int // next container port for a proxy
+}
+
+// proxy creates a proxy listening on the next container port (published on
+// the host port given) and adds it to the named link. It returns the port
+// the proxy listens on inside the container.
+func (t *toxi) proxy(link, name, upstream string, port int) (*toxiclient.Proxy, error) {
+	p, err := t.cli.CreateProxy(name, fmt.Sprintf("0.0.0.0:%d", port), upstream)
+	if err != nil {
+		return nil, fmt.Errorf("create proxy %s (link %s) to %s: %w", name, link, upstream, err)
+	}
+	l := t.links[link]
+	if l == nil {
+		l = &remoteLink{name: link, toxics: map[string]bool{}}
+		t.links[link] = l
+	}
+	l.proxies = append(l.proxies, p)
+	return p, nil
+}
