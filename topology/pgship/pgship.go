@@ -527,6 +527,7 @@ func (p *Pair) waitReady(ctx context.Context, r *region) error {
 	for {
 		select {
 		case <-exited:
+			r.srv.logFlushed()
 			return fmt.Errorf("postgres of region %s exited during start-up: %s", r.name, logTail(r))
 		default:
 		}

@@ -177,10 +177,26 @@ type server struct {
 	env     []string
 	user    osUser
 
-	mu     sync.Mutex
-	cmd    *exec.Cmd
-	done   chan struct{} // closed when the postmaster has been reaped
-	closed bool          // set by shutdown: never start again
+	mu      sync.Mutex
+	cmd     *exec.Cmd
+	done    chan struct{} // closed when the postmaster has been reaped
+	closed  bool          // set by shutdown: never start again
+	logDone chan struct{} // closed when the server's output is all in the log file
+}
+
+// logFlushed waits (briefly) until the output of an exited server is all in
+// its log file.
+func (s *server) logFlushed() {
+	s.mu.Lock()
+	done := s.logDone
+	s.mu.Unlock()
+	if done == nil {
+		return
+	}
+	select {
+	case <-done:
+	case <-time.After(time.Second):
+	}
 }
 
 // shutdown kills the server for good: later starts fail.
@@ -210,19 +226,53 @@ func (s *server) start() error {
 	if err != nil {
 		return fmt.Errorf("open server log: %w", err)
 	}
-	defer logf.Close()
+	// The server writes to a pipe that filterLog copies into the log file;
+	// the copy ends when the last process holding the pipe exits.
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		logf.Close()
+		return err
+	}
 	cmd := exec.Command(s.bin, append([]string{"-D", s.dataDir}, s.args...)...)
 	cmd.Dir = filepath.Dir(s.dataDir)
 	cmd.Env = s.env
-	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.Stdout, cmd.Stderr = pw, pw
 	cmd.SysProcAttr = s.user.sysProcAttr()
-	if err := startCmd(cmd); err != nil {
+	err = startCmd(cmd)
+	pw.Close()
+	if err != nil {
+		pr.Close()
+		logf.Close()
 		return fmt.Errorf("start postgres for region %s: %w", s.name, err)
 	}
+	logDone := make(chan struct{})
+	go func() { defer close(logDone); filterLog(pr, logf) }()
+	s.logDone = logDone
 	done := make(chan struct{})
 	go func() { _ = cmd.Wait(); close(done) }()
 	s.cmd, s.done = cmd, done
 	return nil
+}
+
+// noisyLogLine is logged by a standby at every attempt to fetch WAL (20 a
+// second with wal_retrieve_retry_interval=50ms); the log keeps the rest.
+const noisyLogLine = "waiting for WAL to become available at"
+
+// filterLog copies the server's output into its log file, without the
+// standby's per-retry line.
+func filterLog(r *os.File, w *os.File) {
+	defer r.Close()
+	defer w.Close()
+	br := bufio.NewReader(r)
+	for {
+		line, err := br.ReadString('\n')
+		if line != "" && !strings.Contains(line, noisyLogLine) {
+			_, _ = w.WriteString(line)
+		}
+		if err != nil {
+			return
+		}
+	}
 }
 
 // running reports whether the postmaster process is alive.
