@@ -602,3 +602,36 @@ func median(ds []time.Duration) time.Duration {
 	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
 	return s[len(s)/2]
 }
+
+// A failure half way through New (here: the base backup for the standby)
+// releases what was already started: the primary's processes are gone.
+func TestNewReleasesEverythingOnFailure(t *testing.T) {
+	realBin, err := findBinDir("")
+	if err != nil {
+		t.Skip("skipping: PostgreSQL server binaries not found: ", err)
+	}
+	root := t.TempDir()
+	require.NoError(t, os.Chmod(root, 0o755))
+	bin := root + "/bin"
+	require.NoError(t, os.Mkdir(bin, 0o755))
+	for _, b := range []string{"postgres", "initdb"} {
+		require.NoError(t, os.Symlink(realBin+"/"+b, bin+"/"+b))
+	}
+	require.NoError(t, os.WriteFile(bin+"/pg_basebackup", []byte("#!/bin/sh\necho 'base backup refused' >&2\nexit 1\n"), 0o755))
+	work := root + "/work"
+	ctx := testCtx(t)
+	p, err := New(ctx, Config{WorkDir: work, BinDir: bin, Logf: t.Logf})
+	require.Error(t, err)
+	assert.Nil(t, p)
+	assert.Contains(t, err.Error(), "base backup refused")
+	ents, _ := os.ReadDir("/proc")
+	for _, e := range ents {
+		if _, err := strconv.Atoi(e.Name()); err != nil {
+			continue
+		}
+		cmd, _ := os.ReadFile("/proc/" + e.Name() + "/cmdline")
+		if strings.Contains(string(cmd), work) {
+			t.Errorf("process %s (%q) survived the failed New", e.Name(), cmd)
+		}
+	}
+}
