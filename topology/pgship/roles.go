@@ -42,10 +42,10 @@ func (p *Pair) beginRoleChange() (func(), error) {
 
 // setRoles records a role change. The positions restart for the new
 // primary's log; error counters are cumulative.
-func (p *Pair) setRoles(primary topology.RegionName, shipping bool, restore topology.Position) {
+func (p *Pair) setRoles(primary, secondary topology.RegionName, shipping bool, restore topology.Position) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.primary, p.secondary = primary, primary.Other()
+	p.primary, p.secondary = primary, secondary
 	p.shipping = shipping
 	p.backup, p.copy, p.restore, p.primaryLast = topology.Position{}, topology.Position{}, restore, topology.Position{}
 	p.marks = nil
@@ -110,7 +110,7 @@ func (p *Pair) Failover(ctx context.Context) (topology.Position, error) {
 	shipping, prim, sec := p.shipping, p.primary, p.regions[p.secondary]
 	p.mu.Unlock()
 	if !shipping {
-		return topology.Position{}, fmt.Errorf("failover: region %s is not a log-shipping secondary (resync first)", sec.name)
+		return topology.Position{}, fmt.Errorf("failover: log shipping is not running (region %s is primary already; resync region %s first)", prim, sec.name)
 	}
 	if !sec.srv.running() {
 		return topology.Position{}, fmt.Errorf("failover: the server of region %s is down (Start it first)", sec.name)
@@ -126,7 +126,7 @@ func (p *Pair) Failover(ctx context.Context) (topology.Position, error) {
 	if err := p.promote(ctx, sec); err != nil {
 		return topology.Position{}, fmt.Errorf("failover: %w", err)
 	}
-	p.setRoles(sec.name, false, pos)
+	p.setRoles(sec.name, prim, false, pos)
 	if err := p.unfence(ctx, sec); err != nil {
 		return pos, fmt.Errorf("failover: %w", err)
 	}
@@ -232,7 +232,7 @@ func (p *Pair) Switchover(ctx context.Context, opts topology.SwitchoverOptions) 
 		return fmt.Errorf("switchover: %w", err)
 	}
 	promoted = true
-	p.setRoles(sec.name, false, topology.Position{})
+	p.setRoles(sec.name, prim.name, false, topology.Position{})
 	if err := p.unfence(ctx, sec); err != nil {
 		return fmt.Errorf("switchover: %w", err)
 	}
