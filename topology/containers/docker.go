@@ -5,13 +5,16 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"os"
 	"os/exec"
 	"strconv"
+	"strings"
 	"sync"
 
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/moby/moby/client"
 	"github.com/testcontainers/testcontainers-go"
+	tclog "github.com/testcontainers/testcontainers-go/log"
 )
 
 // Labels every container, network and volume of a run carries.
@@ -34,6 +37,14 @@ var (
 // docker returns the shared Docker client.
 func docker(ctx context.Context) (*testcontainers.DockerClient, error) {
 	dockerOnce.Do(func() {
+		// Ryuk cannot be pulled here; the provider cleans up by label. The
+		// setting must be in place before testcontainers reads its config.
+		if os.Getenv("TESTCONTAINERS_RYUK_DISABLED") == "" {
+			os.Setenv("TESTCONTAINERS_RYUK_DISABLED", "true")
+		}
+		if os.Getenv("BCDR_DEBUG") == "" {
+			tclog.SetDefault(tclog.NewNoopLogger())
+		}
 		dockerCli, dockerErr = testcontainers.NewDockerClientWithOpts(ctx)
 	})
 	if dockerErr != nil {
@@ -155,3 +166,12 @@ func freePort() (int, error) {
 }
 
 func itoa(i int) string { return strconv.Itoa(i) }
+
+func containsAny(s string, subs ...string) bool {
+	for _, x := range subs {
+		if strings.Contains(s, x) {
+			return true
+		}
+	}
+	return false
+}

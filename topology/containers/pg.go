@@ -487,6 +487,9 @@ func (p *pgPair) Failover(ctx context.Context) (topology.Position, error) {
 // rebuild turns node into a standby of the current primary: its data
 // directory is replaced by a base backup taken across the WAN.
 func (p *pgPair) rebuild(ctx context.Context, node, from *pgNode) error {
+	if err := p.setFloor(ctx, from); err != nil {
+		return fmt.Errorf("rebuild region %s: %w", node.region, err)
+	}
 	for _, d := range []string{"incoming", "restore"} {
 		if err := clearDir(node.sub(d)); err != nil {
 			return err
@@ -515,17 +518,6 @@ func (p *pgPair) rebuild(ctx context.Context, node, from *pgNode) error {
 	if err := waitFor(ctx, 120*time.Second, node.ready); err != nil {
 		return fmt.Errorf("rebuild region %s: standby not ready: %w (logs: %s)", node.region, err, node.c.logTail(ctx))
 	}
-	// Log shipping starts after what the base backup holds: switch the
-	// primary's WAL and copy only later segments.
-	var archived *string
-	_ = from.query(ctx, 5*time.Second, "SELECT pg_switch_wal()::text", new(string))
-	time.Sleep(200 * time.Millisecond)
-	_ = from.query(ctx, 5*time.Second, "SELECT last_archived_wal FROM pg_stat_archiver", &archived)
-	p.mu.Lock()
-	if archived != nil {
-		p.floor = *archived
-	}
-	p.mu.Unlock()
 	return nil
 }
 
@@ -690,4 +682,21 @@ func (p *pgPair) close() {
 		p.stop()
 	}
 	p.wg.Wait()
+}
+
+// setFloor makes log shipping copy only the segments archived from now
+// on. It is read before a base backup starts: every segment the new standby
+// may ask for (the one holding the backup's end included) comes later.
+func (p *pgPair) setFloor(ctx context.Context, from *pgNode) error {
+	var archived *string
+	if err := from.query(ctx, 5*time.Second, "SELECT last_archived_wal FROM pg_stat_archiver", &archived); err != nil {
+		return fmt.Errorf("read the WAL archive position of region %s: %w", from.region, err)
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.floor = ""
+	if archived != nil {
+		p.floor = *archived
+	}
+	return nil
 }

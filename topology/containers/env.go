@@ -1,0 +1,617 @@
+package containers
+
+import (
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	toxiclient "github.com/Shopify/toxiproxy/v2/client"
+	_ "github.com/jackc/pgx/v5/stdlib" // database/sql driver for snapshots
+	"github.com/moby/moby/client"
+	tcnetwork "github.com/testcontainers/testcontainers-go/network"
+
+	"github.com/bcdr-harness/bcdr/clock"
+	"github.com/bcdr-harness/bcdr/topology"
+	"github.com/bcdr-harness/bcdr/topology/aos"
+	"github.com/bcdr-harness/bcdr/topology/appdb"
+	"github.com/bcdr-harness/bcdr/topology/blob"
+	"github.com/bcdr-harness/bcdr/topology/lb"
+	"github.com/bcdr-harness/bcdr/topology/netlink"
+	"github.com/bcdr-harness/bcdr/topology/sqlserver"
+)
+
+// Name is the provider's registered name.
+const Name = "containers"
+
+func init() {
+	topology.RegisterProvider(Name, func(ctx context.Context, spec topology.Spec, clk *clock.Clock) (topology.Environment, error) {
+		return Up(ctx, spec, clk)
+	})
+}
+
+// Images names the images the provider runs.
+type Images struct {
+	AOS, S3, Toxiproxy, Postgres string
+}
+
+// LocalImages are the tags scripts/build-images.sh builds (BCDR_LOCAL_IMAGES=1).
+var LocalImages = Images{
+	AOS:       "bcdr/aos-stub:local",
+	S3:        "bcdr/s3:local",
+	Toxiproxy: "bcdr/toxiproxy:local",
+	Postgres:  "bcdr/postgres:15-local",
+}
+
+// OfficialImages are used on hosts with registry access (BCDR_LOCAL_IMAGES
+// unset): the stub image is still built from the repo.
+var OfficialImages = Images{
+	AOS:       "bcdr/aos-stub:local",
+	S3:        "bcdr/s3:local",
+	Toxiproxy: "ghcr.io/shopify/toxiproxy:2.5.0",
+	Postgres:  "postgres:15",
+}
+
+// ImagesFromEnv picks the image set: BCDR_LOCAL_IMAGES=1 selects the local
+// images. Either way every image must be present locally (nothing is pulled
+// here); MissingImages says which are not.
+func ImagesFromEnv() Images {
+	if os.Getenv("BCDR_LOCAL_IMAGES") == "1" {
+		return LocalImages
+	}
+	return OfficialImages
+}
+
+// MissingImages lists the images of set that the local engine lacks.
+func MissingImages(ctx context.Context, set Images) []string {
+	var out []string
+	for _, img := range []string{set.AOS, set.S3, set.Toxiproxy, set.Postgres} {
+		if !ImagePresent(ctx, img) {
+			out = append(out, img)
+		}
+	}
+	return out
+}
+
+// Container ports of the Toxiproxy container, one proxy each: region a
+// uses 21001-21005, region b 21011-21015.
+const (
+	portAOSSQL = 21001 + iota
+	portAOSBlob
+	portWANSQL
+	portWANShare
+	portWANBlob
+)
+
+func toxiPort(base int, r topology.RegionName) int {
+	if r == topology.RegionB {
+		return base + 10
+	}
+	return base
+}
+
+// Env is a running two-region environment in containers.
+type Env struct {
+	spec    topology.Spec
+	clk     *clock.Clock
+	images  Images
+	runID   string
+	workDir string
+	ownDir  bool
+	labels  map[string]string
+
+	nets     map[topology.RegionName]string // network names
+	gateways map[topology.RegionName]string
+	toxiCtr  *ctr
+	toxi     *toxi
+	shares   []*http.Server
+	pgs      map[topology.RegionName]*pgNode
+	pair     *pgPair
+	s3s      map[topology.RegionName]*s3Store
+	repl     *s3Repl
+	ctrs     []*ctr
+	client   *netlink.Set
+	links    *linkSet
+	regions  map[topology.RegionName]*Region
+	router   *lb.Router
+	sigDone  chan struct{}
+	// toxiPublished maps a Toxiproxy container port to its loopback host port.
+	toxiPublished map[string]int
+
+	closeOnce sync.Once
+	closeErr  error
+}
+
+var _ topology.Environment = (*Env)(nil)
+
+// RunID is the label value every container, network and volume of this
+// environment carries (bcdr.run).
+func (e *Env) RunID() string { return e.runID }
+
+func newRunID() string {
+	b := make([]byte, 4)
+	_, _ = rand.Read(b)
+	return fmt.Sprintf("bcdr-%s-%s", time.Now().UTC().Format("150405"), hex.EncodeToString(b))
+}
+
+// Up builds the environment. On error everything already created is removed.
+func Up(ctx context.Context, spec topology.Spec, clk *clock.Clock) (_ *Env, err error) {
+	if spec.SQLEngine != "" && spec.SQLEngine != "postgres" {
+		return nil, fmt.Errorf("containers provider: SQL engine %q is not wired into the provider yet (postgres runs here; topology/sqlserver has the SQL Server log shipping)", spec.SQLEngine)
+	}
+	if err := DockerAvailable(ctx); err != nil {
+		return nil, fmt.Errorf("containers provider: %w", err)
+	}
+	images := ImagesFromEnv()
+	if miss := MissingImages(ctx, images); len(miss) > 0 {
+		return nil, fmt.Errorf("containers provider: images missing locally: %s (build them with BCDR_LOCAL_IMAGES=1 scripts/build-images.sh)", strings.Join(miss, ", "))
+	}
+	e := &Env{spec: spec, clk: clk, images: images, runID: newRunID(), client: netlink.NewSet(), links: &linkSet{},
+		nets: map[topology.RegionName]string{}, gateways: map[topology.RegionName]string{},
+		pgs: map[topology.RegionName]*pgNode{}, s3s: map[topology.RegionName]*s3Store{}, regions: map[topology.RegionName]*Region{}}
+	e.labels = map[string]string{LabelRun: e.runID, LabelCreator: "bcdr"}
+	defer func() {
+		if err != nil {
+			_ = e.Close(context.Background())
+		}
+	}()
+	e.watchSignals()
+	if err := e.makeDirs(); err != nil {
+		return nil, err
+	}
+	if err := e.makeNetworks(ctx); err != nil {
+		return nil, err
+	}
+	if err := e.startToxiproxy(ctx); err != nil {
+		return nil, err
+	}
+	if err := e.startBlob(ctx); err != nil {
+		return nil, err
+	}
+	if err := e.startSQL(ctx); err != nil {
+		return nil, err
+	}
+	targets := map[topology.RegionName]string{}
+	for _, r := range []topology.RegionName{topology.RegionA, topology.RegionB} {
+		reg, err := e.startRegion(ctx, r)
+		if err != nil {
+			return nil, err
+		}
+		e.regions[r] = reg
+		if targets[r], err = e.client.Add(topology.LinkName(topology.LinkClient, r), "lb", reg.lb.Addr()); err != nil {
+			return nil, fmt.Errorf("client link %s: %w", r, err)
+		}
+		l, _ := e.client.Get(topology.LinkName(topology.LinkClient, r))
+		e.links.put(l)
+	}
+	if e.router, err = lb.NewRouter(targets, topology.RegionA); err != nil {
+		return nil, err
+	}
+	for _, l := range e.toxi.links {
+		e.links.put(l)
+	}
+	for _, r := range e.regions {
+		if err := r.waitHealthy(ctx, 90*time.Second); err != nil {
+			return nil, err
+		}
+	}
+	e.pair.run(context.Background())
+	e.repl.run(context.Background())
+	return e, nil
+}
+
+// watchSignals removes the run's containers on SIGINT or SIGTERM, then
+// lets the signal do what it would have done.
+func (e *Env) watchSignals() {
+	ch := make(chan os.Signal, 1)
+	e.sigDone = make(chan struct{})
+	signal.Notify(ch, os.Interrupt, syscall.SIGTERM)
+	go func() {
+		defer signal.Stop(ch)
+		select {
+		case <-e.sigDone:
+			return
+		case s := <-ch:
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			_ = Clean(ctx, e.runID)
+			cancel()
+			if e.ownDir {
+				_ = os.RemoveAll(e.workDir)
+			}
+			signal.Stop(ch)
+			if p, err := os.FindProcess(os.Getpid()); err == nil {
+				_ = p.Signal(s)
+			}
+		}
+	}()
+}
+
+func (e *Env) makeDirs() error {
+	e.workDir = e.spec.WorkDir
+	if e.workDir == "" {
+		d, err := os.MkdirTemp("", "bcdr-containers-")
+		if err != nil {
+			return fmt.Errorf("work dir: %w", err)
+		}
+		e.workDir, e.ownDir = d, true
+	}
+	if err := os.Chmod(e.workDir, 0o755); err != nil {
+		return fmt.Errorf("work dir: %w", err)
+	}
+	for _, r := range []topology.RegionName{topology.RegionA, topology.RegionB} {
+		for _, d := range []string{"", "backup", "incoming", "restore", "control"} {
+			p := filepath.Join(e.workDir, string(r), d)
+			if err := os.MkdirAll(p, 0o777); err != nil {
+				return fmt.Errorf("work dir: %w", err)
+			}
+			// The servers in the containers run as their own users.
+			if err := os.Chmod(p, 0o777); err != nil {
+				return fmt.Errorf("work dir: %w", err)
+			}
+		}
+	}
+	return nil
+}
+
+func (e *Env) regionLabels(r topology.RegionName, role string) map[string]string {
+	l := map[string]string{LabelRole: role}
+	for k, v := range e.labels {
+		l[k] = v
+	}
+	if r != "" {
+		l[LabelRegion] = string(r)
+	}
+	return l
+}
+
+func (e *Env) makeNetworks(ctx context.Context) error {
+	cli, err := docker(ctx)
+	if err != nil {
+		return err
+	}
+	for _, r := range []topology.RegionName{topology.RegionA, topology.RegionB} {
+		nw, err := tcnetwork.New(ctx, tcnetwork.WithLabels(e.regionLabels(r, "network")))
+		if err != nil {
+			return fmt.Errorf("network of region %s: %w", r, err)
+		}
+		e.nets[r] = nw.Name
+		res, err := cli.NetworkInspect(ctx, nw.ID, client.NetworkInspectOptions{})
+		if err != nil {
+			return fmt.Errorf("inspect network of region %s: %w", r, err)
+		}
+		for _, c := range res.Network.IPAM.Config {
+			if c.Gateway.IsValid() && c.Gateway.Is4() {
+				e.gateways[r] = c.Gateway.String()
+			}
+		}
+		if e.gateways[r] == "" {
+			return fmt.Errorf("network of region %s has no IPv4 gateway", r)
+		}
+	}
+	return nil
+}
+
+func (e *Env) name(s string) string { return e.runID + "-" + s }
+
+func (e *Env) track(c *ctr) *ctr {
+	if c != nil && c.c != nil {
+		e.ctrs = append(e.ctrs, c)
+	}
+	return c
+}
+
+// startToxiproxy runs the Toxiproxy container on both region networks and
+// creates every container-side link: aos-sql-X, aos-blob-X and the WAN
+// (log-backup shares, SQL base backups, blob replication).
+func (e *Env) startToxiproxy(ctx context.Context) error {
+	api, err := freePort()
+	if err != nil {
+		return err
+	}
+	ports := map[string]int{"8474/tcp": api}
+	published := map[string]int{}
+	for _, r := range []topology.RegionName{topology.RegionA, topology.RegionB} {
+		for _, base := range []int{portWANShare, portWANBlob} {
+			hp, err := freePort()
+			if err != nil {
+				return err
+			}
+			cp := toxiPort(base, r)
+			ports[fmt.Sprintf("%d/tcp", cp)] = hp
+			published[fmt.Sprintf("%d", cp)] = hp
+		}
+	}
+	c, err := run(ctx, ctrSpec{
+		Name: e.name("toxiproxy"), Image: e.images.Toxiproxy, Labels: e.regionLabels("", "toxiproxy"),
+		Ports:    ports,
+		Networks: map[string][]string{e.nets[topology.RegionA]: {"toxiproxy"}, e.nets[topology.RegionB]: {"toxiproxy"}},
+		Ready:    httpReady(fmt.Sprintf("http://127.0.0.1:%d/version", api)),
+	})
+	e.toxiCtr = e.track(c)
+	if err != nil {
+		return err
+	}
+	e.toxi = &toxi{cli: toxiclient.NewClient(fmt.Sprintf("127.0.0.1:%d", api)), links: map[string]*remoteLink{}}
+	for _, r := range []topology.RegionName{topology.RegionA, topology.RegionB} {
+		// The share server runs on the host, on the region network's gateway.
+		ln, err := net.Listen("tcp", e.gateways[r]+":0")
+		if err != nil {
+			return fmt.Errorf("share server of region %s: %w", r, err)
+		}
+		srv := &http.Server{Handler: sqlserver.ShareHandler(sqlserver.DirShare{Path: filepath.Join(e.workDir, string(r), "backup")}), ReadHeaderTimeout: 5 * time.Second}
+		go func() { _ = srv.Serve(ln) }()
+		e.shares = append(e.shares, srv)
+		for _, p := range []struct {
+			link, name, upstream string
+			port                 int
+		}{
+			{topology.LinkName(topology.LinkAOSSQL, r), "aos-sql-" + string(r), "sql-" + string(r) + ":5432", toxiPort(portAOSSQL, r)},
+			{topology.LinkName(topology.LinkAOSBlob, r), "aos-blob-" + string(r), "s3-" + string(r) + ":9000", toxiPort(portAOSBlob, r)},
+			{topology.LinkWAN, "wan-sql-" + string(r), "sql-" + string(r) + ":5432", toxiPort(portWANSQL, r)},
+			{topology.LinkWAN, "wan-share-" + string(r), ln.Addr().String(), toxiPort(portWANShare, r)},
+			{topology.LinkWAN, "wan-blob-" + string(r), "s3-" + string(r) + ":9000", toxiPort(portWANBlob, r)},
+		} {
+			if _, err := e.toxi.proxy(p.link, p.name, p.upstream, p.port); err != nil {
+				return err
+			}
+		}
+	}
+	e.toxiPublished = published
+	return nil
+}
+
+func (e *Env) wanHostPort(base int, r topology.RegionName) int {
+	return e.toxiPublished[fmt.Sprintf("%d", toxiPort(base, r))]
+}
+
+// startBlob runs an S3 container per region and the harness replication
+// from region A to B across the WAN.
+func (e *Env) startBlob(ctx context.Context) error {
+	for _, r := range []topology.RegionName{topology.RegionA, topology.RegionB} {
+		hp, err := freePort()
+		if err != nil {
+			return err
+		}
+		c, err := run(ctx, ctrSpec{
+			Name: e.name("s3-" + string(r)), Image: e.images.S3, Labels: e.regionLabels(r, "blob"),
+			Env:      map[string]string{"BCDR_S3_BUCKET": blob.Bucket, "BCDR_S3_REPLICATOR_KEY": blob.ReplicatorAccessKey},
+			Ports:    map[string]int{"9000/tcp": hp},
+			Networks: map[string][]string{e.nets[r]: {"s3-" + string(r)}},
+			Ready:    httpReady(fmt.Sprintf("http://127.0.0.1:%d/_bcdr/health", hp)),
+		})
+		e.track(c)
+		if err != nil {
+			return err
+		}
+		e.s3s[r] = &s3Store{region: r, c: c, port: hp, wanPort: e.wanHostPort(portWANBlob, r)}
+	}
+	e.repl = &s3Repl{clk: e.clk, interval: e.spec.BlobReplInterval, dropEvery: e.spec.BlobDropEvery,
+		stores: e.s3s, src: topology.RegionA, dst: topology.RegionB, replicating: true, done: map[string]string{}}
+	if err := e.s3s[topology.RegionB].setReadOnly(ctx, true); err != nil {
+		return err
+	}
+	return e.s3s[topology.RegionA].setReadOnly(ctx, false)
+}
+
+// startSQL runs the PostgreSQL primary in region A, creates and migrates
+// the database, then seeds the standby in region B with a base backup taken
+// across the WAN and starts log shipping.
+func (e *Env) startSQL(ctx context.Context) error {
+	for _, r := range []topology.RegionName{topology.RegionA, topology.RegionB} {
+		hp, err := freePort()
+		if err != nil {
+			return err
+		}
+		e.pgs[r] = &pgNode{
+			region: r, port: hp, dir: filepath.Join(e.workDir, string(r)),
+			peerShare: sqlserver.HTTPShare{BaseURL: fmt.Sprintf("http://127.0.0.1:%d", e.wanHostPort(portWANShare, r.Other())),
+				Client: &http.Client{Timeout: 30 * time.Second}},
+			wanSQL: fmt.Sprintf("toxiproxy %d", toxiPort(portWANSQL, r)),
+		}
+	}
+	a, b := e.pgs[topology.RegionA], e.pgs[topology.RegionB]
+	if err := e.startPG(ctx, a); err != nil {
+		return err
+	}
+	if err := a.query(ctx, 30*time.Second, "CREATE DATABASE "+pgDatabase); err != nil {
+		return fmt.Errorf("create database: %w", err)
+	}
+	if err := e.migrate(ctx); err != nil {
+		return err
+	}
+	e.pair = &pgPair{clk: e.clk, nodes: e.pgs, spec: e.spec, primary: topology.RegionA, secondary: topology.RegionB, shipping: true}
+	if err := e.pair.setFloor(ctx, a); err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(b.sub("control"), "standby-of"), []byte(a.wanSQL+"\n"), 0o644); err != nil {
+		return fmt.Errorf("seed standby: %w", err)
+	}
+	return e.startPG(ctx, b)
+}
+
+func (e *Env) startPG(ctx context.Context, n *pgNode) error {
+	c, err := run(ctx, ctrSpec{
+		Name: e.name("sql-" + string(n.region)), Image: e.images.Postgres, Labels: e.regionLabels(n.region, "sql"),
+		User: "postgres", Cmd: []string{"sh", "-c", pgEntry},
+		Ports:    map[string]int{"5432/tcp": n.port},
+		Networks: map[string][]string{e.nets[n.region]: {"sql-" + string(n.region)}},
+		Binds:    []string{n.dir + ":" + pgShareDir},
+		Ready:    n.ready, ReadyTimeout: 120 * time.Second,
+	})
+	n.c = e.track(c)
+	return err
+}
+
+func (e *Env) db(ctx context.Context, r topology.RegionName) (*sql.DB, error) {
+	db, err := sql.Open(string(appdb.Postgres), e.pgs[r].dsn(pgDatabase))
+	if err != nil {
+		return nil, fmt.Errorf("open sql in region %s: %w", r, err)
+	}
+	return db, nil
+}
+
+func (e *Env) migrate(ctx context.Context) error {
+	db, err := e.db(ctx, topology.RegionA)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	if err := appdb.Migrate(ctx, db, appdb.Postgres); err != nil {
+		return fmt.Errorf("migrate the finance database: %w", err)
+	}
+	return nil
+}
+
+// startRegion runs the region's AOS containers and its load balancer.
+func (e *Env) startRegion(ctx context.Context, r topology.RegionName) (*Region, error) {
+	reg := &Region{env: e, name: r, up: true}
+	n := e.spec.InstancesPerRegion
+	reg.instances = make([]*Instance, n)
+	errs := make([]error, n)
+	sem := make(chan struct{}, 4)
+	var wg sync.WaitGroup
+	for i := 0; i < n; i++ {
+		hp, err := freePort()
+		if err != nil {
+			return nil, err
+		}
+		cfg := aos.Config{Region: string(r), FaultDomain: e.spec.FaultDomainOf(i), Index: i, Listen: ":8080",
+			SQLDriver:   string(appdb.Postgres),
+			SQLDSN:      fmt.Sprintf("postgres://postgres@toxiproxy:%d/%s?sslmode=disable&connect_timeout=2", toxiPort(portAOSSQL, r), pgDatabase),
+			S3Endpoint:  fmt.Sprintf("toxiproxy:%d", toxiPort(portAOSBlob, r)),
+			S3AccessKey: blob.AppAccessKey, S3Secret: blob.AppSecret, S3Bucket: blob.Bucket,
+			IgnoreLimitedMode: e.spec.AOSIgnoreLimitedMode, RequestTimeout: 3 * time.Second}
+		env := map[string]string{}
+		for _, kv := range cfg.Env() {
+			k, v, _ := strings.Cut(kv, "=")
+			env[k] = v
+		}
+		labels := e.regionLabels(r, "aos")
+		labels[LabelFD] = itoa(cfg.FaultDomain)
+		labels[LabelIndex] = itoa(i)
+		spec := ctrSpec{Name: e.name(cfg.ID()), Image: e.images.AOS, Labels: labels, Env: env,
+			Ports: map[string]int{"8080/tcp": hp}, Networks: map[string][]string{e.nets[r]: {cfg.ID()}}}
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			c, err := run(ctx, spec)
+			reg.instances[i] = &Instance{cfg: cfg, c: c, port: hp}
+			errs[i] = err
+		}(i)
+	}
+	wg.Wait()
+	for _, in := range reg.instances {
+		e.track(in.c)
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, fmt.Errorf("AOS instances of region %s: %w", r, err)
+	}
+	var ids, addrs []string
+	for _, in := range reg.instances {
+		ids, addrs = append(ids, in.ID()), append(addrs, fmt.Sprintf("127.0.0.1:%d", in.port))
+	}
+	probe := e.clk.Wall(e.spec.ProbeInterval)
+	if probe < 50*time.Millisecond {
+		probe = 50 * time.Millisecond
+	}
+	var err error
+	if reg.lb, err = lb.NewBalancer(r, ids, addrs, probe); err != nil {
+		return nil, fmt.Errorf("load balancer of region %s: %w", r, err)
+	}
+	return reg, nil
+}
+
+// Spec returns the spec the environment was built from.
+func (e *Env) Spec() topology.Spec { return e.spec }
+
+// Clock returns the run's clock.
+func (e *Env) Clock() *clock.Clock { return e.clk }
+
+// Region returns a region by name (nil if unknown).
+func (e *Env) Region(name topology.RegionName) topology.Region {
+	r, ok := e.regions[name]
+	if !ok {
+		return nil
+	}
+	return r
+}
+
+// Router returns the front door.
+func (e *Env) Router() topology.Router { return e.router }
+
+// SQL returns the log-shipping pair.
+func (e *Env) SQL() topology.LogShipping { return e.pair }
+
+// Blob returns the blob replication.
+func (e *Env) Blob() topology.Replication { return e.repl }
+
+// Links returns the named links.
+func (e *Env) Links() topology.Links { return e.links }
+
+// Snapshot reads region r's surviving data straight from its containers.
+func (e *Env) Snapshot(ctx context.Context, r topology.RegionName) (*topology.Snapshot, error) {
+	db, err := e.db(ctx, r)
+	if err != nil {
+		return nil, err
+	}
+	defer db.Close()
+	s, err := appdb.ReadSnapshot(ctx, db, r)
+	if err != nil {
+		return nil, fmt.Errorf("snapshot %s: %w", r, err)
+	}
+	if s.Objects, err = blob.Checksums(ctx, e.s3s[r].addr()); err != nil {
+		return nil, fmt.Errorf("snapshot %s bucket: %w", r, err)
+	}
+	return s, nil
+}
+
+// Close removes every container, network and volume of the run, the
+// proxies, servers and the work directory. Safe to call more than once.
+func (e *Env) Close(ctx context.Context) error {
+	e.closeOnce.Do(func() {
+		var errs []error
+		if e.sigDone != nil {
+			close(e.sigDone)
+		}
+		if e.router != nil {
+			e.router.Close()
+		}
+		for _, r := range e.regions {
+			if r.lb != nil {
+				r.lb.Close()
+			}
+		}
+		if e.pair != nil {
+			e.pair.close()
+		}
+		if e.repl != nil {
+			e.repl.close()
+		}
+		for _, s := range e.shares {
+			_ = s.Close()
+		}
+		e.client.Close()
+		cctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+		errs = append(errs, Clean(cctx, e.runID))
+		cancel()
+		if e.ownDir && e.workDir != "" {
+			// Files written by the servers in the containers belong to their users; root removes them.
+			errs = append(errs, os.RemoveAll(e.workDir))
+		}
+		e.closeErr = errors.Join(errs...)
+	})
+	return e.closeErr
+}

@@ -1,0 +1,196 @@
+package containers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/bcdr-harness/bcdr/topology"
+	"github.com/bcdr-harness/bcdr/topology/aos"
+	"github.com/bcdr-harness/bcdr/topology/lb"
+)
+
+// Region is one region's containers and load balancer.
+type Region struct {
+	env       *Env
+	name      topology.RegionName
+	instances []*Instance
+	lb        *lb.Balancer
+
+	mu sync.Mutex
+	up bool
+}
+
+var _ topology.Region = (*Region)(nil)
+
+func (r *Region) Name() topology.RegionName { return r.name }
+
+func (r *Region) Instances() []topology.Instance {
+	out := make([]topology.Instance, len(r.instances))
+	for i, in := range r.instances {
+		out[i] = in
+	}
+	return out
+}
+
+// Endpoint is the region's load balancer.
+func (r *Region) Endpoint() string { return "http://" + r.lb.Addr() }
+
+func (r *Region) Up() bool { r.mu.Lock(); defer r.mu.Unlock(); return r.up }
+
+// Network is the name of the region's Docker network.
+func (r *Region) Network() string { return r.env.nets[r.name] }
+
+// Stop is a power loss: every container of the region is killed (SQL,
+// blob store, AOS instances) and its load balancer stops.
+func (r *Region) Stop(ctx context.Context) error {
+	r.mu.Lock()
+	r.up = false
+	r.mu.Unlock()
+	r.lb.Stop()
+	var errs []error
+	for _, in := range r.instances {
+		errs = append(errs, in.c.Kill(ctx))
+	}
+	errs = append(errs, r.StopBlob(ctx), r.StopSQL(ctx))
+	return errors.Join(errs...)
+}
+
+// Start brings the region's containers back, each in the role it had.
+func (r *Region) Start(ctx context.Context) error {
+	if err := r.StartSQL(ctx); err != nil {
+		return err
+	}
+	if err := r.StartBlob(ctx); err != nil {
+		return err
+	}
+	for _, in := range r.instances {
+		if err := in.c.Start(ctx); err != nil && !alreadyRunning(err) {
+			return err
+		}
+	}
+	if err := r.lb.Start(); err != nil {
+		return fmt.Errorf("region %s load balancer: %w", r.name, err)
+	}
+	r.mu.Lock()
+	r.up = true
+	r.mu.Unlock()
+	return r.waitHealthy(ctx, 60*time.Second)
+}
+
+func alreadyRunning(err error) bool {
+	return err != nil && (containsAny(err.Error(), "already started", "is already running"))
+}
+
+func (r *Region) waitHealthy(ctx context.Context, d time.Duration) error {
+	deadline := time.Now().Add(d)
+	for {
+		r.lb.ProbeNow(ctx)
+		want := 0
+		for _, in := range r.instances {
+			if in.Alive() {
+				want++
+			}
+		}
+		got := len(r.lb.Healthy())
+		if got >= want {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("region %s: %d of %d instances healthy after %s", r.name, got, want, d)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// StopBlob kills the region's S3 container.
+func (r *Region) StopBlob(ctx context.Context) error { return r.env.s3s[r.name].c.Kill(ctx) }
+
+// StartBlob starts it again with its data.
+func (r *Region) StartBlob(ctx context.Context) error {
+	s := r.env.s3s[r.name]
+	if err := s.c.Start(ctx); err != nil && !alreadyRunning(err) {
+		return err
+	}
+	return waitFor(ctx, 30*time.Second, httpReady(fmt.Sprintf("http://127.0.0.1:%d/_bcdr/health", s.port)))
+}
+
+// StopSQL kills the region's PostgreSQL container.
+func (r *Region) StopSQL(ctx context.Context) error { return r.env.pgs[r.name].c.Kill(ctx) }
+
+// StartSQL starts it again; it recovers from its own data in its role.
+func (r *Region) StartSQL(ctx context.Context) error {
+	n := r.env.pgs[r.name]
+	if err := n.c.Start(ctx); err != nil && !alreadyRunning(err) {
+		return err
+	}
+	if err := waitFor(ctx, 120*time.Second, n.ready); err != nil {
+		return fmt.Errorf("sql of region %s not ready: %w", r.name, err)
+	}
+	return nil
+}
+
+// Instance is one AOS stub container.
+type Instance struct {
+	cfg  aos.Config
+	c    *ctr
+	port int
+}
+
+var _ topology.Instance = (*Instance)(nil)
+
+func (in *Instance) ID() string                  { return in.cfg.ID() }
+func (in *Instance) Region() topology.RegionName { return topology.RegionName(in.cfg.Region) }
+func (in *Instance) FaultDomain() int            { return in.cfg.FaultDomain }
+func (in *Instance) Index() int                  { return in.cfg.Index }
+
+// Kill kills the container (SIGKILL).
+func (in *Instance) Kill(ctx context.Context) error { return in.c.Kill(ctx) }
+
+// Freeze pauses the container: its connections hang.
+func (in *Instance) Freeze(ctx context.Context) error { return in.c.Pause(ctx) }
+
+// Thaw unpauses it.
+func (in *Instance) Thaw(ctx context.Context) error { return in.c.Unpause(ctx) }
+
+// Restart starts a killed container again.
+func (in *Instance) Restart(ctx context.Context) error {
+	if err := in.c.Start(ctx); err != nil && !alreadyRunning(err) {
+		return err
+	}
+	return nil
+}
+
+// Disconnect removes the instance from its region's network.
+func (in *Instance) Disconnect(ctx context.Context) error {
+	for n := range in.c.spec.Networks {
+		if err := in.c.Disconnect(ctx, n); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Reconnect attaches it again.
+func (in *Instance) Reconnect(ctx context.Context) error {
+	for n := range in.c.spec.Networks {
+		if err := in.c.Reconnect(ctx, n); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Alive tells whether the container runs and is not paused.
+func (in *Instance) Alive() bool {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	running, paused, err := in.c.State(ctx)
+	return err == nil && running && !paused
+}
