@@ -11,6 +11,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -634,4 +635,78 @@ func TestNewReleasesEverythingOnFailure(t *testing.T) {
 			t.Errorf("process %s (%q) survived the failed New", e.Name(), cmd)
 		}
 	}
+}
+
+// Roles can change again and again: a -> b unplanned, b -> a unplanned after
+// a resync (timeline 3), then a planned switch back to b.
+func TestRepeatedRoleChanges(t *testing.T) {
+	p := newPair(t, nil)
+	ctx := testCtx(t)
+	createLedger(t, p, a)
+	insertRows(t, p, a, 1, 10)
+	ship(t, p)
+	require.NoError(t, p.Kill(a))
+	_, err := p.Failover(ctx)
+	require.NoError(t, err)
+	require.NoError(t, p.Resync(ctx))
+	insertRows(t, p, b, 11, 20)
+	ship(t, p)
+	insertRows(t, p, b, 21, 25) // never shipped
+	require.NoError(t, p.Kill(b))
+	_, err = p.Failover(ctx)
+	require.NoError(t, err)
+	requireIDs(t, ids(t, p, a), 25, between(1, 20), "region a after the second failover")
+	insertRows(t, p, a, 26, 30)
+	require.NoError(t, p.Resync(ctx)) // region b is down: rebuilt and started
+	assert.True(t, p.Running(b))
+	insertRows(t, p, a, 31, 35)
+	require.NoError(t, p.Switchover(ctx, topology.SwitchoverOptions{}))
+	requireIDs(t, ids(t, p, b), 35, union(between(1, 20), between(26, 35)), "region b after the switch")
+	st, _ := p.Status(ctx)
+	assert.Equal(t, b, st.Primary)
+	assert.True(t, st.Shipping)
+}
+
+// The WAN fails while the jobs run on their schedule: copies fail and are
+// counted; once it is back, shipping catches up on its own.
+func TestRunRecoversFromWANOutage(t *testing.T) {
+	var wanDown atomic.Bool
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	dead := ln.Addr().String()
+	ln.Close()
+	p := newPair(t, func(c *Config) {
+		c.Clock = clock.New(60)
+		c.BackupInterval, c.CopyInterval, c.RestoreInterval = 6*time.Second, 6*time.Second, 6*time.Second
+		c.WANDial = func(kind string, to topology.RegionName) string {
+			if wanDown.Load() {
+				return dead
+			}
+			return ""
+		}
+	})
+	createLedger(t, p, a)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	wanDown.Store(true)
+	p.Run(ctx)
+	insertRows(t, p, a, 1, 20)
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		st, _ := p.Status(ctx)
+		if st.CopyErrors >= 3 {
+			assert.True(t, st.PossibleLoss())
+			break
+		}
+		require.True(t, time.Now().Before(deadline), "copies through the dead WAN did not fail: %+v", st)
+		time.Sleep(20 * time.Millisecond)
+	}
+	assert.Equal(t, -1, countRows(t, p, b), "nothing crossed the dead WAN")
+	wanDown.Store(false)
+	for countRows(t, p, b) < 20 {
+		require.True(t, time.Now().Before(deadline.Add(10*time.Second)), "shipping did not catch up after the WAN came back")
+		time.Sleep(50 * time.Millisecond)
+	}
+	st, _ := p.Status(ctx)
+	assert.False(t, st.PossibleLoss())
 }
