@@ -94,6 +94,7 @@ type Pair struct {
 	// (failover, resync, switchover), which first cancel the running jobs.
 	ops                         sync.RWMutex
 	backupMu, copyMu, restoreMu sync.Mutex
+	backupLog, copyLog          failureLog
 
 	mu                       sync.Mutex // guards everything below
 	primary, secondary       topology.RegionName

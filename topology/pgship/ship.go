@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -25,6 +26,31 @@ const primarySampleEvery = 100 * time.Millisecond
 
 // uploadTimeout bounds one file's upload across the WAN.
 const uploadTimeout = 15 * time.Second
+
+// failureLog logs a job's failures without repeating itself: the first
+// failure, a failure with a new message, and the recovery.
+type failureLog struct {
+	mu     sync.Mutex
+	last   string
+	failed int
+}
+
+func (l *failureLog) note(job string, err error, logf func(string, ...any)) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if err == nil {
+		if l.failed > 0 {
+			logf("pgship: %s works again after %d failures", job, l.failed)
+		}
+		l.last, l.failed = "", 0
+		return
+	}
+	l.failed++
+	if msg := err.Error(); msg != l.last {
+		l.last = msg
+		logf("pgship: %s failed: %v", job, err)
+	}
+}
 
 // beginJob admits one job run: it holds ops shared and returns a context
 // that ends with ctx, with Close, or when roles start to change.
@@ -55,11 +81,13 @@ func (p *Pair) BackupLog(ctx context.Context) error {
 	p.backupMu.Lock()
 	defer p.backupMu.Unlock()
 	_, err = p.backupLocked(jctx)
-	if err != nil && jctx.Err() == nil {
+	if jctx.Err() == nil {
 		p.mu.Lock()
-		p.backupErrors++
+		if err != nil {
+			p.backupErrors++
+		}
 		p.mu.Unlock()
-		p.logf("pgship: log backup failed: %v", err)
+		p.backupLog.note("log backup", err, p.logf)
 	}
 	return err
 }
@@ -214,11 +242,13 @@ func (p *Pair) CopyLogs(ctx context.Context) error {
 	p.copyMu.Lock()
 	defer p.copyMu.Unlock()
 	err = p.copyLocked(jctx)
-	if err != nil && jctx.Err() == nil {
+	if jctx.Err() == nil {
 		p.mu.Lock()
-		p.copyErrors++
+		if err != nil {
+			p.copyErrors++
+		}
 		p.mu.Unlock()
-		p.logf("pgship: log copy failed: %v", err)
+		p.copyLog.note("log copy", err, p.logf)
 	}
 	return err
 }
