@@ -154,15 +154,30 @@ func shortID(id string) string {
 	return id
 }
 
-// freePort returns a loopback port free at the moment: containers publish
-// on fixed host ports so that a restarted container keeps its address.
+var (
+	portsMu sync.Mutex
+	given   = map[int]bool{}
+)
+
+// freePort returns a loopback port free at the moment and never handed out
+// before in this process: containers publish on fixed host ports so that a
+// restarted container keeps its address.
 func freePort() (int, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, fmt.Errorf("find a free port: %w", err)
+	portsMu.Lock()
+	defer portsMu.Unlock()
+	for i := 0; i < 100; i++ {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return 0, fmt.Errorf("find a free port: %w", err)
+		}
+		p := ln.Addr().(*net.TCPAddr).Port
+		ln.Close()
+		if !given[p] {
+			given[p] = true
+			return p, nil
+		}
 	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port, nil
+	return 0, fmt.Errorf("find a free port: every candidate was handed out already")
 }
 
 func itoa(i int) string { return strconv.Itoa(i) }

@@ -604,7 +604,13 @@ func (p *pgPair) Switchover(ctx context.Context, opts topology.SwitchoverOptions
 		if err != nil {
 			return fmt.Errorf("switchover: %w", err)
 		}
-		_, err = conn.Exec(ctx, "SET default_transaction_read_only = off; CREATE TABLE IF NOT EXISTS bcdr_switchover (marker text); INSERT INTO bcdr_switchover VALUES ('"+marker+"')")
+		// The fence applies to new transactions by default; this session
+		// (only) writes the marker through it.
+		for _, q := range []string{"SET default_transaction_read_only = off", "CREATE TABLE IF NOT EXISTS bcdr_switchover (marker text)", "INSERT INTO bcdr_switchover VALUES ('" + marker + "')"} {
+			if _, err = conn.Exec(ctx, q); err != nil {
+				break
+			}
+		}
 		conn.Close(context.Background())
 		if err != nil {
 			return fmt.Errorf("switchover: write marker on region %s: %w", pri.region, err)
