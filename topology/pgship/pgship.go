@@ -384,6 +384,43 @@ func (p *Pair) initPrimary(ctx context.Context, r *region) error {
 	if err := p.user.mkdir(r.data, 0o700); err != nil {
 		return err
 	}
+	key := p.bin + "\x00" + p.serverConf()
+	newPW := p.pw.super
+	if t := loadTemplate(key); t != nil {
+		if err := t.extract(r.data, p.user); err != nil {
+			return fmt.Errorf("copy cluster template: %w", err)
+		}
+		p.pw.super = t.superPW // until changed below
+	} else if err := p.initdb(ctx, r); err != nil {
+		return err
+	} else if err := saveTemplate(key, p.pw.super, r.data); err != nil {
+		p.logf("pgship: cannot keep a cluster template (every pair will run initdb): %v", err)
+	}
+	if err := p.startServer(ctx, r); err != nil {
+		return err
+	}
+	conn, err := p.admin(ctx, r)
+	if err != nil {
+		return err
+	}
+	defer conn.Close(context.Background())
+	db := pgx.Identifier{p.cfg.Database}.Sanitize()
+	for _, q := range []string{
+		fmt.Sprintf("ALTER ROLE %s PASSWORD '%s'", superRole, newPW),
+		fmt.Sprintf("CREATE ROLE %s LOGIN PASSWORD '%s'", appRole, p.pw.app),
+		fmt.Sprintf("CREATE ROLE %s LOGIN REPLICATION PASSWORD '%s'", replRole, p.pw.repl),
+		fmt.Sprintf("CREATE DATABASE %s OWNER %s", db, appRole),
+	} {
+		if _, err := conn.Exec(ctx, q); err != nil {
+			return fmt.Errorf("set up roles and database: %w", err)
+		}
+	}
+	p.pw.super = newPW
+	return nil
+}
+
+// initdb creates and configures the primary's cluster (not started).
+func (p *Pair) initdb(ctx context.Context, r *region) error {
 	pwfile := filepath.Join(r.run, "initdb-pw")
 	if err := os.WriteFile(pwfile, []byte(p.pw.super+"\n"), 0o600); err != nil {
 		return err
@@ -411,28 +448,7 @@ func (p *Pair) initPrimary(ctx context.Context, r *region) error {
 	if err := os.WriteFile(filepath.Join(r.data, "pg_hba.conf"), []byte(hbaConf), 0o600); err != nil {
 		return err
 	}
-	if err := p.user.chown(filepath.Join(r.data, "pg_hba.conf")); err != nil {
-		return err
-	}
-	if err := p.startServer(ctx, r); err != nil {
-		return err
-	}
-	conn, err := p.admin(ctx, r)
-	if err != nil {
-		return err
-	}
-	defer conn.Close(context.Background())
-	db := pgx.Identifier{p.cfg.Database}.Sanitize()
-	for _, q := range []string{
-		fmt.Sprintf("CREATE ROLE %s LOGIN PASSWORD '%s'", appRole, p.pw.app),
-		fmt.Sprintf("CREATE ROLE %s LOGIN REPLICATION PASSWORD '%s'", replRole, p.pw.repl),
-		fmt.Sprintf("CREATE DATABASE %s OWNER %s", db, appRole),
-	} {
-		if _, err := conn.Exec(ctx, q); err != nil {
-			return fmt.Errorf("set up roles and database: %w", err)
-		}
-	}
-	return nil
+	return p.user.chown(filepath.Join(r.data, "pg_hba.conf"))
 }
 
 // rebuildStandby replaces region r's cluster with a fresh base backup of the
