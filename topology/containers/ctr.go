@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/moby/moby/api/types/container"
@@ -40,6 +41,9 @@ type ctrSpec struct {
 	ReadyTimeout time.Duration
 }
 
+// interrupted is set by the signal handler: no container is created after it.
+var interrupted atomic.Bool
+
 // ctr is a running (or stopped, killed, paused) container of the run.
 type ctr struct {
 	spec ctrSpec
@@ -52,6 +56,9 @@ type ctr struct {
 // run starts a container. On error the partly created container is
 // returned too, so that the caller's cleanup removes it.
 func run(ctx context.Context, s ctrSpec) (*ctr, error) {
+	if interrupted.Load() {
+		return &ctr{spec: s}, fmt.Errorf("start container %s: interrupted", s.Name)
+	}
 	opts := []testcontainers.ContainerCustomizer{
 		testcontainers.WithName(s.Name),
 		testcontainers.WithLabels(s.Labels),

@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -110,6 +111,13 @@ func Clean(ctx context.Context, runID string) error {
 	for _, v := range vs.Items {
 		if _, err := cli.VolumeRemove(ctx, v.Name, client.VolumeRemoveOptions{Force: true}); err != nil && !isNotFound(err) {
 			errs = append(errs, fmt.Errorf("clean: remove volume %s: %w", v.Name, err))
+		}
+	}
+	// Work directories of runs that could not remove their own.
+	dirs, _ := filepath.Glob(filepath.Join(os.TempDir(), workDirPrefix+runID+"*"))
+	for _, d := range dirs {
+		if err := os.RemoveAll(d); err != nil {
+			errs = append(errs, fmt.Errorf("clean: remove work dir: %w", err))
 		}
 	}
 	return errors.Join(errs...)

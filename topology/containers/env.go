@@ -101,6 +101,10 @@ func toxiPort(base int, r topology.RegionName) int {
 	return base
 }
 
+// workDirPrefix starts the name of a run's work directory in the temp
+// directory, followed by the run id, so Clean finds those of killed runs.
+const workDirPrefix = "bcdr-containers-"
+
 // Env is a running two-region environment in containers.
 type Env struct {
 	spec    topology.Spec
@@ -139,7 +143,12 @@ var _ topology.Environment = (*Env)(nil)
 // environment carries (bcdr.run).
 func (e *Env) RunID() string { return e.runID }
 
+// newRunID names a run; BCDR_RUN_ID, when set, names it instead (a CI job
+// that wants to clean up exactly its own run).
 func newRunID() string {
+	if id := os.Getenv("BCDR_RUN_ID"); id != "" {
+		return id
+	}
 	b := make([]byte, 4)
 	_, _ = rand.Read(b)
 	return fmt.Sprintf("bcdr-%s-%s", time.Now().UTC().Format("150405"), hex.EncodeToString(b))
@@ -223,7 +232,12 @@ func (e *Env) watchSignals() {
 		case <-e.sigDone:
 			return
 		case s := <-ch:
+			// Stop creating, remove what exists, and once more for a
+			// container whose creation was in flight.
+			interrupted.Store(true)
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			_ = Clean(ctx, e.runID)
+			time.Sleep(500 * time.Millisecond)
 			_ = Clean(ctx, e.runID)
 			cancel()
 			if e.ownDir {
@@ -240,7 +254,7 @@ func (e *Env) watchSignals() {
 func (e *Env) makeDirs() error {
 	e.workDir = e.spec.WorkDir
 	if e.workDir == "" {
-		d, err := os.MkdirTemp("", "bcdr-containers-")
+		d, err := os.MkdirTemp("", workDirPrefix+e.runID+"-")
 		if err != nil {
 			return fmt.Errorf("work dir: %w", err)
 		}
