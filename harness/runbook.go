@@ -25,8 +25,8 @@ type Runbook struct {
 	rec  *history.Recorder
 	http *http.Client
 
-	// OnFailedOver is called right after the failover completed (before
-	// traffic is switched), for the harness to take its snapshot.
+	// OnFailedOver is called right after the failover completed, for the
+	// harness to take its snapshot of the promoted region.
 	OnFailedOver func(ctx context.Context, promoted topology.RegionName)
 
 	mu         sync.Mutex
@@ -175,11 +175,12 @@ func (rb *Runbook) decide(ctx context.Context) (bool, error) {
 	if !st.PossibleLoss() || rb.cfg.SkipSignOffGate {
 		return true, nil
 	}
-	now := time.Now()
-	rb.rec.Event(history.EvSignOffRequested, map[string]any{
-		"possible_loss": true, "primary_last_commit": st.PrimaryLast.CommitTime, "copied_commit": st.Copy.CommitTime,
-		"exposure_service_s": clk.Service(now.Sub(st.Copy.CommitTime)).Seconds(),
-	})
+	req := map[string]any{"possible_loss": true, "primary_last_commit": st.PrimaryLast.CommitTime,
+		"primary_last_lsn": st.PrimaryLast.LSN, "copied_lsn": st.Copy.LSN}
+	if !st.Copy.CommitTime.IsZero() && !st.PrimaryLast.CommitTime.IsZero() {
+		req["exposure_service_s"] = clk.Service(st.PrimaryLast.CommitTime.Sub(st.Copy.CommitTime)).Seconds()
+	}
+	rb.rec.Event(history.EvSignOffRequested, req)
 	if rb.cfg.SignOff != "approve" {
 		rb.rec.Event(history.EvSignOffRefused, map[string]any{"region": string(rb.primary)})
 		// Without sign-off the environment waits for the region; it never fails over.
@@ -201,7 +202,7 @@ var errStandDown = fmt.Errorf("runbook stood down: sign-off refused")
 func (rb *Runbook) setMode(ctx context.Context, r topology.RegionName, limited bool) error {
 	body, _ := json.Marshal(aos.ModeRequest{Limited: limited})
 	var last error
-	for i := 0; i < 50; i++ {
+	for i := 0; i < 20; i++ {
 		req, err := http.NewRequestWithContext(ctx, http.MethodPost, rb.env.Region(r).Endpoint()+"/admin/mode", bytes.NewReader(body))
 		if err != nil {
 			return err
@@ -232,9 +233,6 @@ func (rb *Runbook) failover(ctx context.Context) error {
 	if err := rb.env.Blob().Failover(ctx); err != nil {
 		return fmt.Errorf("make blob store %s writable: %w", to, err)
 	}
-	if rb.OnFailedOver != nil {
-		rb.OnFailedOver(ctx, to)
-	}
 	if !rb.cfg.SkipLimitedMode {
 		if err := rb.setMode(ctx, to, true); err != nil {
 			return err
@@ -249,6 +247,11 @@ func (rb *Runbook) failover(ctx context.Context) error {
 	rb.mu.Unlock()
 	rb.rec.Event(history.EvFailoverDone, map[string]any{"from": string(from), "to": string(to),
 		"restored_lsn": pos.LSN, "restored_commit": pos.CommitTime})
+	if rb.OnFailedOver != nil {
+		// New writes in the promoted region carry new keys, so a snapshot
+		// taken now still shows exactly what the failover kept.
+		rb.OnFailedOver(ctx, to)
+	}
 	close(rb.over)
 	return nil
 }

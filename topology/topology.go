@@ -417,3 +417,36 @@ func Up(ctx context.Context, spec Spec, clk *clock.Clock) (Environment, error) {
 	}
 	return p(ctx, spec, clk)
 }
+
+// InitialSync runs one round of every log-shipping job and waits until the
+// secondary has restored everything backed up so far, as log shipping's
+// set-up does before the pair is put into service.
+func InitialSync(ctx context.Context, ls LogShipping) error {
+	if err := ls.BackupLog(ctx); err != nil {
+		return fmt.Errorf("initial log backup: %w", err)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		if err := ls.CopyLogs(ctx); err != nil {
+			return fmt.Errorf("initial log copy: %w", err)
+		}
+		if err := ls.RestoreLogs(ctx); err != nil {
+			return fmt.Errorf("initial log restore: %w", err)
+		}
+		st, err := ls.Status(ctx)
+		if err != nil {
+			return fmt.Errorf("initial sync status: %w", err)
+		}
+		if st.Restore.Seq >= st.Backup.Seq && st.Backup.Seq > 0 {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("initial sync: secondary restored %s of %s after 30s", st.Restore.LSN, st.Backup.LSN)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(25 * time.Millisecond):
+		}
+	}
+}

@@ -255,10 +255,18 @@ func (rt *Router) serve(w http.ResponseWriter, r *http.Request) {
 }
 
 // URL is where clients send requests.
-func (rt *Router) URL() string { rt.ln.mu.Lock(); defer rt.ln.mu.Unlock(); return "http://" + rt.ln.addr }
+func (rt *Router) URL() string {
+	rt.ln.mu.Lock()
+	defer rt.ln.mu.Unlock()
+	return "http://" + rt.ln.addr
+}
 
 // Active is the region receiving traffic.
-func (rt *Router) Active() topology.RegionName { rt.mu.RLock(); defer rt.mu.RUnlock(); return rt.active }
+func (rt *Router) Active() topology.RegionName {
+	rt.mu.RLock()
+	defer rt.mu.RUnlock()
+	return rt.active
+}
 
 // SwitchTo sends new requests to region r.
 func (rt *Router) SwitchTo(r topology.RegionName) error {

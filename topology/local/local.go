@@ -133,6 +133,11 @@ func Up(ctx context.Context, spec topology.Spec, clk *clock.Clock) (_ *Env, err 
 	if err = e.migrate(ctx); err != nil {
 		return nil, err
 	}
+	// Log shipping is initialised like a real one: the secondary starts from
+	// a backup that already holds the schema.
+	if err = topology.InitialSync(ctx, e.pair); err != nil {
+		return nil, err
+	}
 	e.repl = blob.NewReplicator(blob.ReplicatorConfig{Clock: clk, Servers: e.blobs, Source: topology.RegionA,
 		Interval: spec.BlobReplInterval, DropEvery: spec.BlobDropEvery,
 		WANDial: func(to topology.RegionName) string { return wanDial("blob", to) }})

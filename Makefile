@@ -1,0 +1,45 @@
+# Every set-up step a fresh machine needs lives here or in .ci/run.
+GO        ?= go
+PG_BINDIR ?= /usr/lib/postgresql/15/bin
+SEED      ?= 1
+RUNS      ?= runs
+export TESTCONTAINERS_RYUK_DISABLED ?= true
+
+.PHONY: deps drill test test-short bench suites vet build clean images
+
+## deps: install what the embedded default needs (PostgreSQL 15 server binaries).
+deps:
+	@if [ ! -x "$(PG_BINDIR)/postgres" ]; then \
+		echo "installing postgresql-15 (server binaries)"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql-15 >/dev/null; \
+		systemctl disable --now postgresql >/dev/null 2>&1 || service postgresql stop >/dev/null 2>&1 || true; \
+	fi
+	@$(GO) mod download
+
+build:
+	$(GO) build -o bcdr ./cmd/bcdr
+
+## drill: a region drill on the embedded default (no Docker needed).
+drill: deps build
+	./bcdr drill region-outage --seed $(SEED) --out $(RUNS)/region-outage-$(SEED)
+
+## test: every test, suites included.
+test: deps
+	$(GO) vet ./...
+	$(GO) test -count=1 -timeout 60m ./...
+
+test-short: deps
+	$(GO) test -count=1 -short ./...
+
+suites: deps
+	$(GO) test -count=1 -timeout 60m -v ./suites/...
+
+## bench: speed and memory figures (Go benchmarks; compare ratios within one run).
+bench: deps
+	$(GO) test -run '^$$' -bench . -benchmem -count 5 ./...
+
+images:
+	bash scripts/build-images.sh
+
+clean:
+	rm -rf $(RUNS) bcdr
