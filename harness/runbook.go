@@ -60,7 +60,9 @@ func (rb *Runbook) healthy(ctx context.Context, r topology.RegionName) bool {
 	if reg == nil {
 		return false
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, reg.Endpoint()+"/health", nil)
+	// Probe the way customers reach the region: a region cut off from its
+	// clients is down for them even if its own load balancer answers.
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, topology.ProbeEndpoint(reg)+"/health", nil)
 	if err != nil {
 		return false
 	}

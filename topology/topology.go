@@ -162,6 +162,22 @@ type Region interface {
 	StartSQL(ctx context.Context) error
 }
 
+// ClientEndpointer is a region that can also be probed the way the front
+// door reaches it (through its client link), so that a region cut off from
+// its clients looks down even while its own load balancer answers.
+type ClientEndpointer interface {
+	ClientEndpoint() string
+}
+
+// ProbeEndpoint is where a monitor outside the region probes it: the client
+// path when the provider has one, else the load balancer.
+func ProbeEndpoint(r Region) string {
+	if c, ok := r.(ClientEndpointer); ok {
+		return c.ClientEndpoint()
+	}
+	return r.Endpoint()
+}
+
 // Instance is one AOS instance.
 type Instance interface {
 	ID() string

@@ -156,6 +156,7 @@ func Up(ctx context.Context, spec topology.Spec, clk *clock.Clock) (_ *Env, err 
 		if targets[r], err = e.links.Add(topology.LinkName(topology.LinkClient, r), "lb", reg.lb.Addr()); err != nil {
 			return nil, err
 		}
+		reg.clientAddr = targets[r]
 	}
 	if e.router, err = lb.NewRouter(targets, topology.RegionA); err != nil {
 		return nil, err
@@ -311,8 +312,10 @@ type Region struct {
 	name      topology.RegionName
 	instances []*Instance
 	lb        *lb.Balancer
-	mu        sync.Mutex
-	up        bool
+	// clientAddr is the region's end of its client link (the front door's path).
+	clientAddr string
+	mu         sync.Mutex
+	up         bool
 }
 
 // Name is the region's name.
@@ -329,6 +332,9 @@ func (r *Region) Instances() []topology.Instance {
 
 // Endpoint is the load balancer's URL.
 func (r *Region) Endpoint() string { return "http://" + r.lb.Addr() }
+
+// ClientEndpoint is the region as the front door reaches it, through the client link.
+func (r *Region) ClientEndpoint() string { return "http://" + r.clientAddr }
 
 // Up tells whether the region runs.
 func (r *Region) Up() bool { r.mu.Lock(); defer r.mu.Unlock(); return r.up }
