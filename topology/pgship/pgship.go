@@ -68,6 +68,14 @@ type Config struct {
 	Logf func(format string, args ...any)
 	// MaxConnections is each server's max_connections (default 100).
 	MaxConnections int
+	// BackgroundRebuild makes Switchover return as soon as the new primary
+	// takes writes, and rebuild the old primary as its secondary (a base
+	// backup, about a second) in the background: the write interruption of
+	// a failback then excludes the rebuild. Status.Shipping is false until
+	// it is done; Resync waits for it. SQL Server needs no rebuild (the
+	// tail-log backup WITH NORECOVERY leaves the old primary restoring), so
+	// this is closer to the modelled product's timing.
+	BackgroundRebuild bool
 }
 
 // Role names used in the app DSN and for replication.
@@ -108,6 +116,8 @@ type Pair struct {
 	idleLSN                  uint64          // primary's insert LSN right after the last log backup
 	epoch                    context.Context // cancelled when roles change
 	endEpoch                 context.CancelFunc
+	life                     context.Context // cancelled by Close
+	endLife                  context.CancelFunc
 	runCancels               []context.CancelFunc
 	closed                   bool
 	jobs                     sync.WaitGroup
@@ -185,6 +195,7 @@ func New(ctx context.Context, cfg Config) (p *Pair, err error) {
 		p.logf = func(string, ...any) {}
 	}
 	p.epoch, p.endEpoch = context.WithCancel(context.Background())
+	p.life, p.endLife = context.WithCancel(context.Background())
 	p.id = randomHex(3)
 	p.pw.super, p.pw.app, p.pw.repl = randomHex(12), randomHex(12), randomHex(12)
 	defer func() {
@@ -694,6 +705,7 @@ func (p *Pair) Close() error {
 		c()
 	}
 	p.endEpoch()
+	p.endLife()
 	var errs []error
 	for _, r := range p.regions {
 		if r.srv != nil {

@@ -710,3 +710,36 @@ func TestRunRecoversFromWANOutage(t *testing.T) {
 	st, _ := p.Status(ctx)
 	assert.False(t, st.PossibleLoss())
 }
+
+// With BackgroundRebuild, Switchover returns once the new primary takes
+// writes; the old primary becomes its secondary shortly after.
+func TestSwitchoverWithBackgroundRebuild(t *testing.T) {
+	p := newPair(t, func(c *Config) { c.BackgroundRebuild = true })
+	ctx := testCtx(t)
+	createLedger(t, p, a)
+	insertRows(t, p, a, 1, 10)
+	ship(t, p)
+	insertRows(t, p, a, 11, 15)
+	start := time.Now()
+	require.NoError(t, p.Switchover(ctx, topology.SwitchoverOptions{}))
+	t.Logf("switchover (background rebuild) duration: %s", time.Since(start).Round(time.Millisecond))
+	insertRows(t, p, b, 16, 16) // writable at once
+	requireIDs(t, ids(t, p, b), 16, between(1, 16), "region b right after the switch")
+	require.NoError(t, p.Resync(ctx)) // waits for the background rebuild
+	t.Logf("switchover until shipping again: %s", time.Since(start).Round(time.Millisecond))
+	st, _ := p.Status(ctx)
+	assert.Equal(t, b, st.Primary)
+	assert.True(t, st.Shipping)
+	assert.True(t, inRecovery(t, p, a))
+	ship(t, p)
+	requireIDs(t, ids(t, p, a), 16, between(1, 16), "region a as the new secondary")
+}
+
+// Close during a background rebuild stops it and leaves nothing behind.
+func TestCloseDuringBackgroundRebuild(t *testing.T) {
+	p := newPair(t, func(c *Config) { c.BackgroundRebuild = true })
+	ctx := testCtx(t)
+	createLedger(t, p, a)
+	require.NoError(t, p.Switchover(ctx, topology.SwitchoverOptions{}))
+	// closeAndCheck (cleanup) closes while the rebuild is under way.
+}

@@ -138,7 +138,8 @@ func (p *Pair) Failover(ctx context.Context) (topology.Position, error) {
 // Resync rebuilds the old primary region as a standby of the current
 // primary, from a fresh base backup taken through WANDial("sql", primary),
 // and restarts log shipping, now from the current primary to it. It is a
-// no-op while log shipping is running.
+// no-op while log shipping is running; it waits for a background rebuild
+// started by Switchover, and retries it if it failed.
 func (p *Pair) Resync(ctx context.Context) error {
 	end, err := p.beginRoleChange()
 	if err != nil {
@@ -175,7 +176,8 @@ func (p *Pair) resyncLocked(ctx context.Context, prim topology.RegionName, sec *
 // Switchover is the planned role change: fence the primary, take the final
 // log backup, copy and restore it, wait until the secondary has replayed it,
 // promote the secondary, lift the fence there, and rebuild the old primary
-// as the new secondary. With opts.SkipFinalLogBackup the secondary is
+// as the new secondary (in the background with Config.BackgroundRebuild:
+// Status.Shipping turns true when it is done, and Resync waits for it). With opts.SkipFinalLogBackup the secondary is
 // promoted with whatever it had, losing the primary's newest writes (a
 // negative control).
 func (p *Pair) Switchover(ctx context.Context, opts topology.SwitchoverOptions) (err error) {
@@ -183,7 +185,12 @@ func (p *Pair) Switchover(ctx context.Context, opts topology.SwitchoverOptions) 
 	if err != nil {
 		return err
 	}
-	defer end()
+	handedOff := false // the background rebuild releases the role change
+	defer func() {
+		if !handedOff {
+			end()
+		}
+	}()
 	p.mu.Lock()
 	shipping, prim, sec := p.shipping, p.regions[p.primary], p.regions[p.secondary]
 	p.mu.Unlock()
@@ -235,6 +242,28 @@ func (p *Pair) Switchover(ctx context.Context, opts topology.SwitchoverOptions) 
 	p.setRoles(sec.name, prim.name, false, topology.Position{})
 	if err := p.unfence(ctx, sec); err != nil {
 		return fmt.Errorf("switchover: %w", err)
+	}
+	if p.cfg.BackgroundRebuild {
+		p.mu.Lock()
+		closed := p.closed
+		if !closed {
+			p.jobs.Add(1)
+		}
+		p.mu.Unlock()
+		if closed {
+			return errClosed
+		}
+		handedOff = true
+		go func() {
+			defer p.jobs.Done()
+			defer end()
+			if err := p.resyncLocked(p.life, sec.name, prim); err != nil {
+				p.logf("pgship: rebuilding region %s as the new secondary failed (Resync retries): %v", prim.name, err)
+			}
+		}()
+		p.logf("pgship: switched over from region %s to %s in %s (final log backup skipped: %t); rebuilding region %s as the secondary in the background",
+			prim.name, sec.name, time.Since(start).Round(time.Millisecond), opts.SkipFinalLogBackup, prim.name)
+		return nil
 	}
 	if err := p.resyncLocked(ctx, sec.name, prim); err != nil {
 		return fmt.Errorf("switchover: %w", err)
