@@ -43,6 +43,9 @@ type Options struct {
 	OnOp func(history.Op)
 	// Base is the built-in scenario the replay command is relative to.
 	Base *Scenario
+	// OnEnv is called once the environment is up (tests use it to check
+	// that everything is released afterwards).
+	OnEnv func(topology.Environment)
 }
 
 // prepared is a scenario whose faults were all built and checked.
@@ -135,6 +138,9 @@ func Run(ctx context.Context, sc Scenario, opt Options) (out *Outcome, err error
 	if err != nil {
 		finishRes(assertions.Unknown, "bring-up failed: "+err.Error())
 		return out, fmt.Errorf("bring up %s environment: %w", sc.Spec.Provider, err)
+	}
+	if opt.OnEnv != nil {
+		opt.OnEnv(env)
 	}
 	defer func() {
 		if p := recover(); p != nil {

@@ -219,3 +219,18 @@ func (l *Link) Reset() error {
 	}
 	return l.Restore()
 }
+
+// Addrs lists the listening address of every proxy.
+func (s *Set) Addrs() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []string
+	for _, l := range s.links {
+		l.mu.Lock()
+		for _, p := range l.proxies {
+			out = append(out, p.Listen)
+		}
+		l.mu.Unlock()
+	}
+	return out
+}
