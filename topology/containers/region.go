@@ -50,11 +50,29 @@ func (r *Region) Stop(ctx context.Context) error {
 	r.up = false
 	r.mu.Unlock()
 	r.lb.Stop()
-	var errs []error
+	// Every container at once: a power loss does not take seconds.
+	kills := []func(context.Context) error{r.StopBlob, r.StopSQL}
 	for _, in := range r.instances {
-		errs = append(errs, in.c.Kill(ctx))
+		kills = append(kills, in.c.Kill)
 	}
-	errs = append(errs, r.StopBlob(ctx), r.StopSQL(ctx))
+	return parallel(ctx, 16, kills)
+}
+
+// parallel runs fs with at most n at a time and joins their errors.
+func parallel(ctx context.Context, n int, fs []func(context.Context) error) error {
+	errs := make([]error, len(fs))
+	sem := make(chan struct{}, n)
+	var wg sync.WaitGroup
+	for i, f := range fs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			errs[i] = f(ctx)
+		}()
+	}
+	wg.Wait()
 	return errors.Join(errs...)
 }
 
@@ -66,10 +84,12 @@ func (r *Region) Start(ctx context.Context) error {
 	if err := r.StartBlob(ctx); err != nil {
 		return err
 	}
+	var starts []func(context.Context) error
 	for _, in := range r.instances {
-		if err := in.c.Start(ctx); err != nil && !alreadyRunning(err) {
-			return err
-		}
+		starts = append(starts, in.Restart)
+	}
+	if err := parallel(ctx, 4, starts); err != nil {
+		return fmt.Errorf("restart AOS instances of region %s: %w", r.name, err)
 	}
 	if err := r.lb.Start(); err != nil {
 		return fmt.Errorf("region %s load balancer: %w", r.name, err)

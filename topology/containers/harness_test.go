@@ -1,0 +1,63 @@
+package containers_test
+
+import (
+	"context"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/bcdr-harness/bcdr/assertions"
+	"github.com/bcdr-harness/bcdr/harness"
+	"github.com/bcdr-harness/bcdr/topology/containers"
+)
+
+// runDrill runs a built-in scenario of the harness on the containers
+// provider and requires every check to pass.
+func runDrill(t *testing.T, name string, set ...string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := containers.DockerAvailable(ctx); err != nil {
+		t.Skipf("Docker is not reachable (%v); the containers provider needs a Docker engine", err)
+	}
+	if os.Getenv("BCDR_LOCAL_IMAGES") == "" {
+		t.Setenv("BCDR_LOCAL_IMAGES", "1")
+	}
+	if miss := containers.MissingImages(ctx, containers.ImagesFromEnv()); len(miss) > 0 {
+		t.Skipf("images %v are not present; build them with: BCDR_LOCAL_IMAGES=1 scripts/build-images.sh", miss)
+	}
+	sc, ok := harness.Builtin(name)
+	if !ok {
+		t.Skipf("scenario %s is not in the harness catalogue yet", name)
+	}
+	sc.Spec.Provider = containers.Name
+	if err := sc.SetAll(set); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	out, err := harness.Run(context.Background(), sc, harness.Options{Logf: func(f string, a ...any) {
+		t.Logf("+%5.1fs "+f, append([]any{time.Since(start).Seconds()}, a...)...)
+	}})
+	if out != nil {
+		t.Logf("%s: verdict %s, %d acknowledged writes, %d failed, %d unknown", name, out.Result.Verdict,
+			out.Result.Workload.AcknowledgedWrites, out.Result.Workload.Failed, out.Result.Workload.Unknown)
+		for _, c := range out.Result.Checks {
+			t.Logf("  %-20s %-7s observed %8.1fs budget %8.1fs lost %d: %s", c.Name, c.Verdict, c.ObservedServiceS, c.BudgetServiceS, c.LostCount, c.Explanation)
+			if c.Verdict != assertions.Pass {
+				t.Errorf("check %s: %s", c.Name, c.Verdict)
+			}
+		}
+	}
+	if err != nil {
+		t.Fatalf("%s on containers: %v", name, err)
+	}
+	c, n, v, err := containers.Leftovers(context.Background(), "")
+	if err != nil || c+n+v != 0 {
+		t.Errorf("after the drill: %d containers, %d networks, %d volumes of bcdr runs left (%v)", c, n, v, err)
+	}
+}
+
+func TestDrillRegionOutageOnContainers(t *testing.T) { runDrill(t, "region-outage") }
+
+func TestDrillFaultDomainLossOnContainers(t *testing.T) { runDrill(t, "fault-domain-loss") }
+
+func TestDrillWANPartitionOnContainers(t *testing.T) { runDrill(t, "wan-partition") }
