@@ -27,13 +27,15 @@ func small(name string) harness.Scenario {
 
 // requireReleased fails unless every process, port and directory the
 // environment held is gone.
-func requireReleased(t *testing.T, env topology.Environment) {
+func requireReleased(t *testing.T, env topology.Environment, atStart local.Resources) {
 	t.Helper()
 	le, ok := env.(*local.Env)
 	if !ok {
 		t.Fatalf("environment is %T, want *local.Env", env)
 	}
 	res := le.Resources()
+	res.Pids = append(res.Pids, atStart.Pids...)
+	res.Addrs = append(res.Addrs, atStart.Addrs...)
 	if len(res.Pids) == 0 || len(res.Addrs) == 0 || len(res.Dirs) == 0 {
 		t.Fatalf("the environment reported nothing to check: %+v", res)
 	}
@@ -66,24 +68,28 @@ func requireReleased(t *testing.T, env topology.Environment) {
 
 func TestNothingLeftAfterADrill(t *testing.T) {
 	var env topology.Environment
+	var atStart local.Resources
+	onEnv := func(e topology.Environment) { env, atStart = e, e.(*local.Env).Resources() }
 	sc := small("instance-crash")
-	out, err := harness.Run(context.Background(), sc, harness.Options{OnEnv: func(e topology.Environment) { env = e }})
+	out, err := harness.Run(context.Background(), sc, harness.Options{OnEnv: onEnv})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if out.Result.Workload.AcknowledgedWrites == 0 {
 		t.Fatal("the drill acknowledged no write")
 	}
-	requireReleased(t, env)
+	requireReleased(t, env, atStart)
 }
 
 func TestNothingLeftAfterACancelledDrill(t *testing.T) {
 	var env topology.Environment
+	var atStart local.Resources
+	onEnv := func(e topology.Environment) { env, atStart = e, e.(*local.Env).Resources() }
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	sc := small("region-outage")
 	out, err := harness.Run(ctx, sc, harness.Options{
-		OnEnv: func(e topology.Environment) { env = e },
+		OnEnv: onEnv,
 		// Cancel half way: as soon as the runbook starts failing over.
 		OnOp: func(op history.Op) {
 			if op.Kind == history.Event && op.Key == history.EvFailoverStart {
@@ -97,11 +103,13 @@ func TestNothingLeftAfterACancelledDrill(t *testing.T) {
 	if out == nil || out.Result.Verdict != "unknown" || len(out.History.Ops) == 0 {
 		t.Fatalf("a cancelled drill must still return what it recorded with verdict unknown, got %+v", out)
 	}
-	requireReleased(t, env)
+	requireReleased(t, env, atStart)
 }
 
 func TestNothingLeftAfterAPanic(t *testing.T) {
 	var env topology.Environment
+	var atStart local.Resources
+	onEnv := func(e topology.Environment) { env, atStart = e, e.(*local.Env).Resources() }
 	sc := small("instance-crash")
 	func() {
 		defer func() {
@@ -110,7 +118,7 @@ func TestNothingLeftAfterAPanic(t *testing.T) {
 			}
 		}()
 		_, _ = harness.Run(context.Background(), sc, harness.Options{
-			OnEnv: func(e topology.Environment) { env = e },
+			OnEnv: onEnv,
 			Logf: func(format string, args ...any) {
 				if strings.Contains(fmt.Sprintf(format, args...), "phase faults") {
 					panic("injected panic in the runner")
@@ -118,5 +126,5 @@ func TestNothingLeftAfterAPanic(t *testing.T) {
 			},
 		})
 	}()
-	requireReleased(t, env)
+	requireReleased(t, env, atStart)
 }
