@@ -1,0 +1,468 @@
+package control
+
+import (
+	"context"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/bcdr-harness/bcdr/faults"
+	"github.com/bcdr-harness/bcdr/history"
+	"github.com/bcdr-harness/bcdr/topology"
+)
+
+// ActiveFault is a fault injected through the API and not yet recovered.
+type ActiveFault struct {
+	ID     int               `json:"id"`
+	Name   string            `json:"name"`
+	Params map[string]string `json:"params"`
+	// Injected is the wall time; InjectedService the service time since up.
+	Injected        time.Time     `json:"injected"`
+	InjectedService time.Duration `json:"injected_service_ns"`
+	Verified        bool          `json:"verified"`
+	VerifyError     string        `json:"verify_error,omitempty"`
+	RegionLoss      bool          `json:"region_loss,omitempty"`
+
+	fault faults.Fault
+}
+
+// Server is the control API of one running environment.
+type Server struct {
+	env   topology.Environment
+	rec   *history.Recorder
+	token string
+	// Scenario names what the environment was built from (for status).
+	Scenario string
+
+	started time.Time
+	// life bounds injections and recoveries: they must not stop half way
+	// because a client went away, only when the environment goes down.
+	life context.Context
+
+	mu     sync.Mutex
+	active []*ActiveFault
+	nextID int
+	events []history.Op // the newest harness events, for status
+	counts WorkloadCounts
+	opMu   sync.Mutex // one injection or recovery at a time
+
+	downOnce sync.Once
+	down     chan struct{}
+}
+
+// WorkloadCounts sums up client writes since up.
+type WorkloadCounts struct {
+	Acknowledged int       `json:"acknowledged"`
+	Failed       int       `json:"failed"`
+	Unknown      int       `json:"unknown"`
+	LastOK       time.Time `json:"last_ok,omitempty"`
+	LastError    string    `json:"last_error,omitempty"`
+}
+
+// NewServer serves env. Every operation of rec is watched (write counts,
+// events); the caller must not install another OnAppend sink. life bounds
+// fault injection and recovery.
+func NewServer(life context.Context, env topology.Environment, rec *history.Recorder, token string) *Server {
+	s := &Server{env: env, rec: rec, token: token, started: time.Now(), life: life, nextID: 1, down: make(chan struct{})}
+	rec.OnAppend(s.observe)
+	return s
+}
+
+// Down is closed when a client asked the environment to go down.
+func (s *Server) Down() <-chan struct{} { return s.down }
+
+func (s *Server) observe(op history.Op) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if op.Kind == history.Event {
+		if op.Key == history.EvLag || op.Key == history.EvPhase {
+			return
+		}
+		s.events = append(s.events, op)
+		if len(s.events) > 20 {
+			s.events = s.events[len(s.events)-20:]
+		}
+		return
+	}
+	if !op.Kind.IsWrite() {
+		return
+	}
+	switch op.Type {
+	case history.OK:
+		s.counts.Acknowledged++
+		s.counts.LastOK = op.Wall
+	case history.Fail:
+		s.counts.Failed++
+		s.counts.LastError = op.Error
+	case history.Unknown:
+		s.counts.Unknown++
+		s.counts.LastError = op.Error
+	}
+}
+
+// Handler is the HTTP API.
+func (s *Server) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /v1/status", s.handleStatus)
+	mux.HandleFunc("GET /v1/faults", s.handleFaults)
+	mux.HandleFunc("POST /v1/faults", s.handleInject)
+	mux.HandleFunc("POST /v1/recover", s.handleRecover)
+	mux.HandleFunc("POST /v1/down", s.handleDown)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		if !ok || subtle.ConstantTimeCompare([]byte(got), []byte(s.token)) != 1 {
+			writeErr(w, http.StatusUnauthorized, errors.New("missing or wrong token (it is in the state file)"))
+			return
+		}
+		mux.ServeHTTP(w, r)
+	})
+}
+
+// Serve serves the API on ln until ctx ends.
+func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	srv := &http.Server{Handler: s.Handler(), ReadHeaderTimeout: 5 * time.Second}
+	go func() {
+		<-ctx.Done()
+		sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(sctx)
+	}()
+	if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+// apiError is the body of every error response.
+type apiError struct {
+	Error string `json:"error"`
+	// BadRequest marks a request that can never succeed as given (unknown
+	// fault, bad parameter, no such target): the CLI exits 254 on it.
+	BadRequest bool `json:"bad_request,omitempty"`
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+func writeErr(w http.ResponseWriter, status int, err error) {
+	writeJSON(w, status, apiError{Error: err.Error(), BadRequest: status == http.StatusBadRequest || status == http.StatusNotFound})
+}
+
+func (s *Server) handleStatus(w http.ResponseWriter, r *http.Request) {
+	st := s.Status(r.Context())
+	writeJSON(w, http.StatusOK, st)
+}
+
+func (s *Server) handleFaults(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, s.Active())
+}
+
+// InjectRequest is the body of POST /v1/faults.
+type InjectRequest struct {
+	Name   string            `json:"name"`
+	Params map[string]string `json:"params,omitempty"`
+}
+
+func (s *Server) handleInject(w http.ResponseWriter, r *http.Request) {
+	var req InjectRequest
+	if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
+		writeErr(w, http.StatusBadRequest, fmt.Errorf("inject: bad request body: %w", err))
+		return
+	}
+	af, err := s.Inject(req.Name, req.Params)
+	if err != nil {
+		var fe *faults.Error
+		if errors.As(err, &fe) {
+			writeErr(w, http.StatusBadRequest, err)
+			return
+		}
+		writeErr(w, http.StatusInternalServerError, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, af)
+}
+
+// RecoverRequest is the body of POST /v1/recover.
+type RecoverRequest struct {
+	// Target is a fault id, a fault name (every active fault of that name),
+	// or "all" ("" means all).
+	Target string `json:"target"`
+}
+
+func (s *Server) handleRecover(w http.ResponseWriter, r *http.Request) {
+	var req RecoverRequest
+	if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
+		writeErr(w, http.StatusBadRequest, fmt.Errorf("recover: bad request body: %w", err))
+		return
+	}
+	done, err := s.Recover(req.Target)
+	if err != nil {
+		var nf *notFound
+		if errors.As(err, &nf) {
+			writeErr(w, http.StatusNotFound, err)
+			return
+		}
+		writeErr(w, http.StatusInternalServerError, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, done)
+}
+
+func (s *Server) handleDown(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusAccepted, map[string]string{"status": "going down"})
+	s.downOnce.Do(func() { close(s.down) })
+}
+
+// Active lists the injected faults, oldest first.
+func (s *Server) Active() []ActiveFault {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]ActiveFault, len(s.active))
+	for i, a := range s.active {
+		out[i] = *a
+	}
+	return out
+}
+
+// Inject builds a fault from the catalogue, checks its target against the
+// environment, injects it and observes whether it took effect.
+func (s *Server) Inject(name string, params map[string]string) (ActiveFault, error) {
+	f, def, err := faults.New(name, params)
+	if err != nil {
+		return ActiveFault{}, err
+	}
+	if t, ok := f.(faults.Targeted); ok {
+		if err := t.CheckTarget(s.env); err != nil {
+			return ActiveFault{}, err
+		}
+	}
+	s.opMu.Lock()
+	defer s.opMu.Unlock()
+	ctx, cancel := context.WithTimeout(s.life, 3*time.Minute)
+	defer cancel()
+	clk := s.env.Clock()
+	af := &ActiveFault{Name: name, Params: params, Injected: time.Now(), RegionLoss: def.RegionLoss, fault: f}
+	af.InjectedService = clk.Service(af.Injected.Sub(s.started))
+	if err := f.Inject(ctx, s.env); err != nil {
+		s.rec.Event(history.EvFaultInjected, map[string]any{"fault": name, "params": params, "verified": false,
+			"verify_error": "inject failed: " + err.Error()})
+		// A half-injected fault is still recorded, so that recover can undo it.
+		af.VerifyError = "inject failed: " + err.Error()
+		s.add(af)
+		return *af, fmt.Errorf("inject %s: %w (recorded as fault %d; bcdr recover %d undoes what was done)", name, err, af.ID, af.ID)
+	}
+	af.Verified = true
+	if v, ok := f.(faults.Verifier); ok {
+		if err := v.Verify(ctx, s.env); err != nil {
+			af.Verified, af.VerifyError = false, err.Error()
+		}
+	}
+	s.rec.Event(history.EvFaultInjected, map[string]any{"fault": name, "params": params, "region_loss": def.RegionLoss,
+		"verified": af.Verified, "verify_error": af.VerifyError})
+	s.add(af)
+	return *af, nil
+}
+
+func (s *Server) add(af *ActiveFault) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	af.ID = s.nextID
+	s.nextID++
+	s.active = append(s.active, af)
+}
+
+type notFound struct{ msg string }
+
+func (e *notFound) Error() string { return e.msg }
+
+// Recover undoes the faults that target names (an id, a name, or "all"),
+// newest first, and returns those it recovered.
+func (s *Server) Recover(target string) ([]ActiveFault, error) {
+	s.opMu.Lock()
+	defer s.opMu.Unlock()
+	s.mu.Lock()
+	var pick []*ActiveFault
+	id, idErr := strconv.Atoi(target)
+	for i := len(s.active) - 1; i >= 0; i-- {
+		a := s.active[i]
+		if target == "" || target == "all" || a.Name == target || (idErr == nil && a.ID == id) {
+			pick = append(pick, a)
+		}
+	}
+	var names []string
+	for _, a := range s.active {
+		names = append(names, fmt.Sprintf("%d (%s)", a.ID, a.Name))
+	}
+	s.mu.Unlock()
+	if len(pick) == 0 {
+		if len(names) == 0 {
+			return nil, &notFound{"no fault is injected"}
+		}
+		return nil, &notFound{fmt.Sprintf("no injected fault %q (injected: %s)", target, strings.Join(names, ", "))}
+	}
+	ctx, cancel := context.WithTimeout(s.life, 3*time.Minute)
+	defer cancel()
+	var done []ActiveFault
+	for _, a := range pick {
+		if err := a.fault.Recover(ctx, s.env); err != nil {
+			s.rec.Event(history.EvFaultRecovered, map[string]any{"fault": a.Name, "error": err.Error()})
+			return done, fmt.Errorf("recover %s (fault %d): %w", a.Name, a.ID, err)
+		}
+		s.rec.Event(history.EvFaultRecovered, map[string]any{"fault": a.Name})
+		s.remove(a)
+		done = append(done, *a)
+	}
+	return done, nil
+}
+
+func (s *Server) remove(af *ActiveFault) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for i, a := range s.active {
+		if a == af {
+			s.active = append(s.active[:i], s.active[i+1:]...)
+			return
+		}
+	}
+}
+
+// Status reads the environment's state now.
+func (s *Server) Status(ctx context.Context) Status {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	env := s.env
+	clk := env.Clock()
+	now := time.Now()
+	spec := env.Spec()
+	st := Status{Scenario: s.Scenario, Provider: spec.Provider, SQLEngine: spec.SQLEngine, TimeScale: clk.Scale,
+		UpWallS: now.Sub(s.started).Seconds(), Active: string(env.Router().Active()), Faults: s.Active()}
+	st.UpServiceS = clk.Service(now.Sub(s.started)).Seconds()
+
+	sql, sqlErr := env.SQL().Status(ctx)
+	if sqlErr != nil {
+		st.SQL.Error = sqlErr.Error()
+	} else {
+		st.SQL.ShippingStatus = sql
+		lag := sql.Lag(now)
+		st.SQL.LagWallS, st.SQL.LagServiceS = lag.Seconds(), clk.Service(lag).Seconds()
+	}
+	bl, blErr := env.Blob().Status(ctx)
+	if blErr != nil {
+		st.Blob.Error = blErr.Error()
+	} else {
+		st.Blob.ReplicationStatus = bl
+		lag := bl.Lag(now)
+		st.Blob.LagWallS, st.Blob.LagServiceS = lag.Seconds(), clk.Service(lag).Seconds()
+	}
+
+	for _, name := range []topology.RegionName{topology.RegionA, topology.RegionB} {
+		reg := env.Region(name)
+		if reg == nil {
+			continue
+		}
+		rs := RegionStatus{Name: string(name), Up: reg.Up(), Endpoint: reg.Endpoint()}
+		switch {
+		case sqlErr == nil && sql.Primary == name:
+			rs.SQLRole = "primary"
+		case sqlErr == nil && sql.Secondary == name && sql.Shipping:
+			rs.SQLRole = "secondary (restoring logs)"
+		case sqlErr == nil && sql.Secondary == name:
+			rs.SQLRole = "secondary (not shipping)"
+		default:
+			rs.SQLRole = "unknown"
+		}
+		switch {
+		case blErr == nil && bl.Source == name:
+			rs.BlobRole = "source (writable)"
+		case blErr == nil && bl.Destination == name:
+			rs.BlobRole = "replica (read-only)"
+		default:
+			rs.BlobRole = "unknown"
+		}
+		rs.Role = "secondary"
+		if string(name) == st.Active {
+			rs.Role = "primary (active)"
+		}
+		healthy := map[string]bool{}
+		var probed bool
+		if h, ok := reg.(interface{ Healthy() []string }); ok {
+			probed = true
+			for _, id := range h.Healthy() {
+				healthy[id] = true
+			}
+		}
+		for _, in := range reg.Instances() {
+			is := InstanceStatus{ID: in.ID(), FaultDomain: in.FaultDomain(), Index: in.Index(), Alive: in.Alive()}
+			is.Healthy = is.Alive
+			if probed {
+				is.Healthy = healthy[in.ID()]
+			}
+			rs.Instances = append(rs.Instances, is)
+		}
+		sort.Slice(rs.Instances, func(i, j int) bool { return rs.Instances[i].Index < rs.Instances[j].Index })
+		st.Regions = append(st.Regions, rs)
+	}
+
+	// Limited mode is stored in the active region's database; its AOS serves it.
+	if reg := env.Region(topology.RegionName(st.Active)); reg != nil {
+		lim, err := readMode(ctx, reg.Endpoint())
+		if err != nil {
+			st.LimitedModeError = err.Error()
+		} else {
+			st.LimitedMode = &lim
+		}
+	}
+
+	for _, n := range env.Links().Names() {
+		ls := LinkStatus{Name: n}
+		if l, ok := env.Links().Get(n); ok {
+			if c, ok := l.(interface{ IsCut() bool }); ok {
+				cut := c.IsCut()
+				ls.Cut = &cut
+			}
+		}
+		st.Links = append(st.Links, ls)
+	}
+	sort.Slice(st.Links, func(i, j int) bool { return st.Links[i].Name < st.Links[j].Name })
+
+	s.mu.Lock()
+	st.Workload = s.counts
+	for _, e := range s.events {
+		st.Events = append(st.Events, Event{Name: e.Key, Wall: e.Wall, ServiceS: e.Service.Seconds(), Value: e.Value})
+	}
+	s.mu.Unlock()
+	return st
+}
+
+func readMode(ctx context.Context, endpoint string) (bool, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, endpoint+"/admin/mode", nil)
+	if err != nil {
+		return false, err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return false, fmt.Errorf("read limited mode: %w", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return false, fmt.Errorf("read limited mode: HTTP %d", resp.StatusCode)
+	}
+	var m struct {
+		Limited bool `json:"limited"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&m); err != nil {
+		return false, fmt.Errorf("read limited mode: %w", err)
+	}
+	return m.Limited, nil
+}
