@@ -20,7 +20,121 @@ func finish(r Result, clk *clock.Clock) Result {
 	if len(r.Lost) > 50 { // the first 50 name the problem; the count says the rest
 		r.Lost = r.Lost[:50]
 	}
+	if r.Window != nil {
+		r.Window.StartServiceS = r.Window.Start.Seconds()
+		r.Window.EndServiceS = r.Window.End.Seconds()
+	}
+	if len(r.Ops) > 200 {
+		r.Ops = r.Ops[:200]
+	}
 	return r
+}
+
+// window builds a Window between two operations.
+func window(from, to history.Op) *Window {
+	return &Window{Start: from.Service, End: to.Service, StartOp: from.Index, EndOp: to.Index}
+}
+
+// num reads a number from an event or operation value: float64 after a
+// JSON round trip, an integer type when recorded in memory.
+func num(v any) (float64, bool) {
+	switch x := v.(type) {
+	case float64:
+		return x, true
+	case float32:
+		return float64(x), true
+	case int:
+		return float64(x), true
+	case int64:
+		return float64(x), true
+	case int32:
+		return float64(x), true
+	case uint64:
+		return float64(x), true
+	}
+	return 0, false
+}
+
+// str reads a string from an event or operation value.
+func str(v map[string]any, key string) string {
+	s, _ := v[key].(string)
+	return s
+}
+
+// cancelled tells whether an operation ended only because the workload was
+// stopped at the end of the run (not a customer-visible failure).
+func cancelled(op history.Op) bool {
+	return op.Type != history.OK && strings.Contains(op.Error, "context canceled")
+}
+
+// lastOp is the newest operation of the history (the end of the run).
+func lastOp(h history.History) history.Op {
+	if len(h.Ops) == 0 {
+		return history.Op{}
+	}
+	return h.Ops[len(h.Ops)-1]
+}
+
+// eventAfter returns the first event with the name at or after op.
+func eventAfter(h history.History, name string, after history.Op) (history.Op, bool) {
+	for _, op := range h.Ops {
+		if op.Kind == history.Event && op.Key == name && op.Index > after.Index {
+			return op, true
+		}
+	}
+	return history.Op{}, false
+}
+
+// completionsOf returns the completions of one kind, in invocation order.
+func completionsOf(h history.History, kinds ...history.Kind) []history.Completion {
+	var out []history.Completion
+	for _, c := range h.Completions() {
+		for _, k := range kinds {
+			if c.Invoke.Kind == k {
+				out = append(out, c)
+				break
+			}
+		}
+	}
+	return out
+}
+
+// who names the instance (or region) that answered an operation.
+func who(op history.Op) string {
+	switch {
+	case op.Inst != "":
+		return op.Inst
+	case op.Region != "":
+		return "region " + op.Region
+	}
+	return "no instance"
+}
+
+// outcome describes how an operation ended, for explanations.
+func outcome(op history.Op) string {
+	switch op.Type {
+	case history.OK:
+		return fmt.Sprintf("ok (HTTP %d) from %s", op.Status, who(op))
+	case history.Fail:
+		return "failed: " + shorten(op.Error, 90)
+	default:
+		return "unknown outcome: " + shorten(op.Error, 90)
+	}
+}
+
+func shorten(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "..."
+}
+
+// plural formats a count with its noun.
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return "1 " + one
+	}
+	return fmt.Sprintf("%d %s", n, many)
 }
 
 func lostWrite(c history.Completion) LostWrite {

@@ -51,6 +51,7 @@ func (RPO) Check(in Input) Result {
 	if len(lost) > 0 {
 		earliest := lost[0] // AcknowledgedWrites is in acknowledgement order
 		r.Observed = fault.Service - earliest.Result.Service
+		r.Window = window(earliest.Result, fault)
 		if r.Observed < 0 {
 			r.Observed = 0
 		}
@@ -133,6 +134,7 @@ func (RTO) Check(in Input) Result {
 		return finish(r, clk)
 	}
 	r.Observed = recovered.Result.Service - fault.Service
+	r.Window = window(fault, recovered.Result)
 	r.Ops = append(r.Ops, recovered.Result.Index)
 	r.Verdict = Pass
 	if r.Observed > r.Budget {
@@ -279,7 +281,8 @@ func Names() []string {
 }
 
 func init() {
-	for _, c := range []Check{Validity{}, RPO{}, RTO{}, FailbackLoss{}} {
+	for _, c := range []Check{Validity{}, RPO{}, RTO{}, FailbackLoss{}, FailbackInterruption{}, BatchOutage{},
+		FaultDomainAvailability{}, Ledger{}, CrossStore{}, LimitedMode{}, SignOff{}, ReplicationLag{}} {
 		Register(c)
 	}
 }

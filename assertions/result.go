@@ -61,10 +61,32 @@ type Result struct {
 	// Lost lists acknowledged writes that did not survive, where it applies.
 	Lost      []LostWrite `json:"lost,omitempty"`
 	LostCount int         `json:"lost_count"`
+	// Violations counts the offending items of checks that are not about
+	// lost writes (unbalanced entries, accepted maintenance, lag samples over
+	// budget...).
+	Violations int `json:"violations,omitempty"`
 	// Ops names the operations (history indexes) the explanation refers to.
 	Ops []int `json:"ops,omitempty"`
+	// Window is the stretch of service time the observed figure was measured
+	// over (nil when the check measured no stretch).
+	Window *Window `json:"window,omitempty"`
 	// Explanation is a sentence a person can act on.
 	Explanation string `json:"explanation"`
+}
+
+// Window is a stretch of the run in service time, with the history
+// operations that open and close it.
+type Window struct {
+	Start time.Duration `json:"-"`
+	End   time.Duration `json:"-"`
+	// StartServiceS and EndServiceS are the same figures in service seconds
+	// since the run's epoch.
+	StartServiceS float64 `json:"start_service_s"`
+	EndServiceS   float64 `json:"end_service_s"`
+	// StartOp and EndOp are the history indexes of the operations or events
+	// that open and close the window (-1 when the window is open-ended).
+	StartOp int `json:"start_op"`
+	EndOp   int `json:"end_op"`
 }
 
 // Input is everything a check may read.

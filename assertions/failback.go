@@ -1,0 +1,289 @@
+package assertions
+
+import (
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/bcdr-harness/bcdr/clock"
+	"github.com/bcdr-harness/bcdr/history"
+)
+
+// FailbackInterruption checks the seed's "users interrupted at most a few
+// minutes" during failback: the longest stretch without a successful write,
+// from the last write acknowledged before the failback started to the first
+// write acknowledged by the primary region after it finished, must be
+// within Budgets.FailbackInterruption.
+type FailbackInterruption struct{}
+
+// Name is "failback-interruption".
+func (FailbackInterruption) Name() string { return "failback-interruption" }
+
+// Check measures the longest gap between acknowledged writes across failback.
+func (FailbackInterruption) Check(in Input) Result {
+	const name = "failback-interruption"
+	h := in.History
+	clk := h.Clock()
+	start, ok := h.FirstEvent(history.EvFailbackStart)
+	if !ok {
+		return unknown(name, "no failback started, so its interruption could not be measured")
+	}
+	done, finished := eventAfter(h, history.EvFailbackDone, start)
+	to := str(done.Value, "to")
+	acks := h.AcknowledgedWrites()
+	r := Result{Name: name, Budget: in.Budgets.FailbackInterruption}
+
+	// The stretch in progress opens at the last acknowledgement at or
+	// before failback-start (or failback-start itself).
+	prev := start
+	var rest []history.Completion
+	for _, c := range acks {
+		if !c.Result.Wall.After(start.Wall) {
+			prev = c.Result
+		} else {
+			rest = append(rest, c)
+		}
+	}
+	var worstFrom, worstTo history.Op
+	worst := time.Duration(-1)
+	var resumed *history.Op
+	for _, c := range rest {
+		if gap := c.Result.Service - prev.Service; gap > worst {
+			worst, worstFrom, worstTo = gap, prev, c.Result
+		}
+		prev = c.Result
+		if finished && c.Result.Wall.After(done.Wall) && (to == "" || c.Result.Region == to) {
+			op := c.Result
+			resumed = &op
+			break
+		}
+	}
+	if resumed == nil {
+		// Writes never came back after the failback (or it never finished):
+		// the interruption lasts to the end of the run.
+		end := lastOp(h)
+		if gap := end.Service - prev.Service; gap >= worst {
+			worst, worstFrom, worstTo = gap, prev, end
+		}
+	}
+	r.Observed = worst
+	r.Window = window(worstFrom, worstTo)
+	r.Ops = []int{start.Index, worstFrom.Index, worstTo.Index}
+	if finished {
+		r.Ops = append(r.Ops, done.Index)
+	}
+	failed, firstErr := failedWritesBetween(h, worstFrom, worstTo)
+	r.Violations = failed
+
+	steps := failbackSteps(h, start)
+	stretch := fmt.Sprintf("no write acknowledged from service %s to %s (from %s to %s)",
+		clock.Round(worstFrom.Service), clock.Round(worstTo.Service), describeOp(worstFrom), describeOp(worstTo))
+	if failed > 0 {
+		stretch += fmt.Sprintf("; %s failed or timed out in it (first: %s)", plural(failed, "write request", "write requests"), firstErr)
+	}
+	switch {
+	case !finished:
+		r.Verdict = Fail
+		r.Explanation = fmt.Sprintf("failback started at service %s and never finished: writes were interrupted for %s: %s; %s",
+			clock.Round(start.Service), clk.Format(worst), stretch, steps)
+	case resumed == nil:
+		r.Verdict = Fail
+		r.Explanation = fmt.Sprintf("no write was acknowledged by region %s after failback-done at service %s: interrupted for %s: %s; %s",
+			to, clock.Round(done.Service), clk.Format(worst), stretch, steps)
+	case worst > r.Budget:
+		r.Verdict = Fail
+		r.Explanation = fmt.Sprintf("writes were interrupted for %s during failback, above the budget %s: %s; %s. The front door stays drained from the drain to the switch: shorten the switchover (final log backup, restore, promote) or rebuild the old primary after the switch",
+			clk.Format(worst), clk.Format(r.Budget), stretch, steps)
+	default:
+		r.Verdict = Pass
+		r.Explanation = fmt.Sprintf("longest write interruption during failback %s, within the budget %s: %s; %s",
+			clk.Format(worst), clk.Format(r.Budget), stretch, steps)
+	}
+	return finish(r, clk)
+}
+
+// describeOp names an operation or event for an explanation.
+func describeOp(op history.Op) string {
+	if op.Kind == history.Event {
+		return op.Key
+	}
+	return fmt.Sprintf("%s (%s)", op.Key, who(op))
+}
+
+// failedWritesBetween counts write requests that failed or timed out with
+// their outcome inside (from, to].
+func failedWritesBetween(h history.History, from, to history.Op) (int, string) {
+	n, first := 0, ""
+	for _, c := range h.Completions() {
+		if !c.Invoke.Kind.IsWrite() || c.Result.Type == history.OK || cancelled(c.Result) {
+			continue
+		}
+		if c.Result.Wall.After(from.Wall) && !c.Result.Wall.After(to.Wall) {
+			if n == 0 {
+				first = fmt.Sprintf("%s at service %s, %s", c.Invoke.Key, clock.Round(c.Result.Service), outcome(c.Result))
+			}
+			n++
+		}
+	}
+	return n, first
+}
+
+// failbackSteps lists the runbook's failback events with their times, so a
+// reader sees where the time went.
+func failbackSteps(h history.History, start history.Op) string {
+	out := "failback steps:"
+	n := 0
+	for _, op := range h.Ops {
+		if op.Kind != history.Event || op.Index < start.Index {
+			continue
+		}
+		switch op.Key {
+		case history.EvFailbackStart, "resync-done", "front-door-drained", history.EvLimitedModeOff, history.EvFailbackDone, "runbook-error":
+			out += fmt.Sprintf(" %s at %s,", op.Key, clock.Round(op.Service))
+			n++
+		}
+		if op.Key == history.EvFailbackDone {
+			break
+		}
+	}
+	if n == 0 {
+		return "no failback step recorded"
+	}
+	return out[:len(out)-1]
+}
+
+// BatchOutage checks the seed's "the batch service might be unavailable for
+// up to 25 minutes" around failback. Batch probes run through the front
+// door; the outage is the longest stretch from the last successful batch
+// run (or failback-start, whichever is later) before a failed probe to the
+// next successful batch run, counting failures that began between
+// failback-start and failback-done. Its resolution is the probe interval,
+// so the figure is an upper bound.
+type BatchOutage struct{}
+
+// Name is "batch-outage".
+func (BatchOutage) Name() string { return "batch-outage" }
+
+// Check reads the batch probes around failback.
+func (BatchOutage) Check(in Input) Result {
+	const name = "batch-outage"
+	h := in.History
+	clk := h.Clock()
+	start, ok := h.FirstEvent(history.EvFailbackStart)
+	if !ok {
+		return unknown(name, "no failback started, so the batch outage around it could not be measured")
+	}
+	done, finished := eventAfter(h, history.EvFailbackDone, start)
+	batches := completionsOf(h, history.Batch)
+	r := Result{Name: name, Budget: in.Budgets.BatchOutage, Ops: []int{start.Index}}
+	if finished {
+		r.Ops = append(r.Ops, done.Index)
+	}
+
+	var lastOK history.Op
+	haveOK := false
+	down := false
+	var downFrom, firstFail history.Op
+	fails := 0
+	worst := time.Duration(-1)
+	var worstFrom, worstTo, worstFail history.Op
+	worstFails := 0
+	okAfter := false
+	sparsest, probesInFailback := time.Duration(0), 0
+	var prevInvoke *history.Op
+	for _, c := range batches {
+		if cancelled(c.Result) {
+			continue
+		}
+		inv := c.Invoke
+		if !inv.Wall.Before(start.Wall) && (!finished || !inv.Wall.After(done.Wall)) {
+			probesInFailback++
+			if prevInvoke != nil && inv.Service-prevInvoke.Service > sparsest {
+				sparsest = inv.Service - prevInvoke.Service
+			}
+		}
+		prevInvoke = &inv
+		if c.Result.Type == history.OK {
+			if down {
+				if d := c.Result.Service - downFrom.Service; d > worst {
+					worst, worstFrom, worstTo, worstFail, worstFails = d, downFrom, c.Result, firstFail, fails
+				}
+				down = false
+			}
+			lastOK, haveOK = c.Result, true
+			if finished && c.Result.Wall.After(done.Wall) {
+				okAfter = true
+			}
+			continue
+		}
+		if down {
+			fails++
+			continue
+		}
+		inFailback := c.Result.Wall.After(start.Wall) && (!finished || !c.Invoke.Wall.After(done.Wall))
+		if !inFailback {
+			continue
+		}
+		down, fails, firstFail = true, 1, c.Result
+		downFrom = start
+		if haveOK && lastOK.Wall.After(start.Wall) {
+			downFrom = lastOK
+		}
+	}
+	neverBack := false
+	if down {
+		end := lastOp(h)
+		worst, worstFrom, worstTo, worstFail, worstFails = end.Service-downFrom.Service, downFrom, end, firstFail, fails
+		neverBack = true
+	}
+	if worst < 0 {
+		worst = 0
+	}
+	r.Observed = worst
+	if worstFails > 0 {
+		r.Window = window(worstFrom, worstTo)
+		r.Ops = append(r.Ops, worstFrom.Index, worstFail.Index, worstTo.Index)
+		r.Violations = worstFails
+	}
+	stretch := ""
+	if worstFails > 0 {
+		stretch = fmt.Sprintf("batch unavailable from %s at service %s to %s at service %s; %s failed, the first %s %s",
+			describeOp(worstFrom), clock.Round(worstFrom.Service), describeOp(worstTo), clock.Round(worstTo.Service),
+			plural(worstFails, "batch probe", "batch probes"), worstFail.Key, outcome(worstFail))
+	}
+	switch {
+	case neverBack:
+		r.Verdict = Fail
+		r.Explanation = fmt.Sprintf("the batch service did not come back after failback: %s, still down at the end of the run (%s); %s",
+			stretch, clk.Format(worst), failbackSteps(h, start))
+	case !finished:
+		r.Verdict = Fail
+		r.Explanation = fmt.Sprintf("failback started at service %s and never finished, so the batch service never returned to the primary region; %s",
+			clock.Round(start.Service), failbackSteps(h, start))
+	case worst > r.Budget:
+		r.Verdict = Fail
+		r.Explanation = fmt.Sprintf("the batch service was unavailable for %s around failback, above the budget %s: %s; %s",
+			clk.Format(worst), clk.Format(r.Budget), stretch, failbackSteps(h, start))
+	case !okAfter:
+		r.Verdict = Unknown
+		r.Explanation = fmt.Sprintf("no batch probe succeeded after failback-done at service %s, so the run cannot tell when the batch service came back (probes every %s?)",
+			clock.Round(done.Service), clk.Format(sparsest))
+	case probesInFailback == 0 || sparsest > r.Budget:
+		r.Verdict = Unknown
+		r.Explanation = fmt.Sprintf("batch probes were too sparse around failback (%d during it, largest gap %s) to see an outage of %s",
+			probesInFailback, clk.Format(sparsest), clk.Format(r.Budget))
+	case worstFails == 0:
+		r.Verdict = Pass
+		r.Explanation = fmt.Sprintf("every batch probe around failback succeeded (%d probes between failback-start at %s and failback-done at %s, largest gap %s); budget %s",
+			probesInFailback, clock.Round(start.Service), clock.Round(done.Service), clk.Format(sparsest), clk.Format(r.Budget))
+	default:
+		r.Verdict = Pass
+		r.Explanation = fmt.Sprintf("the batch service was unavailable for at most %s around failback, within the budget %s: %s",
+			clk.Format(worst), clk.Format(r.Budget), stretch)
+	}
+	return finish(r, clk)
+}
+
+// refusedInLimitedMode tells whether a probe was answered with the
+// limited-mode refusal (HTTP 423).
+func refusedInLimitedMode(op history.Op) bool { return op.Status == http.StatusLocked }

@@ -1,0 +1,142 @@
+package assertions
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/bcdr-harness/bcdr/clock"
+	"github.com/bcdr-harness/bcdr/history"
+)
+
+// ReplicationLag checks that in steady state (before the first fault) the
+// geo-secondaries stay within the RPO: every recorded lag sample of SQL log
+// shipping (how far the secondary's restored data trails) and of blob
+// replication (the age of the oldest object not yet replicated) is at most
+// Budgets.RPO. A failing result names the first sample over the budget and
+// the worst one.
+type ReplicationLag struct{}
+
+// Name is "replication-lag".
+func (ReplicationLag) Name() string { return "replication-lag" }
+
+// minLagSamples is the least number of steady-state samples for a verdict.
+const minLagSamples = 3
+
+type lagSample struct {
+	op        history.Op
+	sql, blob time.Duration
+	hasSQL    bool
+	hasBlob   bool
+}
+
+// Check reads the lag samples before the first fault.
+func (ReplicationLag) Check(in Input) Result {
+	const name = "replication-lag"
+	h := in.History
+	clk := h.Clock()
+	end := lastOp(h)
+	if f, ok := h.FirstEvent(history.EvFaultInjected); ok {
+		end = f
+	}
+	var samples []lagSample
+	for _, op := range h.Events(history.EvLag) {
+		if op.Index > end.Index {
+			break
+		}
+		s := lagSample{op: op}
+		if v, ok := num(op.Value["sql_lag_s"]); ok {
+			s.sql, s.hasSQL = time.Duration(v*float64(time.Second)), true
+		}
+		if v, ok := num(op.Value["blob_lag_s"]); ok {
+			s.blob, s.hasBlob = time.Duration(v*float64(time.Second)), true
+		}
+		samples = append(samples, s)
+	}
+	if len(samples) < minLagSamples {
+		return unknown(name, fmt.Sprintf("only %d replication lag samples before the first fault (need %d): the steady state was too short to judge", len(samples), minLagSamples))
+	}
+	r := Result{Name: name, Budget: in.Budgets.RPO}
+	var worstSQL, worstBlob lagSample
+	var firstOver *lagSample
+	overSQL, overBlob := 0, 0
+	for i, s := range samples {
+		if s.hasSQL && s.sql > worstSQL.sql {
+			worstSQL = s
+		}
+		if s.hasBlob && s.blob > worstBlob.blob {
+			worstBlob = s
+		}
+		over := false
+		if s.hasSQL && s.sql > r.Budget {
+			overSQL++
+			over = true
+		}
+		if s.hasBlob && s.blob > r.Budget {
+			overBlob++
+			over = true
+		}
+		if over && firstOver == nil {
+			firstOver = &samples[i]
+		}
+	}
+	worst, store := worstSQL, "SQL log shipping"
+	r.Observed = worstSQL.sql
+	if worstBlob.blob > r.Observed {
+		worst, store, r.Observed = worstBlob, "blob replication", worstBlob.blob
+	}
+	r.Ops = append(r.Ops, worst.op.Index)
+	figures := fmt.Sprintf("SQL lag peaked at %s (service %s, sample #%d), blob lag at %s (service %s, sample #%d), over %d samples from service %s to %s",
+		clk.Format(worstSQL.sql), clock.Round(worstSQL.op.Service), worstSQL.op.Index,
+		clk.Format(worstBlob.blob), clock.Round(worstBlob.op.Service), worstBlob.op.Index,
+		len(samples), clock.Round(samples[0].op.Service), clock.Round(samples[len(samples)-1].op.Service))
+	if firstOver == nil {
+		r.Verdict = Pass
+		r.Explanation = fmt.Sprintf("in steady state both geo-secondaries stayed within the RPO budget %s: %s", clk.Format(r.Budget), figures)
+		return finish(r, clk)
+	}
+	r.Ops = append([]int{firstOver.op.Index}, r.Ops...)
+	r.Window = window(firstOver.op, worst.op)
+	r.Violations = overSQL + overBlob
+	var which []string
+	if overSQL > 0 {
+		which = append(which, fmt.Sprintf("SQL in %s (first %s at service %s, sample #%d)",
+			plural(overSQL, "sample", "samples"), clk.Format(firstOverOf(samples, r.Budget, true).sql), clock.Round(firstOverOf(samples, r.Budget, true).op.Service), firstOverOf(samples, r.Budget, true).op.Index))
+	}
+	if overBlob > 0 {
+		which = append(which, fmt.Sprintf("blob in %s (first %s at service %s, sample #%d)",
+			plural(overBlob, "sample", "samples"), clk.Format(firstOverOf(samples, r.Budget, false).blob), clock.Round(firstOverOf(samples, r.Budget, false).op.Service), firstOverOf(samples, r.Budget, false).op.Index))
+	}
+	r.Verdict = Fail
+	r.Explanation = fmt.Sprintf("in steady state the replication lag exceeded the RPO budget %s: %s; worst was %s at %s (service %s). A region lost at that moment would lose more than the RPO: check the log backup and blob replication intervals and the WAN; %s",
+		clk.Format(r.Budget), joinAnd(which), store, clk.Format(r.Observed), clock.Round(worst.op.Service), figures)
+	return finish(r, clk)
+}
+
+func firstOverOf(samples []lagSample, budget time.Duration, sql bool) lagSample {
+	for _, s := range samples {
+		if sql && s.hasSQL && s.sql > budget || !sql && s.hasBlob && s.blob > budget {
+			return s
+		}
+	}
+	return lagSample{}
+}
+
+func joinAnd(parts []string) string {
+	switch len(parts) {
+	case 0:
+		return ""
+	case 1:
+		return parts[0]
+	}
+	out := ""
+	for i, p := range parts {
+		if i == len(parts)-1 {
+			out += " and " + p
+		} else if i > 0 {
+			out += ", " + p
+		} else {
+			out = p
+		}
+	}
+	return out
+}

@@ -1,0 +1,264 @@
+package assertions
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/bcdr-harness/bcdr/clock"
+	"github.com/bcdr-harness/bcdr/history"
+)
+
+// LimitedMode checks the seed's limited mode: while the environment runs
+// failed over, update maintenance and package deployment are refused and
+// financial reporting is unavailable (HTTP 423 from the AOS); after failback
+// both work again. "Failed over" is read from the answers themselves: a
+// probe answered by the promoted region after failover-done. The promoted
+// region's stored mode right after failover and the final stored mode are
+// read too.
+type LimitedMode struct{}
+
+// Name is "limited-mode".
+func (LimitedMode) Name() string { return "limited-mode" }
+
+// Check reads the maintenance and report probes.
+func (LimitedMode) Check(in Input) Result {
+	const name = "limited-mode"
+	h := in.History
+	clk := h.Clock()
+	fo, ok := h.FirstEvent(history.EvFailoverDone)
+	if !ok {
+		return unknown(name, "no failover completed, so limited mode was never required")
+	}
+	to := str(fo.Value, "to")
+	fb, failedBack := eventAfter(h, history.EvFailbackDone, fo)
+	r := Result{Name: name, Ops: []int{fo.Index}}
+	if failedBack {
+		r.Ops = append(r.Ops, fb.Index)
+	}
+	type bad struct {
+		c    history.Completion
+		what string
+	}
+	var violations []bad
+	refused := map[history.Kind]int{}
+	answered := map[history.Kind]int{}
+	after := map[history.Kind]int{}
+	for _, c := range completionsOf(h, history.Maintenance, history.Report) {
+		res := c.Result
+		if cancelled(res) || res.Status == 0 {
+			continue // never answered by an AOS
+		}
+		kind := c.Invoke.Kind
+		what := "financial report"
+		if kind == history.Maintenance {
+			what = str(c.Invoke.Value, "kind")
+			if what == "" {
+				what = "maintenance"
+			}
+		}
+		switch {
+		case res.Region == to && res.Wall.After(fo.Wall) && (!failedBack || res.Wall.Before(fb.Wall)):
+			answered[kind]++
+			if refusedInLimitedMode(res) {
+				refused[kind]++
+			} else if res.Type == history.OK {
+				verb := "accepted"
+				if kind == history.Report {
+					verb = "served"
+				}
+				violations = append(violations, bad{c, fmt.Sprintf("%s %s %s by %s at service %s while failed over (HTTP %d)",
+					what, c.Invoke.Key, verb, who(res), clock.Round(res.Service), res.Status)})
+			}
+		case failedBack && res.Wall.After(fb.Wall):
+			after[kind]++
+			if refusedInLimitedMode(res) {
+				violations = append(violations, bad{c, fmt.Sprintf("%s %s still refused by %s at service %s after failback (HTTP 423)",
+					what, c.Invoke.Key, who(res), clock.Round(res.Service))})
+			}
+		}
+	}
+	var stored []string
+	if in.AfterFailover != nil && !in.AfterFailover.LimitedMode {
+		stored = append(stored, fmt.Sprintf("region %s's database was not in limited mode right after failover", in.AfterFailover.Region))
+	}
+	if failedBack && in.Final != nil && in.Final.LimitedMode {
+		stored = append(stored, fmt.Sprintf("region %s's database was still in limited mode at the end", in.Final.Region))
+	}
+	for _, v := range violations {
+		r.Ops = append(r.Ops, v.c.Result.Index)
+		if d := v.c.Result.Service - fo.Service; d > r.Observed {
+			r.Observed = d
+		}
+	}
+	if len(violations) > 0 {
+		first, last := violations[0].c.Result, violations[len(violations)-1].c.Result
+		r.Window = window(first, last)
+	}
+	r.Violations = len(violations) + len(stored)
+	counts := fmt.Sprintf("while failed over to region %s (failover-done at service %s%s): %d of %d maintenance requests and %d of %d report requests refused with 423",
+		to, clock.Round(fo.Service), fbText(failedBack, fb), refused[history.Maintenance], answered[history.Maintenance],
+		refused[history.Report], answered[history.Report])
+	var missing []string
+	if answered[history.Maintenance] == 0 {
+		missing = append(missing, "no maintenance request reached region "+to+" while failed over")
+	}
+	if answered[history.Report] == 0 {
+		missing = append(missing, "no report request reached region "+to+" while failed over")
+	}
+	if failedBack && (after[history.Maintenance] == 0 || after[history.Report] == 0) {
+		missing = append(missing, "no maintenance or report request was answered after failback")
+	}
+	switch {
+	case r.Violations > 0:
+		var parts []string
+		for i, v := range violations {
+			if i == 4 {
+				parts = append(parts, fmt.Sprintf("and %d more", len(violations)-4))
+				break
+			}
+			parts = append(parts, v.what)
+		}
+		parts = append(parts, stored...)
+		r.Verdict = Fail
+		r.Explanation = fmt.Sprintf("limited mode was not kept: %s; %s. The runbook must put the promoted region in limited mode before switching the front door, and every AOS must refuse maintenance and reports in it",
+			strings.Join(parts, "; "), counts)
+	case len(missing) > 0:
+		r.Verdict = Unknown
+		r.Explanation = "the run cannot tell: " + strings.Join(missing, "; ") + "; " + counts
+	default:
+		r.Verdict = Pass
+		r.Explanation = fmt.Sprintf("limited mode held %s; after failback %d maintenance and %d report requests were answered normally",
+			counts, after[history.Maintenance], after[history.Report])
+	}
+	return finish(r, clk)
+}
+
+func fbText(failedBack bool, fb history.Op) string {
+	if !failedBack {
+		return ", no failback"
+	}
+	return ", failback-done at " + clock.Round(fb.Service).String()
+}
+
+// SignOff checks the seed's consent rule: a failover that loses
+// acknowledged writes needs the customer's sign-off granted before it
+// starts; a failover with nothing to lose needs none; a refused sign-off
+// leaves the environment waiting for its region, never failed over. Loss is
+// read from the data (acknowledged writes missing from the promoted region),
+// not from the runbook's estimate.
+type SignOff struct{}
+
+// Name is "sign-off".
+func (SignOff) Name() string { return "sign-off" }
+
+// Check reads the sign-off events against the failover and its loss.
+func (SignOff) Check(in Input) Result {
+	const name = "sign-off"
+	h := in.History
+	clk := h.Clock()
+	r := Result{Name: name}
+	start, failedOver := h.FirstEvent(history.EvFailoverStart)
+	requested, asked := h.FirstEvent(history.EvSignOffRequested)
+	var granted, refused *history.Op
+	for _, op := range h.Ops {
+		if op.Kind != history.Event {
+			continue
+		}
+		if op.Key == history.EvSignOffGranted && granted == nil && (!failedOver || op.Index < start.Index) {
+			op := op
+			granted = &op
+		}
+		if op.Key == history.EvSignOffRefused && refused == nil {
+			op := op
+			refused = &op
+		}
+	}
+	if asked {
+		r.Ops = append(r.Ops, requested.Index)
+	}
+	if granted != nil {
+		r.Ops = append(r.Ops, granted.Index)
+	}
+	if refused != nil {
+		r.Ops = append(r.Ops, refused.Index)
+	}
+	if !failedOver {
+		if refused == nil {
+			return unknown(name, "no failover happened and no sign-off was refused, so the consent rule was never exercised")
+		}
+		// Refused: the environment must wait. Nothing may be answered by the
+		// other region afterwards.
+		var served []history.Completion
+		primary := str(refused.Value, "region")
+		for _, c := range h.Completions() {
+			if c.Result.Type == history.OK && c.Result.Wall.After(refused.Wall) && c.Result.Region != "" && primary != "" && c.Result.Region != primary {
+				served = append(served, c)
+			}
+		}
+		if len(served) > 0 {
+			r.Verdict = Fail
+			r.Violations = len(served)
+			r.Ops = append(r.Ops, served[0].Result.Index)
+			r.Explanation = fmt.Sprintf("sign-off was refused at service %s but region %s served %s afterwards (first %s at %s)",
+				clock.Round(refused.Service), served[0].Result.Region, plural(len(served), "request", "requests"), served[0].Invoke.Key, clock.Round(served[0].Result.Service))
+			return finish(r, clk)
+		}
+		r.Verdict = Pass
+		r.Explanation = fmt.Sprintf("sign-off was refused at service %s and the environment waited for region %s instead of failing over", clock.Round(refused.Service), primary)
+		return finish(r, clk)
+	}
+	r.Ops = append(r.Ops, start.Index)
+	lost, _, measured := rpoLost(in)
+	if refused != nil && refused.Index < start.Index && granted == nil {
+		r.Verdict = Fail
+		r.Violations = 1
+		r.Explanation = fmt.Sprintf("the runbook failed over at service %s although the customer refused sign-off at %s", clock.Round(start.Service), clock.Round(refused.Service))
+		return finish(r, clk)
+	}
+	if !measured {
+		return unknown(name, fmt.Sprintf("failover started at service %s but no snapshot of the promoted region was taken, so its loss (and the need for sign-off) could not be read", clock.Round(start.Service)))
+	}
+	if len(lost) > 0 {
+		fault, _ := faultTime(h)
+		r.Observed = fault.Service - lost[0].Result.Service
+		if r.Observed < 0 {
+			r.Observed = 0
+		}
+		r.Window = window(lost[0].Result, start)
+		for _, c := range lost {
+			r.Lost = append(r.Lost, lostWrite(c))
+		}
+		r.Ops = append(r.Ops, lost[0].Result.Index)
+	}
+	switch {
+	case len(lost) > 0 && granted == nil:
+		r.Verdict = Fail
+		r.Violations = 1
+		why := "no sign-off was requested"
+		if asked {
+			why = fmt.Sprintf("sign-off was requested at %s but never granted before the failover", clock.Round(requested.Service))
+		}
+		r.Explanation = fmt.Sprintf("the failover at service %s lost %s (a loss window of %s: %s) without the customer's written sign-off: %s. A failover with possible data loss must wait for sign-off",
+			clock.Round(start.Service), plural(len(lost), "acknowledged write", "acknowledged writes"), clk.Format(r.Observed),
+			describeLost(lostWrites(lost), clk, start.Service, "failover-start"), why)
+	case len(lost) > 0:
+		r.Verdict = Pass
+		r.Explanation = fmt.Sprintf("the failover at service %s lost %s (loss window %s) and the customer's sign-off was granted first, at %s",
+			clock.Round(start.Service), plural(len(lost), "acknowledged write", "acknowledged writes"), clk.Format(r.Observed), clock.Round(granted.Service))
+	case asked:
+		r.Verdict = Pass
+		r.Explanation = fmt.Sprintf("the failover at service %s lost no acknowledged write; sign-off was asked at %s because the runbook saw unshipped commits (possibly unacknowledged ones) and %s",
+			clock.Round(start.Service), clock.Round(requested.Service), grantText(granted))
+	default:
+		r.Verdict = Pass
+		r.Explanation = fmt.Sprintf("the failover at service %s lost no acknowledged write and went ahead without sign-off, as the promise allows", clock.Round(start.Service))
+	}
+	return finish(r, clk)
+}
+
+func grantText(g *history.Op) string {
+	if g == nil {
+		return "it went ahead without the grant"
+	}
+	return "it was granted at " + clock.Round(g.Service).String()
+}
