@@ -211,6 +211,13 @@ func New(ctx context.Context, cfg Config) (p *Pair, err error) {
 	if p.user, err = lookupOSUser(); err != nil {
 		return p, err
 	}
+	uid := p.user.uid
+	if uid < 0 {
+		uid = os.Getuid()
+	}
+	if n := sweepOrphanedShm(uid); n > 0 {
+		p.logf("pgship: removed %d shared memory interlock segment(s) left by postgres servers killed without cleanup", n)
+	}
 	if err = os.MkdirAll(cfg.WorkDir, 0o755); err != nil {
 		return p, fmt.Errorf("create work dir: %w", err)
 	}

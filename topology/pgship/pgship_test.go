@@ -526,6 +526,27 @@ func TestNothingOutlivesAKilledHarness(t *testing.T) {
 		}
 	}
 	t.Logf("all %d postgres processes of the killed harness's pair are gone", len(pids))
+	// Their shared memory interlock segments are left over; the next pair
+	// sweeps them.
+	u, err := lookupOSUser()
+	require.NoError(t, err)
+	uid := u.uid
+	if uid < 0 {
+		uid = os.Getuid()
+	}
+	swept := sweepOrphanedShm(uid)
+	t.Logf("swept %d orphaned interlock segment(s)", swept)
+	b, err := os.ReadFile("/proc/sysvipc/shm")
+	require.NoError(t, err)
+	for _, line := range strings.Split(string(b), "\n")[1:] {
+		if f := strings.Fields(line); len(f) > 4 {
+			for _, pid := range pids {
+				if f[4] == strconv.Itoa(pid) {
+					t.Errorf("shared memory segment %s of the killed pair (creator %d) was not swept", f[1], pid)
+				}
+			}
+		}
+	}
 }
 
 func helperHarness(dir string) {

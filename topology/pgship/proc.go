@@ -466,3 +466,44 @@ func removeSysVShm(dataDir string) {
 		return
 	}
 }
+
+// pgInterlockShmSize is the size of the System V segment a PostgreSQL
+// postmaster keeps only as an interlock (its main shared memory is mmap).
+const pgInterlockShmSize = 56
+
+// sweepOrphanedShm removes the interlock segments that postmasters of the
+// OS user uid left behind when they were killed without cleanup (the
+// harness itself was killed): nothing is attached and their creator is
+// dead, so no server uses them; PostgreSQL removes such segments itself on
+// restart. It returns how many it removed.
+func sweepOrphanedShm(uid int) int {
+	b, err := os.ReadFile("/proc/sysvipc/shm")
+	if err != nil {
+		return 0
+	}
+	n := 0
+	for _, line := range strings.Split(string(b), "\n")[1:] {
+		f := strings.Fields(line)
+		if len(f) < 10 {
+			continue
+		}
+		id, err1 := strconv.Atoi(f[1])
+		size, err2 := strconv.Atoi(f[3])
+		cpid, err3 := strconv.Atoi(f[4])
+		nattch, err4 := strconv.Atoi(f[6])
+		cuid, err5 := strconv.Atoi(f[9])
+		if err1 != nil || err2 != nil || err3 != nil || err4 != nil || err5 != nil {
+			continue
+		}
+		if size != pgInterlockShmSize || nattch != 0 || cuid != uid {
+			continue
+		}
+		if _, err := os.Stat("/proc/" + strconv.Itoa(cpid)); err == nil {
+			continue // its creator still runs
+		}
+		if _, _, errno := syscall.Syscall(syscall.SYS_SHMCTL, uintptr(id), 0 /* IPC_RMID */, 0); errno == 0 {
+			n++
+		}
+	}
+	return n
+}

@@ -127,6 +127,7 @@ func (p *Pair) backupLocked(ctx context.Context) (uint64, error) {
 	}
 	var insertText string
 	var switchText, file string
+	switched := time.Now()
 	if err := conn.QueryRow(ctx, "SELECT lsn::text, pg_walfile_name(lsn) FROM pg_switch_wal() AS lsn").Scan(&switchText, &file); err != nil {
 		return 0, fmt.Errorf("log backup on region %s: pg_switch_wal: %w", prim.name, err)
 	}
@@ -154,9 +155,14 @@ func (p *Pair) backupLocked(ctx context.Context) (uint64, error) {
 
 	// Wait for the archiver to deliver the segment.
 	path := filepath.Join(prim.archive, file)
-	for {
+	for i := 1; ; i++ {
 		if _, err := os.Stat(path); err == nil {
 			break
+		}
+		if i%10 == 0 {
+			if err := archiveFailure(ctx, conn, switched); err != nil {
+				return 0, fmt.Errorf("log backup on region %s: segment %s not archived: %w", prim.name, file, err)
+			}
 		}
 		if err := sleepCtx(ctx, 10*time.Millisecond); err != nil {
 			return 0, fmt.Errorf("log backup on region %s: segment %s not archived: %w (server log: %s)", prim.name, file, err, logTail(prim))
