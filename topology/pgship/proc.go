@@ -498,7 +498,7 @@ func sweepOrphanedShm(uid int) int {
 		if size != pgInterlockShmSize || nattch != 0 || cuid != uid {
 			continue
 		}
-		if _, err := os.Stat("/proc/" + strconv.Itoa(cpid)); err == nil {
+		if st, err := readStat(cpid); err == nil && st.state != "Z" && st.state != "X" {
 			continue // its creator still runs
 		}
 		if _, _, errno := syscall.Syscall(syscall.SYS_SHMCTL, uintptr(id), 0 /* IPC_RMID */, 0); errno == 0 {
