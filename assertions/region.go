@@ -35,8 +35,11 @@ func rpoLost(in Input) ([]history.Completion, history.Op, bool) {
 // Check computes the loss window.
 func (RPO) Check(in Input) Result {
 	clk := in.History.Clock()
-	fault, ok := faultTime(in.History)
-	if !ok {
+	fault, hasFault := faultTime(in.History)
+	if _, started := in.History.FirstEvent(history.EvFailoverStart); !started && in.Final != nil {
+		return noFailoverLoss(in, fault, hasFault)
+	}
+	if !hasFault {
 		return unknown("rpo", "no fault was injected, so there is no failover to measure")
 	}
 	lost, _, ok := rpoLost(in)
@@ -72,6 +75,39 @@ func (RPO) Check(in Input) Result {
 			clk.Format(r.Observed), clk.Format(r.Budget), len(lost), faultName(fault), clock.Round(fault.Service),
 			describeLost(lostWrites(lost), clk, fault.Service, "the fault"))
 	}
+	return finish(r, clk)
+}
+
+// noFailoverLoss is the RPO of a run that never failed over: nothing may be
+// lost at all (the budget only excuses a region failover's loss).
+func noFailoverLoss(in Input, fault history.Op, hasFault bool) Result {
+	clk := in.History.Clock()
+	r := Result{Name: "rpo", Budget: 0}
+	var lost []history.Completion
+	for _, c := range in.History.AcknowledgedWrites() {
+		if !in.Final.Has(c.Invoke.Key) {
+			lost = append(lost, c)
+			r.Lost = append(r.Lost, lostWrite(c))
+			r.Ops = append(r.Ops, c.Result.Index)
+		}
+	}
+	what := "no fault"
+	ref, refName := lastOp(in.History).Service, "the end of the run"
+	if hasFault {
+		what = fmt.Sprintf("%s at service %s", faultName(fault), clock.Round(fault.Service))
+		r.Ops = append(r.Ops, fault.Index)
+	}
+	if len(lost) == 0 {
+		r.Verdict = Pass
+		r.Explanation = fmt.Sprintf("no failover happened (%s) and every one of %d acknowledged writes survived in region %s",
+			what, len(in.History.AcknowledgedWrites()), in.Final.Region)
+		return finish(r, clk)
+	}
+	r.Verdict = Fail
+	r.Observed = ref - lost[0].Result.Service
+	r.Window = window(lost[0].Result, lastOp(in.History))
+	r.Explanation = fmt.Sprintf("%s lost without any failover (%s): %s; with no region failover nothing may be lost",
+		plural(len(lost), "acknowledged write", "acknowledged writes"), what, describeLost(lostWrites(lost), clk, ref, refName))
 	return finish(r, clk)
 }
 

@@ -8,12 +8,15 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/bcdr-harness/bcdr/assertions"
+	"github.com/bcdr-harness/bcdr/faults"
 	"github.com/bcdr-harness/bcdr/harness"
+	"github.com/bcdr-harness/bcdr/history"
 	"github.com/bcdr-harness/bcdr/report"
 	_ "github.com/bcdr-harness/bcdr/topology/local" // the embedded default provider
 )
@@ -94,4 +97,151 @@ func AllPass(t testing.TB, out *harness.Outcome) {
 // Describe is a one-line summary for failure messages.
 func Describe(out *harness.Outcome) string {
 	return fmt.Sprintf("%s verdict %s (%s)", out.Result.Scenario, out.Result.Verdict, out.Result.Reason)
+}
+
+// Short returns a built-in scenario cut to suite length, so that a suite of
+// several drills stays within minutes: 5 instances per region, 20 service
+// minutes of steady state, a 15-minute decision window, 15 minutes failed
+// over, non-region faults held 15 minutes, 10 minutes of traffic after.
+func Short(builtin string) harness.Scenario {
+	sc, ok := harness.Builtin(builtin)
+	if !ok {
+		sc = harness.DefaultScenario()
+	}
+	sc.Spec.InstancesPerRegion = 5
+	sc.SteadyState = 20 * time.Minute
+	sc.Runbook.DecisionWindow = 15 * time.Minute
+	sc.Runbook.FailedOverFor = 15 * time.Minute
+	sc.FaultHold = 15 * time.Minute
+	sc.After = 10 * time.Minute
+	return sc
+}
+
+// Row is one line of a suite table: a scenario (data, with the verdict each
+// check must reach in its Expect) and, optionally, further assertions on
+// the outcome, such as the explanation naming the right operations.
+type Row struct {
+	Scenario harness.Scenario
+	// Skip, when set, is why the row cannot run yet (one line).
+	Skip string
+	// Then runs after the verdicts were compared.
+	Then func(t *testing.T, out *harness.Outcome)
+}
+
+// MissingFault names the first fault of sc that the catalogue lacks ("" if
+// none is missing).
+func MissingFault(sc harness.Scenario) string {
+	for _, f := range sc.Faults {
+		if _, ok := faults.Lookup(f.Name); !ok {
+			return f.Name
+		}
+	}
+	return ""
+}
+
+// RunTable runs every row as a subtest, one after the other (drills share
+// two CPU cores; running them side by side would turn timing into noise).
+// A row whose fault is not in the catalogue yet is skipped with its name.
+// Every check named in Expect is run even if the scenario's Checks omit it.
+func RunTable(t *testing.T, rows []Row) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("drills are skipped with -short")
+	}
+	for _, row := range rows {
+		row := row
+		t.Run(row.Scenario.Name, func(t *testing.T) {
+			if row.Skip != "" {
+				t.Skip(row.Skip)
+			}
+			if f := MissingFault(row.Scenario); f != "" {
+				t.Skipf("fault %q is not in the catalogue yet (bcdr faults)", f)
+			}
+			sc := row.Scenario
+			sc.Checks = withChecks(sc.Checks, sc.Expect)
+			if len(sc.Expect) == 0 {
+				t.Fatal("the row expects nothing: a drill that checks nothing proves nothing")
+			}
+			out := Run(t, sc)
+			Expect(t, out, sc.Expect)
+			if row.Then != nil {
+				row.Then(t, out)
+			}
+		})
+	}
+}
+
+func withChecks(checks []string, expect map[string]assertions.Verdict) []string {
+	out := append([]string(nil), checks...)
+	have := map[string]bool{}
+	for _, c := range out {
+		have[c] = true
+	}
+	var extra []string
+	for name := range expect {
+		if !have[name] {
+			extra = append(extra, name)
+		}
+	}
+	sort.Strings(extra)
+	return append(out, extra...)
+}
+
+// Pass expects every named check to pass.
+func Pass(names ...string) map[string]assertions.Verdict {
+	out := map[string]assertions.Verdict{}
+	for _, n := range names {
+		out[n] = assertions.Pass
+	}
+	return out
+}
+
+// With returns want with the extra verdicts added (a copy).
+func With(want map[string]assertions.Verdict, name string, v assertions.Verdict) map[string]assertions.Verdict {
+	out := map[string]assertions.Verdict{}
+	for k, x := range want {
+		out[k] = x
+	}
+	out[name] = v
+	return out
+}
+
+// CheckNames requires the named check's result to mention every history
+// operation in ops by index and every text in mentions.
+func CheckNames(t testing.TB, out *harness.Outcome, check string, mentions ...string) assertions.Result {
+	t.Helper()
+	r, ok := out.Check(check)
+	if !ok {
+		t.Fatalf("check %s did not run", check)
+	}
+	for _, m := range mentions {
+		if !strings.Contains(r.Explanation, m) {
+			t.Errorf("check %s: explanation does not mention %q: %s", check, m, r.Explanation)
+		}
+	}
+	return r
+}
+
+// OpsExist requires every operation a result names to be in the history,
+// and at least one of them to be of one of kinds (a client operation the
+// explanation can point at) when kinds are given.
+func OpsExist(t testing.TB, out *harness.Outcome, r assertions.Result, kinds ...history.Kind) {
+	t.Helper()
+	if len(r.Ops) == 0 {
+		t.Errorf("check %s names no operation", r.Name)
+		return
+	}
+	found := len(kinds) == 0
+	for _, i := range r.Ops {
+		if i < 0 || i >= len(out.History.Ops) {
+			t.Errorf("check %s names operation %d, outside the history (%d ops)", r.Name, i, len(out.History.Ops))
+			continue
+		}
+		for _, k := range kinds {
+			found = found || out.History.Ops[i].Kind == k
+		}
+	}
+	if !found {
+		t.Errorf("check %s names no %v operation among %v", r.Name, kinds, r.Ops)
+	}
 }
