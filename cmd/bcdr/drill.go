@@ -18,6 +18,7 @@ import (
 	"github.com/bcdr-harness/bcdr/faults"
 	"github.com/bcdr-harness/bcdr/harness"
 	"github.com/bcdr-harness/bcdr/report"
+	"gopkg.in/yaml.v3"
 )
 
 // setFlags collects repeated --set name=value.
@@ -28,11 +29,18 @@ func (s *setFlags) Set(v string) error { *s = append(*s, v); return nil }
 
 func drillUsage(w io.Writer, fs *flag.FlagSet) {
 	fmt.Fprintf(w, `Usage: bcdr drill NAME [--seed N] [--scale S] [--set knob=value ...] [--out DIR]
+       bcdr drill --file SCENARIO.yaml|.json [--set knob=value ...] [--out DIR]
 
-Runs a built-in drill (bcdr scenarios lists them) on the environment the
-provider knob selects (default: local processes, no Docker), prints each
-check's observed value against its budget, and writes DIR/result.json,
-history.jsonl, junit.xml and report.html.
+Runs a built-in drill (bcdr scenarios lists them) or a scenario file on the
+environment the provider knob selects (default: local processes, no Docker),
+prints each check's observed value against its budget, and writes
+DIR/result.json, history.jsonl, junit.xml and report.html.
+
+While it runs, a terminal shows the phase, wall and service time, the writes
+so far and a bar for each long wait; without a terminal (CI) every event is a
+plain timestamped line on stderr. Ctrl-C stops the drill, tears the
+environment down, writes what was recorded (verdict unknown) and exits 2; a
+second Ctrl-C exits at once.
 
 Flags:
 `)
@@ -46,18 +54,136 @@ Flags:
 		fmt.Fprintf(tw, "  %s\t%s\t%s\n", k.Name, v, k.Help)
 	}
 	tw.Flush()
+	fmt.Fprint(w, scenarioFileHelp)
 	fmt.Fprintf(w, "\nEnvironment: BCDR_PROVIDER overrides the provider knob's default.\n")
+	fmt.Fprintf(w, "Exit codes: 0 pass, 1 a check failed, 2 could not tell or interrupted, 254 bad arguments or scenario, 255 internal error.\n")
+}
+
+const scenarioFileHelp = `
+Scenario file (YAML, or JSON with the same fields); unknown fields are errors
+that name the file, line and field:
+  scenario: region-outage     # the built-in base (bcdr scenarios)
+  name: nightly-region        # optional
+  seed: 7
+  set:                        # any knob above, budgets included
+    rpo: 15m
+    rto: 4h
+    instances-per-region: 3
+  faults:                     # replaces the base's faults (bcdr faults)
+    - name: region-outage
+      params: {region: a}
+      at: 0s                  # service time after the steady state
+      duration: 0s            # 0: the fault's default hold
+  checks: [validity, rpo, rto, failback-loss]
+  expect: {rpo: pass}         # what suites compare against
+Command-line flags apply after the file: --set, --seed and --scale win.
+`
+
+// scenarioFlags are the flags that choose and shape a scenario (drill, up).
+type scenarioFlags struct {
+	file  string
+	seed  int64
+	scale float64
+	sets  setFlags
+}
+
+func (f *scenarioFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&f.file, "file", "", "scenario file (YAML or JSON) instead of a built-in NAME")
+	fs.Int64Var(&f.seed, "seed", -1, "seed of every random choice (default: the scenario's)")
+	fs.Float64Var(&f.scale, "scale", 0, "time scale, service seconds per wall second (default: the scenario's, 200)")
+	fs.Var(&f.sets, "set", "knob=value, repeatable (see the knob list below)")
+}
+
+// build returns the scenario and the base its replay command is relative to.
+// Every error is a usage error (exit 254), before anything starts.
+func (f *scenarioFlags) build(name string) (sc, base harness.Scenario, err error) {
+	switch {
+	case name != "" && f.file != "":
+		return sc, base, usagef("give a scenario NAME or --file, not both")
+	case f.file != "":
+		if sc, base, err = harness.LoadScenarioFile(f.file); err != nil {
+			return sc, base, err
+		}
+		if p := os.Getenv("BCDR_PROVIDER"); p != "" {
+			if _, inFile := fileSets(f.file)["provider"]; !inFile {
+				if err := sc.Set("provider", p); err != nil {
+					return sc, base, fmt.Errorf("BCDR_PROVIDER: %w", err)
+				}
+			}
+		}
+	case name == "":
+		return sc, base, usagef("name a scenario (bcdr scenarios lists them) or give --file")
+	default:
+		var ok bool
+		if sc, ok = harness.Builtin(name); !ok {
+			return sc, base, usagef("unknown scenario %q (bcdr scenarios lists them)", name)
+		}
+		base = sc
+		if p := os.Getenv("BCDR_PROVIDER"); p != "" {
+			if err := sc.Set("provider", p); err != nil {
+				return sc, base, fmt.Errorf("BCDR_PROVIDER: %w", err)
+			}
+		}
+	}
+	if err := sc.SetAll(f.sets); err != nil {
+		return sc, base, err
+	}
+	if f.seed >= 0 {
+		sc.Seed = f.seed
+	}
+	if f.scale != 0 {
+		if err := sc.Set("time-scale", fmt.Sprint(f.scale)); err != nil {
+			return sc, base, err
+		}
+	}
+	if err := harness.Validate(sc); err != nil {
+		return sc, base, err
+	}
+	return sc, base, nil
+}
+
+// fileSets returns the knobs a scenario file sets (best effort; the file
+// parsed already).
+func fileSets(path string) map[string]bool {
+	out := map[string]bool{}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return out
+	}
+	var doc struct {
+		Set map[string]any `yaml:"set" json:"set"`
+	}
+	if yaml.Unmarshal(b, &doc) == nil {
+		for k := range doc.Set {
+			out[k] = true
+		}
+	}
+	return out
+}
+
+// replay is the command that runs the same drill again.
+func (f *scenarioFlags) replay(sc, base harness.Scenario) string {
+	if f.file == "" {
+		return sc.ReplayCommand(base)
+	}
+	cmd := fmt.Sprintf("bcdr drill --file %s --seed %d", f.file, sc.Seed)
+	for _, s := range f.sets {
+		cmd += " --set " + s
+	}
+	if f.scale != 0 {
+		cmd += fmt.Sprintf(" --scale %g", f.scale)
+	}
+	return cmd
 }
 
 func cmdDrill(ctx context.Context, args []string, stdout, stderr io.Writer) (int, error) {
 	fs := flag.NewFlagSet("drill", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
-	seed := fs.Int64("seed", -1, "seed of every random choice (default: the scenario's)")
-	scale := fs.Float64("scale", 0, "time scale, service seconds per wall second (default: the scenario's, 200)")
+	var sf scenarioFlags
+	sf.register(fs)
 	out := fs.String("out", "", "output directory (default runs/NAME-SEED-TIME)")
-	quiet := fs.Bool("quiet", false, "print only the summary")
-	var sets setFlags
-	fs.Var(&sets, "set", "knob=value, repeatable (see the knob list below)")
+	quiet := fs.Bool("quiet", false, "print only the summary (same as --progress none)")
+	mode := fs.String("progress", "auto", "how to show a running drill: auto (a status line on a terminal, plain lines otherwise), tty, plain or none")
 	name := ""
 	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
 		name, args = args[0], args[1:]
@@ -71,55 +197,52 @@ func cmdDrill(ctx context.Context, args []string, stdout, stderr io.Writer) (int
 	}
 	if name == "" && fs.NArg() > 0 {
 		name = fs.Arg(0)
-	} else if fs.NArg() > 0 {
-		return exitUsage, usagef("drill: unexpected argument %q", fs.Arg(0))
-	}
-	if name == "" {
-		return exitUsage, usagef("drill: name a scenario (bcdr scenarios lists them)")
-	}
-	sc, ok := harness.Builtin(name)
-	if !ok {
-		return exitUsage, usagef("drill: unknown scenario %q (bcdr scenarios lists them)", name)
-	}
-	base := sc
-	if p := os.Getenv("BCDR_PROVIDER"); p != "" {
-		sets = append(setFlags{"provider=" + p}, sets...)
-	}
-	if err := sc.SetAll(sets); err != nil {
-		return exitUsage, err
-	}
-	if *seed >= 0 {
-		sc.Seed = *seed
-	}
-	if *scale != 0 {
-		if err := sc.Set("time-scale", fmt.Sprint(*scale)); err != nil {
-			return exitUsage, err
+		if fs.NArg() > 1 {
+			return exitUsage, usagef("drill: unexpected argument %q", fs.Arg(1))
 		}
+	} else if fs.NArg() > 0 {
+		return exitUsage, usagef("drill: unexpected argument %q (flags go after the scenario name)", fs.Arg(0))
 	}
-	if err := harness.Validate(sc); err != nil {
+	switch *mode {
+	case "auto", "tty", "plain", "none":
+	default:
+		return exitUsage, usagef("drill: --progress must be auto, tty, plain or none, got %q", *mode)
+	}
+	if *quiet {
+		*mode = "none"
+	}
+	sc, base, err := sf.build(name)
+	if err != nil {
 		return exitUsage, err
 	}
 	dir := *out
 	if dir == "" {
 		dir = filepath.Join("runs", fmt.Sprintf("%s-%d-%s", sc.Name, sc.Seed, time.Now().Format("20060102-150405")))
 	}
-	start := time.Now()
-	logf := func(format string, args ...any) {
-		if !*quiet {
-			fmt.Fprintf(stderr, "%s +%5.1fs  %s\n", time.Now().Format("15:04:05"), time.Since(start).Seconds(), fmt.Sprintf(format, args...))
-		}
-	}
-	logf("drill %s seed %d scale %g provider %s", sc.Name, sc.Seed, sc.Scale, sc.Spec.Provider)
-	outcome, runErr := harness.Run(ctx, sc, harness.Options{Logf: logf, Base: &base})
+	pr := newProgress(stderr, *mode, sc)
+	pr.logf("drill %s seed %d scale %g provider %s, results in %s", sc.Name, sc.Seed, sc.Scale, sc.Spec.Provider, dir)
+	stopWatch := context.AfterFunc(ctx, func() {
+		pr.logf("interrupted: stopping the drill, tearing the environment down, writing what was recorded")
+	})
+	outcome, runErr := harness.Run(ctx, sc, harness.Options{Logf: pr.logf, OnOp: pr.onOp, Base: &base})
+	stopWatch()
+	pr.close()
 	if outcome == nil {
 		return exitInternal, runErr
+	}
+	if sf.file != "" {
+		outcome.Result.Replay = sf.replay(sc, base)
 	}
 	if err := report.WriteAll(dir, outcome.Result, outcome.History); err != nil {
 		return exitInternal, fmt.Errorf("write results: %w", err)
 	}
 	printSummary(stdout, outcome.Result, dir)
 	if runErr != nil {
-		fmt.Fprintln(stderr, "bcdr: drill did not finish:", runErr)
+		if ctx.Err() != nil {
+			fmt.Fprintln(stderr, "bcdr: drill interrupted; what was recorded is in", dir)
+		} else {
+			fmt.Fprintln(stderr, "bcdr: drill did not finish:", runErr)
+		}
 		return exitUnknown, nil
 	}
 	switch outcome.Result.Verdict {
@@ -159,7 +282,21 @@ func printSummary(w io.Writer, r report.Result, dir string) {
 	fmt.Fprintf(w, "  results: %s\n  replay:  %s\n", dir, r.Replay)
 }
 
+// wantsHelp prints usage when args ask for help.
+func wantsHelp(args []string, w io.Writer, usage string) bool {
+	for _, a := range args {
+		if a == "-h" || a == "--help" || a == "-help" {
+			fmt.Fprint(w, usage)
+			return true
+		}
+	}
+	return false
+}
+
 func cmdScenarios(args []string, w io.Writer) error {
+	if wantsHelp(args, w, "Usage: bcdr scenarios\n\nLists the built-in scenarios (bcdr drill NAME runs one), one line each.\n") {
+		return errHelp
+	}
 	if len(args) > 0 {
 		return usagef("scenarios takes no arguments")
 	}
@@ -171,6 +308,9 @@ func cmdScenarios(args []string, w io.Writer) error {
 }
 
 func cmdFaults(args []string, w io.Writer) error {
+	if wantsHelp(args, w, "Usage: bcdr faults\n\nLists the fault catalogue: name, class, parameters with their defaults, and what the fault does.\nScenario files name them under faults:, and bcdr inject FAULT [param=value ...] injects one into a running environment.\n") {
+		return errHelp
+	}
 	if len(args) > 0 {
 		return usagef("faults takes no arguments")
 	}
@@ -188,6 +328,9 @@ func cmdFaults(args []string, w io.Writer) error {
 }
 
 func cmdReport(args []string, w io.Writer) error {
+	if wantsHelp(args, w, "Usage: bcdr report DIR\n\nRenders junit.xml and report.html again from DIR/result.json and DIR/history.jsonl\n(a folder written by bcdr drill), e.g. after upgrading bcdr.\n") {
+		return errHelp
+	}
 	if len(args) != 1 || strings.HasPrefix(args[0], "-") {
 		return usagef("usage: bcdr report DIR (a directory written by bcdr drill)")
 	}
@@ -199,6 +342,9 @@ func cmdReport(args []string, w io.Writer) error {
 }
 
 func cmdTrend(args []string, w io.Writer) error {
+	if wantsHelp(args, w, "Usage: bcdr trend DIR...\n\nPrints saved runs side by side: a row per check, a column per run, each cell the\nverdict and the observed figure (service time); the first row is each run's verdict.\n") {
+		return errHelp
+	}
 	if len(args) == 0 {
 		return usagef("usage: bcdr trend DIR... (directories written by bcdr drill)")
 	}

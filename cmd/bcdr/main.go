@@ -3,6 +3,8 @@
 // continuity promise held.
 //
 //	bcdr drill region-outage --seed 7 --set rpo=15m --out runs/x
+//	bcdr drill --file nightly.yaml
+//	bcdr up --detach; bcdr inject wan-partition; bcdr status; bcdr recover; bcdr down
 //	bcdr scenarios | faults | report DIR | trend DIR... | clean
 //
 // Exit codes: 0 every check passed, 1 a check failed, 2 the run could not
@@ -19,6 +21,7 @@ import (
 	"os/signal"
 	"syscall"
 
+	"github.com/bcdr-harness/bcdr/control"
 	"github.com/bcdr-harness/bcdr/faults"
 	"github.com/bcdr-harness/bcdr/harness"
 	_ "github.com/bcdr-harness/bcdr/topology/local" // the embedded default provider
@@ -33,6 +36,9 @@ const (
 	exitInternal = 255
 )
 
+// errHelp ends a command that printed its help.
+var errHelp = errors.New("help")
+
 // usageError is a bad command line; it exits 254.
 type usageError struct{ msg string }
 
@@ -43,19 +49,38 @@ func usagef(format string, args ...any) error { return &usageError{fmt.Sprintf(f
 const topUsage = `bcdr: disaster-recovery drills for a two-region finance environment
 
 Usage:
-  bcdr drill NAME [flags]     run a drill (bcdr drill --help lists every knob)
-  bcdr scenarios              list the built-in scenarios
-  bcdr faults                 list the fault catalogue
-  bcdr report DIR             render junit.xml and report.html again from a saved run
-  bcdr trend DIR...           compare saved runs side by side
+  bcdr drill NAME [flags]         run a drill (bcdr drill --help lists every knob)
+  bcdr drill --file S.yaml        run a drill described by a scenario file (YAML or JSON)
+  bcdr scenarios                  list the built-in scenarios
+  bcdr faults                     list the fault catalogue
+  bcdr up [--detach]              stand the environment up and keep it running
+  bcdr inject FAULT [p=v ...]     inject a fault into the environment up started
+  bcdr recover [ID|FAULT|all]     recover injected faults (default: all)
+  bcdr status [--json]            regions, roles, limited mode, lag, instances, faults
+  bcdr down                       tear the environment down
+  bcdr report DIR                 render junit.xml and report.html again from a saved run
+  bcdr trend DIR...               compare saved runs side by side
+  bcdr clean                      remove what killed runs left behind
+
+Every command takes --help.
 
 Exit codes: 0 pass, 1 a check failed, 2 could not tell, 254 bad arguments, 255 internal error.
 `
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, cancel := context.WithCancel(context.Background())
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	go func() {
+		<-sigs
+		cancel() // the command stops, tears down and writes what it has
+		<-sigs
+		fmt.Fprintln(os.Stderr, "bcdr: second interrupt: exiting now (child processes die with bcdr; bcdr clean removes anything left)")
+		os.Exit(exitUnknown)
+	}()
 	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
-	stop()
+	signal.Stop(sigs)
+	cancel()
 	os.Exit(code)
 }
 
@@ -80,17 +105,35 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = cmdReport(args[1:], stdout)
 	case "trend":
 		err = cmdTrend(args[1:], stdout)
+	case "up":
+		code, err = cmdUp(ctx, args[1:], stdout, stderr)
+	case "inject":
+		err = cmdInject(ctx, args[1:], stdout)
+	case "recover":
+		err = cmdRecover(ctx, args[1:], stdout)
+	case "status":
+		err = cmdStatus(ctx, args[1:], stdout)
+	case "down":
+		err = cmdDown(ctx, args[1:], stdout, stderr)
+	case "clean":
+		err = cmdClean(ctx, args[1:], stdout, stderr)
 	default:
 		err = usagef("unknown command %q (bcdr --help lists them)", args[0])
 	}
 	if err == nil {
 		return code
 	}
+	if errors.Is(err, errHelp) {
+		return exitPass
+	}
 	fmt.Fprintln(stderr, "bcdr:", err)
 	var ue *usageError
 	var ke *harness.KnobError
 	var fe *faults.Error
-	if errors.As(err, &ue) || errors.As(err, &ke) || errors.As(err, &fe) {
+	var sfe *harness.ScenarioFileError
+	var re *control.RequestError
+	if errors.As(err, &ue) || errors.As(err, &ke) || errors.As(err, &fe) || errors.As(err, &sfe) || errors.As(err, &re) ||
+		errors.Is(err, control.ErrNoState) {
 		return exitUsage
 	}
 	if code != exitPass {

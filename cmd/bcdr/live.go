@@ -1,0 +1,681 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"syscall"
+	"text/tabwriter"
+	"time"
+
+	"github.com/bcdr-harness/bcdr/clock"
+	"github.com/bcdr-harness/bcdr/control"
+	"github.com/bcdr-harness/bcdr/faults"
+	"github.com/bcdr-harness/bcdr/harness"
+	"github.com/bcdr-harness/bcdr/history"
+	"github.com/bcdr-harness/bcdr/topology"
+	"github.com/bcdr-harness/bcdr/topology/blob"
+)
+
+// upChildEnv marks the detached child of `bcdr up --detach`.
+const upChildEnv = "BCDR_UP_CHILD"
+
+// defaultStateDir holds the state file of the environment `bcdr up` started.
+const defaultStateDir = ".bcdr"
+
+// upDefaultRate is the workload rate of a long-lived environment, lower than
+// a drill's so that hours of history stay small.
+const upDefaultRate = 10
+
+func stateFlag(fs *flag.FlagSet) *string {
+	return fs.String("state", defaultStateDir, "state directory of the environment (holds env.json, mode 0600)")
+}
+
+// parseInterspersed parses flags that may come before, between or after
+// positional arguments, and returns the positional ones.
+func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, err
+		}
+		if fs.NArg() == 0 {
+			return pos, nil
+		}
+		pos = append(pos, fs.Arg(0))
+		args = fs.Args()[1:]
+	}
+}
+
+func printFlags(w io.Writer, fs *flag.FlagSet) {
+	fs.SetOutput(w)
+	fs.PrintDefaults()
+	fs.SetOutput(io.Discard)
+}
+
+func upUsage(w io.Writer, fs *flag.FlagSet) {
+	fmt.Fprintf(w, `Usage: bcdr up [NAME | --file SCENARIO.yaml] [--detach] [--state DIR] [--set knob=value ...]
+
+Stands the two-region environment up (the topology of the built-in scenario
+NAME, default region-outage, or of a scenario file, with any --set knobs) and
+keeps it running: in the foreground until Ctrl-C or bcdr down, or with
+--detach as a background process that logs to DIR/up.log.
+
+It prints the endpoints, and writes DIR/env.json (mode 0600, in a 0700
+directory) with the control API's address and token and the environment's
+credentials (SQL connection strings, S3 keys). bcdr inject, recover, status
+and down read it. Unless --workload=false, a finance workload (%d writes per
+wall second unless the rate knob is set) keeps data flowing so that
+replication lag means something; --runbook lets the DR runbook react to
+faults as in a drill (failover after the decision window, failback).
+
+Flags:
+`, upDefaultRate)
+	printFlags(w, fs)
+	fmt.Fprintf(w, "\nKnobs: as for bcdr drill (bcdr drill --help lists them).\n")
+}
+
+func cmdUp(ctx context.Context, args []string, stdout, stderr io.Writer) (int, error) {
+	fs := flag.NewFlagSet("up", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	var sf scenarioFlags
+	sf.register(fs)
+	dir := stateFlag(fs)
+	detach := fs.Bool("detach", false, "run in the background; return once the environment is up")
+	workload := fs.Bool("workload", true, "run the finance workload through the front door")
+	runbook := fs.Bool("runbook", false, "run the DR runbook: fail over on a region outage, fail back when it returns")
+	pos, err := parseInterspersed(fs, args)
+	if err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			upUsage(stdout, fs)
+			return exitPass, nil
+		}
+		return exitUsage, usagef("up: %v", err)
+	}
+	if len(pos) > 1 {
+		return exitUsage, usagef("up: unexpected argument %q", pos[1])
+	}
+	name := ""
+	if len(pos) == 1 {
+		name = pos[0]
+	} else if sf.file == "" {
+		name = "region-outage"
+	}
+	sc, _, err := sf.build(name)
+	if err != nil {
+		return exitUsage, err
+	}
+	rateSet := false
+	for _, s := range sf.sets {
+		rateSet = rateSet || strings.HasPrefix(strings.TrimSpace(s), "rate=")
+	}
+	if !rateSet && (sf.file == "" || !fileSets(sf.file)["rate"]) {
+		sc.Workload.Rate = upDefaultRate
+		if sc.Workload.Clients > 4 {
+			sc.Workload.Clients = 4
+		}
+	}
+	if st, err := control.ReadState(*dir); err == nil {
+		if control.Alive(st.Pid) {
+			return exitUsage, usagef("up: an environment is already up under %s (pid %d, since %s); bcdr down first, or --state another directory",
+				*dir, st.Pid, st.Started.Format(time.RFC3339))
+		}
+		fmt.Fprintf(stderr, "bcdr: removing the state file of a run that is gone (pid %d)\n", st.Pid)
+		_ = control.RemoveState(*dir)
+	}
+	if *detach && os.Getenv(upChildEnv) == "" {
+		return detachUp(ctx, *dir, args, stdout, stderr)
+	}
+	return runUp(ctx, sc, *dir, *workload, *runbook, stdout, stderr)
+}
+
+// runUp keeps an environment up in this process until ctx ends or a client
+// asks it to go down.
+func runUp(ctx context.Context, sc harness.Scenario, dir string, workload, runbook bool, stdout, stderr io.Writer) (int, error) {
+	logf := func(format string, args ...any) {
+		fmt.Fprintf(stderr, "%s  %s\n", time.Now().Format("15:04:05"), fmt.Sprintf(format, args...))
+	}
+	if err := control.PrepareDir(dir); err != nil {
+		return exitInternal, err
+	}
+	token, err := control.NewToken()
+	if err != nil {
+		return exitInternal, err
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return exitInternal, fmt.Errorf("control API: %w", err)
+	}
+	defer ln.Close()
+	clk := clock.New(sc.Scale)
+	logf("bringing up the %s environment (%s, %d instances per region over %d fault domains, scale %g)",
+		sc.Spec.Provider, sc.Spec.SQLEngine, sc.Spec.InstancesPerRegion, sc.Spec.FaultDomains, sc.Scale)
+	start := time.Now()
+	env, err := topology.Up(ctx, sc.Spec, clk)
+	if err != nil {
+		if ctx.Err() != nil {
+			logf("interrupted during bring-up; everything started was released")
+			return exitUnknown, nil
+		}
+		return exitInternal, fmt.Errorf("bring up: %w", err)
+	}
+	defer func() {
+		logf("tearing the environment down")
+		if err := env.Close(context.Background()); err != nil {
+			logf("tear down: %v", err)
+		}
+		_ = control.RemoveState(dir)
+		logf("down")
+	}()
+	logf("up in %.1fs", time.Since(start).Seconds())
+
+	rec := history.NewRecorder(clk)
+	life, stopLife := context.WithCancel(context.Background())
+	defer stopLife()
+	srv := control.NewServer(life, env, rec, token)
+	srv.Scenario = sc.Name
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(life, ln) }()
+
+	runCtx, stopRun := context.WithCancel(life)
+	defer stopRun()
+	var wl *harness.Workload
+	if workload {
+		wl = harness.NewWorkload(sc.Workload, env.Router().URL(), rec, clk, sc.Seed, sc.Budgets.RetryBudget)
+		wl.Run(runCtx)
+		wl.Probes(runCtx)
+	}
+	rbDone := make(chan struct{})
+	if runbook {
+		rb := harness.NewRunbook(sc.Runbook, env, rec)
+		go func() { defer close(rbDone); rb.Run(runCtx) }()
+	} else {
+		close(rbDone)
+	}
+
+	st := control.State{Pid: os.Getpid(), Control: ln.Addr().String(), Token: token, Started: time.Now(), Scenario: sc.Name,
+		Provider: sc.Spec.Provider, SQLEngine: sc.Spec.SQLEngine, TimeScale: sc.Scale, Router: env.Router().URL(),
+		Regions: map[string]control.RegionEndpoints{}}
+	if os.Getenv(upChildEnv) != "" {
+		st.Log = filepath.Join(dir, control.LogFile)
+	}
+	dsn, hasDSN := env.SQL().(interface {
+		SQLAddr(topology.RegionName) string
+		DSN(addr string) string
+	})
+	for _, r := range []topology.RegionName{topology.RegionA, topology.RegionB} {
+		reg := env.Region(r)
+		if reg == nil {
+			continue
+		}
+		e := control.RegionEndpoints{LoadBalancer: reg.Endpoint()}
+		if ce, ok := reg.(topology.ClientEndpointer); ok {
+			e.Client = ce.ClientEndpoint()
+		}
+		if hasDSN {
+			e.SQL = dsn.DSN(dsn.SQLAddr(r))
+		}
+		st.Regions[string(r)] = e
+	}
+	if sc.Spec.Provider == "local" {
+		st.S3AccessKey, st.S3Secret, st.S3Bucket = blob.AppAccessKey, blob.AppSecret, blob.Bucket
+	}
+	if err := control.WriteState(dir, st); err != nil {
+		return exitInternal, err
+	}
+	printEndpoints(stdout, st, dir)
+
+	code := exitPass
+	select {
+	case <-ctx.Done():
+		logf("interrupted")
+		code = exitUnknown
+	case <-srv.Down():
+		logf("bcdr down asked for teardown")
+	case err := <-served:
+		logf("control API stopped: %v", err)
+		code = exitInternal
+	}
+	// Nobody may act on the environment while it goes down.
+	_ = control.RemoveState(dir)
+	stopRun()
+	if wl != nil {
+		wl.Wait()
+	}
+	<-rbDone
+	return code, nil
+}
+
+// detachUp starts `bcdr up` again as a background process in its own
+// session and returns once its state file shows the environment up.
+func detachUp(ctx context.Context, dir string, args []string, stdout, stderr io.Writer) (int, error) {
+	exe, err := os.Executable()
+	if err != nil {
+		return exitInternal, fmt.Errorf("find own executable: %w", err)
+	}
+	if err := control.PrepareDir(dir); err != nil {
+		return exitInternal, err
+	}
+	logPath := filepath.Join(dir, control.LogFile)
+	lf, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600)
+	if err != nil {
+		return exitInternal, fmt.Errorf("up log: %w", err)
+	}
+	defer lf.Close()
+	cmd := exec.Command(exe, append([]string{"up"}, args...)...)
+	cmd.Env = append(os.Environ(), upChildEnv+"=1")
+	cmd.Stdout, cmd.Stderr = lf, lf
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	if err := cmd.Start(); err != nil {
+		return exitInternal, fmt.Errorf("start the background process: %w", err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	fmt.Fprintf(stderr, "bcdr: starting the environment in the background (pid %d, log %s)\n", cmd.Process.Pid, logPath)
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	deadline := time.After(5 * time.Minute)
+	for {
+		select {
+		case <-tick.C:
+			st, err := control.ReadState(dir)
+			if err == nil && st.Pid == cmd.Process.Pid {
+				printEndpoints(stdout, st, dir)
+				return exitPass, nil
+			}
+		case err := <-exited:
+			return exitInternal, fmt.Errorf("the background process exited before the environment was up (%v); its log:\n%s", err, tail(logPath, 20))
+		case <-ctx.Done():
+			_ = cmd.Process.Signal(syscall.SIGTERM)
+			<-exited
+			return exitUnknown, fmt.Errorf("interrupted while the environment came up; it was torn down")
+		case <-deadline:
+			_ = cmd.Process.Signal(syscall.SIGTERM)
+			return exitInternal, fmt.Errorf("the environment was not up after 5 minutes; see %s", logPath)
+		}
+	}
+}
+
+func tail(path string, n int) string {
+	b, _ := os.ReadFile(path)
+	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return "  " + strings.Join(lines, "\n  ")
+}
+
+func printEndpoints(w io.Writer, st control.State, dir string) {
+	fmt.Fprintf(w, "environment up: %s on %s (%s), time scale %g, pid %d\n", st.Scenario, st.Provider, st.SQLEngine, st.TimeScale, st.Pid)
+	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
+	fmt.Fprintf(tw, "  front door\t%s\n", st.Router)
+	var regions []string
+	for r := range st.Regions {
+		regions = append(regions, r)
+	}
+	sort.Strings(regions)
+	for _, r := range regions {
+		e := st.Regions[r]
+		line := "load balancer " + e.LoadBalancer
+		if e.Client != "" {
+			line += "   client path " + e.Client
+		}
+		fmt.Fprintf(tw, "  region %s\t%s\n", r, line)
+	}
+	fmt.Fprintf(tw, "  control API\t%s (bearer token in the state file)\n", st.Control)
+	fmt.Fprintf(tw, "  credentials\t%s (mode 0600: SQL connection strings, S3 keys, token)\n", filepath.Join(dir, control.StateFile))
+	if st.Log != "" {
+		fmt.Fprintf(tw, "  log\t%s\n", st.Log)
+	}
+	tw.Flush()
+	fmt.Fprintf(w, "next: bcdr status | bcdr inject FAULT [param=value ...] | bcdr recover | bcdr down\n")
+}
+
+// dialState connects to the environment under dir.
+func dialState(dir string) (*control.Client, error) {
+	c, err := control.Dial(dir)
+	if err != nil {
+		return c, err
+	}
+	return c, nil
+}
+
+func cmdInject(ctx context.Context, args []string, stdout io.Writer) error {
+	fs := flag.NewFlagSet("inject", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	dir := stateFlag(fs)
+	pos, err := parseInterspersed(fs, args)
+	if err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			fmt.Fprintf(stdout, `Usage: bcdr inject FAULT [param=value ...] [--state DIR]
+
+Injects a fault from the catalogue (bcdr faults lists them with their
+parameters and defaults) into the environment bcdr up started, checks that it
+took effect, and prints its id. It stays until bcdr recover.
+
+Flags:
+`)
+			printFlags(stdout, fs)
+			return errHelp
+		}
+		return usagef("inject: %v", err)
+	}
+	if len(pos) == 0 {
+		return usagef("inject: name a fault (bcdr faults lists them)")
+	}
+	name := pos[0]
+	params := map[string]string{}
+	for _, kv := range pos[1:] {
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok || k == "" {
+			return usagef("inject: parameter %q: want name=value", kv)
+		}
+		params[k] = v
+	}
+	// Check what can be checked here, before touching the environment.
+	if _, _, err := faults.New(name, params); err != nil {
+		return err
+	}
+	c, err := dialState(*dir)
+	if err != nil {
+		return err
+	}
+	af, err := c.Inject(ctx, name, params)
+	if err != nil {
+		return err
+	}
+	effect := "took effect"
+	if !af.Verified {
+		effect = "NOT confirmed: " + af.VerifyError
+	}
+	fmt.Fprintf(stdout, "injected fault %d: %s %s (%s)\n", af.ID, af.Name, formatParams(af.Params), effect)
+	return nil
+}
+
+func formatParams(p map[string]string) string {
+	var kv []string
+	for k, v := range p {
+		kv = append(kv, k+"="+v)
+	}
+	sort.Strings(kv)
+	if len(kv) == 0 {
+		return "(defaults)"
+	}
+	return strings.Join(kv, " ")
+}
+
+func cmdRecover(ctx context.Context, args []string, stdout io.Writer) error {
+	fs := flag.NewFlagSet("recover", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	dir := stateFlag(fs)
+	pos, err := parseInterspersed(fs, args)
+	if err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			fmt.Fprintf(stdout, `Usage: bcdr recover [ID | FAULT | all] [--state DIR]
+
+Recovers faults injected with bcdr inject, newest first: the one with the id,
+every one with the fault's name, or all of them (the default).
+
+Flags:
+`)
+			printFlags(stdout, fs)
+			return errHelp
+		}
+		return usagef("recover: %v", err)
+	}
+	if len(pos) > 1 {
+		return usagef("recover: unexpected argument %q (one id, fault name or all)", pos[1])
+	}
+	target := "all"
+	if len(pos) == 1 {
+		target = pos[0]
+	}
+	c, err := dialState(*dir)
+	if err != nil {
+		return err
+	}
+	done, err := c.Recover(ctx, target)
+	for _, af := range done {
+		fmt.Fprintf(stdout, "recovered fault %d: %s %s\n", af.ID, af.Name, formatParams(af.Params))
+	}
+	return err
+}
+
+func cmdStatus(ctx context.Context, args []string, stdout io.Writer) error {
+	fs := flag.NewFlagSet("status", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	dir := stateFlag(fs)
+	asJSON := fs.Bool("json", false, "print the status as JSON")
+	pos, err := parseInterspersed(fs, args)
+	if err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			fmt.Fprintf(stdout, `Usage: bcdr status [--json] [--state DIR]
+
+Shows the environment bcdr up started: each region's role (front door, SQL,
+blob store), the active region, limited mode, SQL log-shipping and blob
+replication lag (service and wall time), the AOS instances per fault domain
+with their health, the links that are cut, the injected faults, the
+workload's writes and the newest runbook events.
+
+Flags:
+`)
+			printFlags(stdout, fs)
+			return errHelp
+		}
+		return usagef("status: %v", err)
+	}
+	if len(pos) > 0 {
+		return usagef("status: unexpected argument %q", pos[0])
+	}
+	c, err := dialState(*dir)
+	if err != nil {
+		return err
+	}
+	st, err := c.Status(ctx)
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(st)
+	}
+	printStatus(stdout, st)
+	return nil
+}
+
+func svc(seconds float64) string { return shortService(time.Duration(seconds * float64(time.Second))) }
+
+func printStatus(w io.Writer, st control.Status) {
+	lim := "unknown (" + st.LimitedModeError + ")"
+	if st.LimitedMode != nil {
+		lim = map[bool]string{true: "ON (maintenance refused, financial reporting unavailable)", false: "off"}[*st.LimitedMode]
+	}
+	fmt.Fprintf(w, "%s on %s (%s), scale %g, up %s wall / %s service\n", st.Scenario, st.Provider, st.SQLEngine, st.TimeScale,
+		time.Duration(st.UpWallS*float64(time.Second)).Round(time.Second), svc(st.UpServiceS))
+	fmt.Fprintf(w, "active region: %s    limited mode: %s\n\n", st.Active, lim)
+
+	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
+	fmt.Fprintf(tw, "REGION\tROLE\tSQL\tBLOB\tPOWER\tINSTANCES HEALTHY\n")
+	for _, r := range st.Regions {
+		h := 0
+		for _, in := range r.Instances {
+			if in.Healthy {
+				h++
+			}
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d/%d\n", r.Name, r.Role, r.SQLRole, r.BlobRole, map[bool]string{true: "up", false: "DOWN"}[r.Up], h, len(r.Instances))
+	}
+	tw.Flush()
+
+	fmt.Fprintln(w)
+	if st.SQL.Error != "" {
+		fmt.Fprintf(w, "SQL log shipping: status unavailable: %s\n", st.SQL.Error)
+	} else {
+		s := st.SQL
+		state := "shipping"
+		if !s.Shipping {
+			state = "NOT shipping"
+		}
+		fmt.Fprintf(w, "SQL log shipping %s -> %s: %s, lag %s service (%.1fs wall)\n", s.Primary, s.Secondary, state, svc(s.LagServiceS), s.LagWallS)
+		fmt.Fprintf(w, "  newest log backup %s, copied %s, restored %s; errors: backup %d, copy %d\n",
+			orDash(s.Backup.LSN), orDash(s.Copy.LSN), orDash(s.Restore.LSN), s.BackupErrors, s.CopyErrors)
+	}
+	if st.Blob.Error != "" {
+		fmt.Fprintf(w, "blob replication: status unavailable: %s\n", st.Blob.Error)
+	} else {
+		b := st.Blob
+		state := "replicating"
+		if !b.Replicating {
+			state = "NOT replicating"
+		}
+		fmt.Fprintf(w, "blob replication %s -> %s: %s, %d pending, lag %s service (%.1fs wall), %d errors\n",
+			b.Source, b.Destination, state, b.Pending, svc(b.LagServiceS), b.LagWallS, b.Errors)
+	}
+
+	fmt.Fprintf(w, "\ninstances per fault domain (healthy/total; ! marks an instance down or failing its probe):\n")
+	for _, r := range st.Regions {
+		byFD := map[int][]control.InstanceStatus{}
+		var fds []int
+		for _, in := range r.Instances {
+			if _, ok := byFD[in.FaultDomain]; !ok {
+				fds = append(fds, in.FaultDomain)
+			}
+			byFD[in.FaultDomain] = append(byFD[in.FaultDomain], in)
+		}
+		sort.Ints(fds)
+		var cells []string
+		for _, fd := range fds {
+			h := 0
+			var bad []string
+			for _, in := range byFD[fd] {
+				if in.Healthy {
+					h++
+				} else {
+					bad = append(bad, fmt.Sprintf("!%d", in.Index))
+				}
+			}
+			cell := fmt.Sprintf("fd%d %d/%d", fd, h, len(byFD[fd]))
+			if len(bad) > 0 {
+				cell += " " + strings.Join(bad, ",")
+			}
+			cells = append(cells, cell)
+		}
+		fmt.Fprintf(w, "  region %s: %s\n", r.Name, strings.Join(cells, "   "))
+	}
+
+	var cut []string
+	for _, l := range st.Links {
+		if l.Cut != nil && *l.Cut {
+			cut = append(cut, l.Name)
+		}
+	}
+	if len(cut) > 0 {
+		fmt.Fprintf(w, "\nlinks cut: %s\n", strings.Join(cut, ", "))
+	}
+	if len(st.Faults) > 0 {
+		fmt.Fprintf(w, "\ninjected faults:\n")
+		for _, f := range st.Faults {
+			eff := "took effect"
+			if !f.Verified {
+				eff = "NOT confirmed: " + f.VerifyError
+			}
+			fmt.Fprintf(w, "  %d  %s %s  since %s (%s ago), %s\n", f.ID, f.Name, formatParams(f.Params), f.Injected.Format("15:04:05"),
+				time.Since(f.Injected).Round(time.Second), eff)
+		}
+	} else {
+		fmt.Fprintf(w, "\nno fault injected\n")
+	}
+	wl := st.Workload
+	fmt.Fprintf(w, "\nworkload: %d acknowledged writes, %d failed, %d unknown", wl.Acknowledged, wl.Failed, wl.Unknown)
+	if !wl.LastOK.IsZero() {
+		fmt.Fprintf(w, "; last acknowledged %s ago", time.Since(wl.LastOK).Round(100*time.Millisecond))
+	}
+	fmt.Fprintln(w)
+	if len(st.Events) > 0 {
+		fmt.Fprintf(w, "recent events:\n")
+		evs := st.Events
+		if len(evs) > 8 {
+			evs = evs[len(evs)-8:]
+		}
+		for _, e := range evs {
+			fmt.Fprintf(w, "  %s  %s\n", e.Wall.Format("15:04:05"), describe(history.Op{Key: e.Name, Value: e.Value}))
+		}
+	}
+}
+
+func cmdDown(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("down", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	dir := stateFlag(fs)
+	wait := fs.Duration("wait", 2*time.Minute, "how long to wait for the teardown before killing the process")
+	pos, err := parseInterspersed(fs, args)
+	if err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			fmt.Fprintf(stdout, `Usage: bcdr down [--state DIR] [--wait D]
+
+Tears down the environment bcdr up started: every process, port, container
+and directory it holds; then removes the state file. A process that does not
+answer is stopped with SIGTERM, then SIGKILL after --wait.
+
+Flags:
+`)
+			printFlags(stdout, fs)
+			return errHelp
+		}
+		return usagef("down: %v", err)
+	}
+	if len(pos) > 0 {
+		return usagef("down: unexpected argument %q", pos[0])
+	}
+	start := time.Now()
+	c, err := dialState(*dir)
+	var un *control.Unreachable
+	switch {
+	case errors.As(err, &un):
+		_ = control.RemoveState(*dir)
+		fmt.Fprintf(stdout, "the environment under %s was already gone (pid %d); removed its state file (bcdr clean removes anything left)\n", *dir, c.State.Pid)
+		return nil
+	case err != nil:
+		return err
+	}
+	pid := c.State.Pid
+	if err := c.Down(ctx); err != nil {
+		fmt.Fprintf(stderr, "bcdr: the control API did not take the request (%v); sending SIGTERM to %d\n", err, pid)
+		_ = syscall.Kill(pid, syscall.SIGTERM)
+	}
+	if !waitGone(ctx, pid, *wait) {
+		fmt.Fprintf(stderr, "bcdr: process %d still there after %s; killing it (bcdr clean removes what it leaves)\n", pid, *wait)
+		_ = syscall.Kill(pid, syscall.SIGKILL)
+		if !waitGone(ctx, pid, 10*time.Second) {
+			return fmt.Errorf("down: process %d survived SIGKILL", pid)
+		}
+		_ = control.RemoveState(*dir)
+	}
+	fmt.Fprintf(stdout, "environment down (%.1fs)\n", time.Since(start).Seconds())
+	return nil
+}
+
+func waitGone(ctx context.Context, pid int, d time.Duration) bool {
+	deadline := time.Now().Add(d)
+	for time.Now().Before(deadline) {
+		if !control.Alive(pid) {
+			return true
+		}
+		select {
+		case <-ctx.Done():
+			return !control.Alive(pid)
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	return !control.Alive(pid)
+}
