@@ -16,6 +16,9 @@ import (
 // images are not there.
 func requireDocker(t *testing.T) {
 	t.Helper()
+	if testing.Short() {
+		t.Skip("containers tests bring up Docker environments; skipped with -short")
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if err := DockerAvailable(ctx); err != nil {

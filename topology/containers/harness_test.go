@@ -2,6 +2,7 @@ package containers_test
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"testing"
 	"time"
@@ -14,6 +15,9 @@ import (
 // runDrill runs a built-in scenario of the harness on the containers
 // provider and requires every check to pass.
 func runDrill(t *testing.T, name string, set ...string) {
+	if os.Getenv("BCDR_PROVIDER") != containers.Name {
+		t.Skip("harness drills on containers run with BCDR_PROVIDER=containers (and the local images: BCDR_LOCAL_IMAGES=1 scripts/build-images.sh)")
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if err := containers.DockerAvailable(ctx); err != nil {
@@ -30,6 +34,8 @@ func runDrill(t *testing.T, name string, set ...string) {
 		t.Skipf("scenario %s is not in the harness catalogue yet", name)
 	}
 	sc.Spec.Provider = containers.Name
+	runID := fmt.Sprintf("bcdr-drill-%s-%d", name, time.Now().UnixNano())
+	t.Setenv("BCDR_RUN_ID", runID)
 	if err := sc.SetAll(set); err != nil {
 		t.Fatal(err)
 	}
@@ -50,9 +56,9 @@ func runDrill(t *testing.T, name string, set ...string) {
 	if err != nil {
 		t.Fatalf("%s on containers: %v", name, err)
 	}
-	c, n, v, err := containers.Leftovers(context.Background(), "")
+	c, n, v, err := containers.Leftovers(context.Background(), runID)
 	if err != nil || c+n+v != 0 {
-		t.Errorf("after the drill: %d containers, %d networks, %d volumes of bcdr runs left (%v)", c, n, v, err)
+		t.Errorf("after the drill: %d containers, %d networks, %d volumes of run %s left (%v)", c, n, v, runID, err)
 	}
 }
 
