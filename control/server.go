@@ -306,6 +306,9 @@ func (s *Server) Recover(target string) ([]ActiveFault, error) {
 	}
 	s.mu.Unlock()
 	if len(pick) == 0 {
+		if target == "" || target == "all" {
+			return nil, nil
+		}
 		if len(names) == 0 {
 			return nil, &notFound{"no fault is injected"}
 		}

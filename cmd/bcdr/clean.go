@@ -20,7 +20,7 @@ import (
 // ourProcess is a process a bcdr run started.
 type ourProcess struct {
 	pid, ppid, pgid int
-	what             string
+	what            string
 }
 
 // findOurProcesses lists the AOS stubs and PostgreSQL servers of bcdr runs

@@ -447,6 +447,9 @@ Flags:
 	for _, af := range done {
 		fmt.Fprintf(stdout, "recovered fault %d: %s %s\n", af.ID, af.Name, formatParams(af.Params))
 	}
+	if err == nil && len(done) == 0 {
+		fmt.Fprintln(stdout, "no fault was injected; nothing to recover")
+	}
 	return err
 }
 

@@ -5,6 +5,7 @@ import (
 	"io"
 	"os"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -199,6 +200,15 @@ func (p *progress) onOp(op history.Op) {
 func describe(op history.Op) string {
 	var kv []string
 	for k, v := range op.Value {
+		if v == nil || v == "" {
+			continue
+		}
+		if f, ok := v.(float64); ok {
+			v = strconv.FormatFloat(f, 'f', -1, 64)
+			if len(v.(string)) > 8 {
+				v = strconv.FormatFloat(f, 'f', 1, 64)
+			}
+		}
 		kv = append(kv, fmt.Sprintf("%s=%v", k, v))
 	}
 	sort.Strings(kv)
