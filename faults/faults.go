@@ -1,17 +1,25 @@
 // Package faults is the fault catalogue. A fault is small: a name, Inject and
 // Recover. Optional abilities are separate small interfaces found by type
-// assertion: Verifier (did the fault take effect?), Compatible (which other
-// faults it can run with). Composite faults (a region outage) are built from
-// primitive ones. Every fault works on any provider through the topology
-// interfaces.
+// assertion: Targeted (is the target there, checked before anything
+// changes), Verifier (did the fault take effect, observed through the
+// environment, never from the fault's own state), Claimer (which parts of the
+// environment it acts on, so a random schedule never runs two faults on the
+// same part at once) and Evidencer (what Verify saw, for the record).
+// Composite faults (a region outage, replication stalled then the region
+// lost) are built from primitive ones. Every fault works on any provider
+// through the topology interfaces; where a fault needs more (the proxy
+// addresses of a link, a way to fill the log share) it asks for a small
+// optional interface and says so in one clear error when it is missing.
 package faults
 
 import (
 	"context"
 	"fmt"
+	"math/rand/v2"
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/bcdr-harness/bcdr/topology"
 )
@@ -54,8 +62,17 @@ type Definition struct {
 	// RegionLoss marks faults that take a whole region away, so the runbook
 	// is expected to fail over.
 	RegionLoss bool `json:"region_loss"`
+	// Targets says what the fault acts on, for the catalogue listing.
+	Targets string `json:"targets,omitempty"`
+	// After names a recorded event (history.EvFailbackStart, say) that the
+	// fault waits for before its At offset counts, unless the scenario's
+	// step names another. "" = the start of the fault phase.
+	After string `json:"after,omitempty"`
 	// Build makes the fault from complete parameters (defaults filled in).
 	Build func(p Params) (Fault, error) `json:"-"`
+	// Pick chooses parameters at random for a seeded schedule (nil = the
+	// defaults). It must use only rng so that a seed replays.
+	Pick func(rng *rand.Rand, spec topology.Spec) Params `json:"-"`
 }
 
 // Params are a fault's parameters as text, validated by the fault.
@@ -81,6 +98,70 @@ func (p Params) Int(name string, min, max int) (int, error) {
 		return 0, fmt.Errorf("parameter %s: %d out of range [%d, %d]", name, n, min, max)
 	}
 	return n, nil
+}
+
+// Duration reads a duration parameter within [min, max].
+func (p Params) Duration(name string, min, max time.Duration) (time.Duration, error) {
+	d, err := time.ParseDuration(p[name])
+	if err != nil {
+		return 0, fmt.Errorf("parameter %s: not a duration (want e.g. 200ms, 10m): %q", name, p[name])
+	}
+	if d < min || d > max {
+		return 0, fmt.Errorf("parameter %s: %s out of range [%s, %s]", name, d, min, max)
+	}
+	return d, nil
+}
+
+// OneOf reads a parameter that must be one of choices.
+func (p Params) OneOf(name string, choices ...string) (string, error) {
+	v := p[name]
+	for _, c := range choices {
+		if v == c {
+			return v, nil
+		}
+	}
+	return "", fmt.Errorf("parameter %s: must be one of %s, got %q", name, strings.Join(choices, ", "), v)
+}
+
+// Link reads a link name: one of the named links every provider has.
+func (p Params) Link(name string) (string, error) {
+	return p.OneOf(name, LinkNames()...)
+}
+
+// IntList reads a comma-separated list of distinct integers in [min, max]
+// with between minLen and maxLen entries.
+func (p Params) IntList(name string, min, max, minLen, maxLen int) ([]int, error) {
+	var out []int
+	seen := map[int]bool{}
+	for _, f := range strings.Split(p[name], ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil {
+			return nil, fmt.Errorf("parameter %s: not a list of integers: %q", name, p[name])
+		}
+		if n < min || n > max {
+			return nil, fmt.Errorf("parameter %s: %d out of range [%d, %d]", name, n, min, max)
+		}
+		if seen[n] {
+			return nil, fmt.Errorf("parameter %s: %d given twice", name, n)
+		}
+		seen[n] = true
+		out = append(out, n)
+	}
+	if len(out) < minLen || len(out) > maxLen {
+		return nil, fmt.Errorf("parameter %s: want %d to %d entries, got %d", name, minLen, maxLen, len(out))
+	}
+	return out, nil
+}
+
+// LinkNames lists the named links of every environment.
+func LinkNames() []string {
+	var out []string
+	for _, k := range []string{topology.LinkClient, topology.LinkAOSSQL, topology.LinkAOSBlob} {
+		for _, r := range []topology.RegionName{topology.RegionA, topology.RegionB} {
+			out = append(out, topology.LinkName(k, r))
+		}
+	}
+	return append(out, topology.LinkWAN)
 }
 
 var registry = map[string]Definition{}
@@ -153,4 +234,78 @@ func New(name string, params map[string]string) (Fault, Definition, error) {
 // environment before anything is changed.
 type Targeted interface {
 	CheckTarget(env topology.Environment) error
+}
+
+// Claimer names the parts of the environment a fault acts on: "a/aos",
+// "a/sql", "a/blob", "a/client", "wan", and "a/health" for a fault that
+// makes region a fail its health probes. A random schedule never lets two
+// faults with a common claim overlap. A fault that is not a Claimer is
+// exclusive: nothing runs with it.
+type Claimer interface {
+	Claims() []string
+}
+
+// Spanner is a fault that runs for a time of its own (a flapping region's
+// cycles): unless the scenario gives the step a duration, the runner holds
+// it that long (service time) before recovering it.
+type Spanner interface {
+	Span() time.Duration
+}
+
+// Evidencer reports what Verify observed (figures, errors seen through the
+// environment), recorded with the fault-injected event.
+type Evidencer interface {
+	Evidence() map[string]any
+}
+
+// regionClaims are the claims of a fault that acts on the whole region.
+func regionClaims(r topology.RegionName) []string {
+	s := string(r)
+	return []string{s + "/aos", s + "/sql", s + "/blob", s + "/client", s + "/health", topology.LinkWAN}
+}
+
+// linkClaims are the claims of a fault on one named link.
+func linkClaims(link string) []string {
+	if link == topology.LinkWAN {
+		return []string{topology.LinkWAN}
+	}
+	i := strings.LastIndex(link, "-")
+	kind, r := link[:i], link[i+1:]
+	switch kind {
+	case topology.LinkClient:
+		return []string{r + "/client", r + "/health"}
+	case topology.LinkAOSSQL:
+		return []string{r + "/sql", r + "/health"}
+	default:
+		return []string{r + "/blob"}
+	}
+}
+
+// checkRegion fails when the environment has no such region.
+func checkRegion(env topology.Environment, fault string, r topology.RegionName) error {
+	if env.Region(r) == nil {
+		return &Error{fmt.Sprintf("fault %s: the environment has no region %s", fault, r)}
+	}
+	return nil
+}
+
+// sleepCtx waits d (wall time) or until ctx ends.
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+// pickRegion picks a or b; a is the primary and more interesting, so it
+// comes up three times in four.
+func pickRegion(rng *rand.Rand) string {
+	if rng.IntN(4) == 3 {
+		return "b"
+	}
+	return "a"
 }

@@ -57,11 +57,23 @@ type prepared struct {
 
 // Validate checks the scenario and builds its faults, before anything starts.
 func Validate(sc Scenario) error {
-	_, err := prepare(sc)
+	_, _, _, err := prepare(sc)
 	return err
 }
 
-func prepare(sc Scenario) ([]prepared, error) {
+// prepare expands a random schedule step (see schedule.go), checks the
+// scenario and builds every fault, before anything starts. It returns the
+// scenario as it will run.
+func prepare(sc Scenario) (Scenario, []prepared, *Schedule, error) {
+	sc, sched, err := expandSchedule(sc)
+	if err != nil {
+		return sc, nil, nil, err
+	}
+	steps, err := prepareSteps(sc)
+	return sc, steps, sched, err
+}
+
+func prepareSteps(sc Scenario) ([]prepared, error) {
 	if err := sc.Spec.Validate(); err != nil {
 		return nil, &KnobError{Knob: "topology", Err: err}
 	}
@@ -77,14 +89,33 @@ func prepare(sc Scenario) ([]prepared, error) {
 		}
 	}
 	var out []prepared
+	regionLoss := false
 	for _, st := range sc.Faults {
 		f, def, err := faults.New(st.Name, st.Params)
 		if err != nil {
 			return nil, err
 		}
+		regionLoss = regionLoss || def.RegionLoss
 		out = append(out, prepared{step: st, fault: f, def: def})
 	}
+	for _, p := range out {
+		if ev := p.after(); ev != "" && failoverEvents[ev] && !regionLoss {
+			return nil, &faults.Error{Msg: fmt.Sprintf("fault %s waits for %s, but no fault of the scenario takes a region away, so the runbook will never get there", p.step.Name, ev)}
+		}
+	}
 	return out, nil
+}
+
+// failoverEvents happen only after a region-loss fault.
+var failoverEvents = map[string]bool{history.EvFailoverStart: true, history.EvFailoverDone: true,
+	history.EvLimitedModeOn: true, history.EvFailbackStart: true, history.EvFailbackDone: true, history.EvLimitedModeOff: true}
+
+// after is the recorded event the step waits for ("" = none).
+func (p prepared) after() string {
+	if p.step.After != "" {
+		return p.step.After
+	}
+	return p.def.After
 }
 
 // Run executes a scenario end to end: bring up, steady state, faults and
@@ -95,7 +126,7 @@ func Run(ctx context.Context, sc Scenario, opt Options) (out *Outcome, err error
 	if logf == nil {
 		logf = func(string, ...any) {}
 	}
-	steps, err := prepare(sc)
+	sc, steps, sched, err := prepare(sc)
 	if err != nil {
 		return nil, err
 	}
@@ -103,6 +134,10 @@ func Run(ctx context.Context, sc Scenario, opt Options) (out *Outcome, err error
 	rec := history.NewRecorder(clk)
 	if opt.OnOp != nil {
 		rec.OnAppend(opt.OnOp)
+	}
+	if sched != nil {
+		logf("%s", sched.String())
+		rec.Event(EvSchedule, sched.Event())
 	}
 	base := DefaultScenario()
 	if opt.Base != nil {
@@ -262,6 +297,8 @@ func findCheck(rs []assertions.Result, name string) (assertions.Result, bool) {
 }
 
 // runFaults injects each fault at its time and recovers it after its hold.
+// A step with an After event waits for that event first; its At counts
+// from the event.
 func runFaults(ctx context.Context, sc Scenario, steps []prepared, env topology.Environment, rec *history.Recorder, rb *Runbook, logf func(string, ...any)) error {
 	clk := env.Clock()
 	sort.SliceStable(steps, func(i, j int) bool { return steps[i].step.At < steps[j].step.At })
@@ -280,24 +317,81 @@ func runFaults(ctx context.Context, sc Scenario, steps []prepared, env topology.
 	return errors.Join(errs...)
 }
 
+// EvFaultSkipped records a fault that never struck (the event it waited
+// for never happened); EvSchedule records a random schedule before the run.
+const (
+	EvFaultSkipped = "fault-skipped"
+	EvSchedule     = "schedule"
+)
+
+// waitEvent waits until the recorder holds the named event and returns its
+// wall time. It gives up (false) when the runbook has stopped without it.
+func waitEvent(ctx context.Context, rec *history.Recorder, rb *Runbook, name string) (time.Time, bool, error) {
+	seen := 0
+	for {
+		h := rec.Ops()
+		for _, op := range h.Ops[seen:] {
+			if op.Kind == history.Event && op.Key == name {
+				return op.Wall, true, nil
+			}
+		}
+		seen = len(h.Ops)
+		if rb != nil && rb.Err() != nil {
+			return time.Time{}, false, nil
+		}
+		select {
+		case <-ctx.Done():
+			return time.Time{}, false, ctx.Err()
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
 func runOne(ctx context.Context, sc Scenario, p prepared, env topology.Environment, rec *history.Recorder, rb *Runbook, logf func(string, ...any), at time.Time) error {
 	clk := env.Clock()
+	if ev := p.after(); ev != "" {
+		t, ok, err := waitEvent(ctx, rec, rb, ev)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			why := fmt.Sprintf("the runbook stopped before %s", ev)
+			if rb.Err() != nil {
+				why += ": " + rb.Err().Error()
+			}
+			logf("skip %s: %s", p.step.Name, why)
+			rec.Event(EvFaultSkipped, map[string]any{"fault": p.step.Name, "params": p.step.Params, "reason": why})
+			return nil
+		}
+		at = t.Add(clk.Wall(p.step.At))
+	}
 	select {
 	case <-ctx.Done():
 		return ctx.Err()
 	case <-time.After(time.Until(at)):
 	}
+	healthyBefore := regionHealthy(ctx, env, env.Router().Active(), 0)
 	logf("inject %s %v", p.step.Name, p.step.Params)
 	if err := p.fault.Inject(ctx, env); err != nil {
 		rec.Event(history.EvFaultInjected, map[string]any{"fault": p.step.Name, "params": p.step.Params, "region_loss": p.def.RegionLoss,
 			"verified": false, "verify_error": "inject failed: " + err.Error()})
 		return fmt.Errorf("inject %s: %w", p.step.Name, err)
 	}
-	ev := map[string]any{"fault": p.step.Name, "params": p.step.Params, "region_loss": p.def.RegionLoss, "verified": true}
+	ev := map[string]any{"fault": p.step.Name, "params": p.step.Params, "region_loss": p.def.RegionLoss, "verified": true,
+		"healthy_before": healthyBefore == nil}
+	if healthyBefore != nil {
+		ev["health_before_error"] = healthyBefore.Error()
+	}
 	if v, ok := p.fault.(faults.Verifier); ok {
 		if err := v.Verify(ctx, env); err != nil {
 			ev["verified"], ev["verify_error"] = false, err.Error()
+			logf("fault %s was not observed to take effect: %v", p.step.Name, err)
 		}
+	} else {
+		ev["verified"], ev["verify_error"] = false, "the fault has no way to observe its effect"
+	}
+	if e, ok := p.fault.(faults.Evidencer); ok {
+		ev["evidence"] = e.Evidence()
 	}
 	rec.Event(history.EvFaultInjected, ev)
 	hold := p.step.Duration
@@ -305,6 +399,8 @@ func runOne(ctx context.Context, sc Scenario, p prepared, env topology.Environme
 	if hold == 0 && p.def.RegionLoss {
 		wait = rb.FailedOver()
 		hold = sc.Runbook.FailedOverFor / 2
+	} else if s, ok := p.fault.(faults.Spanner); ok && hold == 0 {
+		hold = s.Span()
 	} else if hold == 0 {
 		hold = sc.FaultHold
 	}
@@ -323,8 +419,43 @@ func runOne(ctx context.Context, sc Scenario, p prepared, env topology.Environme
 		rec.Event(history.EvFaultRecovered, map[string]any{"fault": p.step.Name, "error": err.Error()})
 		return fmt.Errorf("recover %s: %w", p.step.Name, err)
 	}
-	rec.Event(history.EvFaultRecovered, map[string]any{"fault": p.step.Name})
+	rv := map[string]any{"fault": p.step.Name}
+	if err := regionHealthy(ctx, env, env.Router().Active(), 10*time.Second); err != nil {
+		rv["healthy_after"], rv["health_after_error"] = false, err.Error()
+	} else {
+		rv["healthy_after"] = true
+	}
+	rec.Event(history.EvFaultRecovered, rv)
 	return nil
+}
+
+// regionHealthy probes a region's load balancer until it answers healthy or
+// within is over (0 = one probe).
+func regionHealthy(ctx context.Context, env topology.Environment, r topology.RegionName, within time.Duration) error {
+	c := &http.Client{Timeout: time.Second}
+	deadline := time.Now().Add(within)
+	for {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, env.Region(r).Endpoint()+"/health", nil)
+		if err != nil {
+			return err
+		}
+		resp, err := c.Do(req)
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+			err = fmt.Errorf("region %s: health HTTP %d", r, resp.StatusCode)
+		}
+		if time.Now().After(deadline) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
 }
 
 // healthEvent probes every region through its load balancer and records it.

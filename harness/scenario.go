@@ -37,6 +37,11 @@ type FaultStep struct {
 	// "once the runbook has failed over and the failed-over period is over"
 	// for region faults, and the scenario's FaultHold otherwise.
 	Duration time.Duration `json:"duration"`
+	// After names a recorded event (history.EvFailbackStart, say) that must
+	// happen before At starts to count: a fault that strikes during the
+	// failback. "" = the fault's own default (faults.Definition.After),
+	// else the start of the fault phase.
+	After string `json:"after,omitempty"`
 }
 
 // RunbookConfig is the DR runbook's policy.

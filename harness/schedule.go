@@ -1,0 +1,294 @@
+package harness
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/bcdr-harness/bcdr/faults"
+	"github.com/bcdr-harness/bcdr/topology"
+)
+
+// RandomStep is the name of the fault step that asks for a seeded random
+// schedule: before the run it is replaced by the faults the schedule picks
+// (from the scenario's seed). Its parameters:
+//
+//	window  service time over which faults are spread (default 60m)
+//	count   faults to pick besides a region loss and a failback fault (default 3)
+//	faults  comma-separated fault names to pick from (default: the whole catalogue)
+const RandomStep = "random"
+
+func init() {
+	RegisterScenario("random", func() Scenario {
+		s := DefaultScenario()
+		s.Name = "random"
+		s.Description = "A seeded random schedule of compatible faults (hardware, network, at most one region loss, perhaps a second fault during failback); the same seed replays the same schedule."
+		s.Faults = []FaultStep{{Name: RandomStep, Params: map[string]string{"window": "60m", "count": "3"}}}
+		s.SteadyState = 30 * time.Minute
+		s.Checks = nil // validity, plus rpo, rto and failback-loss when a region is lost
+		return s
+	})
+}
+
+// Schedule is a seeded random choice of faults, targets and times.
+type Schedule struct {
+	Seed   int64         `json:"seed"`
+	Window time.Duration `json:"window"`
+	Pool   []string      `json:"pool"`
+	Steps  []FaultStep   `json:"steps"`
+	// RegionLoss tells whether a region-loss fault was picked.
+	RegionLoss bool `json:"region_loss"`
+}
+
+// Checks are the checks a run of the schedule needs.
+func (s *Schedule) Checks() []string {
+	if s.RegionLoss {
+		return []string{"validity", "rpo", "rto", "failback-loss"}
+	}
+	return []string{"validity"}
+}
+
+// String prints the schedule, one fault a line, in time order.
+func (s *Schedule) String() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "random schedule: seed %d, window %s, %d faults from %d (replay: bcdr drill random --seed %d)", s.Seed, s.Window, len(s.Steps), len(s.Pool), s.Seed)
+	for _, st := range s.Steps {
+		b.WriteString("\n  " + stepLine(st))
+	}
+	return b.String()
+}
+
+func stepLine(st FaultStep) string {
+	when := "+" + st.At.String()
+	if st.After != "" {
+		when = st.After + " " + when
+	}
+	hold := "for " + st.Duration.String()
+	if st.Duration == 0 {
+		hold = "until failed over"
+		if d, ok := faults.Lookup(st.Name); ok && !d.RegionLoss {
+			hold = "for its own span"
+		}
+	}
+	var ps []string
+	for k, v := range st.Params {
+		ps = append(ps, k+"="+v)
+	}
+	sort.Strings(ps)
+	return fmt.Sprintf("%-22s %-18s %s %s", when, hold, st.Name, strings.Join(ps, " "))
+}
+
+// Event is the schedule as recorded in the history.
+func (s *Schedule) Event() map[string]any {
+	var lines []any
+	for _, st := range s.Steps {
+		lines = append(lines, stepLine(st))
+	}
+	return map[string]any{"seed": s.Seed, "window": s.Window.String(), "steps": lines, "region_loss": s.RegionLoss}
+}
+
+// scheduleGap keeps faults with a common claim this far apart, so that the
+// environment (and the runbook's health probes) settle between them.
+const scheduleGap = 5 * time.Minute
+
+// NewSchedule picks faults from pool (nil = the whole catalogue) with the
+// seed: at most one region-loss fault (placed after every other), a fault
+// that waits for the failback only when a region is lost, and count others
+// whose windows never overlap on a common claim (faults.Claimer). The same
+// seed, window, pool, count and spec give the same schedule.
+func NewSchedule(seed int64, window time.Duration, pool []string, count int, spec topology.Spec) (*Schedule, error) {
+	if window < 10*time.Minute {
+		return nil, &faults.Error{Msg: fmt.Sprintf("random schedule: window must be at least 10m, got %s", window)}
+	}
+	if count < 0 || count > 20 {
+		return nil, &faults.Error{Msg: fmt.Sprintf("random schedule: count must be within [0, 20], got %d", count)}
+	}
+	if len(pool) == 0 {
+		for _, d := range faults.Catalogue() {
+			pool = append(pool, d.Name)
+		}
+	}
+	pool = append([]string(nil), pool...)
+	sort.Strings(pool)
+	var regionLoss, duringFailback, others []faults.Definition
+	for i, n := range pool {
+		if i > 0 && pool[i-1] == n {
+			return nil, &faults.Error{Msg: fmt.Sprintf("random schedule: fault %s named twice", n)}
+		}
+		d, ok := faults.Lookup(n)
+		if !ok {
+			var known []string
+			for _, d := range faults.Catalogue() {
+				known = append(known, d.Name)
+			}
+			return nil, &faults.Error{Msg: fmt.Sprintf("random schedule: unknown fault %q (known: %s)", n, strings.Join(known, ", "))}
+		}
+		switch {
+		case d.RegionLoss:
+			regionLoss = append(regionLoss, d)
+		case failoverEvents[d.After]:
+			duringFailback = append(duringFailback, d)
+		default:
+			others = append(others, d)
+		}
+	}
+	rng := rand.New(rand.NewPCG(uint64(seed), 0x62636472)) // "bcdr"
+	s := &Schedule{Seed: seed, Window: window, Pool: pool}
+	type placed struct {
+		from, to time.Duration
+		claims   []string // nil = exclusive
+	}
+	var taken []placed
+	claimsOf := func(d faults.Definition, p faults.Params) ([]string, time.Duration, error) {
+		f, _, err := faults.New(d.Name, p)
+		if err != nil {
+			return nil, 0, err
+		}
+		var span time.Duration
+		if sp, ok := f.(faults.Spanner); ok {
+			span = sp.Span()
+		}
+		if c, ok := f.(faults.Claimer); ok {
+			return c.Claims(), span, nil
+		}
+		return nil, span, nil
+	}
+	clash := func(a, b placed) bool {
+		if a.to+scheduleGap <= b.from || b.to+scheduleGap <= a.from {
+			return false
+		}
+		if a.claims == nil || b.claims == nil {
+			return true
+		}
+		for _, x := range a.claims {
+			for _, y := range b.claims {
+				if x == y {
+					return true
+				}
+			}
+		}
+		return false
+	}
+	pick := func(d faults.Definition) faults.Params {
+		if d.Pick == nil {
+			return faults.Params{}
+		}
+		return d.Pick(rng, spec)
+	}
+	if len(regionLoss) > 0 && (len(others) == 0 || rng.IntN(2) == 0) {
+		d := regionLoss[rng.IntN(len(regionLoss))]
+		s.Steps = append(s.Steps, FaultStep{Name: d.Name, Params: pick(d), At: window})
+		s.RegionLoss = true
+		if len(duringFailback) > 0 && rng.IntN(2) == 0 {
+			d := duringFailback[rng.IntN(len(duringFailback))]
+			s.Steps = append(s.Steps, FaultStep{Name: d.Name, Params: pick(d), After: d.After,
+				At: time.Duration(rng.IntN(3)) * time.Minute, Duration: time.Duration(5+rng.IntN(6)) * time.Minute})
+		}
+	}
+	for i := 0; i < count && len(others) > 0; i++ {
+		for try := 0; try < 30; try++ {
+			d := others[rng.IntN(len(others))]
+			p := pick(d)
+			claims, span, err := claimsOf(d, p)
+			if err != nil {
+				return nil, fmt.Errorf("random schedule: fault %s with %v: %w", d.Name, p, err)
+			}
+			dur := time.Duration(3+rng.IntN(13)) * time.Minute
+			if span > 0 {
+				dur = span
+			}
+			if dur > window {
+				continue
+			}
+			at := time.Duration(rng.Int64N(int64(window-dur)/int64(time.Minute)+1)) * time.Minute
+			cand := placed{from: at, to: at + dur, claims: claims}
+			ok := true
+			for _, t := range taken {
+				ok = ok && !clash(cand, t)
+			}
+			if !ok {
+				continue
+			}
+			taken = append(taken, cand)
+			st := FaultStep{Name: d.Name, Params: p, At: at, Duration: dur}
+			if span > 0 {
+				st.Duration = 0 // the fault's own span
+			}
+			s.Steps = append(s.Steps, st)
+			break
+		}
+	}
+	sort.SliceStable(s.Steps, func(i, j int) bool {
+		a, b := s.Steps[i], s.Steps[j]
+		if (a.After == "") != (b.After == "") {
+			return a.After == ""
+		}
+		return a.At < b.At
+	})
+	return s, nil
+}
+
+// expandSchedule replaces a RandomStep of the scenario by the schedule its
+// seed picks, and sets the checks the schedule needs when the scenario
+// names none.
+func expandSchedule(sc Scenario) (Scenario, *Schedule, error) {
+	idx := -1
+	for i, st := range sc.Faults {
+		if st.Name == RandomStep {
+			if idx >= 0 {
+				return sc, nil, &faults.Error{Msg: "a scenario takes at most one random fault step"}
+			}
+			idx = i
+		}
+	}
+	if idx < 0 {
+		return sc, nil, nil
+	}
+	st := sc.Faults[idx]
+	for k := range st.Params {
+		if k != "window" && k != "count" && k != "faults" {
+			return sc, nil, &faults.Error{Msg: fmt.Sprintf("fault %s: unknown parameter %q (window, count, faults)", RandomStep, k)}
+		}
+	}
+	window := 60 * time.Minute
+	if v, ok := st.Params["window"]; ok {
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			return sc, nil, &faults.Error{Msg: fmt.Sprintf("fault %s: parameter window: not a duration: %q", RandomStep, v)}
+		}
+		window = d
+	}
+	count := 3
+	if v, ok := st.Params["count"]; ok {
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			return sc, nil, &faults.Error{Msg: fmt.Sprintf("fault %s: parameter count: not an integer: %q", RandomStep, v)}
+		}
+		count = n
+	}
+	var pool []string
+	if v := strings.TrimSpace(st.Params["faults"]); v != "" {
+		for _, n := range strings.Split(v, ",") {
+			pool = append(pool, strings.TrimSpace(n))
+		}
+	}
+	sched, err := NewSchedule(sc.Seed, window, pool, count, sc.Spec)
+	if err != nil {
+		return sc, nil, err
+	}
+	steps := append([]FaultStep(nil), sc.Faults[:idx]...)
+	for _, s := range sched.Steps {
+		if s.After == "" {
+			s.At += st.At
+		}
+		steps = append(steps, s)
+	}
+	sc.Faults = append(steps, sc.Faults[idx+1:]...)
+	if len(sc.Checks) == 0 {
+		sc.Checks = sched.Checks()
+	}
+	return sc, sched, nil
+}
