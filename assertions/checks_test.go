@@ -1,0 +1,442 @@
+package assertions
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/bcdr-harness/bcdr/history"
+	"github.com/bcdr-harness/bcdr/topology"
+)
+
+// builder writes a synthetic history in service time, one operation after
+// the other (the clock only moves forward).
+type builder struct {
+	h history.History
+	t time.Duration
+}
+
+func newBuilder() *builder {
+	return &builder{h: history.History{Scale: 200, Epoch: time.Unix(1_800_000_000, 0)}}
+}
+
+func (b *builder) at(t time.Duration) *builder {
+	if t > b.t {
+		b.t = t
+	}
+	return b
+}
+
+func (b *builder) add(op history.Op) history.Op {
+	op.Index = len(b.h.Ops)
+	op.Service = b.t
+	op.Wall = b.h.Epoch.Add(time.Duration(float64(b.t) / b.h.Scale))
+	b.h.Ops = append(b.h.Ops, op)
+	return op
+}
+
+func (b *builder) event(name string, v map[string]any) history.Op {
+	return b.add(history.Op{Process: -1, Type: history.Info, Kind: history.Event, Key: name, Value: v})
+}
+
+// op records an invoke now and its outcome took later.
+func (b *builder) op(proc int, kind history.Kind, key string, typ history.Type, status int, region, inst string, took time.Duration, value map[string]any) (history.Op, history.Op) {
+	inv := b.add(history.Op{Process: proc, Type: history.Invoke, Kind: kind, Key: key, Value: value})
+	b.t += took
+	res := history.Op{Process: proc, Type: typ, Kind: kind, Key: key, Region: region, Inst: inst, Status: status, Tries: 1, Value: value}
+	if typ != history.OK {
+		res.Error = fmt.Sprintf("HTTP %d", status)
+	}
+	return inv, b.add(res)
+}
+
+// drill is a synthetic region drill: writes every 10 s, probes every 2 m,
+// lag samples every minute, region a lost at 30m, failover at 47m, failback
+// 62m-64m (the front door drained from 63m), 10 minutes after.
+type drill struct {
+	b                *builder
+	acked            []string // acknowledged write keys, in order
+	ackAt            map[string]time.Duration
+	fault, foStart   time.Duration
+	failbackDrained  time.Duration
+	failbackDone     time.Duration
+	signOff          bool
+	maintB, reportB  int // status of maintenance and reports answered by b while failed over
+	sqlLag, blobLag  float64
+	n                int
+	lastDocumentLoss time.Duration
+}
+
+func newDrill() *drill {
+	return &drill{b: newBuilder(), ackAt: map[string]time.Duration{}, fault: 30 * time.Minute, foStart: 47 * time.Minute,
+		failbackDrained: 63 * time.Minute, failbackDone: 64 * time.Minute, signOff: true, maintB: 423, reportB: 423,
+		sqlLag: 120, blobLag: 60}
+}
+
+func (d *drill) write(region string, typ history.Type) {
+	d.n++
+	kind, key := history.JournalEntry, fmt.Sprintf("je-%d", d.n)
+	value := map[string]any{"amount": int64(100 + d.n)}
+	if d.n%3 == 0 {
+		kind, key = history.Invoice, fmt.Sprintf("inv-%d", d.n)
+		value = map[string]any{"amount": int64(100 + d.n), "sha256": fmt.Sprintf("sum-%d", d.n), "object": "doc/" + key}
+	}
+	status := 200
+	if typ != history.OK {
+		status = 503
+	}
+	_, res := d.b.op(d.n%4, kind, key, typ, status, region, "aos-"+region+"-1", time.Second, value)
+	if typ == history.OK {
+		d.acked = append(d.acked, key)
+		d.ackAt[key] = res.Service
+	}
+}
+
+func (d *drill) probes(region string, maint, report int) {
+	typ := func(s int) history.Type {
+		if s >= 200 && s < 300 {
+			return history.OK
+		}
+		return history.Fail
+	}
+	batch := 200
+	if maint == 503 {
+		batch = 503
+	}
+	d.b.op(10, history.Batch, fmt.Sprintf("batch-%d", d.n), typ(batch), batch, region, "aos-"+region+"-2", time.Second, nil)
+	d.b.op(11, history.Report, fmt.Sprintf("report-%d", d.n), typ(report), report, region, "aos-"+region+"-2", time.Second, nil)
+	d.b.op(12, history.Maintenance, fmt.Sprintf("maint-%d", d.n), typ(maint), maint, region, "aos-"+region+"-2", time.Second, map[string]any{"kind": "update"})
+}
+
+// run writes the history from 0 to 75m.
+func (d *drill) run() history.History {
+	b := d.b
+	b.event(history.EvHealth, map[string]any{"when": "before", "ok": true})
+	foDone := d.foStart + time.Minute
+	for t := 10 * time.Second; t < 75*time.Minute; t += 10 * time.Second {
+		b.at(t)
+		switch {
+		case t == d.fault:
+			b.event(history.EvFaultInjected, map[string]any{"fault": "region-outage", "region_loss": true, "verified": true})
+		case t == d.fault+2*time.Minute:
+			b.event(history.EvOutageDetected, map[string]any{"region": "a"})
+		case t == d.foStart:
+			if d.signOff {
+				b.event(history.EvSignOffRequested, map[string]any{"possible_loss": true})
+				b.event(history.EvSignOffGranted, map[string]any{"region": "a"})
+			}
+			b.event(history.EvFailoverStart, map[string]any{"from": "a", "to": "b"})
+		case t == foDone:
+			b.event(history.EvLimitedModeOn, map[string]any{"region": "b"})
+			b.event(history.EvFailoverDone, map[string]any{"from": "a", "to": "b"})
+		case t == 62*time.Minute:
+			b.event(history.EvFailbackStart, map[string]any{"from": "b", "to": "a"})
+		case t == d.failbackDrained:
+			b.event("resync-done", nil)
+			b.event("front-door-drained", nil)
+		case t == d.failbackDone:
+			b.event(history.EvLimitedModeOff, map[string]any{"region": "a"})
+			b.event(history.EvFailbackDone, map[string]any{"from": "b", "to": "a"})
+		}
+		if t%time.Minute == 0 && t < d.fault {
+			b.event(history.EvLag, map[string]any{"sql_lag_s": d.sqlLag, "blob_lag_s": d.blobLag})
+		}
+		region, typ := "a", history.OK
+		switch {
+		case t >= d.fault && t <= foDone:
+			region, typ = "", history.Unknown
+		case t > foDone && t < d.failbackDrained:
+			region = "b"
+		case t >= d.failbackDrained && t <= d.failbackDone:
+			region, typ = "", history.Fail
+		}
+		d.write(region, typ)
+		if t%(2*time.Minute) == 0 {
+			switch {
+			case typ != history.OK:
+				d.probes(region, 503, 503)
+			case region == "b":
+				d.probes(region, d.maintB, d.reportB)
+			default:
+				d.probes(region, 202, 200)
+			}
+		}
+	}
+	b.event(history.EvHealth, map[string]any{"when": "after", "ok": true})
+	return b.h
+}
+
+// snapshot holds the acknowledged writes that pass keep, as stored.
+func (d *drill) snapshot(region string, keep func(key string) bool) *topology.Snapshot {
+	s := &topology.Snapshot{Region: topology.RegionName(region), Journal: map[string]topology.JournalEntry{},
+		Invoices: map[string]topology.InvoiceRow{}, Objects: map[string]string{}}
+	for i, key := range d.acked {
+		if !keep(key) {
+			continue
+		}
+		var n int
+		if strings.HasPrefix(key, "inv-") {
+			fmt.Sscanf(key, "inv-%d", &n)
+			s.Invoices[key] = topology.InvoiceRow{Key: key, ObjectKey: "doc/" + key, SHA256: fmt.Sprintf("sum-%d", n), Amount: int64(100 + n)}
+			s.Objects["doc/"+key] = fmt.Sprintf("sum-%d", n)
+			continue
+		}
+		fmt.Sscanf(key, "je-%d", &n)
+		amt := int64(100 + n)
+		s.Journal[key] = topology.JournalEntry{Key: key, LineCount: 2, Applied: 1,
+			Lines: []topology.JournalLine{{Account: "1100-cash", Debit: amt}, {Account: "4000-revenue", Credit: amt}}}
+		_ = i
+	}
+	return s
+}
+
+// input is the drill's history with the promoted region having lost the
+// last lostBefore of writes before the fault, and every write in the end.
+func (d *drill) input(lostBefore time.Duration) Input {
+	h := d.run()
+	after := d.snapshot("b", func(k string) bool { return d.ackAt[k] < d.fault-lostBefore })
+	final := d.snapshot("a", func(string) bool { return true })
+	after.LimitedMode = true
+	return Input{History: h, AfterFailover: after, Final: final, Budgets: DefaultBudgets()}
+}
+
+func check(t *testing.T, c Check, in Input, want Verdict, mentions ...string) Result {
+	t.Helper()
+	r := c.Check(in)
+	if r.Name != c.Name() {
+		t.Errorf("result named %q, check %q", r.Name, c.Name())
+	}
+	if r.Verdict != want {
+		t.Fatalf("%s: want %s, got %s: %s", c.Name(), want, r.Verdict, r.Explanation)
+	}
+	if r.Explanation == "" {
+		t.Errorf("%s: no explanation", c.Name())
+	}
+	for _, m := range mentions {
+		if !strings.Contains(r.Explanation, m) {
+			t.Errorf("%s: explanation lacks %q: %s", c.Name(), m, r.Explanation)
+		}
+	}
+	for _, i := range r.Ops {
+		if i < 0 || i >= len(in.History.Ops) {
+			t.Errorf("%s: op %d outside the history", c.Name(), i)
+		}
+	}
+	t.Logf("%s %s: observed %s budget %s: %s", r.Name, r.Verdict, r.Observed, r.Budget, r.Explanation)
+	return r
+}
+
+func TestRegistryHasEveryCheck(t *testing.T) {
+	for _, n := range []string{"validity", "rpo", "rto", "failback-loss", "failback-interruption", "batch-outage",
+		"fault-domain-availability", "ledger", "cross-store", "limited-mode", "sign-off", "replication-lag"} {
+		if c, ok := Lookup(n); !ok || c.Name() != n {
+			t.Errorf("check %s not registered under its name", n)
+		}
+	}
+}
+
+func TestSyntheticDrillPassesEveryCheck(t *testing.T) {
+	in := newDrill().input(2 * time.Minute)
+	for _, n := range []string{"validity", "rpo", "rto", "failback-loss", "failback-interruption", "batch-outage",
+		"ledger", "cross-store", "limited-mode", "sign-off", "replication-lag"} {
+		c, _ := Lookup(n)
+		check(t, c, in, Pass)
+	}
+}
+
+func TestRPOFailsBeyondBudget(t *testing.T) {
+	r := check(t, RPO{}, newDrill().input(20*time.Minute), Fail, "exceeds the RPO budget", "je-")
+	if r.Observed < 19*time.Minute || r.LostCount == 0 || r.Window == nil {
+		t.Errorf("rpo observed %s lost %d window %v", r.Observed, r.LostCount, r.Window)
+	}
+}
+
+func TestRPOWithoutFailoverAllowsNoLoss(t *testing.T) {
+	d := newDrill()
+	d.fault = 200 * time.Minute // never: no fault, no failover inside the run
+	d.foStart, d.failbackDrained, d.failbackDone = 300*time.Minute, 300*time.Minute, 300*time.Minute
+	h := d.run()
+	final := d.snapshot("a", func(k string) bool { return k != "je-5" })
+	in := Input{History: h, Final: final, Budgets: DefaultBudgets()}
+	check(t, RPO{}, in, Fail, "je-5", "without any failover")
+	in.Final = d.snapshot("a", func(string) bool { return true })
+	check(t, RPO{}, in, Pass)
+}
+
+func TestFailbackInterruption(t *testing.T) {
+	in := newDrill().input(time.Minute)
+	r := check(t, FailbackInterruption{}, in, Pass)
+	if r.Observed < time.Minute || r.Observed > 2*time.Minute+30*time.Second {
+		t.Errorf("interruption %s, want about the 1-minute drain", r.Observed)
+	}
+	d := newDrill()
+	d.failbackDone = 71 * time.Minute // drained 8 minutes
+	in = d.input(time.Minute)
+	r = check(t, FailbackInterruption{}, in, Fail, "above the budget", "front-door-drained at 1h3m")
+	if r.Observed < 8*time.Minute || r.Violations == 0 || r.Window == nil {
+		t.Errorf("observed %s violations %d window %v", r.Observed, r.Violations, r.Window)
+	}
+	if in.History.Ops[r.Window.EndOp].Region != "a" {
+		t.Errorf("the stretch must end at the first write acknowledged by region a: %+v", in.History.Ops[r.Window.EndOp])
+	}
+}
+
+func TestBatchOutage(t *testing.T) {
+	d := newDrill()
+	d.failbackDone = 71 * time.Minute
+	in := d.input(time.Minute)
+	check(t, BatchOutage{}, in, Pass, "within the budget")
+	in.Budgets.BatchOutage = 3 * time.Minute
+	r := check(t, BatchOutage{}, in, Fail, "above the budget", "batch-")
+	if r.Violations == 0 || r.Observed < 8*time.Minute {
+		t.Errorf("violations %d observed %s", r.Violations, r.Observed)
+	}
+}
+
+func TestLimitedMode(t *testing.T) {
+	check(t, LimitedMode{}, newDrill().input(time.Minute), Pass, "refused with 423")
+	d := newDrill()
+	d.maintB = 202
+	r := check(t, LimitedMode{}, d.input(time.Minute), Fail, "update maint-", "accepted by aos-b-2")
+	if r.Violations == 0 {
+		t.Error("no violation counted")
+	}
+	d = newDrill()
+	d.reportB = 200
+	in := d.input(time.Minute)
+	in.AfterFailover.LimitedMode = false
+	check(t, LimitedMode{}, in, Fail, "financial report report-", "not in limited mode right after failover")
+}
+
+func TestSignOff(t *testing.T) {
+	check(t, SignOff{}, newDrill().input(2*time.Minute), Pass, "sign-off was granted first")
+	d := newDrill()
+	d.signOff = false
+	r := check(t, SignOff{}, d.input(2*time.Minute), Fail, "without the customer's written sign-off", "no sign-off was requested")
+	if r.LostCount == 0 {
+		t.Error("lost writes not named")
+	}
+	d = newDrill()
+	d.signOff = false
+	check(t, SignOff{}, d.input(0), Pass, "without sign-off, as the promise allows")
+}
+
+func TestSignOffRefusedMustWait(t *testing.T) {
+	b := newBuilder()
+	b.event(history.EvSignOffRequested, nil)
+	b.at(time.Minute)
+	ref := b.event(history.EvSignOffRefused, map[string]any{"region": "a"})
+	b.at(2 * time.Minute)
+	b.op(1, history.JournalEntry, "je-1", history.OK, 200, "a", "aos-a-1", time.Second, nil)
+	check(t, SignOff{}, Input{History: b.h}, Pass, "waited")
+	b.op(1, history.JournalEntry, "je-2", history.OK, 200, "b", "aos-b-1", time.Second, nil)
+	r := check(t, SignOff{}, Input{History: b.h}, Fail, "je-2")
+	if r.Ops[0] != ref.Index-1 && r.Ops[len(r.Ops)-1] == ref.Index {
+		t.Errorf("ops %v", r.Ops)
+	}
+	b.event(history.EvFailoverStart, map[string]any{"from": "a", "to": "b"})
+	check(t, SignOff{}, Input{History: b.h, AfterFailover: &topology.Snapshot{}}, Fail, "refused sign-off")
+}
+
+func TestReplicationLag(t *testing.T) {
+	check(t, ReplicationLag{}, newDrill().input(time.Minute), Pass, "stayed within")
+	d := newDrill()
+	d.blobLag = 1200
+	r := check(t, ReplicationLag{}, d.input(time.Minute), Fail, "blob in", "blob replication at 20m0s")
+	if r.Observed != 20*time.Minute || r.Violations == 0 || r.Window == nil {
+		t.Errorf("observed %s violations %d", r.Observed, r.Violations)
+	}
+	check(t, ReplicationLag{}, Input{History: newBuilder().h}, Unknown, "samples")
+}
+
+func TestLedger(t *testing.T) {
+	d := newDrill()
+	in := d.input(time.Minute)
+	check(t, Ledger{}, in, Pass, "balanced")
+	e := in.Final.Journal["je-1"]
+	e.Lines = []topology.JournalLine{{Account: "1100-cash", Debit: 101}, {Account: "4000-revenue", Credit: 90}}
+	in.Final.Journal["je-1"] = e
+	p := in.Final.Journal["je-2"]
+	p.Lines = p.Lines[:1]
+	in.Final.Journal["je-2"] = p
+	dup := in.Final.Journal["je-4"]
+	dup.Applied = 2
+	in.Final.Journal["je-4"] = dup
+	in.Final.Journal["je-phantom"] = topology.JournalEntry{Key: "je-phantom", LineCount: 2, Applied: 1,
+		Lines: []topology.JournalLine{{Debit: 5}, {Credit: 5}}}
+	amt := in.Final.Journal["je-5"]
+	amt.Lines = []topology.JournalLine{{Debit: 7}, {Credit: 7}}
+	in.Final.Journal["je-5"] = amt
+	r := check(t, Ledger{}, in, Fail, "je-1: unbalanced (debits 101, credits 90)", "je-2: unbalanced (debits 102, credits 0), partial (1 of 2", "je-4: applied 2 times",
+		"je-phantom: no client posted it")
+	if r.Violations != 5 {
+		t.Errorf("violations %d, want 5", r.Violations)
+	}
+	if !strings.Contains(r.Explanation, "and 1 more") { // je-5, the amount that differs
+		t.Errorf("explanation should count the rest: %s", r.Explanation)
+	}
+	check(t, Ledger{}, Input{History: in.History}, Unknown)
+}
+
+func TestCrossStore(t *testing.T) {
+	d := newDrill()
+	in := d.input(time.Minute)
+	// A document lost with replication just before the fault is tolerated.
+	var recent, old string
+	for _, k := range d.acked {
+		if strings.HasPrefix(k, "inv-") && d.ackAt[k] < d.fault-2*time.Minute && d.ackAt[k] > d.fault-10*time.Minute {
+			recent = k
+		}
+		if strings.HasPrefix(k, "inv-") && old == "" {
+			old = k
+		}
+	}
+	delete(in.AfterFailover.Objects, "doc/"+recent)
+	check(t, CrossStore{}, in, Pass, "inside the RPO window")
+	delete(in.AfterFailover.Objects, "doc/"+old)
+	r := check(t, CrossStore{}, in, Fail, old+": document doc/"+old+" missing from the bucket in region b right after failover")
+	if r.Observed < 25*time.Minute || r.Violations != 1 {
+		t.Errorf("observed %s violations %d", r.Observed, r.Violations)
+	}
+	in = d.input(time.Minute)
+	in.Final.Objects["doc/"+old] = "other"
+	check(t, CrossStore{}, in, Fail, "has checksum other")
+}
+
+func TestFaultDomainAvailability(t *testing.T) {
+	build := func(failAt time.Duration) Input {
+		b := newBuilder()
+		b.event(history.EvHealth, map[string]any{"when": "before", "ok": true})
+		final := &topology.Snapshot{Region: "a", Journal: map[string]topology.JournalEntry{}}
+		for i := 1; i <= 120; i++ {
+			t := time.Duration(i) * 10 * time.Second
+			b.at(t)
+			if t == 10*time.Minute {
+				b.event(history.EvFaultInjected, map[string]any{"fault": "fault-domain-loss", "region_loss": false, "verified": true,
+					"params": map[string]string{"region": "a", "domain": "0"}})
+			}
+			if t == 15*time.Minute {
+				b.event(history.EvFaultRecovered, map[string]any{"fault": "fault-domain-loss"})
+			}
+			key := fmt.Sprintf("je-%d", i)
+			if t == failAt {
+				b.op(1, history.JournalEntry, key, history.Fail, 503, "a", "", 2*time.Minute, nil)
+				continue
+			}
+			b.op(1, history.JournalEntry, key, history.OK, 200, "a", "aos-a-1", time.Second, nil)
+			final.Journal[key] = topology.JournalEntry{Key: key}
+		}
+		b.event(history.EvHealth, map[string]any{"when": "after", "ok": true})
+		return Input{History: b.h, Final: final, Budgets: DefaultBudgets()}
+	}
+	check(t, FaultDomainAvailability{}, build(0), Pass, "barely noticed")
+	r := check(t, FaultDomainAvailability{}, build(12*time.Minute), Fail, "je-72", "failed past the retry budget", "fault-domain-loss")
+	if r.Violations != 1 {
+		t.Errorf("violations %d", r.Violations)
+	}
+	in := build(0)
+	delete(in.Final.Journal, "je-80")
+	check(t, FaultDomainAvailability{}, in, Fail, "je-80", "missing from region a")
+	check(t, FaultDomainAvailability{}, newDrill().input(0), Unknown)
+}
