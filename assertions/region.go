@@ -222,10 +222,21 @@ func (FailbackLoss) Check(in Input) Result {
 			in.Final.Region, clock.Round(start.Service), clock.Round(fb.Service))
 		return finish(r, clk)
 	}
+	// The loss is measured up to the switch: the front door's drain (the
+	// last moment region b took writes), else failback-done.
+	sw, refName := fb, "failback-done"
+	if d, ok := eventAfter(in.History, "front-door-drained", start); ok {
+		sw, refName = d, "the front door's drain"
+	}
 	r.Verdict = Fail
-	r.Observed = start.Service - lost[0].Result.Service
-	r.Explanation = fmt.Sprintf("%d acknowledged writes lost across the failback (started service %s): %s; the failback must take a final log backup before the switch",
-		len(lost), clock.Round(start.Service), describeLost(lostWrites(lost), clk, start.Service, "failback"))
+	r.Observed = sw.Service - lost[0].Result.Service
+	if r.Observed < 0 {
+		r.Observed = 0
+	}
+	r.Window = window(lost[0].Result, sw)
+	r.Ops = append(r.Ops, sw.Index)
+	r.Explanation = fmt.Sprintf("%d acknowledged writes lost across the failback (started service %s, switch at %s): %s; the failback must take a final log backup before the switch",
+		len(lost), clock.Round(start.Service), clock.Round(sw.Service), describeLost(lostWrites(lost), clk, sw.Service, refName))
 	return finish(r, clk)
 }
 
