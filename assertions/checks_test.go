@@ -440,3 +440,39 @@ func TestFaultDomainAvailability(t *testing.T) {
 	check(t, FaultDomainAvailability{}, in, Fail, "je-80", "missing from region a")
 	check(t, FaultDomainAvailability{}, newDrill().input(0), Unknown)
 }
+
+func TestFailbackLoss(t *testing.T) {
+	d := newDrill()
+	in := d.input(time.Minute)
+	check(t, FailbackLoss{}, in, Pass, "survived the failback")
+	var inB string
+	for _, k := range d.acked {
+		if d.ackAt[k] > 55*time.Minute && d.ackAt[k] < d.failbackDrained {
+			inB = k
+			break
+		}
+	}
+	delete(in.Final.Journal, inB)
+	delete(in.Final.Invoices, inB)
+	r := check(t, FailbackLoss{}, in, Fail, inB, "final log backup", "the front door's drain")
+	if r.LostCount != 1 || r.Lost[0].Region != "b" || r.Observed <= 0 {
+		t.Errorf("lost %+v observed %s", r.Lost, r.Observed)
+	}
+}
+
+func TestRTO(t *testing.T) {
+	in := newDrill().input(time.Minute)
+	r := check(t, RTO{}, in, Pass, "recovered in region b")
+	in.Budgets.RTO = 10 * time.Minute
+	r = check(t, RTO{}, in, Fail, "region-outage")
+	if r.Observed < 17*time.Minute || r.Window == nil {
+		t.Errorf("observed %s", r.Observed)
+	}
+}
+
+func TestValidity(t *testing.T) {
+	in := newDrill().input(time.Minute)
+	check(t, Validity{}, in, Pass)
+	in.Budgets.MinWritesBeforeFault = 1000
+	check(t, Validity{}, in, Unknown, "acknowledged writes before the fault")
+}
