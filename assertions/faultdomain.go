@@ -138,7 +138,7 @@ func (FaultDomainAvailability) Check(in Input) Result {
 	}
 	if len(lost) > 0 {
 		problems = append(problems, fmt.Sprintf("%s missing from region %s's final data: %s",
-			plural(len(lost), "acknowledged write", "acknowledged writes"), in.Final.Region, describeLost(lostWrites(lost), clk, hw[0].inject.Service, "the fault")))
+			plural(len(lost), "acknowledged write", "acknowledged writes"), in.Final.Region, describeLost(lostWrites(lost), clk, lastOp(h).Service, "the end of the run")))
 	}
 	if in.Final == nil {
 		problems = append(problems, "no final snapshot was taken, so loss could not be checked")

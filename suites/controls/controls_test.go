@@ -1,0 +1,173 @@
+// Package controls holds the negative controls: for every check, a drill
+// built to violate the promise it guards, showing the check failing with an
+// explanation that names the right operations. A check that has never been
+// seen failing proves nothing.
+package controls_test
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/bcdr-harness/bcdr/assertions"
+	"github.com/bcdr-harness/bcdr/harness"
+	"github.com/bcdr-harness/bcdr/history"
+	"github.com/bcdr-harness/bcdr/suites/suitetest"
+)
+
+// control builds a row: base with knob settings, the violated check's
+// verdict (fail, or unknown for validity), checks that must still pass, and
+// further assertions.
+func control(t *testing.T, base harness.Scenario, name, desc string, knobs []string,
+	violated string, v assertions.Verdict, passing []string, then func(*testing.T, *harness.Outcome)) suitetest.Row {
+	t.Helper()
+	sc := base
+	if err := sc.SetAll(knobs); err != nil {
+		t.Fatalf("%s: %v", name, err)
+	}
+	sc.Name, sc.Description = name, desc
+	sc.Checks = nil
+	sc.Expect = suitetest.With(suitetest.Pass(passing...), violated, v)
+	return suitetest.Row{Scenario: sc, Then: then}
+}
+
+// failed fetches a check that must have failed and requires it to name
+// operations of the given kinds that exist in the history.
+func failed(t *testing.T, out *harness.Outcome, check string, kinds ...history.Kind) assertions.Result {
+	t.Helper()
+	r, ok := out.Check(check)
+	if !ok {
+		t.Fatalf("check %s did not run", check)
+	}
+	if r.Explanation == "" {
+		t.Errorf("check %s failed without an explanation", check)
+	}
+	suitetest.OpsExist(t, out, r, kinds...)
+	t.Logf("CONTROL %s: %s %s, observed %.0fs budget %.0fs (service), lost %d, violations %d: %s",
+		out.Result.Scenario, r.Name, r.Verdict, r.ObservedServiceS, r.BudgetServiceS, r.LostCount, r.Violations, r.Explanation)
+	return r
+}
+
+var writes = []history.Kind{history.JournalEntry, history.Invoice}
+
+func TestControls(t *testing.T) {
+	region := suitetest.Short("region-outage")
+	noFault := suitetest.Short("instance-crash")
+	noFault.Faults = nil
+	hardware := suitetest.Short("fault-domain-loss")
+
+	suitetest.RunTable(t, []suitetest.Row{
+		control(t, region, "rpo-log-backup-above-budget",
+			"Log backups every 40 service minutes against a 15-minute RPO: region a is lost 30 minutes after the last backup, so the writes of those 30 minutes are lost.",
+			[]string{"log-backup-interval=40m", "steady-state=30m", "rpo=15m"}, "rpo", assertions.Fail, []string{"validity"},
+			func(t *testing.T, out *harness.Outcome) {
+				r := failed(t, out, "rpo", writes...)
+				if r.LostCount == 0 || r.ObservedServiceS <= r.BudgetServiceS {
+					t.Errorf("rpo must name lost writes beyond the budget: lost %d, observed %.0fs", r.LostCount, r.ObservedServiceS)
+				}
+				suitetest.CheckNames(t, out, "rpo", "log backup interval", "region-outage")
+			}),
+		control(t, region, "rto-decision-window-above-budget",
+			"The runbook's decision window (25m) alone is longer than the RTO budget (20m): writes cannot recover in region b in time.",
+			[]string{"decision-window=25m", "rto=20m"}, "rto", assertions.Fail, []string{"validity"},
+			func(t *testing.T, out *harness.Outcome) {
+				r := failed(t, out, "rto", history.Event)
+				if r.ObservedServiceS <= r.BudgetServiceS {
+					t.Errorf("rto observed %.0fs within the budget %.0fs", r.ObservedServiceS, r.BudgetServiceS)
+				}
+				suitetest.CheckNames(t, out, "rto", "region-outage")
+			}),
+		control(t, region, "failback-without-final-log-backup",
+			"Failback promotes region a without the tail-of-log backup: the writes region b took since its last log backup are lost.",
+			[]string{"skip-final-log-backup=true"}, "failback-loss", assertions.Fail, []string{"validity", "rpo"},
+			func(t *testing.T, out *harness.Outcome) {
+				r := failed(t, out, "failback-loss", writes...)
+				if r.LostCount == 0 || r.Lost[0].Region != "b" {
+					t.Errorf("failback-loss must name writes acknowledged in region b: %+v", r.Lost)
+				}
+				suitetest.CheckNames(t, out, "failback-loss", "final log backup")
+			}),
+		control(t, region, "failback-slower-than-budgets",
+			"Budgets below what the failback switchover costs (10 s of write interruption, 30 s of batch outage) with batch probes every 30 s: both failback checks must report the stretch and the probes that failed in it.",
+			[]string{"failback-interruption=10s", "batch-outage=30s", "probe-every=30s"}, "failback-interruption", assertions.Fail, []string{"validity", "failback-loss"},
+			func(t *testing.T, out *harness.Outcome) {
+				r := failed(t, out, "failback-interruption", writes...)
+				if r.Window == nil || r.ObservedServiceS <= r.BudgetServiceS {
+					t.Errorf("failback-interruption must give the stretch beyond its budget: %+v", r)
+				}
+				suitetest.CheckNames(t, out, "failback-interruption", "front-door-drained")
+				b := failed(t, out, "batch-outage", history.Batch)
+				if b.Verdict != assertions.Fail || b.Violations == 0 {
+					t.Errorf("batch-outage must fail and count the failed batch probes: %s %d", b.Verdict, b.Violations)
+				}
+			}),
+		control(t, hardware, "single-fault-domain-placement",
+			"Every AOS instance placed in fault domain 0 (a misconfiguration), and fault domain 0 is lost for 5 service minutes (inside the decision window, so no failover): no instance is left, every request fails.",
+			[]string{"placement=single", "fault-hold=5m"}, "fault-domain-availability", assertions.Fail, []string{"validity"},
+			func(t *testing.T, out *harness.Outcome) {
+				r := failed(t, out, "fault-domain-availability", writes...)
+				if r.Violations == 0 {
+					t.Errorf("fault-domain-availability must count the failed requests")
+				}
+				suitetest.CheckNames(t, out, "fault-domain-availability", "fault-domain-loss", "failed past the retry budget")
+			}),
+		control(t, region, "blob-replicator-drops-every-tenth",
+			"The blob replicator silently skips every 10th object: after failover, region b holds invoice rows whose documents never arrived, long before the fault.",
+			[]string{"blob-drop-every=10"}, "cross-store", assertions.Fail, []string{"validity", "ledger"},
+			func(t *testing.T, out *harness.Outcome) {
+				r := failed(t, out, "cross-store", history.Invoice)
+				if r.Violations == 0 {
+					t.Errorf("cross-store must count the rows without documents")
+				}
+				suitetest.CheckNames(t, out, "cross-store", "missing from the bucket in region b")
+			}),
+		control(t, region, "runbook-skips-limited-mode",
+			"The runbook leaves limited mode off while failed over: region b accepts maintenance and serves financial reports.",
+			[]string{"skip-limited-mode=true"}, "limited-mode", assertions.Fail, []string{"validity"},
+			limitedModeNamed),
+		control(t, region, "aos-ignores-limited-mode",
+			"The runbook sets limited mode but every AOS ignores it: region b accepts maintenance and serves reports while failed over.",
+			[]string{"aos-ignore-limited-mode=true"}, "limited-mode", assertions.Fail, []string{"validity"},
+			limitedModeNamed),
+		control(t, region, "runbook-skips-sign-off-gate",
+			"Log backups every 12 minutes, so the secondary lags when region a is lost, and the runbook fails over without asking for sign-off: acknowledged writes are lost without the customer's consent.",
+			[]string{"skip-sign-off-gate=true", "log-backup-interval=12m"}, "sign-off", assertions.Fail, []string{"validity", "rpo"},
+			func(t *testing.T, out *harness.Outcome) {
+				r := failed(t, out, "sign-off", writes...)
+				if r.LostCount == 0 {
+					t.Errorf("sign-off must name the writes lost without consent")
+				}
+				suitetest.CheckNames(t, out, "sign-off", "without the customer's written sign-off", "no sign-off was requested")
+			}),
+		control(t, noFault, "blob-replication-above-rpo",
+			"No fault at all, but blob replication runs every 40 service minutes against a 15-minute RPO: the oldest unreplicated document ages past the budget during steady state.",
+			[]string{"blob-replication-interval=40m", "steady-state=25m", "after=5m"}, "replication-lag", assertions.Fail, []string{"validity", "rpo", "ledger"},
+			func(t *testing.T, out *harness.Outcome) {
+				r := failed(t, out, "replication-lag", history.Event)
+				suitetest.CheckNames(t, out, "replication-lag", "blob in")
+				if r.Window == nil {
+					t.Errorf("replication-lag must say when the lag went over the budget")
+				}
+			}),
+		control(t, hardware, "too-little-traffic-before-fault",
+			"The run demands more writes before the fault than the workload can make: the run cannot tell, so validity is unknown, not pass.",
+			[]string{"min-writes-before-fault=1000000"}, "validity", assertions.Unknown, nil,
+			func(t *testing.T, out *harness.Outcome) {
+				r, _ := out.Check("validity")
+				if !strings.Contains(r.Explanation, "acknowledged writes before the fault") {
+					t.Errorf("validity must say the traffic was too little: %s", r.Explanation)
+				}
+				if out.Result.Verdict == assertions.Pass {
+					t.Errorf("an invalid run passed")
+				}
+			}),
+	})
+}
+
+func limitedModeNamed(t *testing.T, out *harness.Outcome) {
+	t.Helper()
+	r := failed(t, out, "limited-mode", history.Maintenance, history.Report)
+	if r.Violations == 0 {
+		t.Errorf("limited-mode must count the accepted requests")
+	}
+	suitetest.CheckNames(t, out, "limited-mode", "while failed over")
+}
