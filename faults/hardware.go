@@ -225,6 +225,20 @@ func (f *instances) Verify(ctx context.Context, env topology.Environment) error 
 	if len(f.hit) == 0 {
 		return fmt.Errorf("%s hit no instance", f.name)
 	}
+	// A signal is delivered asynchronously: give the kernel a moment.
+	var err error
+	for i := 0; i < 40; i++ {
+		if err = f.observe(); err == nil {
+			return nil
+		}
+		if err := sleepCtx(ctx, 25*time.Millisecond); err != nil {
+			return err
+		}
+	}
+	return err
+}
+
+func (f *instances) observe() error {
 	f.seen = nil
 	for _, in := range f.hit {
 		if pp, ok := in.(Pider); ok && pp.Pid() > 0 {

@@ -1,0 +1,319 @@
+package faults_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/bcdr-harness/bcdr/clock"
+	"github.com/bcdr-harness/bcdr/faults"
+	"github.com/bcdr-harness/bcdr/topology"
+	_ "github.com/bcdr-harness/bcdr/topology/local" // the embedded provider (and the AOS stub)
+)
+
+func init() {
+	// Toxiproxy's toxics log interruptions at trace level through zerolog's
+	// global logger; keep the test output readable.
+	zerolog.SetGlobalLevel(zerolog.WarnLevel)
+}
+
+// upEnv brings up a small embedded environment for the whole test.
+func upEnv(t *testing.T) topology.Environment {
+	t.Helper()
+	spec := topology.DefaultSpec()
+	spec.InstancesPerRegion = 5
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	env, err := topology.Up(ctx, spec, clock.New(200))
+	if err != nil {
+		t.Fatalf("bring up: %v", err)
+	}
+	t.Cleanup(func() { _ = env.Close(context.Background()) })
+	return env
+}
+
+var writes atomic.Int64
+
+// write posts one balanced journal entry through the front door.
+func write(env topology.Environment) error {
+	n := writes.Add(1)
+	body, _ := json.Marshal(map[string]any{"key": fmt.Sprintf("faults-test-%d-%d", time.Now().UnixNano(), n),
+		"lines": []map[string]any{{"account": "cash", "debit": 100}, {"account": "sales", "credit": 100}}})
+	c := &http.Client{Timeout: 3 * time.Second}
+	resp, err := c.Post(env.Router().URL()+"/journal", "application/json", bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	resp.Body.Close()
+	if resp.StatusCode/100 != 2 {
+		return fmt.Errorf("journal entry: HTTP %d", resp.StatusCode)
+	}
+	return nil
+}
+
+// writer posts entries until the returned stop is called.
+func writer(env topology.Environment) (stop func()) {
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			_ = write(env)
+			select {
+			case <-done:
+				return
+			case <-time.After(30 * time.Millisecond):
+			}
+		}
+	}()
+	return func() { close(done); wg.Wait() }
+}
+
+// requireHealthy fails unless the environment is whole again: both regions
+// answer health probes the way clients reach them, a write succeeds, and log
+// shipping catches up (every log backup restored on the secondary).
+func requireHealthy(t *testing.T, env topology.Environment) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 45*time.Second)
+	defer cancel()
+	for _, r := range []topology.RegionName{topology.RegionA, topology.RegionB} {
+		url := topology.ProbeEndpoint(env.Region(r)) + "/health"
+		var last string
+		for {
+			resp, err := http.Get(url)
+			if err == nil {
+				resp.Body.Close()
+				if resp.StatusCode == http.StatusOK {
+					break
+				}
+				last = resp.Status
+			} else {
+				last = err.Error()
+			}
+			if ctx.Err() != nil {
+				t.Fatalf("region %s not healthy after recovery: %s", r, last)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	var err error
+	for ctx.Err() == nil {
+		if err = write(env); err == nil {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if err != nil {
+		t.Fatalf("no write succeeds after recovery: %v", err)
+	}
+	if err := topology.InitialSync(ctx, env.SQL()); err != nil {
+		t.Fatalf("log shipping does not catch up after recovery: %v", err)
+	}
+	for _, n := range env.Links().Names() {
+		if l, ok := env.Links().Get(n); ok {
+			if c, ok := l.(interface{ IsCut() bool }); ok && c.IsCut() {
+				t.Fatalf("link %s still cut after recovery", n)
+			}
+		}
+	}
+}
+
+// lifecycle injects, verifies, recovers and checks health, and returns the
+// evidence the fault recorded.
+func lifecycle(t *testing.T, env topology.Environment, name string, params map[string]string, hold time.Duration) map[string]any {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	f, def, err := faults.New(name, params)
+	if err != nil {
+		t.Fatalf("build %s: %v", name, err)
+	}
+	if def.Class == "" || def.Help == "" {
+		t.Fatalf("%s has no class or help", name)
+	}
+	if tg, ok := f.(faults.Targeted); ok {
+		if err := tg.CheckTarget(env); err != nil {
+			t.Fatalf("%s target: %v", name, err)
+		}
+	}
+	start := time.Now()
+	if err := f.Inject(ctx, env); err != nil {
+		_ = f.Recover(ctx, env)
+		t.Fatalf("inject %s: %v", name, err)
+	}
+	v, ok := f.(faults.Verifier)
+	if !ok {
+		t.Fatalf("%s cannot observe its effect", name)
+	}
+	verr := v.Verify(ctx, env)
+	var ev map[string]any
+	if e, ok := f.(faults.Evidencer); ok {
+		ev = e.Evidence()
+	}
+	if s, ok := f.(faults.Spanner); ok && hold == 0 {
+		hold = env.Clock().Wall(s.Span())
+	}
+	time.Sleep(hold)
+	if err := f.Recover(ctx, env); err != nil {
+		t.Fatalf("recover %s: %v", name, err)
+	}
+	if verr != nil {
+		t.Fatalf("%s was not observed to take effect: %v (evidence %v)", name, verr, ev)
+	}
+	t.Logf("%s %v: observed in %s: %v", name, params, time.Since(start).Round(time.Millisecond), ev)
+	requireHealthy(t, env)
+	return ev
+}
+
+// TestFaultsOnEmbeddedEnvironment injects every fault of the catalogue into
+// one small environment, observes its effect, recovers it and checks the
+// environment is whole again.
+func TestFaultsOnEmbeddedEnvironment(t *testing.T) {
+	if testing.Short() {
+		t.Skip("needs PostgreSQL and a few seconds")
+	}
+	env := upEnv(t)
+	requireHealthy(t, env)
+	stop := writer(env)
+	defer stop()
+
+	cases := []struct {
+		name   string
+		params map[string]string
+		check  func(t *testing.T, ev map[string]any)
+	}{
+		{"instance-crash", map[string]string{"region": "a", "instance": "1"}, nil},
+		{"instance-freeze", map[string]string{"region": "a", "instance": "2"}, func(t *testing.T, ev map[string]any) {
+			if s := fmt.Sprint(ev["instances"]); !strings.Contains(s, "state T") {
+				t.Errorf("freeze evidence %s does not show a stopped process", s)
+			}
+		}},
+		{"fault-domain-loss", map[string]string{"region": "a", "domain": "3"}, nil},
+		{"fault-domains-loss", map[string]string{"region": "a", "domains": "0,4"}, nil},
+		{"sql-primary-crash", map[string]string{"region": "a"}, nil},
+		{"sql-standby-crash", map[string]string{"region": "b"}, nil},
+		{"log-share-full", map[string]string{"region": "a"}, func(t *testing.T, ev map[string]any) {
+			if s := fmt.Sprint(ev["backup_error"]); !strings.Contains(s, "archive_command failed") {
+				t.Errorf("log backup failed for another reason than the full share: %s", s)
+			}
+		}},
+		{"blob-crash", map[string]string{"region": "a"}, nil},
+		{"link-latency", map[string]string{"link": "client-a", "latency": "300ms", "jitter": "20ms"}, nil},
+		{"link-latency", map[string]string{"link": "aos-sql-a", "latency": "200ms", "jitter": "0s"}, nil},
+		{"link-bandwidth", map[string]string{"link": "wan", "rate": "16"}, nil},
+		{"link-bandwidth", map[string]string{"link": "aos-sql-b", "rate": "8"}, nil},
+		{"link-reset", map[string]string{"link": "aos-sql-a"}, nil},
+		{"link-blackhole", map[string]string{"link": "aos-blob-a"}, nil},
+		{"link-partition", map[string]string{"link": "client-b"}, nil},
+		{"link-one-way", map[string]string{"link": "wan", "direction": "upstream"}, nil},
+		{"link-one-way", map[string]string{"link": "client-a", "direction": "downstream"}, nil},
+		{"wan-partition", nil, nil},
+		{"aos-sql-partition", map[string]string{"region": "a"}, nil},
+		{"region-isolation", map[string]string{"region": "a"}, func(t *testing.T, ev map[string]any) {
+			if ev["load_balancer"] != "HTTP 200" {
+				t.Errorf("isolated region's data plane did not answer: %v", ev)
+			}
+		}},
+		{"region-outage", map[string]string{"region": "a"}, nil},
+		{"region-flapping", map[string]string{"region": "a", "down": "1m", "up": "2m", "cycles": "2"}, nil},
+		{"replication-stall-then-loss", map[string]string{"region": "a", "stall": "3m"}, func(t *testing.T, ev map[string]any) {
+			if ev["primary_last_lsn"] == ev["copied_lsn"] {
+				t.Errorf("no commit stranded by the stall: %v", ev)
+			}
+		}},
+		{"failback-fault", map[string]string{"region": "b", "target": "aos", "domain": "1"}, nil},
+		{"failback-fault", map[string]string{"region": "b", "target": "sql"}, nil},
+	}
+	covered := map[string]bool{}
+	for _, tc := range cases {
+		covered[tc.name] = true
+		t.Run(tc.name, func(t *testing.T) {
+			ev := lifecycle(t, env, tc.name, tc.params, 300*time.Millisecond)
+			if tc.check != nil {
+				tc.check(t, ev)
+			}
+		})
+	}
+	for _, d := range faults.Catalogue() {
+		if !covered[d.Name] {
+			t.Errorf("fault %s has no case here", d.Name)
+		}
+	}
+}
+
+// TestBadRequestsChangeNothing: an unknown fault, a bad parameter and a
+// missing target each give one clear faults.Error, before anything changes.
+func TestBadRequests(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		params map[string]string
+		want   string
+	}{
+		{"no-such-fault", nil, `unknown fault "no-such-fault"`},
+		{"instance-crash", map[string]string{"instance": "-1"}, "parameter instance: -1 out of range [0, 999]"},
+		{"instance-crash", map[string]string{"region": "c"}, "region must be a or b"},
+		{"instance-crash", map[string]string{"blast": "1"}, `unknown parameter "blast"`},
+		{"link-latency", map[string]string{"latency": "forever"}, "parameter latency: not a duration"},
+		{"link-latency", map[string]string{"latency": "1h"}, "out of range"},
+		{"link-latency", map[string]string{"latency": "100ms", "jitter": "200ms"}, "parameter jitter"},
+		{"link-bandwidth", map[string]string{"rate": "0"}, "parameter rate: 0 out of range"},
+		{"link-partition", map[string]string{"link": "moon"}, "parameter link: must be one of"},
+		{"link-one-way", map[string]string{"direction": "sideways"}, "parameter direction"},
+		{"fault-domains-loss", map[string]string{"domains": "1,1"}, "given twice"},
+		{"fault-domains-loss", map[string]string{"domains": "1"}, "want 2 to 4 entries"},
+		{"region-flapping", map[string]string{"cycles": "11"}, "parameter cycles"},
+		{"failback-fault", map[string]string{"target": "router"}, "parameter target"},
+	} {
+		_, _, err := faults.New(tc.name, tc.params)
+		var fe *faults.Error
+		if !errors.As(err, &fe) || !strings.Contains(err.Error(), tc.want) || strings.Contains(err.Error(), "\n") {
+			t.Errorf("%s %v: want one line with %q, got %v", tc.name, tc.params, tc.want, err)
+		}
+	}
+}
+
+// TestMissingTargets: targets are checked against a running environment
+// before anything is changed.
+func TestMissingTargets(t *testing.T) {
+	if testing.Short() {
+		t.Skip("needs PostgreSQL")
+	}
+	env := upEnv(t)
+	for _, tc := range []struct {
+		name   string
+		params map[string]string
+		want   string
+	}{
+		{"instance-crash", map[string]string{"instance": "7"}, "region a has no instance 7"},
+		{"instance-freeze", map[string]string{"region": "b", "instance": "99"}, "region b has no instance 99"},
+		{"sql-primary-crash", map[string]string{"region": "b"}, "region b does not hold the SQL primary"},
+		{"sql-standby-crash", map[string]string{"region": "a"}, "region a does not hold the SQL secondary"},
+		{"log-share-full", map[string]string{"region": "b"}, "region b does not hold the SQL primary"},
+	} {
+		f, _, err := faults.New(tc.name, tc.params)
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = f.(faults.Targeted).CheckTarget(env)
+		var fe *faults.Error
+		if !errors.As(err, &fe) || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s %v: want %q, got %v", tc.name, tc.params, tc.want, err)
+		}
+	}
+	for _, in := range env.Region(topology.RegionA).Instances() {
+		if !in.Alive() {
+			t.Errorf("%s was touched by a rejected fault", in.ID())
+		}
+	}
+}
