@@ -198,3 +198,5 @@ func containsAny(s string, subs ...string) bool {
 	}
 	return false
 }
+
+func getenv(k string) string { return os.Getenv(k) }

@@ -122,6 +122,7 @@ type Env struct {
 	shares   []*http.Server
 	pgs      map[topology.RegionName]*pgNode
 	pair     *pgPair
+	sql      sqlTier
 	s3s      map[topology.RegionName]*s3Store
 	repl     *s3Repl
 	ctrs     []*ctr
@@ -156,13 +157,18 @@ func newRunID() string {
 
 // Up builds the environment. On error everything already created is removed.
 func Up(ctx context.Context, spec topology.Spec, clk *clock.Clock) (_ *Env, err error) {
-	if spec.SQLEngine != "" && spec.SQLEngine != "postgres" {
-		return nil, fmt.Errorf("containers provider: SQL engine %q is not wired into the provider yet (postgres runs here; topology/sqlserver has the SQL Server log shipping)", spec.SQLEngine)
+	switch engineOf(spec) {
+	case EnginePostgres, EngineSQLServer:
+	default:
+		return nil, fmt.Errorf("containers provider: unknown SQL engine %q (want postgres or sqlserver)", engineOf(spec))
 	}
 	if err := DockerAvailable(ctx); err != nil {
 		return nil, fmt.Errorf("containers provider: %w", err)
 	}
 	images := ImagesFromEnv()
+	if engineOf(spec) == EngineSQLServer && !ImagePresent(ctx, sqlserverImage) {
+		return nil, fmt.Errorf("containers provider: the SQL Server engine needs the image %s, which is not present locally (docker pull %s)", sqlserverImage, sqlserverImage)
+	}
 	if miss := MissingImages(ctx, images); len(miss) > 0 {
 		return nil, fmt.Errorf("containers provider: images missing locally: %s (build them with BCDR_LOCAL_IMAGES=1 scripts/build-images.sh)", strings.Join(miss, ", "))
 	}
@@ -215,7 +221,7 @@ func Up(ctx context.Context, spec topology.Spec, clk *clock.Clock) (_ *Env, err 
 			return nil, err
 		}
 	}
-	e.pair.run(context.Background())
+	e.sql.run(context.Background())
 	e.repl.run(context.Background())
 	return e, nil
 }
@@ -356,6 +362,10 @@ func (e *Env) startToxiproxy(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	sqlPort := ":5432"
+	if e.engine() == EngineSQLServer {
+		sqlPort = ":1433"
+	}
 	e.toxi = &toxi{cli: toxiclient.NewClient(fmt.Sprintf("127.0.0.1:%d", api)), links: map[string]*remoteLink{}}
 	for _, r := range []topology.RegionName{topology.RegionA, topology.RegionB} {
 		// The share server runs on the host, on the region network's gateway.
@@ -370,9 +380,9 @@ func (e *Env) startToxiproxy(ctx context.Context) error {
 			link, name, upstream string
 			port                 int
 		}{
-			{topology.LinkName(topology.LinkAOSSQL, r), "aos-sql-" + string(r), "sql-" + string(r) + ":5432", toxiPort(portAOSSQL, r)},
+			{topology.LinkName(topology.LinkAOSSQL, r), "aos-sql-" + string(r), "sql-" + string(r) + sqlPort, toxiPort(portAOSSQL, r)},
 			{topology.LinkName(topology.LinkAOSBlob, r), "aos-blob-" + string(r), "s3-" + string(r) + ":9000", toxiPort(portAOSBlob, r)},
-			{topology.LinkWAN, "wan-sql-" + string(r), "sql-" + string(r) + ":5432", toxiPort(portWANSQL, r)},
+			{topology.LinkWAN, "wan-sql-" + string(r), "sql-" + string(r) + sqlPort, toxiPort(portWANSQL, r)},
 			{topology.LinkWAN, "wan-share-" + string(r), ln.Addr().String(), toxiPort(portWANShare, r)},
 			{topology.LinkWAN, "wan-blob-" + string(r), "s3-" + string(r) + ":9000", toxiPort(portWANBlob, r)},
 		} {
@@ -418,10 +428,18 @@ func (e *Env) startBlob(ctx context.Context) error {
 	return e.s3s[topology.RegionA].setReadOnly(ctx, false)
 }
 
-// startSQL runs the PostgreSQL primary in region A, creates and migrates
-// the database, then seeds the standby in region B with a base backup taken
-// across the WAN and starts log shipping.
+// startSQL starts the SQL tier of the spec's engine.
 func (e *Env) startSQL(ctx context.Context) error {
+	if e.engine() == EngineSQLServer {
+		return e.startSQLServer(ctx)
+	}
+	return e.startPostgres(ctx)
+}
+
+// startPostgres runs the PostgreSQL primary in region A, creates and
+// migrates the database, then seeds the standby in region B with a base
+// backup taken across the WAN and starts log shipping.
+func (e *Env) startPostgres(ctx context.Context) error {
 	for _, r := range []topology.RegionName{topology.RegionA, topology.RegionB} {
 		hp, err := freePort()
 		if err != nil {
@@ -434,6 +452,13 @@ func (e *Env) startSQL(ctx context.Context) error {
 			wanSQL: fmt.Sprintf("toxiproxy %d", toxiPort(portWANSQL, r)),
 		}
 	}
+	e.pair = &pgPair{clk: e.clk, nodes: e.pgs, spec: e.spec, primary: topology.RegionA, secondary: topology.RegionB, shipping: true}
+	e.sql = newSQLTier(e.pair, appdb.Postgres, func(ctx context.Context) { e.pair.run(ctx) }, e.pair.close)
+	for r, n := range e.pgs {
+		e.sql.hostDSN[r] = n.dsn(pgDatabase)
+		e.sql.aosDSN[r] = fmt.Sprintf("postgres://postgres@toxiproxy:%d/%s?sslmode=disable&connect_timeout=2", toxiPort(portAOSSQL, r), pgDatabase)
+		e.sql.ready[r] = n.ready
+	}
 	a, b := e.pgs[topology.RegionA], e.pgs[topology.RegionB]
 	if err := e.startPG(ctx, a); err != nil {
 		return err
@@ -444,7 +469,6 @@ func (e *Env) startSQL(ctx context.Context) error {
 	if err := e.migrate(ctx); err != nil {
 		return err
 	}
-	e.pair = &pgPair{clk: e.clk, nodes: e.pgs, spec: e.spec, primary: topology.RegionA, secondary: topology.RegionB, shipping: true}
 	if err := e.pair.setFloor(ctx, a); err != nil {
 		return err
 	}
@@ -464,11 +488,12 @@ func (e *Env) startPG(ctx context.Context, n *pgNode) error {
 		Ready:    n.ready, ReadyTimeout: 120 * time.Second,
 	})
 	n.c = e.track(c)
+	e.sql.ctrs[n.region] = n.c
 	return err
 }
 
 func (e *Env) db(ctx context.Context, r topology.RegionName) (*sql.DB, error) {
-	db, err := sql.Open(string(appdb.Postgres), e.pgs[r].dsn(pgDatabase))
+	db, err := sql.Open(string(e.sql.dialect), e.sql.hostDSN[r])
 	if err != nil {
 		return nil, fmt.Errorf("open sql in region %s: %w", r, err)
 	}
@@ -481,7 +506,7 @@ func (e *Env) migrate(ctx context.Context) error {
 		return err
 	}
 	defer db.Close()
-	if err := appdb.Migrate(ctx, db, appdb.Postgres); err != nil {
+	if err := appdb.Migrate(ctx, db, e.sql.dialect); err != nil {
 		return fmt.Errorf("migrate the finance database: %w", err)
 	}
 	return nil
@@ -501,8 +526,8 @@ func (e *Env) startRegion(ctx context.Context, r topology.RegionName) (*Region, 
 			return nil, err
 		}
 		cfg := aos.Config{Region: string(r), FaultDomain: e.spec.FaultDomainOf(i), Index: i, Listen: ":8080",
-			SQLDriver:   string(appdb.Postgres),
-			SQLDSN:      fmt.Sprintf("postgres://postgres@toxiproxy:%d/%s?sslmode=disable&connect_timeout=2", toxiPort(portAOSSQL, r), pgDatabase),
+			SQLDriver:   string(e.sql.dialect),
+			SQLDSN:      e.sql.aosDSN[r],
 			S3Endpoint:  fmt.Sprintf("toxiproxy:%d", toxiPort(portAOSBlob, r)),
 			S3AccessKey: blob.AppAccessKey, S3Secret: blob.AppSecret, S3Bucket: blob.Bucket,
 			IgnoreLimitedMode: e.spec.AOSIgnoreLimitedMode, RequestTimeout: 3 * time.Second}
@@ -567,7 +592,7 @@ func (e *Env) Region(name topology.RegionName) topology.Region {
 func (e *Env) Router() topology.Router { return e.router }
 
 // SQL returns the log-shipping pair.
-func (e *Env) SQL() topology.LogShipping { return e.pair }
+func (e *Env) SQL() topology.LogShipping { return e.sql.LogShipping }
 
 // Blob returns the blob replication.
 func (e *Env) Blob() topology.Replication { return e.repl }
@@ -608,8 +633,8 @@ func (e *Env) Close(ctx context.Context) error {
 				r.lb.Close()
 			}
 		}
-		if e.pair != nil {
-			e.pair.close()
+		if e.sql.close != nil {
+			e.sql.close()
 		}
 		if e.repl != nil {
 			e.repl.close()

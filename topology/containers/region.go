@@ -141,16 +141,15 @@ func (r *Region) StartBlob(ctx context.Context) error {
 	return waitFor(ctx, 30*time.Second, httpReady(fmt.Sprintf("http://127.0.0.1:%d/_bcdr/health", s.port)))
 }
 
-// StopSQL kills the region's PostgreSQL container.
-func (r *Region) StopSQL(ctx context.Context) error { return r.env.pgs[r.name].c.Kill(ctx) }
+// StopSQL kills the region's SQL container.
+func (r *Region) StopSQL(ctx context.Context) error { return r.env.sql.ctrs[r.name].Kill(ctx) }
 
 // StartSQL starts it again; it recovers from its own data in its role.
 func (r *Region) StartSQL(ctx context.Context) error {
-	n := r.env.pgs[r.name]
-	if err := n.c.Start(ctx); err != nil && !alreadyRunning(err) {
+	if err := r.env.sql.ctrs[r.name].Start(ctx); err != nil && !alreadyRunning(err) {
 		return err
 	}
-	if err := waitFor(ctx, 120*time.Second, n.ready); err != nil {
+	if err := waitFor(ctx, 180*time.Second, r.env.sql.ready[r.name]); err != nil {
 		return fmt.Errorf("sql of region %s not ready: %w", r.name, err)
 	}
 	return nil
