@@ -23,6 +23,8 @@ type s3Store struct {
 	// wanPort is the published port of the WAN proxy in front of this
 	// store: the replicator writes into it across the WAN.
 	wanPort int
+	// health is the store's readiness path.
+	health string
 }
 
 func (s *s3Store) addr() string    { return fmt.Sprintf("127.0.0.1:%d", s.port) }

@@ -28,6 +28,7 @@ import (
 	"github.com/bcdr-harness/bcdr/topology/appdb"
 	"github.com/bcdr-harness/bcdr/topology/blob"
 	"github.com/bcdr-harness/bcdr/topology/lb"
+	"github.com/bcdr-harness/bcdr/topology/miniorepl"
 	"github.com/bcdr-harness/bcdr/topology/netlink"
 	"github.com/bcdr-harness/bcdr/topology/sqlserver"
 )
@@ -58,7 +59,7 @@ var LocalImages = Images{
 // unset): the stub image is still built from the repo.
 var OfficialImages = Images{
 	AOS:       "bcdr/aos-stub:local",
-	S3:        "bcdr/s3:local",
+	S3:        miniorepl.Image,
 	Toxiproxy: "ghcr.io/shopify/toxiproxy:2.5.0",
 	Postgres:  "postgres:15",
 }
@@ -125,6 +126,8 @@ type Env struct {
 	sql      sqlTier
 	s3s      map[topology.RegionName]*s3Store
 	repl     *s3Repl
+	blobRepl topology.Replication
+	blobStop func()
 	ctrs     []*ctr
 	client   *netlink.Set
 	links    *linkSet
@@ -222,7 +225,9 @@ func Up(ctx context.Context, spec topology.Spec, clk *clock.Clock) (_ *Env, err 
 		}
 	}
 	e.sql.run(context.Background())
-	e.repl.run(context.Background())
+	if e.repl != nil {
+		e.repl.run(context.Background())
+	}
 	return e, nil
 }
 
@@ -399,9 +404,19 @@ func (e *Env) wanHostPort(base int, r topology.RegionName) int {
 	return e.toxiPublished[fmt.Sprintf("%d", toxiPort(base, r))]
 }
 
-// startBlob runs an S3 container per region and the harness replication
-// from region A to B across the WAN.
+// startBlob starts the blob tier: MinIO with its own bucket replication
+// when the image set names MinIO, else the S3 containers with replication
+// done by the harness.
 func (e *Env) startBlob(ctx context.Context) error {
+	if e.images.S3 == miniorepl.Image {
+		return e.startMinIO(ctx)
+	}
+	return e.startS3(ctx)
+}
+
+// startS3 runs an S3 container per region and the harness replication
+// from region A to B across the WAN.
+func (e *Env) startS3(ctx context.Context) error {
 	for _, r := range []topology.RegionName{topology.RegionA, topology.RegionB} {
 		hp, err := freePort()
 		if err != nil {
@@ -418,10 +433,11 @@ func (e *Env) startBlob(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		e.s3s[r] = &s3Store{region: r, c: c, port: hp, wanPort: e.wanHostPort(portWANBlob, r)}
+		e.s3s[r] = &s3Store{region: r, c: c, port: hp, wanPort: e.wanHostPort(portWANBlob, r), health: "/_bcdr/health"}
 	}
 	e.repl = &s3Repl{clk: e.clk, interval: e.spec.BlobReplInterval, dropEvery: e.spec.BlobDropEvery,
 		stores: e.s3s, src: topology.RegionA, dst: topology.RegionB, replicating: true, done: map[string]string{}}
+	e.blobRepl, e.blobStop = e.repl, e.repl.close
 	if err := e.s3s[topology.RegionB].setReadOnly(ctx, true); err != nil {
 		return err
 	}
@@ -595,7 +611,7 @@ func (e *Env) Router() topology.Router { return e.router }
 func (e *Env) SQL() topology.LogShipping { return e.sql.LogShipping }
 
 // Blob returns the blob replication.
-func (e *Env) Blob() topology.Replication { return e.repl }
+func (e *Env) Blob() topology.Replication { return e.blobRepl }
 
 // Links returns the named links.
 func (e *Env) Links() topology.Links { return e.links }

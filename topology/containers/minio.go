@@ -1,0 +1,78 @@
+package containers
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/bcdr-harness/bcdr/topology"
+	"github.com/bcdr-harness/bcdr/topology/blob"
+	"github.com/bcdr-harness/bcdr/topology/miniorepl"
+)
+
+// MinIO root credentials (the containers publish on loopback only).
+const (
+	minioRoot   = "bcdr-root"
+	minioSecret = "bcdr-root-secret"
+)
+
+// startMinIO runs a MinIO container per region with MinIO's own bucket
+// replication from A to B (topology/miniorepl, configured with mc inside
+// the containers), addressed across the WAN proxy. The application user and
+// the replicator user of the embedded default exist in both, so the AOS
+// stubs and the snapshots work unchanged.
+func (e *Env) startMinIO(ctx context.Context) error {
+	sites := map[topology.RegionName]miniorepl.Site{}
+	for _, r := range []topology.RegionName{topology.RegionA, topology.RegionB} {
+		hp, err := freePort()
+		if err != nil {
+			return err
+		}
+		c, err := run(ctx, ctrSpec{
+			Name: e.name("s3-" + string(r)), Image: e.images.S3, Labels: e.regionLabels(r, "blob"),
+			Cmd:      []string{"server", "/data"},
+			Env:      map[string]string{"MINIO_ROOT_USER": minioRoot, "MINIO_ROOT_PASSWORD": minioSecret},
+			Ports:    map[string]int{"9000/tcp": hp},
+			Networks: map[string][]string{e.nets[r]: {"s3-" + string(r)}},
+			Ready:    httpReady(fmt.Sprintf("http://127.0.0.1:%d/minio/health/ready", hp)),
+		})
+		e.track(c)
+		if err != nil {
+			return err
+		}
+		st := &s3Store{region: r, c: c, port: hp, wanPort: e.wanHostPort(portWANBlob, r), health: "/minio/health/ready"}
+		e.s3s[r] = st
+		cl, err := blob.Client(st.addr(), minioRoot, minioSecret)
+		if err != nil {
+			return err
+		}
+		exec := miniorepl.ExecFunc(func(ctx context.Context, cmd []string) (string, error) { return c.Exec(ctx, cmd, "") })
+		sites[r] = miniorepl.Site{Region: r, Client: cl, Exec: exec, LocalURL: "http://127.0.0.1:9000",
+			PeerEndpoint: fmt.Sprintf("toxiproxy:%d", toxiPort(portWANBlob, r.Other()))}
+	}
+	repl, err := miniorepl.New(miniorepl.Config{
+		Bucket: blob.Bucket, AccessKey: minioRoot, Secret: minioSecret,
+		AppAccessKey: blob.AppAccessKey, AppSecret: blob.AppSecret,
+		Source: sites[topology.RegionA], Dest: sites[topology.RegionB], SyncTimeout: 30 * time.Second,
+	})
+	if err != nil {
+		return err
+	}
+	if err := repl.Setup(ctx); err != nil {
+		return fmt.Errorf("minio replication: %w", err)
+	}
+	// The snapshots read both buckets with the replicator's key.
+	for _, r := range []topology.RegionName{topology.RegionA, topology.RegionB} {
+		s := sites[r]
+		for _, cmd := range [][]string{
+			{"mc", "--config-dir", "/tmp/bcdr-mc", "--quiet", "admin", "user", "add", "self", blob.ReplicatorAccessKey, blob.ReplicatorSecret},
+			{"mc", "--config-dir", "/tmp/bcdr-mc", "--quiet", "admin", "policy", "attach", "self", "readwrite", "--user", blob.ReplicatorAccessKey},
+		} {
+			if out, err := s.Exec.Exec(ctx, cmd); err != nil {
+				return fmt.Errorf("minio in region %s: replicator user: %w: %s", r, err, out)
+			}
+		}
+	}
+	e.blobRepl = repl
+	return nil
+}
