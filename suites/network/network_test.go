@@ -39,9 +39,9 @@ func TestNetwork(t *testing.T) {
 		{Scenario: scenario("wan-partition", "The WAN between the regions is cut for 15 service minutes: log shipping and blob replication stall, the primary keeps serving, both catch up after; nothing is lost.",
 			[]harness.FaultStep{{Name: "wan-partition"}}, noLoss()),
 			Then: noFailover},
-		{Scenario: scenario("wan-partition-then-outage", "The WAN is cut, and 5 service minutes later region a is lost: the secondary only has what crossed before the cut, so the loss window includes the partition; the runbook must ask for sign-off, and the loss stays within the RPO.",
+		{Scenario: scenario("wan-partition-then-outage", "The WAN is cut, and 3 service minutes later region a is lost: the secondary only has what crossed before the cut, so the loss window includes the partition; the runbook must ask for sign-off, and the loss stays within the RPO.",
 			[]harness.FaultStep{{Name: "wan-partition", Duration: 20 * time.Minute},
-				{Name: "region-outage", Params: map[string]string{"region": "a"}, At: 5 * time.Minute}}, regionPromise()),
+				{Name: "region-outage", Params: map[string]string{"region": "a"}, At: 3 * time.Minute}}, regionPromise()),
 			Then: partitionInLossWindow},
 		{Scenario: scenario("wan-latency", "300 ms (wall) of latency on every WAN connection for 15 service minutes: shipping slows, customers do not see it, nothing is lost.",
 			[]harness.FaultStep{{Name: "link-latency", Params: map[string]string{"link": "wan", "latency": "300ms", "jitter": "50ms"}}}, noLoss()),
@@ -66,8 +66,8 @@ func noFailover(t *testing.T, out *harness.Outcome) {
 func partitionInLossWindow(t *testing.T, out *harness.Outcome) {
 	t.Helper()
 	rpo, _ := out.Check("rpo")
-	if rpo.LostCount == 0 || rpo.Observed < 5*time.Minute {
-		t.Errorf("with the WAN cut 5 minutes before the outage, the loss window must be at least 5 minutes: %s", rpo.Explanation)
+	if rpo.LostCount == 0 || rpo.Observed < 3*time.Minute {
+		t.Errorf("with the WAN cut 3 minutes before the outage, the loss window must be at least 3 minutes: %s", rpo.Explanation)
 	}
 	if _, ok := out.History.FirstEvent(history.EvSignOffGranted); !ok {
 		t.Errorf("the secondary lagged, yet no sign-off was granted before failover")
