@@ -53,7 +53,7 @@ const barAfter = 3 * time.Second
 
 // progressMode is the --progress flag: auto, tty, plain or none.
 func newProgress(w io.Writer, mode string, sc harness.Scenario) *progress {
-	p := &progress{w: w, sc: sc, clk: clock.New(sc.Scale), start: time.Now(), width: 100}
+	p := &progress{w: w, sc: sc, clk: clock.New(sc.Scale), start: time.Now(), width: 132}
 	switch mode {
 	case "tty":
 		p.tty = true
@@ -232,15 +232,15 @@ func (p *progress) redraw() {
 		return
 	}
 	el := time.Since(p.start)
-	line := fmt.Sprintf("%s  wall %s  service %s  writes %d ok %d failed %d unknown",
-		orDash(p.phase), el.Truncate(100*time.Millisecond), shortService(p.clk.Service(el)), p.ok, p.failed, p.unknown)
+	line := fmt.Sprintf("%s  %.1fs wall = %s service  writes %d ok %d failed %d unknown",
+		orDash(p.phase), el.Seconds(), shortService(p.clk.Service(el)), p.ok, p.failed, p.unknown)
 	if w := p.wait; w != nil && w.wall >= barAfter {
 		done := time.Since(w.start)
 		frac := float64(done) / float64(w.wall)
 		if frac > 1 {
 			frac = 1
 		}
-		const n = 24
+		const n = 20
 		fill := int(frac * n)
 		line += fmt.Sprintf("  %s [%s%s] %3.0f%% of %s", w.label, strings.Repeat("#", fill), strings.Repeat("-", n-fill),
 			frac*100, shortService(w.serv))

@@ -1,0 +1,264 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/xml"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/bcdr-harness/bcdr/harness"
+	"github.com/bcdr-harness/bcdr/history"
+	"github.com/bcdr-harness/bcdr/report"
+)
+
+// junit is the part of JUnit XML that CI servers read.
+type junit struct {
+	XMLName xml.Name `xml:"testsuites"`
+	Suites  []struct {
+		Name     string `xml:"name,attr"`
+		Tests    int    `xml:"tests,attr"`
+		Failures int    `xml:"failures,attr"`
+		Cases    []struct {
+			Name    string `xml:"name,attr"`
+			Failure *struct {
+				Message string `xml:"message,attr"`
+				Text    string `xml:",chardata"`
+			} `xml:"failure"`
+		} `xml:"testcase"`
+	} `xml:"testsuite"`
+}
+
+func readRun(t *testing.T, dir string) (report.Result, junit) {
+	t.Helper()
+	r, err := report.ReadResult(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var j junit
+	b, err := os.ReadFile(filepath.Join(dir, report.JUnitFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := xml.Unmarshal(b, &j); err != nil {
+		t.Fatalf("junit.xml does not parse: %v", err)
+	}
+	for _, f := range []string{report.HistoryFile, report.HTMLFile} {
+		if fi, err := os.Stat(filepath.Join(dir, f)); err != nil || fi.Size() == 0 {
+			t.Errorf("%s missing or empty (%v)", f, err)
+		}
+	}
+	return r, j
+}
+
+var plainLine = regexp.MustCompile(`^\d\d:\d\d:\d\d \+\s*\d+\.\ds\s+\[[0-9hms]+\]  \S`)
+
+// Three drills in a row, one at a time (the machine has two cores): one
+// that passes, one from a scenario file whose RPO check fails, one
+// interrupted half way; then bcdr trend over the three.
+func TestDrillsPassFailInterruptAndTrend(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs three drills")
+	}
+	sb := newSandbox(t)
+	runs := t.TempDir()
+	pass, fail, cut := filepath.Join(runs, "pass"), filepath.Join(runs, "fail"), filepath.Join(runs, "interrupted")
+
+	t.Run("pass", func(t *testing.T) {
+		stdout, stderr, code := sb.run(t, append(append([]string{"drill", "region-outage"}, small...), "--out", pass)...)
+		t.Logf("stdout:\n%s", stdout)
+		if code != exitPass {
+			t.Fatalf("exit %d, want 0\n%s", code, stderr)
+		}
+		// Without a terminal: plain timestamped lines, every phase named.
+		lines := strings.Split(strings.TrimSpace(stderr), "\n")
+		for _, l := range lines {
+			if !plainLine.MatchString(l) {
+				t.Errorf("not a plain timestamped line: %q", l)
+			}
+		}
+		for _, w := range []string{"phase steady-state", "inject region-outage", "outage-detected", "failover-done", "failback-done", "phase checks"} {
+			if !strings.Contains(stderr, w) {
+				t.Errorf("progress lines do not mention %q", w)
+			}
+		}
+		if strings.Contains(stderr, "\033[") {
+			t.Errorf("escape sequences without a terminal")
+		}
+		r, j := readRun(t, pass)
+		if r.Verdict != "pass" || len(j.Suites) != 1 || len(j.Suites[0].Cases) != len(r.Checks) || len(r.Checks) == 0 {
+			t.Fatalf("verdict %s, %d checks; junit: %+v", r.Verdict, len(r.Checks), j)
+		}
+		for i, c := range r.Checks {
+			if j.Suites[0].Cases[i].Name != c.Name || j.Suites[0].Cases[i].Failure != nil {
+				t.Errorf("junit case %d: %+v, want check %s passing", i, j.Suites[0].Cases[i], c.Name)
+			}
+		}
+		t.Logf("junit.xml: suite %s, %d cases, %d failures; %d acknowledged writes", j.Suites[0].Name, j.Suites[0].Tests, j.Suites[0].Failures, r.Workload.AcknowledgedWrites)
+	})
+
+	t.Run("fail from a scenario file", func(t *testing.T) {
+		file := writeFile(t, runs, "slow-backups.yaml", `# log backups less often than the RPO budget allows: rpo must fail
+scenario: region-outage
+name: slow-log-backups
+set:
+  rpo: 15m
+  log-backup-interval: 3h
+  instances-per-region: 3
+  steady-state: 30m
+  after: 5m
+  failed-over-for: 10m
+  decision-window: 10m
+  min-writes-before-fault: 10
+checks: [validity, rpo, failback-loss]
+`)
+		stdout, stderr, code := sb.run(t, "drill", "--file", file, "--out", fail)
+		t.Logf("stdout:\n%s", stdout)
+		if code != exitFail {
+			t.Fatalf("exit %d, want 1\n%s", code, stderr)
+		}
+		r, j := readRun(t, fail)
+		if r.Scenario != "slow-log-backups" || r.Verdict != "fail" || !strings.Contains(r.Replay, "--file "+file) {
+			t.Errorf("result: scenario %q verdict %s replay %q", r.Scenario, r.Verdict, r.Replay)
+		}
+		failed := 0
+		for _, c := range j.Suites[0].Cases {
+			if c.Failure != nil {
+				failed++
+				if c.Name != "rpo" || c.Failure.Text == "" {
+					t.Errorf("junit failure on %s: %+v", c.Name, c.Failure)
+				}
+			}
+		}
+		if failed != 1 || len(j.Suites[0].Cases) != 3 {
+			t.Errorf("junit: %d cases, %d failures; want 3 cases, the rpo one failing", len(j.Suites[0].Cases), failed)
+		}
+	})
+
+	t.Run("interrupted", func(t *testing.T) {
+		cmd := sb.command(append(append([]string{"drill", "region-outage"}, small...), "--out", cut)...)
+		stderr, err := cmd.StderrPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var stdout bytes.Buffer
+		cmd.Stdout = &stdout
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		var log strings.Builder
+		sc := bufio.NewScanner(stderr)
+		var sockets map[string]int
+		var interruptedAt time.Time
+		for sc.Scan() {
+			log.WriteString(sc.Text() + "\n")
+			// Half way: the region is lost and the runbook is failing over.
+			if sockets == nil && strings.Contains(sc.Text(), "failover-start") {
+				sockets = sb.listeners()
+				interruptedAt = time.Now()
+				if err := cmd.Process.Signal(syscall.SIGINT); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		err = cmd.Wait()
+		t.Logf("stderr:\n%s\nstdout:\n%s", log.String(), stdout.String())
+		if sockets == nil {
+			t.Fatalf("the drill never started failing over (%v)", err)
+		}
+		if code := cmd.ProcessState.ExitCode(); code != exitUnknown {
+			t.Fatalf("exit %d after SIGINT, want %d", code, exitUnknown)
+		}
+		t.Logf("SIGINT to exit: %.1fs", time.Since(interruptedAt).Seconds())
+		if len(sockets) == 0 {
+			t.Fatal("found no listening socket of the drill: the leftover check would check nothing")
+		}
+		sb.requireNothingLeft(t, sockets)
+		r, _ := readRun(t, cut)
+		if r.Verdict != "unknown" || r.Reason == "" {
+			t.Errorf("interrupted run: verdict %s reason %q, want unknown with a reason", r.Verdict, r.Reason)
+		}
+		h, err := history.Load(filepath.Join(cut, report.HistoryFile))
+		if err != nil || len(h.Ops) == 0 {
+			t.Fatalf("history of the interrupted run: %d ops, %v", len(h.Ops), err)
+		}
+		if _, ok := h.FirstEvent(history.EvFailoverStart); !ok {
+			t.Errorf("the history does not keep what happened before the interrupt (no failover-start)")
+		}
+		if !strings.Contains(log.String(), "interrupted") {
+			t.Errorf("stderr does not say the drill was interrupted")
+		}
+	})
+
+	t.Run("trend", func(t *testing.T) {
+		for _, d := range []string{pass, fail, cut} {
+			if _, err := os.Stat(filepath.Join(d, report.ResultFile)); err != nil {
+				t.Skipf("an earlier drill wrote no result: %v", err)
+			}
+		}
+		stdout, stderr, code := runInProcess(t, "trend", pass, fail, cut)
+		t.Logf("bcdr trend:\n%s", stdout)
+		if code != 0 {
+			t.Fatalf("exit %d: %s", code, stderr)
+		}
+		rows := map[string][]string{}
+		for _, l := range strings.Split(stdout, "\n") {
+			if f := strings.Fields(l); len(f) > 0 {
+				rows[f[0]] = f[1:]
+			}
+		}
+		if v := rows["(run)"]; len(v) != 3 || v[0] != "pass" || v[1] != "fail" || v[2] != "unknown" {
+			t.Errorf("verdict row %v, want pass fail unknown", v)
+		}
+		if v := rows["rpo"]; len(v) < 3 || v[0] != "pass" || v[2] != "fail" {
+			t.Errorf("rpo row %v, want pass (figure) fail (figure) ...", v)
+		}
+		for _, c := range []string{"validity", "rto", "failback-loss"} {
+			if _, ok := rows[c]; !ok {
+				t.Errorf("no row for check %s", c)
+			}
+		}
+	})
+}
+
+// On a terminal the progress is one status line, redrawn in place, with a
+// bar for long waits; event lines scroll above it.
+func TestProgressOnATerminal(t *testing.T) {
+	sc, _ := harness.Builtin("region-outage")
+	var buf syncBuffer
+	p := newProgress(&buf, "tty", sc)
+	p.logf("phase steady-state (service 0s)")
+	p.onOp(history.Op{Kind: history.JournalEntry, Type: history.OK})
+	time.Sleep(600 * time.Millisecond)
+	p.onOp(history.Op{Kind: history.Event, Key: history.EvOutageDetected, Wall: time.Now(), Value: map[string]any{"region": "a"}})
+	time.Sleep(300 * time.Millisecond)
+	p.close()
+	out := buf.String()
+	for _, w := range []string{"\r\033[2K", "steady-state  0.", "s wall = ", " service", "writes 1 ok", "steady state [", "% of 45m00s",
+		"outage-detected region=a", "decision window [", "% of 30m00s"} {
+		if !strings.Contains(out, w) {
+			t.Errorf("terminal output lacks %q:\n%q", w, out)
+		}
+	}
+	if !strings.HasSuffix(out, "\r\033[2K") {
+		t.Errorf("the status line is not cleared at the end: %q", out[max(0, len(out)-40):])
+	}
+}
+
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+func (b *syncBuffer) String() string { b.mu.Lock(); defer b.mu.Unlock(); return b.buf.String() }
