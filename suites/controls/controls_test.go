@@ -141,13 +141,13 @@ func TestControls(t *testing.T) {
 				}
 				suitetest.CheckNames(t, out, "sign-off", "without the customer's written sign-off", "no sign-off was requested")
 			}),
-		control(t, noFault, "blob-replication-above-rpo",
-			"No fault at all, but blob replication runs every 40 service minutes against a 15-minute RPO: the oldest unreplicated document ages past the budget during steady state.",
-			[]string{"blob-replication-interval=40m", "steady-state=25m", "after=5m"}, "replication-lag", assertions.Fail, []string{"validity", "rpo", "ledger"},
+		control(t, noFault, "log-shipping-lag-above-rpo",
+			"No fault at all, but log backups run every 25 service minutes against a 15-minute RPO: during steady state the secondary trails the primary by more than the budget, and the check must name the first sample over it.",
+			[]string{"log-backup-interval=25m", "steady-state=25m", "after=5m"}, "replication-lag", assertions.Fail, []string{"validity", "rpo", "ledger"},
 			func(t *testing.T, out *harness.Outcome) {
 				r := failed(t, out, "replication-lag", history.Event)
-				suitetest.CheckNames(t, out, "replication-lag", "blob in")
-				if r.Window == nil {
+				suitetest.CheckNames(t, out, "replication-lag", "SQL in", "log backup")
+				if r.Window == nil || r.Violations == 0 {
 					t.Errorf("replication-lag must say when the lag went over the budget")
 				}
 			}),
