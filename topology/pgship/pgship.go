@@ -447,6 +447,8 @@ func (p *Pair) initdb(ctx context.Context, r *region) error {
 	if err := p.user.chown(pwfile); err != nil {
 		return err
 	}
+	ctx, stop := p.withLife(ctx)
+	defer stop()
 	if err := p.user.runTool(ctx, r.dir, r.srv.env, filepath.Join(p.bin, "initdb"),
 		"-D", r.data, "-U", superRole, "--pwfile="+pwfile, "--auth-local=trust", "--auth-host=scram-sha-256",
 		"-E", "UTF8", "--locale=C", "--wal-segsize=1", "--no-sync", "--no-instructions"); err != nil {
@@ -499,6 +501,8 @@ func (p *Pair) rebuildStandby(ctx context.Context, r *region, addr string) (uint
 	env := append(append([]string{}, r.srv.env...), "PGPASSWORD="+p.pw.repl, "PGCONNECT_TIMEOUT=5")
 	bctx, cancel := withDefaultDeadline(ctx, baseBackupWait)
 	defer cancel()
+	bctx, stop := p.withLife(bctx)
+	defer stop()
 	if err := p.user.runTool(bctx, r.dir, env, filepath.Join(p.bin, "pg_basebackup"),
 		"-D", r.data, "-h", host, "-p", port, "-U", replRole, "-w",
 		"-X", "stream", "-c", "fast", "--no-sync", "--no-manifest"); err != nil {
@@ -586,6 +590,14 @@ func logTail(r *region) string {
 		return "(no server log)"
 	}
 	return lastLines(string(b), 5)
+}
+
+// withLife returns a context that also ends when the pair is closed, so
+// that Close stops a client program (initdb, pg_basebackup) under way.
+func (p *Pair) withLife(ctx context.Context) (context.Context, context.CancelFunc) {
+	c, cancel := context.WithCancel(ctx)
+	stop := context.AfterFunc(p.life, cancel)
+	return c, func() { stop(); cancel() }
 }
 
 // withDefaultDeadline bounds ctx by d when it has no deadline of its own.
