@@ -119,15 +119,16 @@ func cmdClean(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	runID := fs.String("run-id", "", "containers: clean only this run's containers (default: every bcdr run's)")
 	docker := fs.Bool("containers", true, "also remove bcdr containers, networks and volumes when Docker answers")
 	dry := fs.Bool("dry-run", false, "list what would be removed, remove nothing")
+	minAge := fs.Duration("min-age", time.Minute, "leave work directories younger than this (a run may be starting there)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
-			fmt.Fprintf(stdout, `Usage: bcdr clean [--all] [--dry-run] [--state DIR] [--run-id ID] [--containers=false]
+			fmt.Fprintf(stdout, `Usage: bcdr clean [--all] [--dry-run] [--state DIR] [--min-age D] [--run-id ID] [--containers=false]
 
 Removes what runs that were killed left behind, so the machine is as before:
   - AOS stub and PostgreSQL processes of bcdr runs whose bcdr process is gone
     (with --all: every one, running drills and environments included),
   - bcdr-run-* work directories under %s that no live process uses
-    (and older than a minute, unless --all),
+    (and older than --min-age, unless --all),
   - the state file under --state when its process is gone,
   - containers, networks and volumes labelled bcdr.run (every run's, or
     --run-id's): do not run it while a containers drill is running.
@@ -210,7 +211,7 @@ Flags:
 		if inUse(d) && !*all {
 			continue
 		}
-		if fi, err := os.Stat(d); err == nil && !*all && time.Since(fi.ModTime()) < time.Minute {
+		if fi, err := os.Stat(d); err == nil && !*all && time.Since(fi.ModTime()) < *minAge {
 			continue // a run may be starting there
 		}
 		act("directory %s", d)
