@@ -1,0 +1,129 @@
+package harness_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/bcdr-harness/bcdr/assertions"
+	"github.com/bcdr-harness/bcdr/faults"
+	"github.com/bcdr-harness/bcdr/harness"
+	"github.com/bcdr-harness/bcdr/history"
+	"github.com/bcdr-harness/bcdr/topology"
+)
+
+// unobservable is a fault built to test the harness: it really acts (it
+// adds a toxic that slows the WAN) but its check looks for an effect that
+// never comes, as a fault whose injection silently failed would.
+type unobservable struct{ added bool }
+
+func (f *unobservable) Name() string { return "test-unobservable" }
+func (f *unobservable) Inject(ctx context.Context, env topology.Environment) error {
+	l, _ := env.Links().Get(topology.LinkWAN)
+	f.added = true
+	return l.AddToxic("test-unobservable", "latency", "downstream", 1, map[string]any{"latency": 1})
+}
+func (f *unobservable) Recover(ctx context.Context, env topology.Environment) error {
+	l, _ := env.Links().Get(topology.LinkWAN)
+	return l.RemoveToxic("test-unobservable")
+}
+func (f *unobservable) Verify(ctx context.Context, env topology.Environment) error {
+	return errors.New("no request through link wan was slowed by 5s")
+}
+
+func init() {
+	faults.Register(faults.Definition{Name: "test-unobservable", Class: faults.Network,
+		Help:  "test only: a fault whose effect is never observed",
+		Build: func(faults.Params) (faults.Fault, error) { return &unobservable{}, nil }})
+}
+
+// TestUnobservedFaultMakesTheRunUnknown: a fault whose effect is never
+// observed makes the run unknown, and the reason names the fault and what
+// was looked for.
+func TestUnobservedFaultMakesTheRunUnknown(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs a drill")
+	}
+	sc := small("instance-crash")
+	sc.Name = "unobservable"
+	sc.Faults = []harness.FaultStep{{Name: "test-unobservable", Duration: 2 * time.Minute}}
+	sc.Checks = []string{"validity"}
+	out, err := harness.Run(context.Background(), sc, harness.Options{})
+	if err != nil {
+		t.Fatalf("run: %v", err)
+	}
+	if out.Result.Verdict != assertions.Unknown {
+		t.Fatalf("verdict %s, want unknown (the fault was never observed)", out.Result.Verdict)
+	}
+	v, _ := out.Check("validity")
+	for _, want := range []string{"fault test-unobservable", "never observed to take effect", "no request through link wan was slowed by 5s"} {
+		if !strings.Contains(v.Explanation, want) || !strings.Contains(out.Result.Reason, want) {
+			t.Errorf("validity explanation %q / reason %q lacks %q", v.Explanation, out.Result.Reason, want)
+		}
+	}
+	t.Logf("verdict %s: %s", out.Result.Verdict, out.Result.Reason)
+}
+
+// TestRandomScheduleRuns: a random schedule (hardware and network faults
+// only, so it is short) runs with the same schedule its seed prints, every
+// fault observed and recovered, and the run valid.
+func TestRandomScheduleRuns(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs a drill")
+	}
+	sc := small("random")
+	sc.Seed = 11
+	pool := "instance-freeze,link-latency,blob-crash,link-blackhole,sql-standby-crash"
+	sc.Faults = []harness.FaultStep{{Name: harness.RandomStep, Params: map[string]string{"window": "20m", "count": "2", "faults": pool}}}
+	want, err := harness.NewSchedule(11, 20*time.Minute, strings.Split(pool, ","), 2, sc.Spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var logs []string
+	out, err := harness.Run(context.Background(), sc, harness.Options{Logf: func(f string, a ...any) { logs = append(logs, fmt.Sprintf(f, a...)) }})
+	if err != nil {
+		t.Fatalf("run: %v", err)
+	}
+	if len(logs) == 0 || logs[0] != want.String() {
+		t.Fatalf("the run did not print its schedule first; want\n%s\ngot %q", want, logs[:min(len(logs), 2)])
+	}
+	t.Logf("%s", want)
+	injected := out.History.Events(history.EvFaultInjected)
+	recovered := out.History.Events(history.EvFaultRecovered)
+	if len(injected) != len(want.Steps) || len(recovered) != len(want.Steps) {
+		t.Fatalf("%d faults scheduled, %d injected, %d recovered", len(want.Steps), len(injected), len(recovered))
+	}
+	for _, op := range injected {
+		if v, _ := op.Value["verified"].(bool); !v {
+			t.Errorf("fault %v not observed: %v", op.Value["fault"], op.Value["verify_error"])
+		}
+		t.Logf("%v observed: %v", op.Value["fault"], op.Value["evidence"])
+	}
+	for _, op := range recovered {
+		if v, _ := op.Value["healthy_after"].(bool); !v {
+			t.Errorf("environment not healthy after recovering %v: %v", op.Value["fault"], op.Value["health_after_error"])
+		}
+	}
+	if out.Result.Verdict != assertions.Pass {
+		t.Fatalf("verdict %s: %s", out.Result.Verdict, out.Result.Reason)
+	}
+}
+
+// TestFailbackFaultNeedsARegionLoss: a fault that waits for the failback in
+// a scenario that loses no region is refused before anything starts.
+func TestFailbackFaultNeedsARegionLoss(t *testing.T) {
+	sc := small("instance-crash")
+	sc.Faults = append(sc.Faults, harness.FaultStep{Name: "failback-fault"})
+	err := harness.Validate(sc)
+	var fe *faults.Error
+	if !errors.As(err, &fe) || !strings.Contains(err.Error(), "waits for failback-start") {
+		t.Fatalf("want a faults.Error about failback-start, got %v", err)
+	}
+	sc.Faults = []harness.FaultStep{{Name: "region-outage"}, {Name: "instance-crash", After: history.EvFailbackStart}}
+	if err := harness.Validate(sc); err != nil {
+		t.Fatalf("a step may wait for failback-start after a region loss: %v", err)
+	}
+}
