@@ -13,19 +13,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/rs/zerolog"
-
 	"github.com/bcdr-harness/bcdr/clock"
 	"github.com/bcdr-harness/bcdr/faults"
 	"github.com/bcdr-harness/bcdr/topology"
 	_ "github.com/bcdr-harness/bcdr/topology/local" // the embedded provider (and the AOS stub)
 )
-
-func init() {
-	// Toxiproxy's toxics log interruptions at trace level through zerolog's
-	// global logger; keep the test output readable.
-	zerolog.SetGlobalLevel(zerolog.WarnLevel)
-}
 
 // upEnv brings up a small embedded environment for the whole test.
 func upEnv(t *testing.T) topology.Environment {
