@@ -334,6 +334,9 @@ func cmdReport(args []string, w io.Writer) error {
 	if len(args) != 1 || strings.HasPrefix(args[0], "-") {
 		return usagef("usage: bcdr report DIR (a directory written by bcdr drill)")
 	}
+	if err := isRunDir(args[0]); err != nil {
+		return err
+	}
 	if err := report.Render(args[0]); err != nil {
 		return err
 	}
@@ -348,5 +351,18 @@ func cmdTrend(args []string, w io.Writer) error {
 	if len(args) == 0 {
 		return usagef("usage: bcdr trend DIR... (directories written by bcdr drill)")
 	}
+	for _, d := range args {
+		if err := isRunDir(d); err != nil {
+			return err
+		}
+	}
 	return report.Trend(w, args)
+}
+
+// isRunDir refuses a folder that bcdr drill did not write (exit 254).
+func isRunDir(dir string) error {
+	if _, err := os.Stat(filepath.Join(dir, report.ResultFile)); err != nil {
+		return usagef("%s is not a run folder: no %s (bcdr drill --out writes one)", dir, report.ResultFile)
+	}
+	return nil
 }

@@ -237,8 +237,7 @@ func runUp(ctx context.Context, sc harness.Scenario, dir string, workload, runbo
 	code := exitPass
 	select {
 	case <-ctx.Done():
-		logf("interrupted")
-		code = exitUnknown
+		logf("interrupted: the usual way to stop a foreground bcdr up")
 	case <-srv.Down():
 		logf("bcdr down asked for teardown")
 	case err := <-served:
