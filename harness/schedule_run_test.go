@@ -127,3 +127,50 @@ func TestFailbackFaultNeedsARegionLoss(t *testing.T) {
 		t.Fatalf("a step may wait for failback-start after a region loss: %v", err)
 	}
 }
+
+// TestStallThenLossWithAFailbackFault runs the region faults through the
+// whole runbook: replication stalls, then region a is lost, so the runbook
+// must ask for sign-off (the secondary lacks committed data); it fails over,
+// and while it fails back a fault domain of region b is lost. Every fault is
+// observed, struck when it should, and the checks still hold.
+func TestStallThenLossWithAFailbackFault(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs a drill")
+	}
+	sc := small("region-outage")
+	sc.Name = "stall-then-loss"
+	sc.Faults = []harness.FaultStep{
+		{Name: "replication-stall-then-loss", Params: map[string]string{"region": "a", "stall": "4m"}},
+		{Name: "failback-fault", Params: map[string]string{"region": "b", "target": "aos", "domain": "1"}, Duration: 5 * time.Minute},
+	}
+	out, err := harness.Run(context.Background(), sc, harness.Options{})
+	if err != nil {
+		t.Fatalf("run: %v", err)
+	}
+	h := out.History
+	if _, ok := h.FirstEvent(history.EvSignOffRequested); !ok {
+		t.Errorf("the runbook failed over without asking for sign-off after a replication stall")
+	}
+	fb, ok := h.FirstEvent(history.EvFailbackStart)
+	if !ok {
+		t.Fatalf("no failback: %s", out.Result.Reason)
+	}
+	for _, op := range h.Events(history.EvFaultInjected) {
+		if v, _ := op.Value["verified"].(bool); !v {
+			t.Errorf("fault %v not observed: %v", op.Value["fault"], op.Value["verify_error"])
+		}
+		if op.Value["fault"] == "failback-fault" && op.Wall.Before(fb.Wall) {
+			t.Errorf("failback fault struck at %s, before the failback started at %s", op.Wall, fb.Wall)
+		}
+		t.Logf("%v at service %s: %v", op.Value["fault"], op.Service, op.Value["evidence"])
+	}
+	if n := len(h.Events(history.EvFaultInjected)); n != 2 {
+		t.Errorf("%d faults injected, want 2", n)
+	}
+	for _, c := range out.Result.Checks {
+		t.Logf("%s: %s (%s)", c.Name, c.Verdict, c.Explanation)
+	}
+	if out.Result.Verdict != assertions.Pass {
+		t.Fatalf("verdict %s: %s", out.Result.Verdict, out.Result.Reason)
+	}
+}
