@@ -476,3 +476,13 @@ func TestValidity(t *testing.T) {
 	in.Budgets.MinWritesBeforeFault = 1000
 	check(t, Validity{}, in, Unknown, "acknowledged writes before the fault")
 }
+
+func TestLedgerOrphanLines(t *testing.T) {
+	in := newDrill().input(time.Minute)
+	in.AfterFailover.Journal["orphan-entry-268"] = topology.JournalEntry{Key: "orphan-entry-268",
+		Lines: []topology.JournalLine{{Debit: 5}, {Credit: 5}}}
+	r := check(t, Ledger{}, in, Fail, "orphan-entry-268: 2 journal lines with no entry row", "region b right after failover")
+	if r.Violations != 1 {
+		t.Errorf("violations %d", r.Violations)
+	}
+}

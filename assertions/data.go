@@ -120,14 +120,19 @@ func (Ledger) Check(in Input) Result {
 			if dr != cr {
 				problems = append(problems, fmt.Sprintf("unbalanced (debits %d, credits %d)", dr, cr))
 			}
-			if e.LineCount <= 0 || len(e.Lines) != e.LineCount {
+			switch {
+			case e.Applied == 0 && len(e.Lines) > 0:
+				problems = append(problems, fmt.Sprintf("%d journal lines with no entry row (a partial entry, or data read outside one transaction while writes went on)", len(e.Lines)))
+			case e.LineCount <= 0 || len(e.Lines) != e.LineCount:
 				problems = append(problems, fmt.Sprintf("partial (%d of %d declared lines stored)", len(e.Lines), e.LineCount))
 			}
 			if e.Applied > 1 {
 				problems = append(problems, fmt.Sprintf("applied %d times", e.Applied))
 			}
 			c, ok := writes[k]
-			if ok {
+			if e.Applied == 0 {
+				// Lines without an entry row carry no idempotency key.
+			} else if ok {
 				if amt, has := num(c.Invoke.Value["amount"]); has && int64(amt) != dr && dr == cr {
 					problems = append(problems, fmt.Sprintf("amount %d stored, %d posted", dr, int64(amt)))
 				}
