@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -183,4 +184,47 @@ func TestUpInjectStatusRecoverDown(t *testing.T) {
 	if _, errOut, code := sb.run(t, "status", "--state", state); code != exitUsage {
 		t.Errorf("bcdr status after down: exit %d (%s), want %d", code, errOut, exitUsage)
 	}
+}
+
+// A foreground bcdr up stops on Ctrl-C: it tears everything down, removes
+// its state file and exits 0.
+func TestForegroundUpStopsOnInterrupt(t *testing.T) {
+	if testing.Short() {
+		t.Skip("stands an environment up")
+	}
+	sb := newSandbox(t)
+	state := filepath.Join(sb.tmp, "state")
+	up := sb.command("up", "--state", state, "--set", "instances-per-region=2")
+	var out strings.Builder
+	up.Stdout = &out
+	if err := up.Start(); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		if st, err := control.ReadState(state); err == nil && st.Pid == up.Process.Pid {
+			break
+		}
+		if time.Now().After(deadline) {
+			up.Process.Kill()
+			up.Wait()
+			t.Fatal("bcdr up did not come up in 2 minutes")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	sockets := sb.listeners()
+	if err := up.Process.Signal(syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	_ = up.Wait()
+	if code := up.ProcessState.ExitCode(); code != 0 {
+		t.Errorf("bcdr up after Ctrl-C: exit %d, want 0", code)
+	}
+	if !strings.Contains(out.String(), "environment up") {
+		t.Errorf("bcdr up printed no endpoints:\n%s", out.String())
+	}
+	if _, err := os.Stat(filepath.Join(state, control.StateFile)); !os.IsNotExist(err) {
+		t.Errorf("state file still there (%v)", err)
+	}
+	sb.requireNothingLeft(t, sockets)
 }
