@@ -95,7 +95,7 @@ func (w *Workload) call(ctx context.Context, process int, kind history.Kind, key
 	b.InitialInterval = 10 * time.Millisecond
 	b.MaxInterval = 100 * time.Millisecond
 	b.MaxElapsedTime = w.retry
-	var last attempt
+	last := attempt{err: errors.New("not sent: the workload stopped first")}
 	maybe := false
 	tries := 0
 	_ = backoff.Retry(func() error {

@@ -117,6 +117,10 @@ func Up(ctx context.Context, spec topology.Spec, clk *clock.Clock) (_ *Env, err 
 		WorkDir: e.workDir, Clock: clk, Primary: topology.RegionA, Secondary: topology.RegionB,
 		Database: "finance", BackupInterval: spec.LogBackupInterval, CopyInterval: spec.LogCopyInterval,
 		RestoreInterval: spec.LogRestoreInterval, WANDial: wanDial,
+		// A planned switch returns once the new primary takes writes; the old
+		// primary is rebuilt as its secondary in the background, as SQL
+		// Server's role reversal needs no rebuild.
+		BackgroundRebuild: true,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("sql pair: %w", err)
