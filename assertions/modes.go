@@ -145,7 +145,9 @@ func fbText(failedBack bool, fb history.Op) string {
 // starts; a failover with nothing to lose needs none; a refused sign-off
 // leaves the environment waiting for its region, never failed over. Loss is
 // read from the data (acknowledged writes missing from the promoted region),
-// not from the runbook's estimate.
+// not from the runbook's estimate. Observed is the failover's loss window;
+// the budget is zero without a grant, the RPO with one (what the customer
+// consents to).
 type SignOff struct{}
 
 // Name is "sign-off".
@@ -243,6 +245,7 @@ func (SignOff) Check(in Input) Result {
 			describeLost(lostWrites(lost), clk, start.Service, "failover-start"), why)
 	case len(lost) > 0:
 		r.Verdict = Pass
+		r.Budget = in.Budgets.RPO // what the customer consented to
 		r.Explanation = fmt.Sprintf("the failover at service %s lost %s (loss window %s) and the customer's sign-off was granted first, at %s",
 			clock.Round(start.Service), plural(len(lost), "acknowledged write", "acknowledged writes"), clk.Format(r.Observed), clock.Round(granted.Service))
 	case asked:
