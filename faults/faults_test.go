@@ -309,3 +309,56 @@ func TestMissingTargets(t *testing.T) {
 		}
 	}
 }
+
+// TestVerifyLooksAtTheEnvironment: each fault's check observes the
+// environment, not its own state: when the effect is undone behind the
+// fault's back before Verify runs, Verify fails.
+func TestVerifyLooksAtTheEnvironment(t *testing.T) {
+	if testing.Short() {
+		t.Skip("needs PostgreSQL")
+	}
+	env := upEnv(t)
+	ctx := context.Background()
+	undoLink := func(name string) func() error {
+		return func() error { l, _ := env.Links().Get(name); return l.Reset() }
+	}
+	for _, tc := range []struct {
+		name   string
+		params map[string]string
+		undo   func() error
+	}{
+		{"link-latency", map[string]string{"link": "wan", "latency": "300ms", "jitter": "0s"}, undoLink("wan")},
+		{"link-partition", map[string]string{"link": "aos-blob-b"}, undoLink("aos-blob-b")},
+		{"link-blackhole", map[string]string{"link": "client-a"}, undoLink("client-a")},
+		{"region-isolation", map[string]string{"region": "a"}, undoLink("client-a")},
+		{"instance-crash", map[string]string{"region": "a", "instance": "3"}, func() error {
+			return env.Region(topology.RegionA).Instances()[3].Restart(ctx)
+		}},
+		{"instance-freeze", map[string]string{"region": "b", "instance": "0"}, func() error {
+			return env.Region(topology.RegionB).Instances()[0].Thaw(ctx)
+		}},
+		{"sql-standby-crash", map[string]string{"region": "b"}, func() error { return env.Region(topology.RegionB).StartSQL(ctx) }},
+		{"blob-crash", map[string]string{"region": "b"}, func() error { return env.Region(topology.RegionB).StartBlob(ctx) }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f, _, err := faults.New(tc.name, tc.params)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := f.Inject(ctx, env); err != nil {
+				t.Fatal(err)
+			}
+			if err := tc.undo(); err != nil {
+				t.Fatalf("undo behind the fault's back: %v", err)
+			}
+			time.Sleep(100 * time.Millisecond)
+			err = f.(faults.Verifier).Verify(ctx, env)
+			_ = f.Recover(ctx, env)
+			if err == nil {
+				t.Fatalf("%s claims to be observed although its effect was undone", tc.name)
+			}
+			t.Logf("%s undone: %v", tc.name, err)
+			requireHealthy(t, env)
+		})
+	}
+}

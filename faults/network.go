@@ -162,6 +162,7 @@ type linkFault struct {
 
 	added    []string
 	didCut   bool
+	via      *proxyAddr // the proxy probes go through
 	baseline *probeOutcome
 	baseErr  string
 	seen     probeOutcome
@@ -182,14 +183,28 @@ func (f *linkFault) Inject(ctx context.Context, env topology.Environment) error 
 	if !ok {
 		return fmt.Errorf("no link %s", f.link)
 	}
-	if f.expect == "slower" {
-		// What the same request costs without the fault.
-		if o, err := probeMedian(ctx, env, f.link, f.pad, 3, 3*time.Second); err != nil {
-			f.baseErr = err.Error()
-		} else if o.Result != "ok" {
-			f.baseErr = "before the fault: " + o.String()
-		} else {
-			f.baseline = &o
+	// A proxy of the link that answers before the fault, and what the same
+	// request costs then: Verify compares with it.
+	f.via, f.baseline, f.baseErr = nil, nil, ""
+	if ps, err := linkProxies(env, f.link); err != nil {
+		f.baseErr = err.Error()
+	} else {
+		n := 1
+		if f.expect == "slower" {
+			n = 3
+		}
+		var seen []string
+		for _, p := range ps {
+			o := probeMedian(ctx, p, f.pad, n, 3*time.Second)
+			if o.Result == "ok" {
+				p, o := p, o
+				f.via, f.baseline = &p, &o
+				break
+			}
+			seen = append(seen, o.String())
+		}
+		if f.via == nil {
+			f.baseErr = "before the fault: " + strings.Join(seen, "; ")
 		}
 	}
 	if f.cut {
@@ -226,15 +241,14 @@ func (f *linkFault) Recover(ctx context.Context, env topology.Environment) error
 // Verify sends a request through the link and checks that it failed or
 // slowed the way this fault should make it.
 func (f *linkFault) Verify(ctx context.Context, env topology.Environment) error {
-	switch f.expect {
-	case "slower":
-		if f.baseline == nil {
-			return fmt.Errorf("no request through link %s succeeded before the fault, so a slowdown cannot be told: %s", f.link, f.baseErr)
-		}
+	if f.via == nil {
+		return fmt.Errorf("no request through link %s succeeded before the fault, so its effect cannot be told: %s", f.link, f.baseErr)
+	}
+	if f.expect == "slower" {
 		want := f.minExtra
 		if f.rate > 0 {
 			pad := f.pad
-			if proxy, _, err := linkProbe(env, f.link); err == nil && strings.HasPrefix(proxy, "sql") && pad > 9000 {
+			if strings.HasPrefix(f.via.name, "sql") && pad > 9000 {
 				pad = 9000 // PostgreSQL's startup packet limit (see pgProbe)
 			}
 			want = time.Duration(pad) * time.Millisecond / time.Duration(f.rate) / 2
@@ -242,10 +256,7 @@ func (f *linkFault) Verify(ctx context.Context, env topology.Environment) error 
 				return fmt.Errorf("a limit of %d KB/s adds only %s to the largest probe link %s can carry: too little to observe", f.rate, want*2, f.link)
 			}
 		}
-		o, err := probeMedian(ctx, env, f.link, f.pad, 3, f.baseline.Took+want*4+5*time.Second)
-		if err != nil {
-			return err
-		}
+		o := probeMedian(ctx, *f.via, f.pad, 3, f.baseline.Took+want*4+5*time.Second)
 		f.seen = o
 		if o.Result != "ok" {
 			return fmt.Errorf("request through link %s failed instead of slowing: %s", f.link, o)
@@ -255,28 +266,24 @@ func (f *linkFault) Verify(ctx context.Context, env topology.Environment) error 
 				f.link, o.Took.Round(time.Millisecond), extra.Round(time.Millisecond), f.baseline.Took.Round(time.Millisecond), want)
 		}
 		return nil
-	default:
-		o, err := probeLink(ctx, env, f.link, 0, time.Second)
-		if err != nil {
-			return err
-		}
-		f.seen = o
-		ok := o.Result == f.expect
-		switch f.expect {
-		case "refused": // a cut listener refuses; a proxy that is mid-stop may close
-			ok = o.Result == "refused" || o.Result == "closed"
-		case "reset":
-			ok = o.Result == "reset" || o.Result == "closed"
-		case "hang":
-			// With the answers lost, a server that closes after answering
-			// shows as a close with no byte received.
-			ok = o.Result == "hang" || o.Result == "closed" && f.oneWay == "downstream"
-		}
-		if !ok {
-			return fmt.Errorf("request through link %s: want %s, saw %s", f.link, f.expect, o)
-		}
-		return nil
 	}
+	o := probeAddr(ctx, f.via.name, f.via.addr, 0, time.Second)
+	f.seen = o
+	ok := o.Result == f.expect
+	switch f.expect {
+	case "refused": // a cut listener refuses; a proxy that is mid-stop may close
+		ok = o.Result == "refused" || o.Result == "closed"
+	case "reset":
+		ok = o.Result == "reset" || o.Result == "closed"
+	case "hang":
+		// With the answers lost, a server that closes after answering
+		// shows as a close with no byte received.
+		ok = o.Result == "hang" || o.Result == "closed" && f.oneWay == "downstream"
+	}
+	if !ok {
+		return fmt.Errorf("request through link %s: want %s, saw %s (before the fault: %s)", f.link, f.expect, o, f.baseline)
+	}
+	return nil
 }
 
 func (f *linkFault) Evidence() map[string]any {

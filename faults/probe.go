@@ -44,43 +44,45 @@ func (o probeOutcome) String() string {
 	return s
 }
 
-// linkProbe picks the proxy of a link that probes send through: an
-// HTTP-speaking upstream when the link has one, else its SQL proxy.
-func linkProbe(env topology.Environment, link string) (proxy, addr string, err error) {
+// proxyAddr is one proxy of a link and the address clients dial.
+type proxyAddr struct{ name, addr string }
+
+// linkProxies lists the proxies of a link that probes can send through,
+// HTTP-speaking upstreams first, then SQL ones.
+func linkProxies(env topology.Environment, link string) ([]proxyAddr, error) {
 	l, ok := env.Links().Get(link)
 	if !ok {
-		return "", "", fmt.Errorf("no link %s", link)
+		return nil, fmt.Errorf("no link %s", link)
 	}
 	pl, ok := l.(ProxyLister)
 	if !ok {
-		return "", "", fmt.Errorf("link %s does not expose its proxy addresses on this provider, so no request can be sent through it to observe the fault", link)
+		return nil, fmt.Errorf("link %s does not expose its proxy addresses on this provider, so no request can be sent through it to observe the fault", link)
 	}
-	ps := pl.Proxies()
-	var names []string
-	for n := range ps {
-		names = append(names, n)
+	var out []proxyAddr
+	for n, a := range pl.Proxies() {
+		out = append(out, proxyAddr{n, a})
 	}
-	if len(names) == 0 {
-		return "", "", fmt.Errorf("link %s has no proxies", link)
+	if len(out) == 0 {
+		return nil, fmt.Errorf("link %s has no proxies", link)
 	}
-	sort.Slice(names, func(i, j int) bool {
-		si, sj := strings.HasPrefix(names[i], "sql"), strings.HasPrefix(names[j], "sql")
+	sort.Slice(out, func(i, j int) bool {
+		si, sj := strings.HasPrefix(out[i].name, "sql"), strings.HasPrefix(out[j].name, "sql")
 		if si != sj {
 			return !si
 		}
-		return names[i] < names[j]
+		return out[i].name < out[j].name
 	})
-	return names[0], ps[names[0]], nil
+	return out, nil
 }
 
-// probeLink sends one request through a link and reads the answer. pad adds
-// that many bytes to the request (to observe a bandwidth limit).
+// probeLink sends one request through the first proxy of a link and reads
+// the answer. pad adds that many bytes to the request.
 func probeLink(ctx context.Context, env topology.Environment, link string, pad int, timeout time.Duration) (probeOutcome, error) {
-	proxy, addr, err := linkProbe(env, link)
+	ps, err := linkProxies(env, link)
 	if err != nil {
 		return probeOutcome{}, err
 	}
-	return probeAddr(ctx, proxy, addr, pad, timeout), nil
+	return probeAddr(ctx, ps[0].name, ps[0].addr, pad, timeout), nil
 }
 
 // probeAddr speaks just enough of the upstream's protocol to get an answer:
@@ -181,22 +183,19 @@ func classify(err error) string {
 	}
 }
 
-// probeMedian probes n times and returns the outcome with the median time
-// (any failed probe is returned at once).
-func probeMedian(ctx context.Context, env topology.Environment, link string, pad, n int, timeout time.Duration) (probeOutcome, error) {
+// probeMedian probes a proxy n times and returns the outcome with the
+// median time (a failed probe is returned at once).
+func probeMedian(ctx context.Context, via proxyAddr, pad, n int, timeout time.Duration) probeOutcome {
 	var outs []probeOutcome
 	for i := 0; i < n; i++ {
-		o, err := probeLink(ctx, env, link, pad, timeout)
-		if err != nil {
-			return o, err
-		}
+		o := probeAddr(ctx, via.name, via.addr, pad, timeout)
 		if o.Result != "ok" {
-			return o, nil
+			return o
 		}
 		outs = append(outs, o)
 	}
 	sort.Slice(outs, func(i, j int) bool { return outs[i].Took < outs[j].Took })
-	return outs[len(outs)/2], nil
+	return outs[len(outs)/2]
 }
 
 // httpHealth asks url/health and returns the status (0 when no answer).
