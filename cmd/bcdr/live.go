@@ -75,8 +75,9 @@ directory) with the control API's address and token and the environment's
 credentials (SQL connection strings, S3 keys). bcdr inject, recover, status
 and down read it. Unless --workload=false, a finance workload (%d writes per
 wall second unless the rate knob is set) keeps data flowing so that
-replication lag means something; --runbook lets the DR runbook react to
-faults as in a drill (failover after the decision window, failback).
+replication lag means something; --runbook lets the DR runbook react to a
+loss of region a as in a drill (detect, decision window, sign-off, failover,
+limited mode, failback once the region is back), and then watch again.
 
 Flags:
 `, upDefaultRate)
@@ -196,8 +197,24 @@ func runUp(ctx context.Context, sc harness.Scenario, dir string, workload, runbo
 	}
 	rbDone := make(chan struct{})
 	if runbook {
-		rb := harness.NewRunbook(sc.Runbook, env, rec)
-		go func() { defer close(rbDone); rb.Run(runCtx) }()
+		go func() {
+			defer close(rbDone)
+			for runCtx.Err() == nil {
+				rb := harness.NewRunbook(sc.Runbook, env, rec)
+				rb.Run(runCtx)
+				switch {
+				case runCtx.Err() != nil:
+					return
+				case rb.Err() != nil:
+					logf("runbook stopped: %v", rb.Err())
+					return
+				case env.Router().Active() != topology.RegionA:
+					logf("runbook: region a is not active after failback; not watching again")
+					return
+				}
+				logf("runbook: failed over and back; watching region a again")
+			}
+		}()
 	} else {
 		close(rbDone)
 	}
