@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/bcdr-harness/bcdr/harness"
 )
 
 // bin is the bcdr binary built for the tests that need a separate process
@@ -152,5 +154,21 @@ func TestScenariosAndFaultsList(t *testing.T) {
 	stdout, _, code = runInProcess(t, "faults")
 	if code != 0 || !strings.Contains(stdout, "region-outage") || !strings.Contains(stdout, "instance-crash") {
 		t.Errorf("bcdr faults: exit %d:\n%s", code, stdout)
+	}
+}
+
+// The example scenario files stay valid.
+func TestExampleScenarioFilesParse(t *testing.T) {
+	files, _ := filepath.Glob("testdata/*.*")
+	if len(files) == 0 {
+		t.Fatal("no example scenario files")
+	}
+	for _, f := range files {
+		sc, _, err := harness.LoadScenarioFile(f)
+		if err != nil {
+			t.Errorf("%v", err)
+			continue
+		}
+		t.Logf("%s: %s, %d faults, checks %v", f, sc.Name, len(sc.Faults), sc.Checks)
 	}
 }
