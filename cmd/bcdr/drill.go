@@ -219,6 +219,17 @@ func cmdDrill(ctx context.Context, args []string, stdout, stderr io.Writer) (int
 	if dir == "" {
 		dir = filepath.Join("runs", fmt.Sprintf("%s-%d-%s", sc.Name, sc.Seed, time.Now().Format("20060102-150405")))
 	}
+	// An output folder that cannot be written is a bad argument: find out
+	// before anything starts, not after the drill.
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return exitUsage, usagef("drill: --out %s: %v", dir, errors.Unwrap(err))
+	}
+	probe, err := os.CreateTemp(dir, ".write-test-*")
+	if err != nil {
+		return exitUsage, usagef("drill: --out %s is not writable: %v", dir, errors.Unwrap(err))
+	}
+	probe.Close()
+	os.Remove(probe.Name())
 	pr := newProgress(stderr, *mode, sc)
 	pr.logf("drill %s seed %d scale %g provider %s, results in %s", sc.Name, sc.Seed, sc.Scale, sc.Spec.Provider, dir)
 	stopWatch := context.AfterFunc(ctx, func() {

@@ -90,6 +90,7 @@ func TestBadArgumentsExit254WithOneLine(t *testing.T) {
 		{"inject: bad parameter", []string{"inject", "instance-crash", "instance=x", "--state", dir}, []string{"parameter instance", "not an integer"}},
 		{"status: nothing up", []string{"status", "--state", filepath.Join(dir, "none")}, []string{"no environment is up"}},
 		{"unknown command", []string{"dril"}, []string{"unknown command"}},
+		{"out not writable", []string{"drill", "region-outage", "--out", filepath.Join(unknownField, "sub")}, []string{"--out", "not a directory"}},
 		{"report: not a run", []string{"report", dir}, []string{"not a run folder"}},
 		{"trend: not a run", []string{"trend", dir, dir}, []string{"not a run folder"}},
 		{"up: bad knob", []string{"up", "--state", filepath.Join(dir, "st"), "--set", "probe-interval=0s"}, []string{"knob probe-interval", "positive"}},
