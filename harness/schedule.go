@@ -231,6 +231,14 @@ func NewSchedule(seed int64, window time.Duration, pool []string, count int, spe
 	return s, nil
 }
 
+// ScheduleFor returns the random schedule a scenario will run (nil when it
+// has no RandomStep), exactly as Run prints it: the same scenario and seed
+// always give the same schedule.
+func ScheduleFor(sc Scenario) (*Schedule, error) {
+	_, s, err := expandSchedule(sc)
+	return s, err
+}
+
 // expandSchedule replaces a RandomStep of the scenario by the schedule its
 // seed picks, and sets the checks the schedule needs when the scenario
 // names none.
@@ -279,6 +287,7 @@ func expandSchedule(sc Scenario) (Scenario, *Schedule, error) {
 	if err != nil {
 		return sc, nil, err
 	}
+	fitDecisionWindow(sched, sc.Runbook.DecisionWindow)
 	steps := append([]FaultStep(nil), sc.Faults[:idx]...)
 	for _, s := range sched.Steps {
 		if s.After == "" {
@@ -291,4 +300,51 @@ func expandSchedule(sc Scenario) (Scenario, *Schedule, error) {
 		sc.Checks = sched.Checks()
 	}
 	return sc, sched, nil
+}
+
+// fitDecisionWindow shortens the faults that make a region fail its health
+// probes (claim "R/health") but are not meant to lose it, so that none lasts
+// half the runbook's decision window: the runbook must see them end and
+// stand down, not fail over. Shortening never creates an overlap.
+func fitDecisionWindow(s *Schedule, dw time.Duration) {
+	limit := (dw / 2).Truncate(time.Minute)
+	if limit < time.Minute {
+		limit = time.Minute
+	}
+	for i, st := range s.Steps {
+		d, _ := faults.Lookup(st.Name)
+		if d.RegionLoss {
+			continue
+		}
+		f, _, err := faults.New(st.Name, st.Params)
+		if err != nil {
+			continue
+		}
+		c, ok := f.(faults.Claimer)
+		if !ok || !healthClaim(c.Claims()) {
+			continue
+		}
+		if st.Duration > limit {
+			s.Steps[i].Duration = limit
+		}
+		if v, ok := st.Params["down"]; ok {
+			if down, err := time.ParseDuration(v); err == nil && down > limit {
+				p := map[string]string{}
+				for k, v := range st.Params {
+					p[k] = v
+				}
+				p["down"] = limit.String()
+				s.Steps[i].Params = p
+			}
+		}
+	}
+}
+
+func healthClaim(cs []string) bool {
+	for _, c := range cs {
+		if strings.HasSuffix(c, "/health") {
+			return true
+		}
+	}
+	return false
 }

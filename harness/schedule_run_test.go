@@ -78,9 +78,12 @@ func TestRandomScheduleRuns(t *testing.T) {
 	sc.Seed = 11
 	pool := "instance-freeze,link-latency,blob-crash,link-blackhole,sql-standby-crash"
 	sc.Faults = []harness.FaultStep{{Name: harness.RandomStep, Params: map[string]string{"window": "20m", "count": "2", "faults": pool}}}
-	want, err := harness.NewSchedule(11, 20*time.Minute, strings.Split(pool, ","), 2, sc.Spec)
+	want, err := harness.ScheduleFor(sc)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if again, _ := harness.ScheduleFor(sc); again.String() != want.String() {
+		t.Fatalf("seed 11 gave two schedules:\n%s\n---\n%s", want, again)
 	}
 	var logs []string
 	out, err := harness.Run(context.Background(), sc, harness.Options{Logf: func(f string, a ...any) { logs = append(logs, fmt.Sprintf(f, a...)) }})

@@ -157,3 +157,34 @@ func TestRandomScenarioExpands(t *testing.T) {
 		}
 	}
 }
+
+// TestScheduleFitsTheDecisionWindow: faults that make a region look down
+// (without meaning to lose it) are shortened below half the decision
+// window, so the runbook stands down instead of failing over.
+func TestScheduleFitsTheDecisionWindow(t *testing.T) {
+	sc, _ := Builtin("random")
+	sc.Runbook.DecisionWindow = 6 * time.Minute
+	for seed := int64(0); seed < 100; seed++ {
+		sc.Seed = seed
+		got, _, err := expandSchedule(sc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, st := range got.Faults {
+			f, def, err := faults.New(st.Name, st.Params)
+			if err != nil {
+				t.Fatalf("seed %d: %v", seed, err)
+			}
+			c, ok := f.(faults.Claimer)
+			if def.RegionLoss || !ok || !healthClaim(c.Claims()) {
+				continue
+			}
+			if st.Duration > 3*time.Minute {
+				t.Fatalf("seed %d: %s lasts %s with a 6m decision window", seed, st.Name, st.Duration)
+			}
+			if d, err := time.ParseDuration(st.Params["down"]); err == nil && d > 3*time.Minute {
+				t.Fatalf("seed %d: %s is down %s at a time with a 6m decision window", seed, st.Name, d)
+			}
+		}
+	}
+}
