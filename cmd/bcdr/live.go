@@ -474,10 +474,11 @@ func cmdStatus(ctx context.Context, args []string, stdout io.Writer) error {
 	fs.SetOutput(io.Discard)
 	dir := stateFlag(fs)
 	asJSON := fs.Bool("json", false, "print the status as JSON")
+	watch := fs.Duration("watch", 0, "print the status again every interval (e.g. 2s) until Ctrl-C")
 	pos, err := parseInterspersed(fs, args)
 	if err != nil {
 		if errors.Is(err, flag.ErrHelp) {
-			fmt.Fprintf(stdout, `Usage: bcdr status [--json] [--state DIR]
+			fmt.Fprintf(stdout, `Usage: bcdr status [--json] [--watch D] [--state DIR]
 
 Shows the environment bcdr up started: each region's role (front door, SQL,
 blob store), the active region, limited mode, SQL log-shipping and blob
@@ -499,17 +500,39 @@ Flags:
 	if err != nil {
 		return err
 	}
-	st, err := c.Status(ctx)
-	if err != nil {
-		return err
+	for {
+		st, err := c.Status(ctx)
+		if err != nil {
+			if *watch > 0 && ctx.Err() != nil {
+				return nil
+			}
+			return err
+		}
+		if *asJSON {
+			enc := json.NewEncoder(stdout)
+			enc.SetIndent("", "  ")
+			if err := enc.Encode(st); err != nil {
+				return err
+			}
+		} else {
+			if *watch > 0 {
+				if f, ok := stdout.(*os.File); ok && isTerminal(f.Fd()) {
+					fmt.Fprint(stdout, "\033[H\033[2J") // clear the screen between readings
+				} else {
+					fmt.Fprintf(stdout, "--- %s\n", time.Now().Format("15:04:05"))
+				}
+			}
+			printStatus(stdout, st)
+		}
+		if *watch <= 0 {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(*watch):
+		}
 	}
-	if *asJSON {
-		enc := json.NewEncoder(stdout)
-		enc.SetIndent("", "  ")
-		return enc.Encode(st)
-	}
-	printStatus(stdout, st)
-	return nil
 }
 
 func svc(seconds float64) string { return shortService(time.Duration(seconds * float64(time.Second))) }
