@@ -176,10 +176,35 @@ func (RTO) Check(in Input) Result {
 	if r.Observed > r.Budget {
 		r.Verdict = Fail
 	}
-	r.Explanation = fmt.Sprintf("writes recovered in region %s %s after %s (service %s -> %s; first steady success %s on %s); budget %s",
+	r.Explanation = fmt.Sprintf("writes recovered in region %s %s after %s (service %s -> %s; first steady success %s on %s); budget %s; %s",
 		to, clk.Format(r.Observed), faultName(fault), clock.Round(fault.Service), clock.Round(recovered.Result.Service),
-		recovered.Invoke.Key, recovered.Result.Inst, clk.Format(r.Budget))
+		recovered.Invoke.Key, recovered.Result.Inst, clk.Format(r.Budget), failoverSteps(in.History, fault))
 	return finish(r, clk)
+}
+
+// failoverSteps lists the runbook's failover events after the fault with
+// their times, so a reader sees where the recovery time went.
+func failoverSteps(h history.History, fault history.Op) string {
+	out := "failover steps:"
+	n := 0
+	for _, op := range h.Ops {
+		if op.Kind != history.Event || op.Index < fault.Index {
+			continue
+		}
+		switch op.Key {
+		case history.EvOutageDetected, history.EvSignOffRequested, history.EvSignOffGranted, history.EvFailoverStart,
+			history.EvLimitedModeOn, history.EvFailoverDone, history.EvFailoverAborted:
+			out += fmt.Sprintf(" %s at %s,", op.Key, clock.Round(op.Service))
+			n++
+		}
+		if op.Key == history.EvFailoverDone {
+			break
+		}
+	}
+	if n == 0 {
+		return "no failover step recorded"
+	}
+	return out[:len(out)-1]
 }
 
 // FailbackLoss checks that failback loses nothing: every acknowledged write
