@@ -237,8 +237,10 @@ func Run(ctx context.Context, sc Scenario, opt Options) (out *Outcome, err error
 		select {
 		case <-rb.FailedBack():
 		case <-rbDone:
-			if rb.Err() != nil {
-				runErr = rb.Err()
+			// Standing down after a refused sign-off is the runbook doing
+			// its job: there is no failback to wait for.
+			if err := rb.Err(); err != nil && !errors.Is(err, errStandDown) {
+				runErr = err
 			}
 		case <-runCtx.Done():
 			runErr = runCtx.Err()
@@ -405,10 +407,13 @@ func runOne(ctx context.Context, sc Scenario, p prepared, env topology.Environme
 		hold = sc.FaultHold
 	}
 	if wait != nil {
-		select {
-		case <-wait:
-		case <-ctx.Done():
-			return ctx.Err()
+		if refused, err := awaitFailover(ctx, wait, rec, rb); err != nil {
+			return err
+		} else if refused {
+			// No failover will come: the environment waits for the region,
+			// which comes back after the scenario's hold.
+			logf("%s: sign-off refused, the region returns after %s", p.step.Name, sc.FaultHold)
+			hold = sc.FaultHold
 		}
 	}
 	if err := clk.Sleep(ctx, hold); err != nil {
@@ -427,6 +432,33 @@ func runOne(ctx context.Context, sc Scenario, p prepared, env topology.Environme
 	}
 	rec.Event(history.EvFaultRecovered, rv)
 	return nil
+}
+
+// awaitFailover waits until the runbook has failed over, or reports true
+// when it never will: sign-off was refused or the runbook stopped.
+func awaitFailover(ctx context.Context, over <-chan struct{}, rec *history.Recorder, rb *Runbook) (bool, error) {
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	seen := 0
+	for {
+		select {
+		case <-over:
+			return false, nil
+		case <-ctx.Done():
+			return false, ctx.Err()
+		case <-tick.C:
+		}
+		if rb.Err() != nil {
+			return true, nil
+		}
+		h := rec.Ops()
+		for _, op := range h.Ops[seen:] {
+			if op.Kind == history.Event && op.Key == history.EvSignOffRefused {
+				return true, nil
+			}
+		}
+		seen = len(h.Ops)
+	}
 }
 
 // regionHealthy probes a region's load balancer until it answers healthy or

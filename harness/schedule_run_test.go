@@ -177,3 +177,36 @@ func TestStallThenLossWithAFailbackFault(t *testing.T) {
 		t.Fatalf("verdict %s: %s", out.Result.Verdict, out.Result.Reason)
 	}
 }
+
+// TestStallThenLossSignOffRefused: with the customer refusing sign-off,
+// the region-loss fault does not wait for a failover that will never come:
+// the region returns after the fault hold, the runbook stands down, and the
+// run finishes with nothing lost.
+func TestStallThenLossSignOffRefused(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs a drill")
+	}
+	sc := small("region-outage")
+	sc.Name = "stall-then-loss-refused"
+	sc.Runbook.SignOff = "refuse"
+	sc.Faults = []harness.FaultStep{{Name: "replication-stall-then-loss", Params: map[string]string{"region": "a", "stall": "4m"}}}
+	sc.Checks = []string{"validity"}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	out, err := harness.Run(ctx, sc, harness.Options{})
+	if err != nil {
+		t.Fatalf("run: %v", err)
+	}
+	h := out.History
+	for _, ev := range []string{history.EvSignOffRequested, history.EvSignOffRefused, history.EvFailoverAborted, history.EvFaultRecovered} {
+		if _, ok := h.FirstEvent(ev); !ok {
+			t.Errorf("no %s event", ev)
+		}
+	}
+	if _, ok := h.FirstEvent(history.EvFailoverStart); ok {
+		t.Errorf("failed over although sign-off was refused")
+	}
+	if out.Result.Verdict != assertions.Pass {
+		t.Fatalf("verdict %s: %s", out.Result.Verdict, out.Result.Reason)
+	}
+}
