@@ -36,8 +36,15 @@ const defaultStateDir = ".bcdr"
 // a drill's so that hours of history stay small.
 const upDefaultRate = 10
 
+// stateEnv overrides the default state directory.
+const stateEnv = "BCDR_STATE"
+
 func stateFlag(fs *flag.FlagSet) *string {
-	return fs.String("state", defaultStateDir, "state directory of the environment (holds env.json, mode 0600)")
+	def := defaultStateDir
+	if d := os.Getenv(stateEnv); d != "" {
+		def = d
+	}
+	return fs.String("state", def, "state directory of the environment (holds env.json, mode 0600; default $"+stateEnv+" or "+defaultStateDir+")")
 }
 
 // parseInterspersed parses flags that may come before, between or after
@@ -356,15 +363,6 @@ func printEndpoints(w io.Writer, st control.State, dir string) {
 	fmt.Fprintf(w, "next: bcdr status | bcdr inject FAULT [param=value ...] | bcdr recover | bcdr down\n")
 }
 
-// dialState connects to the environment under dir.
-func dialState(dir string) (*control.Client, error) {
-	c, err := control.Dial(dir)
-	if err != nil {
-		return c, err
-	}
-	return c, nil
-}
-
 func cmdInject(ctx context.Context, args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("inject", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
@@ -401,7 +399,7 @@ Flags:
 	if _, _, err := faults.New(name, params); err != nil {
 		return err
 	}
-	c, err := dialState(*dir)
+	c, err := control.Dial(*dir)
 	if err != nil {
 		return err
 	}
@@ -455,7 +453,7 @@ Flags:
 	if len(pos) == 1 {
 		target = pos[0]
 	}
-	c, err := dialState(*dir)
+	c, err := control.Dial(*dir)
 	if err != nil {
 		return err
 	}
@@ -496,7 +494,7 @@ Flags:
 	if len(pos) > 0 {
 		return usagef("status: unexpected argument %q", pos[0])
 	}
-	c, err := dialState(*dir)
+	c, err := control.Dial(*dir)
 	if err != nil {
 		return err
 	}
@@ -680,12 +678,16 @@ Flags:
 		return usagef("down: unexpected argument %q", pos[0])
 	}
 	start := time.Now()
-	c, err := dialState(*dir)
+	c, err := control.Dial(*dir)
 	var un *control.Unreachable
 	switch {
 	case errors.As(err, &un):
 		_ = control.RemoveState(*dir)
 		fmt.Fprintf(stdout, "the environment under %s was already gone (pid %d); removed its state file (bcdr clean removes anything left)\n", *dir, c.State.Pid)
+		return nil
+	case errors.Is(err, control.ErrNoState):
+		// Taking down what is not up is done already (scripts may run it twice).
+		fmt.Fprintf(stderr, "bcdr: nothing to take down: %v\n", err)
 		return nil
 	case err != nil:
 		return err
