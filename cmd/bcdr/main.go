@@ -10,6 +10,24 @@
 // Exit codes: 0 every check passed, 1 a check failed, 2 the run could not
 // tell (unknown, or interrupted), 254 bad arguments or scenario, 255 an
 // internal error.
+//
+// A drill runs in this process: harness.Run with a progress display
+// (progress.go) fed by the harness's log lines and the recorded operations,
+// then report.WriteAll into the output folder, also after Ctrl-C.
+//
+// A long-lived environment (bcdr up) is one process that owns it: it brings
+// the environment up, runs a light workload (and, with --runbook, the DR
+// runbook), and serves the control API of package control on a loopback port
+// with a random bearer token. The address, the token and the environment's
+// credentials go to a state file (default ./.bcdr/env.json, or $BCDR_STATE)
+// with mode 0600 in a 0700 directory. inject, recover, status and down read
+// that file and call the API; nothing else can, since the port is on
+// loopback and the token is only in the file. --detach starts the same
+// process again in its own session with its output in .bcdr/up.log and
+// returns once the state file names it. The owner removes the state file
+// before it tears down, so no command acts on an environment going away.
+// Its child processes die with it (Pdeathsig); bcdr clean removes what a
+// SIGKILL leaves (work directories, the state file, orphans, containers).
 package main
 
 import (

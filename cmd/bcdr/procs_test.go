@@ -38,7 +38,7 @@ func newSandbox(t *testing.T) *sandbox {
 }
 
 func (s *sandbox) env() []string {
-	return append(os.Environ(), "TMPDIR="+s.tmp, s.marker, "BCDR_PROVIDER=")
+	return append(os.Environ(), "TMPDIR="+s.tmp, s.marker, "BCDR_PROVIDER=", "BCDR_STATE=")
 }
 
 // command prepares `bcdr args...` in the sandbox.
