@@ -78,7 +78,7 @@ func stepLine(st FaultStep) string {
 		ps = append(ps, k+"="+v)
 	}
 	sort.Strings(ps)
-	return fmt.Sprintf("%-22s %-18s %s %s", when, hold, st.Name, strings.Join(ps, " "))
+	return strings.TrimRight(fmt.Sprintf("%-22s %-18s %s %s", when, hold, st.Name, strings.Join(ps, " ")), " ")
 }
 
 // Event is the schedule as recorded in the history.
