@@ -9,6 +9,7 @@ import (
 	"github.com/bcdr-harness/bcdr/assertions"
 	"github.com/bcdr-harness/bcdr/faults"
 	"github.com/bcdr-harness/bcdr/harness"
+	"github.com/bcdr-harness/bcdr/history"
 	"github.com/bcdr-harness/bcdr/suites/suitetest"
 	"github.com/bcdr-harness/bcdr/topology"
 )
@@ -61,10 +62,22 @@ func TestRegionSuite(t *testing.T) {
 		}},
 		{Scenario: scenario("flapping-region", "Region a goes down and up repeatedly, each time for less than the decision window: the runbook must not fail over, and nothing acknowledged is lost.",
 			[]harness.FaultStep{{Name: "region-flapping", Params: map[string]string{"region": "a"}}},
-			suitetest.Pass("validity", "rpo", "ledger", "cross-store", "replication-lag"))},
+			suitetest.Pass("validity", "rpo", "ledger", "cross-store", "replication-lag")),
+			Then: func(t *testing.T, out *harness.Outcome) {
+				if op, ok := out.History.FirstEvent(history.EvFailoverStart); ok {
+					t.Errorf("a region down for less than the decision window each time was failed over at service %s", op.Service)
+				}
+				if _, ok := out.History.FirstEvent(history.EvOutageDetected); !ok {
+					t.Errorf("the runbook never saw the region go down: the flapping did not reach it")
+				}
+			}},
 		{Scenario: scenario("disaster-during-failback", "Region a is lost, the runbook fails over, and while the failback runs region b loses a fault domain's AOS instances: the failback must still lose nothing, whether acknowledged before the outage or while failed over.",
 			[]harness.FaultStep{{Name: "region-outage", Params: map[string]string{"region": "a"}},
 				{Name: "failback-fault", Params: map[string]string{"region": "b", "target": "aos", "domain": "0"}}},
+			suitetest.Pass("validity", "rpo", "rto", "failback-loss", "ledger", "cross-store"))},
+		{Scenario: scenario("sql-crash-during-failback", "Region a is lost, the runbook fails over, and region b's SQL server crashes while the failback runs (restarted after the fault hold): the failback may be delayed but must lose nothing.",
+			[]harness.FaultStep{{Name: "region-outage", Params: map[string]string{"region": "a"}},
+				{Name: "failback-fault", Params: map[string]string{"region": "b", "target": "sql"}, Duration: 5 * time.Minute}},
 			suitetest.Pass("validity", "rpo", "rto", "failback-loss", "ledger", "cross-store"))},
 		{Scenario: refused,
 			Skip: "harness.Run treats the runbook standing down after a refused sign-off as a run error (run.go returns rb.Err() = errStandDown while waiting for failback), so this drill cannot finish yet"},
