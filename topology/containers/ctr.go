@@ -51,6 +51,7 @@ type ctr struct {
 
 	mu     sync.Mutex
 	paused bool
+	killed bool // killed by us and not started since: certainly not running
 }
 
 // run starts a container. On error the partly created container is
@@ -187,6 +188,19 @@ func (c *ctr) Kill(ctx context.Context) error {
 	if _, err := cli.ContainerKill(ctx, c.ID(), client.ContainerKillOptions{Signal: "KILL"}); err != nil && !strings.Contains(err.Error(), "is not running") {
 		return fmt.Errorf("kill container %s: %w", c.spec.Name, err)
 	}
+	// The signal is sent; wait until the engine has seen the exit, so a
+	// start right after works and "killed" below is the truth.
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		res, err := cli.ContainerInspect(ctx, c.ID(), client.ContainerInspectOptions{})
+		if err != nil || res.Container.State == nil || !res.Container.State.Running {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	c.mu.Lock()
+	c.killed = true
+	c.mu.Unlock()
 	return nil
 }
 
@@ -199,6 +213,9 @@ func (c *ctr) Start(ctx context.Context) error {
 	if _, err := cli.ContainerStart(ctx, c.ID(), client.ContainerStartOptions{}); err != nil {
 		return fmt.Errorf("start container %s: %w", c.spec.Name, err)
 	}
+	c.mu.Lock()
+	c.killed = false
+	c.mu.Unlock()
 	return nil
 }
 
@@ -274,8 +291,16 @@ func (c *ctr) Reconnect(ctx context.Context, networkName string) error {
 	return nil
 }
 
-// State reads whether the container runs and whether it is paused.
+// State reads whether the container runs and whether it is paused. A
+// container we killed (and did not start since) is known to be down
+// without asking the engine.
 func (c *ctr) State(ctx context.Context) (running, paused bool, err error) {
+	c.mu.Lock()
+	killed := c.killed
+	c.mu.Unlock()
+	if killed {
+		return false, false, nil
+	}
 	cli, err := docker(ctx)
 	if err != nil {
 		return false, false, err

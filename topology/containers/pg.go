@@ -505,13 +505,6 @@ func (p *pgPair) rebuild(ctx context.Context, node, from *pgNode) error {
 	if err := node.c.Kill(ctx); err != nil {
 		return fmt.Errorf("rebuild region %s: %w", node.region, err)
 	}
-	// Wait until the container has stopped before starting it again.
-	for i := 0; i < 100; i++ {
-		if running, _, err := node.c.State(ctx); err == nil && !running {
-			break
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
 	if err := node.c.Start(ctx); err != nil {
 		return fmt.Errorf("rebuild region %s: %w", node.region, err)
 	}
