@@ -277,6 +277,41 @@ func (rb *Runbook) awaitReturn(ctx context.Context) error {
 func (rb *Runbook) failback(ctx context.Context) error {
 	from, to := rb.primary, rb.primary.Other()
 	rb.rec.Event(history.EvFailbackStart, map[string]any{"from": string(from), "to": string(to)})
+	// A second fault may strike while failing back (region B's SQL or AOS):
+	// each attempt is retried, and between attempts traffic stays on the
+	// region that has the data.
+	wait := rb.env.Clock().Wall(5 * time.Minute)
+	if wait < 200*time.Millisecond {
+		wait = 200 * time.Millisecond
+	}
+	const attempts = 10
+	for attempt := 1; ; attempt++ {
+		err := rb.failbackOnce(ctx, from, to)
+		if err == nil {
+			break
+		}
+		if ctx.Err() != nil || attempt == attempts {
+			return err
+		}
+		rb.rec.Event("failback-retry", map[string]any{"attempt": attempt, "error": err.Error()})
+		if err := rb.env.Router().SwitchTo(from); err != nil {
+			return fmt.Errorf("resume traffic on %s after a failed failback: %w", from, err)
+		}
+		if err := rb.sleep(ctx, wait); err != nil {
+			return err
+		}
+	}
+	rb.rec.Event(history.EvLimitedModeOff, map[string]any{"region": string(to)})
+	rb.mu.Lock()
+	rb.primary, rb.failedBack = to, true
+	rb.mu.Unlock()
+	rb.rec.Event(history.EvFailbackDone, map[string]any{"from": string(from), "to": string(to)})
+	close(rb.done)
+	return nil
+}
+
+// failbackOnce is one attempt: resync, drain, planned switch, undrain.
+func (rb *Runbook) failbackOnce(ctx context.Context, from, to topology.RegionName) error {
 	if err := rb.env.SQL().Resync(ctx); err != nil {
 		return fmt.Errorf("resync SQL in %s from %s: %w", to, from, err)
 	}
@@ -301,11 +336,5 @@ func (rb *Runbook) failback(ctx context.Context) error {
 	if err := rb.env.Router().SwitchTo(to); err != nil {
 		return fmt.Errorf("switch front door: %w", err)
 	}
-	rb.rec.Event(history.EvLimitedModeOff, map[string]any{"region": string(to)})
-	rb.mu.Lock()
-	rb.primary, rb.failedBack = to, true
-	rb.mu.Unlock()
-	rb.rec.Event(history.EvFailbackDone, map[string]any{"from": string(from), "to": string(to)})
-	close(rb.done)
 	return nil
 }

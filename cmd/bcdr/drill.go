@@ -238,6 +238,11 @@ func cmdDrill(ctx context.Context, args []string, stdout, stderr io.Writer) (int
 	outcome, runErr := harness.Run(ctx, sc, harness.Options{Logf: pr.logf, OnOp: pr.onOp, Base: &base})
 	stopWatch()
 	pr.close()
+	var fe *faults.Error
+	if errors.As(runErr, &fe) {
+		// A target the environment does not have: nothing was injected.
+		return exitUsage, runErr
+	}
 	if outcome == nil {
 		return exitInternal, runErr
 	}
