@@ -331,14 +331,18 @@ func cmdFaults(args []string, w io.Writer) error {
 		return usagef("faults takes no arguments")
 	}
 	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
-	fmt.Fprintf(tw, "FAULT\tCLASS\tPARAMETERS (default)\tWHAT IT DOES\n")
+	fmt.Fprintf(tw, "FAULT\tCLASS\tTARGETS\tPARAMETERS (default)\tWHAT IT DOES\n")
 	for _, d := range faults.Catalogue() {
 		var ps []string
 		for _, p := range d.Params {
 			ps = append(ps, p.Name+"="+p.Default)
 		}
 		sort.Strings(ps)
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", d.Name, d.Class, strings.Join(ps, " "), d.Help)
+		targets := d.Targets
+		if targets == "" {
+			targets = "-"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", d.Name, d.Class, targets, strings.Join(ps, " "), d.Help)
 	}
 	return tw.Flush()
 }
