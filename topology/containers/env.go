@@ -347,7 +347,7 @@ func (e *Env) startToxiproxy(ctx context.Context) error {
 	ports := map[string]int{"8474/tcp": api}
 	published := map[string]int{}
 	for _, r := range []topology.RegionName{topology.RegionA, topology.RegionB} {
-		for _, base := range []int{portWANShare, portWANBlob} {
+		for _, base := range []int{portAOSSQL, portAOSBlob, portWANSQL, portWANShare, portWANBlob} {
 			hp, err := freePort()
 			if err != nil {
 				return err
@@ -382,16 +382,17 @@ func (e *Env) startToxiproxy(ctx context.Context) error {
 		go func() { _ = srv.Serve(ln) }()
 		e.shares = append(e.shares, srv)
 		for _, p := range []struct {
-			link, name, upstream string
-			port                 int
+			link, name, kind, upstream string
+			port                       int
 		}{
-			{topology.LinkName(topology.LinkAOSSQL, r), "aos-sql-" + string(r), "sql-" + string(r) + sqlPort, toxiPort(portAOSSQL, r)},
-			{topology.LinkName(topology.LinkAOSBlob, r), "aos-blob-" + string(r), "s3-" + string(r) + ":9000", toxiPort(portAOSBlob, r)},
-			{topology.LinkWAN, "wan-sql-" + string(r), "sql-" + string(r) + sqlPort, toxiPort(portWANSQL, r)},
-			{topology.LinkWAN, "wan-share-" + string(r), ln.Addr().String(), toxiPort(portWANShare, r)},
-			{topology.LinkWAN, "wan-blob-" + string(r), "s3-" + string(r) + ":9000", toxiPort(portWANBlob, r)},
+			{topology.LinkName(topology.LinkAOSSQL, r), "aos-sql-" + string(r), "sql", "sql-" + string(r) + sqlPort, toxiPort(portAOSSQL, r)},
+			{topology.LinkName(topology.LinkAOSBlob, r), "aos-blob-" + string(r), "blob", "s3-" + string(r) + ":9000", toxiPort(portAOSBlob, r)},
+			{topology.LinkWAN, "wan-sql-" + string(r), "sql-" + string(r), "sql-" + string(r) + sqlPort, toxiPort(portWANSQL, r)},
+			{topology.LinkWAN, "wan-share-" + string(r), "share-" + string(r), ln.Addr().String(), toxiPort(portWANShare, r)},
+			{topology.LinkWAN, "wan-blob-" + string(r), "blob-" + string(r), "s3-" + string(r) + ":9000", toxiPort(portWANBlob, r)},
 		} {
-			if _, err := e.toxi.proxy(p.link, p.name, p.upstream, p.port); err != nil {
+			host := fmt.Sprintf("127.0.0.1:%d", published[fmt.Sprintf("%d", p.port)])
+			if _, err := e.toxi.proxy(p.link, p.name, p.kind, p.upstream, p.port, host); err != nil {
 				return err
 			}
 		}

@@ -60,12 +60,12 @@ func TestContainerFaults(t *testing.T) {
 	t.Run("WAN cut stops the log copy", func(t *testing.T) {
 		wan, ok := e.Links().Get(topology.LinkWAN)
 		require.True(t, ok)
-		write(t, e, "wan", 3)
+		require.NoError(t, wan.Cut())
+		write(t, e, "wan", 3) // the primary region keeps serving
 		st, err := postInvoice(e.Router().URL(), "inv-wan")
 		require.NoError(t, err)
 		require.Equal(t, http.StatusCreated, st)
 		require.NoError(t, e.SQL().BackupLog(ctx))
-		require.NoError(t, wan.Cut())
 		require.Error(t, e.SQL().CopyLogs(ctx))
 		require.Error(t, e.Blob().SyncNow(ctx), "blob replication crosses the WAN too")
 		ship, _ := e.SQL().Status(ctx)
@@ -104,4 +104,29 @@ func TestContainerFaults(t *testing.T) {
 	})
 
 	require.ElementsMatch(t, []string{"aos-blob-a", "aos-blob-b", "aos-sql-a", "aos-sql-b", "client-a", "client-b", "wan"}, e.Links().Names())
+}
+
+// Every container-side link tells the harness where its proxies are, and
+// bytes really cross them: a cut link refuses, a restored one answers.
+func TestLinksExposeProxies(t *testing.T) {
+	requireDocker(t)
+	e := up(t, testSpec(), 100)
+	wan, _ := e.Links().Get(topology.LinkWAN)
+	pl, ok := wan.(interface{ Proxies() map[string]string })
+	require.True(t, ok, "the WAN link lists its proxies")
+	addrs := pl.Proxies()
+	require.Contains(t, addrs, "blob-b")
+	require.Contains(t, addrs, "share-a")
+	get := func() error {
+		resp, err := (&http.Client{Timeout: 2 * time.Second}).Get("http://" + addrs["share-a"] + "/")
+		if err == nil {
+			resp.Body.Close()
+		}
+		return err
+	}
+	require.NoError(t, get(), "region A's log share answers across the WAN")
+	require.NoError(t, wan.Cut())
+	require.Error(t, get(), "nothing crosses a cut WAN")
+	require.NoError(t, wan.Restore())
+	require.Eventually(t, func() bool { return get() == nil }, 5*time.Second, 100*time.Millisecond)
 }

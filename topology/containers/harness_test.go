@@ -66,4 +66,14 @@ func TestDrillRegionOutageOnContainers(t *testing.T) { runDrill(t, "region-outag
 
 func TestDrillFaultDomainLossOnContainers(t *testing.T) { runDrill(t, "fault-domain-loss") }
 
-func TestDrillWANPartitionOnContainers(t *testing.T) { runDrill(t, "wan-partition") }
+func TestDrillWANPartitionOnContainers(t *testing.T) {
+	harness.RegisterScenario("wan-partition", func() harness.Scenario {
+		sc := harness.DefaultScenario()
+		sc.Name = "wan-partition"
+		sc.Description = "The WAN is cut for a while: shipping and replication stall, the primary keeps serving, both catch up; nothing is lost."
+		sc.Faults = []harness.FaultStep{{Name: "wan-partition"}}
+		sc.Checks = nil // the defaults for the fault
+		return sc
+	})
+	runDrill(t, "wan-partition")
+}

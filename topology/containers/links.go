@@ -18,6 +18,20 @@ type remoteLink struct {
 	name    string
 	proxies []*toxiclient.Proxy
 	toxics  map[string]bool
+	addrs   map[string]string // proxy kind ("sql-a", "blob", ...) -> loopback address
+}
+
+// Proxies tells, for each proxy of the link, the loopback address that
+// reaches it from the harness (faults.ProxyLister): probes send real bytes
+// through the link to observe a fault.
+func (l *remoteLink) Proxies() map[string]string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	out := make(map[string]string, len(l.addrs))
+	for k, v := range l.addrs {
+		out[k] = v
+	}
+	return out
 }
 
 var _ topology.Link = (*remoteLink)(nil)
@@ -140,19 +154,21 @@ type toxi struct {
 	next  int // next container port for a proxy
 }
 
-// proxy creates a proxy listening on the next container port (published on
-// the host port given) and adds it to the named link. It returns the port
-// the proxy listens on inside the container.
-func (t *toxi) proxy(link, name, upstream string, port int) (*toxiclient.Proxy, error) {
+// proxy creates a proxy listening on a container port and adds it to the
+// named link; kind names it among the link's proxies ("sql" first in the
+// name makes probes speak the PostgreSQL protocol) and hostAddr is where
+// the harness reaches it.
+func (t *toxi) proxy(link, name, kind, upstream string, port int, hostAddr string) (*toxiclient.Proxy, error) {
 	p, err := t.cli.CreateProxy(name, fmt.Sprintf("0.0.0.0:%d", port), upstream)
 	if err != nil {
 		return nil, fmt.Errorf("create proxy %s (link %s) to %s: %w", name, link, upstream, err)
 	}
 	l := t.links[link]
 	if l == nil {
-		l = &remoteLink{name: link, toxics: map[string]bool{}}
+		l = &remoteLink{name: link, toxics: map[string]bool{}, addrs: map[string]string{}}
 		t.links[link] = l
 	}
 	l.proxies = append(l.proxies, p)
+	l.addrs[kind] = hostAddr
 	return p, nil
 }
