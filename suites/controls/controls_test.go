@@ -115,7 +115,7 @@ func TestControls(t *testing.T) {
 			}),
 		control(t, region, "blob-replicator-drops-every-tenth",
 			"The blob replicator silently skips every 10th object: after failover, region b holds invoice rows whose documents never arrived, long before the fault.",
-			[]string{"blob-drop-every=10"}, "cross-store", assertions.Fail, []string{"validity", "ledger"},
+			[]string{"blob-drop-every=10"}, "cross-store", assertions.Fail, []string{"validity"},
 			func(t *testing.T, out *harness.Outcome) {
 				r := failed(t, out, "cross-store", history.Invoice)
 				if r.Violations == 0 {
