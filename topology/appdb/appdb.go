@@ -274,9 +274,19 @@ func SetLimitedMode(ctx context.Context, db *sql.DB, d Dialect, on bool) error {
 	return nil
 }
 
-// ReadSnapshot reads every journal entry, line and invoice row, and the mode.
-// Objects are filled in by the caller from the bucket.
-func ReadSnapshot(ctx context.Context, db *sql.DB, region topology.RegionName) (*topology.Snapshot, error) {
+// ReadSnapshot reads every journal entry, line and invoice row, and the mode,
+// in one serializable transaction, so writes going on meanwhile never show
+// as half an entry. Objects are filled in by the caller from the bucket.
+func ReadSnapshot(ctx context.Context, db *sql.DB, region topology.RegionName) (_ *topology.Snapshot, err error) {
+	tx, err := db.BeginTx(ctx, &sql.TxOptions{Isolation: sql.LevelSerializable})
+	if err != nil {
+		return nil, fmt.Errorf("begin snapshot: %w", err)
+	}
+	defer func() {
+		if cerr := tx.Commit(); err == nil && cerr != nil {
+			err = fmt.Errorf("end snapshot: %w", cerr)
+		}
+	}()
 	s := &topology.Snapshot{
 		Region:   region,
 		Journal:  map[string]topology.JournalEntry{},
@@ -285,7 +295,7 @@ func ReadSnapshot(ctx context.Context, db *sql.DB, region topology.RegionName) (
 		TakenAt:  time.Now(),
 	}
 	ids := map[int64]string{}
-	rows, err := db.QueryContext(ctx, `SELECT id, idem_key, line_count FROM journal_entries`)
+	rows, err := tx.QueryContext(ctx, `SELECT id, idem_key, line_count FROM journal_entries`)
 	if err != nil {
 		return nil, fmt.Errorf("read journal entries: %w", err)
 	}
@@ -306,7 +316,7 @@ func ReadSnapshot(ctx context.Context, db *sql.DB, region topology.RegionName) (
 	if err := closeRows(rows); err != nil {
 		return nil, fmt.Errorf("read journal entries: %w", err)
 	}
-	rows, err = db.QueryContext(ctx, `SELECT entry_id, account, debit, credit FROM journal_lines`)
+	rows, err = tx.QueryContext(ctx, `SELECT entry_id, account, debit, credit FROM journal_lines`)
 	if err != nil {
 		return nil, fmt.Errorf("read journal lines: %w", err)
 	}
@@ -329,7 +339,7 @@ func ReadSnapshot(ctx context.Context, db *sql.DB, region topology.RegionName) (
 	if err := closeRows(rows); err != nil {
 		return nil, fmt.Errorf("read journal lines: %w", err)
 	}
-	rows, err = db.QueryContext(ctx, `SELECT idem_key, object_key, sha256, amount FROM invoices`)
+	rows, err = tx.QueryContext(ctx, `SELECT idem_key, object_key, sha256, amount FROM invoices`)
 	if err != nil {
 		return nil, fmt.Errorf("read invoices: %w", err)
 	}
@@ -344,8 +354,8 @@ func ReadSnapshot(ctx context.Context, db *sql.DB, region topology.RegionName) (
 	if err := closeRows(rows); err != nil {
 		return nil, fmt.Errorf("read invoices: %w", err)
 	}
-	if s.LimitedMode, err = LimitedMode(ctx, db); err != nil {
-		return nil, err
+	if err := tx.QueryRowContext(ctx, `SELECT limited FROM env_mode WHERE id = 1`).Scan(&s.LimitedMode); err != nil {
+		return nil, fmt.Errorf("read mode: %w", err)
 	}
 	return s, nil
 }
