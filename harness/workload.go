@@ -59,9 +59,11 @@ type attempt struct {
 }
 
 func (w *Workload) try(ctx context.Context, method, path string, body []byte) attempt {
-	timeout := w.retry / 2
-	if timeout < 250*time.Millisecond {
-		timeout = 250 * time.Millisecond
+	// Several attempts fit in the retry budget, so one attempt stuck on a
+	// frozen instance leaves room to retry on a healthy one.
+	timeout := w.retry / 4
+	if timeout < 150*time.Millisecond {
+		timeout = 150 * time.Millisecond
 	}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
