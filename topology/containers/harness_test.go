@@ -45,6 +45,11 @@ func runDrill(t *testing.T, name string, expect map[string]assertions.Verdict, s
 		t.Logf("+%5.1fs "+f, append([]any{time.Since(start).Seconds()}, a...)...)
 	}})
 	if out != nil {
+		for _, name := range []string{"snapshot-error", "runbook-failed"} {
+			for _, op := range out.History.Events(name) {
+				t.Logf("event %s: %v", name, op.Value)
+			}
+		}
 		t.Logf("%s: verdict %s, %d acknowledged writes, %d failed, %d unknown", name, out.Result.Verdict,
 			out.Result.Workload.AcknowledgedWrites, out.Result.Workload.Failed, out.Result.Workload.Unknown)
 		for _, c := range out.Result.Checks {

@@ -4,6 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"net/http"
+	"strings"
 	"sync"
 	"time"
 
@@ -119,7 +122,7 @@ func (r *Region) waitHealthy(ctx context.Context, d time.Duration) error {
 			return nil
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("region %s: %d of %d instances healthy after %s", r.name, got, want, d)
+			return fmt.Errorf("region %s: %d of %d instances healthy after %s (%s)", r.name, got, want, d, r.diagnose(ctx))
 		}
 		select {
 		case <-ctx.Done():
@@ -127,6 +130,25 @@ func (r *Region) waitHealthy(ctx context.Context, d time.Duration) error {
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
+}
+
+// diagnose says why the region's first instance is not healthy: its own
+// answer to /health, or why it gave none, and the tail of its output.
+func (r *Region) diagnose(ctx context.Context) string {
+	if len(r.instances) == 0 {
+		return "no instances"
+	}
+	in := r.instances[0]
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, fmt.Sprintf("http://127.0.0.1:%d/health", in.port), nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return fmt.Sprintf("%s: %v; logs: %s", in.ID(), err, in.c.logTail(context.Background()))
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, 300))
+	return fmt.Sprintf("%s answers %s: %s", in.ID(), resp.Status, strings.TrimSpace(string(b)))
 }
 
 // StopBlob kills the region's S3 container.
