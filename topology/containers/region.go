@@ -97,10 +97,14 @@ func (r *Region) Start(ctx context.Context) error {
 	if err := r.lb.Start(); err != nil {
 		return fmt.Errorf("region %s load balancer: %w", r.name, err)
 	}
+	// Up turns true once the region has settled: a runbook that waits for
+	// it (to resync the region's SQL server) must not rebuild the server
+	// under instances that are still coming up.
+	err := r.waitHealthy(ctx, 60*time.Second)
 	r.mu.Lock()
 	r.up = true
 	r.mu.Unlock()
-	return r.waitHealthy(ctx, 60*time.Second)
+	return err
 }
 
 func alreadyRunning(err error) bool {
