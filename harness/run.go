@@ -374,13 +374,20 @@ func runOne(ctx context.Context, sc Scenario, p prepared, env topology.Environme
 	}
 	healthyBefore := regionHealthy(ctx, env, env.Router().Active(), 0)
 	logf("inject %s %v", p.step.Name, p.step.Params)
+	// The fault begins when its injection begins: killing a region's
+	// containers can take seconds, and the RPO and RTO are measured from
+	// the first blow, not the last.
+	began := time.Now()
+	injected := func(v map[string]any) {
+		rec.Append(history.Op{Process: -1, Type: history.Info, Kind: history.Event, Key: history.EvFaultInjected, Wall: began, Value: v})
+	}
 	if err := p.fault.Inject(ctx, env); err != nil {
-		rec.Event(history.EvFaultInjected, map[string]any{"fault": p.step.Name, "params": p.step.Params, "region_loss": p.def.RegionLoss,
+		injected(map[string]any{"fault": p.step.Name, "params": p.step.Params, "region_loss": p.def.RegionLoss,
 			"verified": false, "verify_error": "inject failed: " + err.Error()})
 		return fmt.Errorf("inject %s: %w", p.step.Name, err)
 	}
 	ev := map[string]any{"fault": p.step.Name, "params": p.step.Params, "region_loss": p.def.RegionLoss, "verified": true,
-		"healthy_before": healthyBefore == nil}
+		"healthy_before": healthyBefore == nil, "inject_wall_s": time.Since(began).Seconds()}
 	if healthyBefore != nil {
 		ev["health_before_error"] = healthyBefore.Error()
 	}
@@ -395,7 +402,7 @@ func runOne(ctx context.Context, sc Scenario, p prepared, env topology.Environme
 	if e, ok := p.fault.(faults.Evidencer); ok {
 		ev["evidence"] = e.Evidence()
 	}
-	rec.Event(history.EvFaultInjected, ev)
+	injected(ev)
 	hold := p.step.Duration
 	var wait <-chan struct{}
 	if hold == 0 && p.def.RegionLoss {

@@ -18,7 +18,8 @@ import (
 	"github.com/bcdr-harness/bcdr/harness"
 	"github.com/bcdr-harness/bcdr/history"
 	"github.com/bcdr-harness/bcdr/report"
-	_ "github.com/bcdr-harness/bcdr/topology/local" // the embedded default provider
+	_ "github.com/bcdr-harness/bcdr/topology/containers" // BCDR_PROVIDER=containers
+	_ "github.com/bcdr-harness/bcdr/topology/local"      // the embedded default provider
 )
 
 // Provider returns the provider the suites run on: BCDR_PROVIDER or local.

@@ -27,7 +27,8 @@ import (
 	"syscall"
 	"time"
 
-	_ "github.com/jackc/pgx/v5/stdlib" // registers the pgx database/sql driver
+	_ "github.com/jackc/pgx/v5/stdlib"  // registers the pgx database/sql driver
+	_ "github.com/microsoft/go-mssqldb" // registers the sqlserver database/sql driver
 	"github.com/minio/minio-go/v7"
 	"github.com/minio/minio-go/v7/pkg/credentials"
 
