@@ -2,7 +2,6 @@ package controls_test
 
 import (
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/bcdr-harness/bcdr/assertions"
@@ -21,25 +20,14 @@ import (
 // posted. The check must fail and name exactly those entries and their
 // operations.
 
-var (
-	realOnce sync.Once
-	realOut  *harness.Outcome
-)
-
-// realDrill is a short drill with no fault, run once for the package.
+// realDrill is a short drill with no fault: real traffic, really recorded.
 func realDrill(t *testing.T) *harness.Outcome {
 	t.Helper()
-	realOnce.Do(func() {
-		sc := suitetest.Short("instance-crash")
-		sc.Name, sc.Faults = "ledger-control-traffic", nil
-		sc.SteadyState, sc.After = suitetest.Short("instance-crash").SteadyState/2, sc.After/2
-		sc.Checks = []string{"validity", "ledger"}
-		realOut = suitetest.Run(t, sc)
-	})
-	if realOut == nil {
-		t.Fatal("the drill that feeds the ledger control did not run")
-	}
-	return realOut
+	sc := suitetest.Short("instance-crash")
+	sc.Name, sc.Faults = "ledger-control-traffic", nil
+	sc.SteadyState, sc.After = sc.SteadyState/2, sc.After/2
+	sc.Checks = []string{"validity", "ledger"}
+	return suitetest.Run(t, sc)
 }
 
 // journalFrom rebuilds region a's journal as the history says it must be.

@@ -40,9 +40,17 @@ func Run(t testing.TB, sc harness.Scenario) *harness.Outcome {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
 	start := time.Now()
-	out, err := harness.Run(ctx, sc, harness.Options{Logf: func(f string, a ...any) {
+	opts := harness.Options{Logf: func(f string, a ...any) {
 		t.Logf("+%5.1fs "+f, append([]any{time.Since(start).Seconds()}, a...)...)
-	}})
+	}}
+	out, err := harness.Run(ctx, sc, opts)
+	if err != nil && bringUpFailed(out) && ctx.Err() == nil {
+		// The environment never came up (a port taken by another process
+		// between its choice and its bind, say): no drill ran and no
+		// verdict is hidden by trying once more.
+		t.Logf("%s: bring-up failed, trying once more: %v", sc.Name, err)
+		out, err = harness.Run(ctx, sc, opts)
+	}
 	if out != nil {
 		if dir := os.Getenv("BCDR_RESULTS"); dir != "" {
 			d := filepath.Join(dir, strings.ReplaceAll(t.Name(), "/", "_"))
@@ -62,6 +70,23 @@ func Run(t testing.TB, sc harness.Scenario) *harness.Outcome {
 		t.Fatalf("%s: run failed: %v", sc.Name, err)
 	}
 	return out
+}
+
+// bringUpFailed tells whether a run ended before its environment was up:
+// its history holds nothing after the bring-up phase.
+func bringUpFailed(out *harness.Outcome) bool {
+	if out == nil {
+		return false
+	}
+	for _, op := range out.History.Ops {
+		if op.Kind != history.Event {
+			return false // a client operation: the drill ran
+		}
+		if p, _ := op.Value["phase"].(string); op.Key == history.EvPhase && p != "bring-up" {
+			return false
+		}
+	}
+	return len(out.History.Ops) > 0
 }
 
 // Expect compares each check's verdict with want (check name -> verdict).

@@ -4,6 +4,8 @@ import (
 	"testing"
 
 	"github.com/bcdr-harness/bcdr/assertions"
+	"github.com/bcdr-harness/bcdr/harness"
+	"github.com/bcdr-harness/bcdr/history"
 )
 
 func TestKnownIssueMatchesOnlyItsSymptom(t *testing.T) {
@@ -29,5 +31,24 @@ func TestWithChecksAddsExpectedChecks(t *testing.T) {
 	got := withChecks([]string{"validity"}, map[string]assertions.Verdict{"rpo": assertions.Pass, "validity": assertions.Pass, "ledger": assertions.Fail})
 	if len(got) != 3 || got[0] != "validity" || got[1] != "ledger" || got[2] != "rpo" {
 		t.Errorf("withChecks = %v", got)
+	}
+}
+
+func TestBringUpFailedOnlyBeforeTheDrill(t *testing.T) {
+	phase := func(p string) history.Op {
+		return history.Op{Kind: history.Event, Key: history.EvPhase, Value: map[string]any{"phase": p}}
+	}
+	mk := func(ops ...history.Op) *harness.Outcome { return &harness.Outcome{History: history.History{Ops: ops}} }
+	if !bringUpFailed(mk(phase("bring-up"))) {
+		t.Error("a history that stops at bring-up is a failed bring-up")
+	}
+	if bringUpFailed(mk(phase("bring-up"), phase("steady-state"))) {
+		t.Error("a run that reached steady state is not a failed bring-up")
+	}
+	if bringUpFailed(mk(phase("bring-up"), history.Op{Kind: history.JournalEntry, Type: history.Invoke})) {
+		t.Error("a run with client operations is not a failed bring-up")
+	}
+	if bringUpFailed(nil) || bringUpFailed(mk()) {
+		t.Error("no outcome or an empty history is not a failed bring-up")
 	}
 }
