@@ -275,10 +275,17 @@ func SetLimitedMode(ctx context.Context, db *sql.DB, d Dialect, on bool) error {
 }
 
 // ReadSnapshot reads every journal entry, line and invoice row, and the mode,
-// in one serializable transaction, so writes going on meanwhile never show
+// in one snapshot transaction, so writes going on meanwhile never show
 // as half an entry. Objects are filled in by the caller from the bucket.
 func ReadSnapshot(ctx context.Context, db *sql.DB, region topology.RegionName) (_ *topology.Snapshot, err error) {
-	tx, err := db.BeginTx(ctx, &sql.TxOptions{Isolation: sql.LevelSerializable})
+	// PostgreSQL's repeatable read is a snapshot and works on a hot
+	// standby, where serializable is refused; SQL Server needs serializable
+	// to keep rows inserted meanwhile out of the read.
+	iso := sql.LevelSerializable
+	if strings.Contains(fmt.Sprintf("%T", db.Driver()), "stdlib") {
+		iso = sql.LevelRepeatableRead
+	}
+	tx, err := db.BeginTx(ctx, &sql.TxOptions{Isolation: iso})
 	if err != nil {
 		return nil, fmt.Errorf("begin snapshot: %w", err)
 	}

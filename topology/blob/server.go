@@ -9,7 +9,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"strings"
 	"sync"
@@ -18,6 +17,8 @@ import (
 
 	"github.com/johannesboyne/gofakes3"
 	"github.com/johannesboyne/gofakes3/backend/s3mem"
+
+	"github.com/bcdr-harness/bcdr/topology/ports"
 )
 
 // Credentials. The replicator's key may write to a read-only bucket; the
@@ -105,18 +106,7 @@ func (s *Server) Start() error {
 		return nil
 	}
 	addr := s.addr
-	if addr == "" {
-		addr = "127.0.0.1:0"
-	}
-	var ln net.Listener
-	var err error
-	// The port was ours a moment ago; retry briefly in case the kernel still holds it.
-	for i := 0; i < 50; i++ {
-		if ln, err = net.Listen("tcp", addr); err == nil {
-			break
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	ln, err := ports.Relisten(addr)
 	if err != nil {
 		return fmt.Errorf("blob store listen %s: %w", addr, err)
 	}

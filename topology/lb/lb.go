@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/bcdr-harness/bcdr/topology"
+	"github.com/bcdr-harness/bcdr/topology/ports"
 )
 
 // listener serves a handler on a stable loopback address that survives Stop/Start.
@@ -33,17 +34,7 @@ func (l *listener) start() error {
 		return nil
 	}
 	addr := l.addr
-	if addr == "" {
-		addr = "127.0.0.1:0"
-	}
-	var ln net.Listener
-	var err error
-	for i := 0; i < 50; i++ { // the port was ours a moment ago
-		if ln, err = net.Listen("tcp", addr); err == nil {
-			break
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	ln, err := ports.Relisten(addr)
 	if err != nil {
 		return fmt.Errorf("listen %s: %w", addr, err)
 	}

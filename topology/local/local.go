@@ -15,7 +15,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"sync"
 	"time"
@@ -28,6 +27,7 @@ import (
 	"github.com/bcdr-harness/bcdr/topology/lb"
 	"github.com/bcdr-harness/bcdr/topology/netlink"
 	"github.com/bcdr-harness/bcdr/topology/pgship"
+	"github.com/bcdr-harness/bcdr/topology/ports"
 	"github.com/bcdr-harness/bcdr/topology/proc"
 )
 
@@ -65,15 +65,6 @@ type Env struct {
 }
 
 var _ topology.Environment = (*Env)(nil)
-
-func freeAddr() (string, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
-	}
-	defer ln.Close()
-	return ln.Addr().String(), nil
-}
 
 // Up builds the environment. On error everything already started is released.
 func Up(ctx context.Context, spec topology.Spec, clk *clock.Clock) (_ *Env, err error) {
@@ -205,7 +196,7 @@ func (e *Env) startRegion(ctx context.Context, r topology.RegionName, exe string
 	reg := &Region{env: e, name: r, up: true}
 	var ids, addrs []string
 	for i := 0; i < e.spec.InstancesPerRegion; i++ {
-		listen, err := freeAddr()
+		listen, err := ports.Free()
 		if err != nil {
 			return nil, fmt.Errorf("port for AOS: %w", err)
 		}

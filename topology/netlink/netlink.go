@@ -17,6 +17,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/bcdr-harness/bcdr/topology"
+	"github.com/bcdr-harness/bcdr/topology/ports"
 )
 
 // Set holds every link of one environment.
@@ -38,7 +39,11 @@ func NewSet() *Set {
 // link (creating the link on first use). It returns the address to dial
 // instead of upstream.
 func (s *Set) Add(link, proxy, upstream string) (string, error) {
-	p := toxiproxy.NewProxy(s.server, link+"/"+proxy, "127.0.0.1:0", upstream)
+	listen, err := ports.Free()
+	if err != nil {
+		return "", fmt.Errorf("proxy %s/%s: %w", link, proxy, err)
+	}
+	p := toxiproxy.NewProxy(s.server, link+"/"+proxy, listen, upstream)
 	if err := p.Start(); err != nil {
 		return "", fmt.Errorf("start proxy %s/%s to %s: %w", link, proxy, upstream, err)
 	}

@@ -40,6 +40,7 @@ import (
 
 	"github.com/bcdr-harness/bcdr/clock"
 	"github.com/bcdr-harness/bcdr/topology"
+	"github.com/bcdr-harness/bcdr/topology/ports"
 )
 
 // Config configures a Pair.
@@ -287,7 +288,8 @@ func BinDirAvailable(dir string) error {
 
 // freePort finds a free TCP port on 127.0.0.1.
 func freePort() (int, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	// Below the ephemeral range: a crashed server restarts on its port.
+	ln, err := ports.Listen()
 	if err != nil {
 		return 0, err
 	}
