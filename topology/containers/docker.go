@@ -16,6 +16,8 @@ import (
 	"github.com/moby/moby/client"
 	"github.com/testcontainers/testcontainers-go"
 	tclog "github.com/testcontainers/testcontainers-go/log"
+
+	"github.com/bcdr-harness/bcdr/topology/ports"
 )
 
 // Labels every container, network and volume of a run carries.
@@ -174,7 +176,9 @@ func freePort() (int, error) {
 	portsMu.Lock()
 	defer portsMu.Unlock()
 	for i := 0; i < 100; i++ {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		// Below the ephemeral range, so no outgoing connection holds the
+		// port when a stopped container is started again.
+		ln, err := ports.Listen()
 		if err != nil {
 			return 0, fmt.Errorf("find a free port: %w", err)
 		}
