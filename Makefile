@@ -5,7 +5,7 @@ SEED      ?= 1
 RUNS      ?= runs
 export TESTCONTAINERS_RYUK_DISABLED ?= true
 
-.PHONY: deps drill test test-short bench suites vet build clean images
+.PHONY: deps drill test test-short bench suites vet build clean images test-containers
 
 ## deps: install what the embedded default needs (PostgreSQL 15 server binaries).
 deps:
@@ -38,8 +38,14 @@ suites: deps
 bench: deps
 	$(GO) test -run '^$$' -bench . -benchmem -count 5 ./...
 
+## images: build every image locally (no registry needed).
 images:
-	bash scripts/build-images.sh
+	BCDR_LOCAL_IMAGES=1 bash scripts/build-images.sh
+
+## test-containers: the harness drills on the containers provider.
+CONTAINER_DRILLS ?= TestDrill
+test-containers: images
+	BCDR_PROVIDER=containers BCDR_LOCAL_IMAGES=1 $(GO) test -p 1 -count=1 -timeout 30m -run '$(CONTAINER_DRILLS)' -v ./topology/containers/
 
 clean:
 	rm -rf $(RUNS) bcdr
