@@ -39,7 +39,8 @@ const worstMomentInterval = 10 * time.Minute
 // region, a disaster during failback, and a refused sign-off.
 func TestRegionSuite(t *testing.T) {
 	worst := scenario("outage-before-log-backup", "Region a is lost one service minute before its next log backup would have run: everything since the last backup is lost, so the loss window approaches the backup interval (10m) and must still be within the RPO (15m).",
-		[]harness.FaultStep{{Name: worstMomentFault, Params: map[string]string{"region": "a", "margin": "1m"}}},
+		[]harness.FaultStep{{Name: worstMomentFault, Params: map[string]string{"margin": "1m"}, Duration: time.Minute},
+			{Name: "region-outage", Params: map[string]string{"region": "a"}, After: history.EvFaultInjected}},
 		suitetest.Pass("validity", "rpo", "rto", "sign-off", "failback-loss", "ledger", "cross-store"))
 	worst.Spec.LogBackupInterval = worstMomentInterval
 
@@ -91,42 +92,39 @@ func TestRegionSuite(t *testing.T) {
 	})
 }
 
-// worstMomentFault is a suite-local composite fault: it watches the log
-// backup schedule (observing only) and loses the region a margin before
-// the next backup would run.
-const worstMomentFault = "region-outage-before-log-backup"
+// worstMomentFault is a suite-local fault that only observes: its
+// injection watches the log backup schedule and returns a margin before the
+// next backup would run. The region-outage step waits for its
+// fault-injected event (FaultStep.After), so the region is lost at that
+// moment. (A single composite fault cannot do it: the harness stamps a
+// fault at the start of its injection, and the wait would count as outage.)
+const worstMomentFault = "log-backup-watch"
 
 func init() {
 	if _, ok := faults.Lookup(worstMomentFault); ok {
 		return
 	}
-	faults.Register(faults.Definition{Name: worstMomentFault, Class: faults.Region, RegionLoss: true,
-		Help: "region-outage injected a margin (service time) before the primary's next scheduled log backup: the worst moment for the RPO",
-		Params: []faults.Param{{Name: "region", Default: "a", Help: "region to lose"},
-			{Name: "margin", Default: "1m", Help: "service time before the next log backup"}},
+	faults.Register(faults.Definition{Name: worstMomentFault, Class: faults.Region,
+		Help:   "changes nothing: waits until a margin (service time) before the primary's next scheduled log backup, for a fault that follows it (After: fault-injected)",
+		Params: []faults.Param{{Name: "margin", Default: "1m", Help: "service time before the next log backup"}},
 		Build: func(p faults.Params) (faults.Fault, error) {
 			margin, err := time.ParseDuration(p["margin"])
 			if err != nil || margin <= 0 {
 				return nil, fmt.Errorf("parameter margin: want a positive duration, got %q", p["margin"])
 			}
-			outage, _, err := faults.New("region-outage", map[string]string{"region": p["region"]})
-			if err != nil {
-				return nil, err
-			}
-			return &beforeLogBackup{outage: outage, margin: margin}, nil
+			return &beforeLogBackup{margin: margin}, nil
 		}})
 }
 
 type beforeLogBackup struct {
-	outage faults.Fault
 	margin time.Duration
+	last   time.Time // the backup it timed itself from
 }
 
 func (f *beforeLogBackup) Name() string { return worstMomentFault }
 
 // Inject waits for a log backup to complete, then until margin before the
-// next one (the backup job sleeps one interval after each run), then loses
-// the region.
+// next one (the backup job sleeps one interval after each run).
 func (f *beforeLogBackup) Inject(ctx context.Context, env topology.Environment) error {
 	clk := env.Clock()
 	interval := env.Spec().LogBackupInterval
@@ -149,22 +147,27 @@ func (f *beforeLogBackup) Inject(ctx context.Context, env topology.Environment) 
 			return fmt.Errorf("read log shipping status: %w", err)
 		}
 	}
+	f.last = st.Backup.At
 	at := st.Backup.At.Add(clk.Wall(interval - f.margin))
 	select {
 	case <-ctx.Done():
 		return ctx.Err()
 	case <-time.After(time.Until(at)):
 	}
-	return f.outage.Inject(ctx, env)
+	return nil
 }
 
-func (f *beforeLogBackup) Recover(ctx context.Context, env topology.Environment) error {
-	return f.outage.Recover(ctx, env)
-}
+func (f *beforeLogBackup) Recover(context.Context, topology.Environment) error { return nil }
 
+// Verify observes that the next log backup has not run yet: the moment is
+// still before it.
 func (f *beforeLogBackup) Verify(ctx context.Context, env topology.Environment) error {
-	if v, ok := f.outage.(faults.Verifier); ok {
-		return v.Verify(ctx, env)
+	st, err := env.SQL().Status(ctx)
+	if err != nil {
+		return fmt.Errorf("read log shipping status: %w", err)
+	}
+	if st.Backup.At.After(f.last) {
+		return fmt.Errorf("the next log backup already ran (at %s), so this is not the moment before it", st.Backup.At.Format(time.RFC3339Nano))
 	}
 	return nil
 }
