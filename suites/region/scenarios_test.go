@@ -79,8 +79,7 @@ func TestRegionSuite(t *testing.T) {
 		{Scenario: scenario("sql-crash-during-failback", "Region a is lost, the runbook fails over, and region b's SQL server crashes while the failback runs (restarted after the fault hold): the failback may be delayed but must lose nothing.",
 			[]harness.FaultStep{{Name: "region-outage", Params: map[string]string{"region": "a"}},
 				{Name: "failback-fault", Params: map[string]string{"region": "b", "target": "sql"}, Duration: 5 * time.Minute}},
-			suitetest.Pass("validity", "rpo", "rto", "failback-loss", "ledger", "cross-store")),
-			Skip: "the runbook gives up on failback when region b's SQL crashes during the resync (\"failback: resync SQL in a from b: ... pg_basebackup: server closed the connection\"); it must retry once the server is back"},
+			suitetest.Pass("validity", "rpo", "rto", "failback-loss", "ledger", "cross-store"))},
 		{Scenario: refused, Then: func(t *testing.T, out *harness.Outcome) {
 			if _, ok := out.History.FirstEvent(history.EvSignOffRefused); !ok {
 				t.Fatalf("the customer was never asked (or never refused): the row did not exercise a refusal")
