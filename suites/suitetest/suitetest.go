@@ -124,8 +124,6 @@ type KnownIssue struct {
 // KnownIssues lists the failures tolerated for now. Remove an entry once
 // its cause is fixed; BCDR_STRICT=1 shows whether it still happens.
 var KnownIssues = []KnownIssue{
-	{Check: "ledger", Symptoms: []string{"journal lines with no entry row", "right after failover"}, EveryViolation: true,
-		Why: "topology/appdb Snapshot reads journal_entries and journal_lines in two statements outside one transaction while writes go on in the promoted region, so an entry committed between them shows lines without their row; the snapshot must read in one repeatable-read, read-only transaction"},
 	{Check: "fault-domain-availability", Symptoms: []string{"instance-freeze", "context deadline exceeded", "1 client request failed"},
 		Why: "a frozen instance keeps receiving requests until the load balancer's probes eject it; a client whose two attempts (each timing out at half the retry budget) both land on it gives up: the balancer should eject an instance whose proxied request timed out, or the client's attempt timeout should be a smaller share of the retry budget"},
 }
