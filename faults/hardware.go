@@ -17,75 +17,51 @@ func init() {
 	pickInstance := func(rng *rand.Rand, spec topology.Spec) Params {
 		return Params{"region": pickRegion(rng), "instance": strconv.Itoa(rng.IntN(max(spec.InstancesPerRegion, 1)))}
 	}
+	instanceParams := []Param{{"region", "a", "region of the instance"}, {"instance", "0", "instance index in the region"}}
+	byIndex := func(p Params) (instanceSel, error) {
+		i, err := p.Int("instance", 0, 999)
+		if err != nil {
+			return instanceSel{}, err
+		}
+		return instanceSel{pick: func(in topology.Instance) bool { return in.Index() == i }, target: fmt.Sprintf("instance %d", i)}, nil
+	}
 	Register(Definition{Name: "instance-crash", Class: Hardware, Targets: "region, instance",
 		Help:   "crash one AOS instance (SIGKILL or container kill); restarted on recovery",
-		Params: []Param{{"region", "a", "region of the instance"}, {"instance", "0", "instance index in the region"}},
-		Build: func(p Params) (Fault, error) {
-			r, err := p.Region("region")
-			if err != nil {
-				return nil, err
-			}
-			i, err := p.Int("instance", 0, 999)
-			if err != nil {
-				return nil, err
-			}
-			return &instances{name: "instance-crash", region: r, pick: func(in topology.Instance) bool { return in.Index() == i },
-				target: fmt.Sprintf("instance %d", i)}, nil
-		},
-		Pick: pickInstance})
+		Params: instanceParams,
+		Build:  instanceFault("instance-crash", false, byIndex),
+		Pick:   pickInstance})
 	Register(Definition{Name: "instance-freeze", Class: Hardware, Targets: "region, instance",
 		Help:   "freeze one AOS instance (SIGSTOP or container pause): the process stays, its connections hang; thawed on recovery",
-		Params: []Param{{"region", "a", "region of the instance"}, {"instance", "0", "instance index in the region"}},
-		Build: func(p Params) (Fault, error) {
-			r, err := p.Region("region")
-			if err != nil {
-				return nil, err
-			}
-			i, err := p.Int("instance", 0, 999)
-			if err != nil {
-				return nil, err
-			}
-			return &instances{name: "instance-freeze", region: r, freeze: true, pick: func(in topology.Instance) bool { return in.Index() == i },
-				target: fmt.Sprintf("instance %d", i)}, nil
-		},
-		Pick: pickInstance})
+		Params: instanceParams,
+		Build:  instanceFault("instance-freeze", true, byIndex),
+		Pick:   pickInstance})
 	Register(Definition{Name: "fault-domain-loss", Class: Hardware, Targets: "region, fault domain",
 		Help:   "crash every AOS instance of one fault domain (a rack's power); restarted on recovery",
 		Params: []Param{{"region", "a", "region"}, {"domain", "0", "fault domain (0-4)"}},
-		Build: func(p Params) (Fault, error) {
-			r, err := p.Region("region")
-			if err != nil {
-				return nil, err
-			}
+		Build: instanceFault("fault-domain-loss", false, func(p Params) (instanceSel, error) {
 			d, err := p.Int("domain", 0, 4)
 			if err != nil {
-				return nil, err
+				return instanceSel{}, err
 			}
-			return &instances{name: "fault-domain-loss", region: r, pick: func(in topology.Instance) bool { return in.FaultDomain() == d },
-				target: fmt.Sprintf("fault domain %d", d)}, nil
-		},
+			return instanceSel{pick: func(in topology.Instance) bool { return in.FaultDomain() == d }, target: fmt.Sprintf("fault domain %d", d)}, nil
+		}),
 		Pick: func(rng *rand.Rand, spec topology.Spec) Params {
 			return Params{"region": pickRegion(rng), "domain": strconv.Itoa(rng.IntN(max(min(spec.FaultDomains, 5), 1)))}
 		}})
 	Register(Definition{Name: "fault-domains-loss", Class: Hardware, Targets: "region, fault domains",
 		Help:   "crash every AOS instance of several fault domains at once (two racks); restarted on recovery",
 		Params: []Param{{"region", "a", "region"}, {"domains", "0,1", "fault domains, comma-separated (2 to 4 of 0-4)"}},
-		Build: func(p Params) (Fault, error) {
-			r, err := p.Region("region")
-			if err != nil {
-				return nil, err
-			}
+		Build: instanceFault("fault-domains-loss", false, func(p Params) (instanceSel, error) {
 			ds, err := p.IntList("domains", 0, 4, 2, 4)
 			if err != nil {
-				return nil, err
+				return instanceSel{}, err
 			}
 			set := map[int]bool{}
 			for _, d := range ds {
 				set[d] = true
 			}
-			return &instances{name: "fault-domains-loss", region: r, pick: func(in topology.Instance) bool { return set[in.FaultDomain()] },
-				target: "fault domains " + p["domains"], all: true}, nil
-		},
+			return instanceSel{pick: func(in topology.Instance) bool { return set[in.FaultDomain()] }, target: "fault domains " + p["domains"], all: true}, nil
+		}),
 		Pick: func(rng *rand.Rand, spec topology.Spec) Params {
 			n := max(min(spec.FaultDomains, 5), 2)
 			a := rng.IntN(n)
@@ -95,44 +71,59 @@ func init() {
 	Register(Definition{Name: "sql-primary-crash", Class: Hardware, Targets: "region (must hold the SQL primary)",
 		Help:   "crash the SQL primary (SIGKILL of every server process); restarted in place on recovery, no region failover",
 		Params: []Param{{"region", "a", "region of the primary"}},
-		Build: func(p Params) (Fault, error) {
-			r, err := p.Region("region")
-			if err != nil {
-				return nil, err
-			}
-			return &sqlCrash{name: "sql-primary-crash", region: r, role: "primary"}, nil
-		}})
+		Build: regionFault(func(r topology.RegionName) Fault {
+			return &sqlCrash{name: "sql-primary-crash", region: r, role: "primary"}
+		})})
 	Register(Definition{Name: "sql-standby-crash", Class: Hardware, Targets: "region (must hold the SQL secondary)",
 		Help:   "crash the log-shipping secondary: restores stall, the primary keeps serving; restarted on recovery and catches up",
 		Params: []Param{{"region", "b", "region of the secondary"}},
-		Build: func(p Params) (Fault, error) {
-			r, err := p.Region("region")
-			if err != nil {
-				return nil, err
-			}
-			return &sqlCrash{name: "sql-standby-crash", region: r, role: "secondary"}, nil
-		}})
+		Build: regionFault(func(r topology.RegionName) Fault {
+			return &sqlCrash{name: "sql-standby-crash", region: r, role: "secondary"}
+		})})
 	Register(Definition{Name: "log-share-full", Class: Hardware, Targets: "region (the SQL primary's log backup share)",
 		Help:   "the primary's log backup share is full: log backups fail and the secondary's lag grows; space is freed on recovery",
 		Params: []Param{{"region", "a", "region of the primary whose share fills"}},
-		Build: func(p Params) (Fault, error) {
-			r, err := p.Region("region")
-			if err != nil {
-				return nil, err
-			}
-			return &logShareFull{region: r}, nil
-		}})
+		Build:  regionFault(func(r topology.RegionName) Fault { return &logShareFull{region: r} })})
 	Register(Definition{Name: "blob-crash", Class: Hardware, Targets: "region",
 		Help:   "crash a region's blob store: invoice documents cannot be written there, replication stalls; restarted with its data on recovery",
 		Params: []Param{{"region", "a", "region"}},
-		Build: func(p Params) (Fault, error) {
-			r, err := p.Region("region")
-			if err != nil {
-				return nil, err
-			}
-			return &blobCrash{region: r}, nil
-		},
-		Pick: func(rng *rand.Rand, _ topology.Spec) Params { return Params{"region": pickRegion(rng)} }})
+		Build:  regionFault(func(r topology.RegionName) Fault { return &blobCrash{region: r} }),
+		Pick:   func(rng *rand.Rand, _ topology.Spec) Params { return Params{"region": pickRegion(rng)} }})
+}
+
+// regionFault builds a fault whose only parameter is its region.
+func regionFault(mk func(topology.RegionName) Fault) func(Params) (Fault, error) {
+	return func(p Params) (Fault, error) {
+		r, err := p.Region("region")
+		if err != nil {
+			return nil, err
+		}
+		return mk(r), nil
+	}
+}
+
+// instanceSel is which instances of a region a fault takes, read from its
+// parameters.
+type instanceSel struct {
+	pick   func(topology.Instance) bool
+	target string
+	all    bool
+}
+
+// instanceFault builds a fault that crashes (or freezes) the instances of
+// its region that sel picks.
+func instanceFault(name string, freeze bool, sel func(Params) (instanceSel, error)) func(Params) (Fault, error) {
+	return func(p Params) (Fault, error) {
+		r, err := p.Region("region")
+		if err != nil {
+			return nil, err
+		}
+		s, err := sel(p)
+		if err != nil {
+			return nil, err
+		}
+		return &instances{name: name, region: r, freeze: freeze, pick: s.pick, target: s.target, all: s.all}, nil
+	}
 }
 
 // instances crashes (or freezes) the instances of a region that pick selects.
