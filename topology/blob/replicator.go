@@ -86,15 +86,46 @@ func objectSum(ctx context.Context, c *minio.Client, key string) (string, error)
 	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
+// Store is one region's S3 endpoint as the replicator drives it; each
+// provider adapts its own (ServerStore for the embedded one).
+type Store interface {
+	// Addr is the store's address from the harness: the replicator reads
+	// the source here.
+	Addr() string
+	// ReplicaAddr is where the replicator reaches the store as the
+	// destination: across the WAN, asked every round so that a faulted link
+	// makes copies fail.
+	ReplicaAddr() string
+	// SetReadOnly switches replica mode: application writes refused, the
+	// replicator's still taken.
+	SetReadOnly(ctx context.Context, on bool) error
+}
+
+// ServerStore presents an embedded Server to the replicator; wan returns
+// its address across the WAN (asked every round).
+func ServerStore(s *Server, wan func() string) Store { return serverStore{s, wan} }
+
+type serverStore struct {
+	s   *Server
+	wan func() string
+}
+
+func (st serverStore) Addr() string        { return st.s.Addr() }
+func (st serverStore) ReplicaAddr() string { return st.wan() }
+func (st serverStore) SetReadOnly(_ context.Context, on bool) error {
+	st.s.SetReadOnly(on)
+	return nil
+}
+
 // ReplicatorConfig wires a replicator.
 type ReplicatorConfig struct {
 	Clock    *clock.Clock
-	Servers  map[topology.RegionName]*Server
+	Stores   map[topology.RegionName]Store
 	Source   topology.RegionName
 	Interval time.Duration // service time between rounds
-	// WANDial returns the address through which the replicator reaches the
-	// region's store across the WAN (called every round).
-	WANDial func(to topology.RegionName) string
+	// MinWait is the least wall time between rounds (0 = no floor), so a
+	// fast clock does not turn the schedule into a busy loop.
+	MinWait time.Duration
 	// DropEvery skips every Nth object without copying it (0 = never): a
 	// deliberate defect for the cross-store negative control.
 	DropEvery int
@@ -116,18 +147,25 @@ type Replicator struct {
 	seen          int
 }
 
+var _ topology.Replication = (*Replicator)(nil)
+
 // NewReplicator returns a replicator from cfg.Source to the other region;
-// the destination bucket is made read-only to the application.
-func NewReplicator(cfg ReplicatorConfig) *Replicator {
+// the destination bucket is made read-only to the application, the
+// source's writable.
+func NewReplicator(ctx context.Context, cfg ReplicatorConfig) (*Replicator, error) {
 	r := &Replicator{cfg: cfg, source: cfg.Source, dest: cfg.Source.Other(), replicating: true, done: map[string]string{}}
-	cfg.Servers[r.dest].SetReadOnly(true)
-	cfg.Servers[r.source].SetReadOnly(false)
-	return r
+	if err := cfg.Stores[r.dest].SetReadOnly(ctx, true); err != nil {
+		return nil, err
+	}
+	if err := cfg.Stores[r.source].SetReadOnly(ctx, false); err != nil {
+		return nil, err
+	}
+	return r, nil
 }
 
 // Run replicates on the schedule until ctx ends.
 func (r *Replicator) Run(ctx context.Context) {
-	t := time.NewTicker(r.cfg.Clock.Wall(r.cfg.Interval))
+	t := time.NewTicker(max(r.cfg.Clock.Wall(r.cfg.Interval), r.cfg.MinWait))
 	defer t.Stop()
 	for {
 		select {
@@ -156,10 +194,10 @@ func (r *Replicator) clients() (src, dst *minio.Client, err error) {
 	r.mu.Lock()
 	s, d := r.source, r.dest
 	r.mu.Unlock()
-	if src, err = Client(r.cfg.Servers[s].Addr(), ReplicatorAccessKey, ReplicatorSecret); err != nil {
+	if src, err = Client(r.cfg.Stores[s].Addr(), ReplicatorAccessKey, ReplicatorSecret); err != nil {
 		return nil, nil, err
 	}
-	if dst, err = Client(r.cfg.WANDial(d), ReplicatorAccessKey, ReplicatorSecret); err != nil {
+	if dst, err = Client(r.cfg.Stores[d].ReplicaAddr(), ReplicatorAccessKey, ReplicatorSecret); err != nil {
 		return nil, nil, err
 	}
 	return src, dst, nil
@@ -272,15 +310,18 @@ func (r *Replicator) seed(ctx context.Context) error {
 
 // Failover stops replication and makes the destination writable; it is
 // now the source, with nothing replicating from it yet.
-func (r *Replicator) Failover(context.Context) error {
+func (r *Replicator) Failover(ctx context.Context) error {
 	r.round.Lock()
 	defer r.round.Unlock()
 	r.mu.Lock()
-	defer r.mu.Unlock()
 	r.replicating = false
 	r.source, r.dest = r.dest, r.source
-	r.cfg.Servers[r.source].SetReadOnly(false)
 	r.pending, r.oldestPending = 0, time.Time{}
+	next := r.cfg.Stores[r.source]
+	r.mu.Unlock()
+	if err := next.SetReadOnly(ctx, false); err != nil {
+		return fmt.Errorf("blob failover: %w", err)
+	}
 	return nil
 }
 
@@ -289,9 +330,12 @@ func (r *Replicator) Failover(context.Context) error {
 func (r *Replicator) Resync(ctx context.Context) error {
 	r.round.Lock()
 	r.mu.Lock()
-	r.cfg.Servers[r.dest].SetReadOnly(true)
+	dst := r.cfg.Stores[r.dest]
 	r.mu.Unlock()
-	err := r.seed(ctx)
+	err := dst.SetReadOnly(ctx, true)
+	if err == nil {
+		err = r.seed(ctx)
+	}
 	r.round.Unlock()
 	if err != nil {
 		return fmt.Errorf("resync blob replication: %w", err)
@@ -305,20 +349,29 @@ func (r *Replicator) Resync(ctx context.Context) error {
 	return nil
 }
 
-// Switchover fences the source, syncs the rest, and swaps roles.
+// Switchover fences the source, syncs the rest, and swaps roles. When the
+// final sync fails the source is made writable again: it still is the
+// source.
 func (r *Replicator) Switchover(ctx context.Context) error {
 	r.mu.Lock()
-	r.cfg.Servers[r.source].SetReadOnly(true)
+	src := r.cfg.Stores[r.source]
 	r.mu.Unlock()
+	if err := src.SetReadOnly(ctx, true); err != nil {
+		return fmt.Errorf("blob switchover: %w", err)
+	}
 	if err := r.SyncNow(ctx); err != nil {
+		_ = src.SetReadOnly(ctx, false)
 		return fmt.Errorf("final blob sync: %w", err)
 	}
 	r.round.Lock()
 	r.mu.Lock()
 	r.source, r.dest = r.dest, r.source
-	r.cfg.Servers[r.source].SetReadOnly(false)
+	next := r.cfg.Stores[r.source]
 	r.mu.Unlock()
-	err := r.seed(ctx)
+	err := next.SetReadOnly(ctx, false)
+	if err == nil {
+		err = r.seed(ctx)
+	}
 	r.round.Unlock()
 	if err != nil {
 		return fmt.Errorf("switch blob replication: %w", err)

@@ -436,13 +436,13 @@ func (e *Env) startS3(ctx context.Context) error {
 		}
 		e.s3s[r] = &s3Store{region: r, c: c, port: hp, wanPort: e.wanHostPort(portWANBlob, r), health: "/_bcdr/health"}
 	}
-	e.repl = &s3Repl{clk: e.clk, interval: e.spec.BlobReplInterval, dropEvery: e.spec.BlobDropEvery,
-		stores: e.s3s, src: topology.RegionA, dst: topology.RegionB, replicating: true, done: map[string]string{}}
-	e.blobRepl, e.blobStop = e.repl, e.repl.close
-	if err := e.s3s[topology.RegionB].setReadOnly(ctx, true); err != nil {
+	repl, err := newS3Repl(ctx, e.clk, e.spec, e.s3s)
+	if err != nil {
 		return err
 	}
-	return e.s3s[topology.RegionA].setReadOnly(ctx, false)
+	e.repl = repl
+	e.blobRepl, e.blobStop = e.repl, e.repl.close
+	return nil
 }
 
 // startSQL starts the SQL tier of the spec's engine.

@@ -133,9 +133,14 @@ func Up(ctx context.Context, spec topology.Spec, clk *clock.Clock) (_ *Env, err 
 	if err = topology.InitialSync(ctx, e.pair); err != nil {
 		return nil, err
 	}
-	e.repl = blob.NewReplicator(blob.ReplicatorConfig{Clock: clk, Servers: e.blobs, Source: topology.RegionA,
-		Interval: spec.BlobReplInterval, DropEvery: spec.BlobDropEvery,
-		WANDial: func(to topology.RegionName) string { return wanDial("blob", to) }})
+	stores := map[topology.RegionName]blob.Store{}
+	for r, b := range e.blobs {
+		stores[r] = blob.ServerStore(b, func() string { return wanDial("blob", r) })
+	}
+	if e.repl, err = blob.NewReplicator(ctx, blob.ReplicatorConfig{Clock: clk, Stores: stores, Source: topology.RegionA,
+		Interval: spec.BlobReplInterval, DropEvery: spec.BlobDropEvery}); err != nil {
+		return nil, err
+	}
 
 	exe, err := os.Executable()
 	if err != nil {
