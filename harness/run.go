@@ -77,8 +77,8 @@ func prepareSteps(sc Scenario) ([]prepared, error) {
 	if err := sc.Spec.Validate(); err != nil {
 		return nil, &KnobError{Knob: "topology", Err: err}
 	}
-	if sc.Scale < 1 {
-		return nil, &KnobError{Knob: "time-scale", Err: fmt.Errorf("must be at least 1, got %g", sc.Scale)}
+	if sc.Scale != 0 && sc.Scale < 1 {
+		return nil, &KnobError{Knob: "time-scale", Err: fmt.Errorf("must be at least 1 (or auto), got %g", sc.Scale)}
 	}
 	if sc.Workload.Clients < 1 || sc.Workload.Rate <= 0 {
 		return nil, &KnobError{Knob: "clients", Err: errors.New("the workload needs at least one client and a positive rate")}
@@ -130,7 +130,7 @@ func Run(ctx context.Context, sc Scenario, opt Options) (out *Outcome, err error
 	if err != nil {
 		return nil, err
 	}
-	clk := clock.New(sc.Scale)
+	clk := clock.New(sc.TimeScale())
 	rec := history.NewRecorder(clk)
 	if opt.OnOp != nil {
 		rec.OnAppend(opt.OnOp)
@@ -144,7 +144,7 @@ func Run(ctx context.Context, sc Scenario, opt Options) (out *Outcome, err error
 		base = *opt.Base
 	}
 	res := report.Result{Scenario: sc.Name, Seed: sc.Seed, Provider: sc.Spec.Provider, SQLEngine: sc.Spec.SQLEngine,
-		TimeScale: sc.Scale, Knobs: sc.KnobValues(), Replay: sc.ReplayCommand(base), Started: time.Now()}
+		TimeScale: clk.Scale, Knobs: sc.KnobValues(), Replay: sc.ReplayCommand(base), Started: time.Now()}
 	for _, st := range sc.Faults {
 		res.Faults = append(res.Faults, st.Name)
 	}
@@ -320,10 +320,12 @@ func runFaults(ctx context.Context, sc Scenario, steps []prepared, env topology.
 }
 
 // EvFaultSkipped records a fault that never struck (the event it waited
-// for never happened); EvSchedule records a random schedule before the run.
+// for never happened); EvSchedule records a random schedule before the run;
+// EvFailoverRetry records a failover step that failed and is run again.
 const (
-	EvFaultSkipped = "fault-skipped"
-	EvSchedule     = "schedule"
+	EvFaultSkipped  = "fault-skipped"
+	EvSchedule      = "schedule"
+	EvFailoverRetry = "failover-retry"
 )
 
 // waitEvent waits until the recorder holds the named event and returns its

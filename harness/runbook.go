@@ -9,6 +9,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/cenkalti/backoff/v4"
+
 	"github.com/bcdr-harness/bcdr/history"
 	"github.com/bcdr-harness/bcdr/topology"
 	"github.com/bcdr-harness/bcdr/topology/aos"
@@ -228,15 +230,18 @@ func (rb *Runbook) setMode(ctx context.Context, r topology.RegionName, limited b
 func (rb *Runbook) failover(ctx context.Context) error {
 	from, to := rb.primary, rb.primary.Other()
 	rb.rec.Event(history.EvFailoverStart, map[string]any{"from": string(from), "to": string(to)})
-	pos, err := rb.env.SQL().Failover(ctx)
-	if err != nil {
-		return fmt.Errorf("promote SQL secondary: %w", err)
+	var pos topology.Position
+	if err := rb.step(ctx, "promote SQL secondary", func() (err error) {
+		pos, err = rb.env.SQL().Failover(ctx)
+		return err
+	}); err != nil {
+		return err
 	}
-	if err := rb.env.Blob().Failover(ctx); err != nil {
-		return fmt.Errorf("make blob store %s writable: %w", to, err)
+	if err := rb.step(ctx, "make blob store "+string(to)+" writable", func() error { return rb.env.Blob().Failover(ctx) }); err != nil {
+		return err
 	}
 	if !rb.cfg.SkipLimitedMode {
-		if err := rb.setMode(ctx, to, true); err != nil {
+		if err := rb.step(ctx, "limited mode on in "+string(to), func() error { return rb.setMode(ctx, to, true) }); err != nil {
 			return err
 		}
 		rb.rec.Event(history.EvLimitedModeOn, map[string]any{"region": string(to)})
@@ -255,6 +260,35 @@ func (rb *Runbook) failover(ctx context.Context) error {
 		rb.OnFailedOver(ctx, to)
 	}
 	close(rb.over)
+	return nil
+}
+
+// failoverAttempts bounds the retries of one failover step.
+const failoverAttempts = 5
+
+// step runs one failover step, retrying it (each step is idempotent) with
+// exponential backoff while it fails: an operator whose promote timed out
+// on a struggling host runs it again rather than giving up the failover.
+// Each retry is recorded as a failover-retry event.
+func (rb *Runbook) step(ctx context.Context, name string, f func() error) error {
+	first := rb.env.Clock().Wall(time.Minute)
+	if first < 200*time.Millisecond {
+		first = 200 * time.Millisecond
+	}
+	b := backoff.NewExponentialBackOff()
+	b.InitialInterval, b.MaxInterval, b.MaxElapsedTime = first, 8*first, 0
+	attempt := 0
+	err := backoff.Retry(func() error {
+		attempt++
+		err := f()
+		if err != nil && attempt < failoverAttempts && ctx.Err() == nil {
+			rb.rec.Event(EvFailoverRetry, map[string]any{"step": name, "attempt": attempt, "error": err.Error()})
+		}
+		return err
+	}, backoff.WithContext(backoff.WithMaxRetries(b, failoverAttempts-1), ctx))
+	if err != nil {
+		return fmt.Errorf("%s (%d attempts): %w", name, attempt, err)
+	}
 	return nil
 }
 

@@ -24,6 +24,7 @@ import (
 	"os"
 	"os/signal"
 	"strconv"
+	"sync"
 	"syscall"
 	"time"
 
@@ -128,6 +129,15 @@ type Server struct {
 	db      *sql.DB
 	dialect appdb.Dialect
 	blob    *minio.Client
+
+	pingMu sync.Mutex
+	ping   *pingFlight // the SQL ping in flight, shared by concurrent probes
+}
+
+// pingFlight is one SQL ping; done closes when err is set.
+type pingFlight struct {
+	done chan struct{}
+	err  error
 }
 
 // New opens the SQL pool and the blob client (neither connects yet).
@@ -179,8 +189,15 @@ func (s *Server) Handler() http.Handler {
 	})
 }
 
+// ctx bounds a request's work by the server's own timeout, not by the
+// client's patience: a client that gives up (its attempt timed out) does not
+// abort the transaction half way. Aborting would close the SQL connection
+// (the driver cannot reuse a connection cancelled mid-query), and on a
+// loaded host every timed-out client would then cost a new connection, which
+// makes the next request slower still. The client retries with the same
+// idempotency key and learns the outcome then.
 func (s *Server) ctx(r *http.Request) (context.Context, context.CancelFunc) {
-	return context.WithTimeout(r.Context(), s.cfg.RequestTimeout)
+	return context.WithTimeout(context.WithoutCancel(r.Context()), s.cfg.RequestTimeout)
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
@@ -194,13 +211,41 @@ func fail(w http.ResponseWriter, status int, err error) {
 }
 
 func (s *Server) health(w http.ResponseWriter, r *http.Request) {
-	ctx, cancel := context.WithTimeout(r.Context(), time.Second)
-	defer cancel()
-	if err := s.db.PingContext(ctx); err != nil {
+	if err := s.pingSQL(r.Context()); err != nil {
 		fail(w, http.StatusServiceUnavailable, fmt.Errorf("sql unreachable: %w", err))
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"region": s.cfg.Region, "instance": s.cfg.ID(), "fault_domain": s.cfg.FaultDomain})
+}
+
+// pingSQL checks the SQL pool. The ping does not end with the probe that
+// asked for it: a prober that gives up (a load balancer's probe timeout is
+// short) must not abort a connection being set up, or a slow first
+// connection after a restart is never pooled and every later probe starts
+// from scratch and gives up again. Concurrent probes share one ping.
+func (s *Server) pingSQL(ctx context.Context) error {
+	s.pingMu.Lock()
+	f := s.ping
+	if f == nil {
+		f = &pingFlight{done: make(chan struct{})}
+		s.ping = f
+		go func() {
+			pctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			defer cancel()
+			f.err = s.db.PingContext(pctx)
+			s.pingMu.Lock()
+			s.ping = nil
+			s.pingMu.Unlock()
+			close(f.done)
+		}()
+	}
+	s.pingMu.Unlock()
+	select {
+	case <-f.done:
+		return f.err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 // JournalRequest is the body of POST /journal.

@@ -7,10 +7,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httputil"
 	"net/url"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -69,6 +71,49 @@ type backend struct {
 	url     *url.URL
 	proxy   *httputil.ReverseProxy
 	healthy atomic.Bool
+
+	mu      sync.Mutex
+	fails   int    // consecutive failed probes
+	lastErr string // why the instance was last taken out
+}
+
+// UnhealthyThreshold is how many probes in a row must fail before the load
+// balancer takes an instance out (as a cloud load balancer's unhealthy
+// threshold): one slow probe on a loaded host does not empty a region. A
+// request that fails on an instance takes it out at once.
+const UnhealthyThreshold = 2
+
+// probed records a probe's outcome.
+func (be *backend) probed(err error) {
+	be.mu.Lock()
+	defer be.mu.Unlock()
+	if err == nil {
+		be.fails = 0
+		be.healthy.Store(true)
+		return
+	}
+	be.fails++
+	if be.fails >= UnhealthyThreshold || !be.healthy.Load() {
+		be.lastErr = "probe: " + err.Error()
+		be.healthy.Store(false)
+	}
+}
+
+// failed takes the instance out after a request failed on it.
+func (be *backend) failed(err error) {
+	be.mu.Lock()
+	defer be.mu.Unlock()
+	be.lastErr = "request: " + err.Error()
+	be.healthy.Store(false)
+}
+
+func (be *backend) why() string {
+	be.mu.Lock()
+	defer be.mu.Unlock()
+	if be.lastErr == "" {
+		return "not probed yet"
+	}
+	return be.lastErr
 }
 
 // Balancer is one region's load balancer.
@@ -78,6 +123,7 @@ type Balancer struct {
 	backends []*backend
 	next     atomic.Uint64
 	probe    time.Duration
+	rounds   atomic.Int64 // probe rounds completed
 	client   *http.Client
 	cancel   context.CancelFunc
 	wg       sync.WaitGroup
@@ -94,7 +140,7 @@ func NewBalancer(region topology.RegionName, ids, addrs []string, probe time.Dur
 		rp := httputil.NewSingleHostReverseProxy(u)
 		rp.Transport = tr
 		rp.ErrorHandler = func(w http.ResponseWriter, r *http.Request, err error) {
-			be.healthy.Store(false) // passive health check: stop sending at once
+			be.failed(err) // passive health check: stop sending at once
 			w.Header().Set("X-Bcdr-Instance", be.id)
 			http.Error(w, "load balancer: instance "+be.id+" failed: "+err.Error(), http.StatusBadGateway)
 		}
@@ -160,14 +206,29 @@ func (b *Balancer) probeAll(ctx context.Context) {
 			defer wg.Done()
 			req, _ := http.NewRequestWithContext(ctx, http.MethodGet, be.url.String()+"/health", nil)
 			resp, err := b.client.Do(req)
-			ok := err == nil && resp.StatusCode == http.StatusOK
-			if resp != nil {
+			if err == nil {
+				if resp.StatusCode != http.StatusOK {
+					msg, _ := io.ReadAll(io.LimitReader(resp.Body, 200))
+					err = fmt.Errorf("%s: %s", resp.Status, strings.TrimSpace(string(msg)))
+				}
 				resp.Body.Close()
 			}
-			be.healthy.Store(ok)
+			be.probed(err)
 		}(be)
 	}
 	wg.Wait()
+	b.rounds.Add(1)
+}
+
+// Unhealthy says, for each instance out of rotation, why it was taken out.
+func (b *Balancer) Unhealthy() map[string]string {
+	out := map[string]string{}
+	for _, be := range b.backends {
+		if !be.healthy.Load() {
+			out[be.id] = be.why()
+		}
+	}
+	return out
 }
 
 // ProbeNow probes every instance at once (after a restart, for instance).
@@ -184,7 +245,7 @@ func (b *Balancer) serve(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	w.Header().Set("X-Bcdr-Region", string(b.region))
-	http.Error(w, "load balancer "+string(b.region)+": no healthy instance", http.StatusServiceUnavailable)
+	http.Error(w, "load balancer "+string(b.region)+": no healthy instance ("+b.backends[start%n].id+": "+b.backends[start%n].why()+")", http.StatusServiceUnavailable)
 }
 
 // Stop takes the balancer down (region outage); Start brings it back.
