@@ -70,15 +70,17 @@ type RunbookConfig struct {
 
 // Scenario is one drill, as data.
 type Scenario struct {
-	Name        string             `json:"name"`
-	Description string             `json:"description"`
-	Seed        int64              `json:"seed"`
-	Scale       float64            `json:"time_scale"`
-	Spec        topology.Spec      `json:"topology"`
-	Workload    WorkloadConfig     `json:"workload"`
-	Faults      []FaultStep        `json:"faults"`
-	Runbook     RunbookConfig      `json:"runbook"`
-	Budgets     assertions.Budgets `json:"budgets"`
+	Name        string `json:"name"`
+	Description string `json:"description"`
+	Seed        int64  `json:"seed"`
+	// Scale is service seconds per wall second; 0 leaves it to the provider
+	// (topology.ProviderScale: 200 for local, lower for containers).
+	Scale    float64            `json:"time_scale"`
+	Spec     topology.Spec      `json:"topology"`
+	Workload WorkloadConfig     `json:"workload"`
+	Faults   []FaultStep        `json:"faults"`
+	Runbook  RunbookConfig      `json:"runbook"`
+	Budgets  assertions.Budgets `json:"budgets"`
 	// SteadyState is the service time of normal traffic before the first fault.
 	SteadyState time.Duration `json:"steady_state"`
 	// FaultHold is how long a non-region fault stays injected by default.
@@ -97,7 +99,6 @@ func DefaultScenario() Scenario {
 		Name:        "region-outage",
 		Description: "Region A is lost; the runbook fails over to region B after the decision window, runs in limited mode, then fails back with no loss.",
 		Seed:        1,
-		Scale:       200,
 		Spec:        topology.DefaultSpec(),
 		Workload:    WorkloadConfig{Clients: 8, Rate: 60, InvoiceShare: 0.3, ProbeEvery: 2 * time.Minute},
 		Faults:      []FaultStep{{Name: "region-outage", Params: map[string]string{"region": "a"}}},
@@ -182,6 +183,36 @@ func floatKnob(name, help string, min float64, p func(*Scenario) *float64) Knob 
 		}}
 }
 
+// scaleKnob is the time scale: a number of at least 1, or auto (0) for the
+// provider's own.
+func scaleKnob() Knob {
+	k := floatKnob("time-scale", "service seconds per wall second (auto: the provider's, 200 local, 100 containers)", 1,
+		func(s *Scenario) *float64 { return &s.Scale })
+	get, set := k.get, k.set
+	k.get = func(s *Scenario) string {
+		if s.Scale == 0 {
+			return "auto"
+		}
+		return get(s)
+	}
+	k.set = func(s *Scenario, v string) error {
+		if v == "auto" || v == "0" {
+			s.Scale = 0
+			return nil
+		}
+		return set(s, v)
+	}
+	return k
+}
+
+// TimeScale is the scale the scenario runs at: its own, or its provider's.
+func (s *Scenario) TimeScale() float64 {
+	if s.Scale > 0 {
+		return s.Scale
+	}
+	return topology.ProviderScale(s.Spec.Provider)
+}
+
 func boolKnob(name, help string, p func(*Scenario) *bool) Knob {
 	return Knob{Name: name, Help: help,
 		get: func(s *Scenario) string { return fmt.Sprint(*p(s)) },
@@ -215,7 +246,7 @@ func choiceKnob(name, help string, choices []string, p func(*Scenario) *string) 
 // Knobs lists every setting, in help order.
 func Knobs() []Knob {
 	return []Knob{
-		floatKnob("time-scale", "service seconds per wall second", 1, func(s *Scenario) *float64 { return &s.Scale }),
+		scaleKnob(),
 		{Name: "seed", Help: "seed of every random choice (workload, schedules)",
 			get: func(s *Scenario) string { return fmt.Sprint(s.Seed) },
 			set: func(s *Scenario, v string) error {

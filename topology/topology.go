@@ -397,7 +397,32 @@ type Provider func(ctx context.Context, spec Spec, clk *clock.Clock) (Environmen
 var (
 	providersMu sync.Mutex
 	providers   = map[string]Provider{}
+	scales      = map[string]float64{}
 )
+
+// DefaultTimeScale is the time scale of a provider that names none.
+const DefaultTimeScale = 200
+
+// RegisterScale sets the time scale a provider runs at when a scenario
+// leaves it open: how many service seconds pass per wall second. A slower
+// environment (a request crosses containers and their port proxies) needs
+// a lower scale so that wall-clock timeouts derived from service time keep
+// their headroom.
+func RegisterScale(name string, scale float64) {
+	providersMu.Lock()
+	defer providersMu.Unlock()
+	scales[name] = scale
+}
+
+// ProviderScale is the provider's time scale (DefaultTimeScale if it set none).
+func ProviderScale(name string) float64 {
+	providersMu.Lock()
+	defer providersMu.Unlock()
+	if s, ok := scales[name]; ok {
+		return s
+	}
+	return DefaultTimeScale
+}
 
 // RegisterProvider makes a provider available by name. Providers register
 // themselves from an init function in their package.

@@ -90,7 +90,7 @@ type scenarioFlags struct {
 func (f *scenarioFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.file, "file", "", "scenario file (YAML or JSON) instead of a built-in NAME")
 	fs.Int64Var(&f.seed, "seed", -1, "seed of every random choice (default: the scenario's)")
-	fs.Float64Var(&f.scale, "scale", 0, "time scale, service seconds per wall second (default: the scenario's, 200)")
+	fs.Float64Var(&f.scale, "scale", 0, "time scale, service seconds per wall second (default: the scenario's, else the provider's: 200 local, 100 containers)")
 	fs.Var(&f.sets, "set", "knob=value, repeatable (see the knob list below)")
 }
 
@@ -231,7 +231,7 @@ func cmdDrill(ctx context.Context, args []string, stdout, stderr io.Writer) (int
 	probe.Close()
 	os.Remove(probe.Name())
 	pr := newProgress(stderr, *mode, sc)
-	pr.logf("drill %s seed %d scale %g provider %s, results in %s", sc.Name, sc.Seed, sc.Scale, sc.Spec.Provider, dir)
+	pr.logf("drill %s seed %d scale %g provider %s, results in %s", sc.Name, sc.Seed, sc.TimeScale(), sc.Spec.Provider, dir)
 	stopWatch := context.AfterFunc(ctx, func() {
 		pr.logf("interrupted: stopping the drill, tearing the environment down, writing what was recorded")
 	})

@@ -164,9 +164,9 @@ func runUp(ctx context.Context, sc harness.Scenario, dir string, workload, runbo
 		return exitInternal, fmt.Errorf("control API: %w", err)
 	}
 	defer ln.Close()
-	clk := clock.New(sc.Scale)
+	clk := clock.New(sc.TimeScale())
 	logf("bringing up the %s environment (%s, %d instances per region over %d fault domains, scale %g)",
-		sc.Spec.Provider, sc.Spec.SQLEngine, sc.Spec.InstancesPerRegion, sc.Spec.FaultDomains, sc.Scale)
+		sc.Spec.Provider, sc.Spec.SQLEngine, sc.Spec.InstancesPerRegion, sc.Spec.FaultDomains, clk.Scale)
 	start := time.Now()
 	env, err := topology.Up(ctx, sc.Spec, clk)
 	if err != nil {
@@ -227,7 +227,7 @@ func runUp(ctx context.Context, sc harness.Scenario, dir string, workload, runbo
 	}
 
 	st := control.State{Pid: os.Getpid(), Control: ln.Addr().String(), Token: token, Started: time.Now(), Scenario: sc.Name,
-		Provider: sc.Spec.Provider, SQLEngine: sc.Spec.SQLEngine, TimeScale: sc.Scale, Router: env.Router().URL(),
+		Provider: sc.Spec.Provider, SQLEngine: sc.Spec.SQLEngine, TimeScale: clk.Scale, Router: env.Router().URL(),
 		Regions: map[string]control.RegionEndpoints{}}
 	if os.Getenv(upChildEnv) != "" {
 		st.Log = filepath.Join(dir, control.LogFile)

@@ -40,7 +40,14 @@ func init() {
 	topology.RegisterProvider(Name, func(ctx context.Context, spec topology.Spec, clk *clock.Clock) (topology.Environment, error) {
 		return Up(ctx, spec, clk)
 	})
+	// A request crosses the front door, the WAN link, the load balancer,
+	// Docker's port proxy and two containers: at half the embedded
+	// default's scale a client attempt still has 300 ms of wall time.
+	topology.RegisterScale(Name, TimeScale)
 }
+
+// TimeScale is the containers provider's time scale when a scenario sets none.
+const TimeScale = 100
 
 // Images names the images the provider runs.
 type Images struct {
