@@ -45,7 +45,7 @@ func runDrill(t *testing.T, name string, expect map[string]assertions.Verdict, s
 		t.Logf("+%5.1fs "+f, append([]any{time.Since(start).Seconds()}, a...)...)
 	}})
 	if out != nil {
-		for _, name := range []string{"snapshot-error", "runbook-failed"} {
+		for _, name := range []string{"snapshot-error", "runbook-failed", "runbook-error", harness.EvFailoverRetry, "failback-retry", harness.EvOldPrimaryFenced} {
 			for _, op := range out.History.Events(name) {
 				t.Logf("event %s: %v", name, op.Value)
 			}
