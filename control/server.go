@@ -254,22 +254,31 @@ func (s *Server) Inject(name string, params map[string]string) (ActiveFault, err
 	clk := s.env.Clock()
 	af := &ActiveFault{Name: name, Params: params, Injected: time.Now(), RegionLoss: def.RegionLoss, fault: f}
 	af.InjectedService = clk.Service(af.Injected.Sub(s.started))
+	// The fault begins when its injection begins (as in a drill): the RPO
+	// and RTO are measured from the first blow, not from the last.
+	injected := func(v map[string]any) {
+		s.rec.Append(history.Op{Process: -1, Type: history.Info, Kind: history.Event, Key: history.EvFaultInjected, Wall: af.Injected, Value: v})
+	}
 	if err := f.Inject(ctx, s.env); err != nil {
-		s.rec.Event(history.EvFaultInjected, map[string]any{"fault": name, "params": params, "verified": false,
+		injected(map[string]any{"fault": name, "params": params, "region_loss": def.RegionLoss, "verified": false,
 			"verify_error": "inject failed: " + err.Error()})
 		// A half-injected fault is still recorded, so that recover can undo it.
 		af.VerifyError = "inject failed: " + err.Error()
 		s.add(af)
 		return *af, fmt.Errorf("inject %s: %w (recorded as fault %d; bcdr recover %d undoes what was done)", name, err, af.ID, af.ID)
 	}
+	injectWall := time.Since(af.Injected).Seconds()
 	af.Verified = true
 	if v, ok := f.(faults.Verifier); ok {
 		if err := v.Verify(ctx, s.env); err != nil {
 			af.Verified, af.VerifyError = false, err.Error()
 		}
+	} else {
+		// As in a drill: a fault never observed is not confirmed.
+		af.Verified, af.VerifyError = false, "the fault has no way to observe its effect"
 	}
-	s.rec.Event(history.EvFaultInjected, map[string]any{"fault": name, "params": params, "region_loss": def.RegionLoss,
-		"verified": af.Verified, "verify_error": af.VerifyError})
+	injected(map[string]any{"fault": name, "params": params, "region_loss": def.RegionLoss,
+		"verified": af.Verified, "verify_error": af.VerifyError, "inject_wall_s": injectWall})
 	s.add(af)
 	return *af, nil
 }

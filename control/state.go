@@ -63,6 +63,8 @@ type State struct {
 	S3Bucket    string `json:"s3_bucket,omitempty"`
 	// Log is the detached process's output, when detached.
 	Log string `json:"log,omitempty"`
+	// Out is the run folder the session's history is saved in at teardown.
+	Out string `json:"out,omitempty"`
 }
 
 // NewToken returns a random bearer token.

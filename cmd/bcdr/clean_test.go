@@ -21,7 +21,7 @@ func TestCleanAfterAKilledUp(t *testing.T) {
 	}
 	sb := newSandbox(t)
 	state := filepath.Join(sb.tmp, "state")
-	up := sb.command("up", "--state", state, "--set", "instances-per-region=2", "--workload=false")
+	up := sb.command("up", "--state", state, "--out", filepath.Join(sb.tmp, "run"), "--set", "instances-per-region=2", "--workload=false")
 	if err := up.Start(); err != nil {
 		t.Fatal(err)
 	}

@@ -221,15 +221,9 @@ func cmdDrill(ctx context.Context, args []string, stdout, stderr io.Writer) (int
 	}
 	// An output folder that cannot be written is a bad argument: find out
 	// before anything starts, not after the drill.
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return exitUsage, usagef("drill: --out %s: %v", dir, errors.Unwrap(err))
+	if err := probeOut("drill", dir); err != nil {
+		return exitUsage, err
 	}
-	probe, err := os.CreateTemp(dir, ".write-test-*")
-	if err != nil {
-		return exitUsage, usagef("drill: --out %s is not writable: %v", dir, errors.Unwrap(err))
-	}
-	probe.Close()
-	os.Remove(probe.Name())
 	pr := newProgress(stderr, *mode, sc)
 	pr.logf("drill %s seed %d scale %g provider %s, results in %s", sc.Name, sc.Seed, sc.TimeScale(), sc.Spec.Provider, dir)
 	stopWatch := context.AfterFunc(ctx, func() {
@@ -348,11 +342,11 @@ func cmdFaults(args []string, w io.Writer) error {
 }
 
 func cmdReport(args []string, w io.Writer) error {
-	if wantsHelp(args, w, "Usage: bcdr report DIR\n\nRenders junit.xml and report.html again from DIR/result.json and DIR/history.jsonl\n(a folder written by bcdr drill), e.g. after upgrading bcdr.\n") {
+	if wantsHelp(args, w, "Usage: bcdr report DIR\n\nRenders junit.xml and report.html again from DIR/result.json and DIR/history.jsonl\n(a folder written by bcdr drill or bcdr up), e.g. after upgrading bcdr.\n") {
 		return errHelp
 	}
 	if len(args) != 1 || strings.HasPrefix(args[0], "-") {
-		return usagef("usage: bcdr report DIR (a directory written by bcdr drill)")
+		return usagef("usage: bcdr report DIR (a directory written by bcdr drill or bcdr up)")
 	}
 	if err := isRunDir(args[0]); err != nil {
 		return err
@@ -369,7 +363,7 @@ func cmdTrend(args []string, w io.Writer) error {
 		return errHelp
 	}
 	if len(args) == 0 {
-		return usagef("usage: bcdr trend DIR... (directories written by bcdr drill)")
+		return usagef("usage: bcdr trend DIR... (directories written by bcdr drill or bcdr up)")
 	}
 	for _, d := range args {
 		if err := isRunDir(d); err != nil {
@@ -379,7 +373,7 @@ func cmdTrend(args []string, w io.Writer) error {
 	return report.Trend(w, args)
 }
 
-// isRunDir refuses a folder that bcdr drill did not write (exit 254).
+// isRunDir refuses a folder that neither bcdr drill nor bcdr up wrote (exit 254).
 func isRunDir(dir string) error {
 	if _, err := os.Stat(filepath.Join(dir, report.ResultFile)); err != nil {
 		return usagef("%s is not a run folder: no %s (bcdr drill --out writes one)", dir, report.ResultFile)

@@ -70,7 +70,7 @@ func printFlags(w io.Writer, fs *flag.FlagSet) {
 }
 
 func upUsage(w io.Writer, fs *flag.FlagSet) {
-	fmt.Fprintf(w, `Usage: bcdr up [NAME | --file SCENARIO.yaml] [--detach] [--state DIR] [--set knob=value ...]
+	fmt.Fprintf(w, `Usage: bcdr up [NAME | --file SCENARIO.yaml] [--detach] [--state DIR] [--out DIR] [--set knob=value ...]
 
 Stands the two-region environment up (the topology of the built-in scenario
 NAME, default region-outage, or of a scenario file, with any --set knobs) and
@@ -85,6 +85,17 @@ wall second unless the rate knob is set) keeps data flowing so that
 replication lag means something; --runbook lets the DR runbook react to a
 loss of region a as in a drill (detect, decision window, sign-off, failover,
 limited mode, failback once the region is back), and then watch again.
+
+Whatever ends the session (bcdr down, Ctrl-C, the control API stopping), the
+recorded history (workload, faults, runbook, lag) is saved before the
+environment goes, in the run folder --out names (default
+runs/up-NAME-TIME): result.json, history.jsonl, junit.xml and report.html as a
+drill writes them, so bcdr report and bcdr trend read it. The verdict comes
+from the checks a drill of the injected faults runs (validity; rpo, rto and
+failback-loss after a region loss), on the data of the active region taken at
+teardown; what a session cannot tell (no fault injected, no --runbook to fail
+over, a session ended within the RTO budget) is unknown, never pass. The
+folder is printed at the end, and by bcdr down.
 
 Flags:
 `, upDefaultRate)
@@ -101,6 +112,7 @@ func cmdUp(ctx context.Context, args []string, stdout, stderr io.Writer) (int, e
 	detach := fs.Bool("detach", false, "run in the background; return once the environment is up")
 	workload := fs.Bool("workload", true, "run the finance workload through the front door")
 	runbook := fs.Bool("runbook", false, "run the DR runbook: fail over on a region outage, fail back when it returns")
+	out := fs.String("out", "", "run folder the session's history is saved in at teardown (default runs/up-NAME-TIME)")
 	pos, err := parseInterspersed(fs, args)
 	if err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -118,7 +130,7 @@ func cmdUp(ctx context.Context, args []string, stdout, stderr io.Writer) (int, e
 	} else if sf.file == "" {
 		name = "region-outage"
 	}
-	sc, _, err := sf.build(name)
+	sc, base, err := sf.build(name)
 	if err != nil {
 		return exitUsage, err
 	}
@@ -140,18 +152,46 @@ func cmdUp(ctx context.Context, args []string, stdout, stderr io.Writer) (int, e
 		fmt.Fprintf(stderr, "bcdr: removing the state file of a run that is gone (pid %d)\n", st.Pid)
 		_ = control.RemoveState(*dir)
 	}
-	if *detach && os.Getenv(upChildEnv) == "" {
-		return detachUp(ctx, *dir, args, stdout, stderr)
+	// A run folder that cannot be written is a bad argument: find out
+	// before anything starts, not at teardown.
+	outDir := *out
+	if outDir == "" {
+		outDir = upOutDir(sc)
 	}
-	return runUp(ctx, sc, *dir, *workload, *runbook, stdout, stderr)
+	if err := probeOut("up", outDir); err != nil {
+		return exitUsage, err
+	}
+	if abs, err := filepath.Abs(outDir); err == nil {
+		outDir = abs
+	}
+	if *detach && os.Getenv(upChildEnv) == "" {
+		// The background process saves into the folder checked here.
+		return detachUp(ctx, *dir, append(append([]string(nil), args...), "--out", outDir), stdout, stderr)
+	}
+	replay := "bcdr up" + strings.TrimPrefix(sf.replay(sc, base), "bcdr drill")
+	if *runbook {
+		replay += " --runbook"
+	}
+	if !*workload {
+		replay += " --workload=false"
+	}
+	return runUp(ctx, sc, upOptions{state: *dir, out: outDir, replay: replay, workload: *workload, runbook: *runbook}, stdout, stderr)
+}
+
+// upOptions are the settings of one bcdr up session.
+type upOptions struct {
+	state, out, replay string
+	workload, runbook  bool
 }
 
 // runUp keeps an environment up in this process until ctx ends or a client
-// asks it to go down.
-func runUp(ctx context.Context, sc harness.Scenario, dir string, workload, runbook bool, stdout, stderr io.Writer) (int, error) {
+// asks it to go down. Whatever ends it, the recorded history is saved in
+// o.out before the environment is closed.
+func runUp(ctx context.Context, sc harness.Scenario, o upOptions, stdout, stderr io.Writer) (int, error) {
 	logf := func(format string, args ...any) {
 		fmt.Fprintf(stderr, "%s  %s\n", time.Now().Format("15:04:05"), fmt.Sprintf(format, args...))
 	}
+	dir, workload, runbook := o.state, o.workload, o.runbook
 	if err := control.PrepareDir(dir); err != nil {
 		return exitInternal, err
 	}
@@ -165,15 +205,36 @@ func runUp(ctx context.Context, sc harness.Scenario, dir string, workload, runbo
 	}
 	defer ln.Close()
 	clk := clock.New(sc.TimeScale())
+	sess := newUpSession(sc, o.out, o.replay, runbook, clk)
+	rec := sess.rec
+	// The folder is named last, after every teardown line.
+	saved := false
+	defer func() {
+		if saved {
+			fmt.Fprintln(stdout, savedLine(o.out))
+		}
+	}()
+	save := func(env topology.Environment, reason string) {
+		res, err := sess.save(env, reason, logf)
+		if err != nil {
+			logf("save the history in %s: %v (the teardown goes on)", o.out, err)
+			return
+		}
+		saved = true
+		printSummary(stdout, res, o.out)
+	}
 	logf("bringing up the %s environment (%s, %d instances per region over %d fault domains, scale %g)",
 		sc.Spec.Provider, sc.Spec.SQLEngine, sc.Spec.InstancesPerRegion, sc.Spec.FaultDomains, clk.Scale)
+	sess.phase("bring-up")
 	start := time.Now()
 	env, err := topology.Up(ctx, sc.Spec, clk)
 	if err != nil {
 		if ctx.Err() != nil {
 			logf("interrupted during bring-up; everything started was released")
+			save(nil, "interrupted during bring-up")
 			return exitUnknown, nil
 		}
+		save(nil, "bring-up failed: "+err.Error())
 		return exitInternal, fmt.Errorf("bring up: %w", err)
 	}
 	defer func() {
@@ -185,8 +246,9 @@ func runUp(ctx context.Context, sc harness.Scenario, dir string, workload, runbo
 		logf("down")
 	}()
 	logf("up in %.1fs", time.Since(start).Seconds())
+	recordHealth(ctx, rec, env, "before")
+	sess.phase("live")
 
-	rec := history.NewRecorder(clk)
 	life, stopLife := context.WithCancel(context.Background())
 	defer stopLife()
 	srv := control.NewServer(life, env, rec, token)
@@ -202,12 +264,14 @@ func runUp(ctx context.Context, sc harness.Scenario, dir string, workload, runbo
 		wl.Run(runCtx)
 		wl.Probes(runCtx)
 	}
+	sampled := startLagSampler(runCtx, rec, env)
 	rbDone := make(chan struct{})
 	if runbook {
 		go func() {
 			defer close(rbDone)
 			for runCtx.Err() == nil {
 				rb := harness.NewRunbook(sc.Runbook, env, rec)
+				rb.OnFailedOver = sess.onFailedOver(env)
 				rb.Run(runCtx)
 				switch {
 				case runCtx.Err() != nil:
@@ -225,10 +289,24 @@ func runUp(ctx context.Context, sc harness.Scenario, dir string, workload, runbo
 	} else {
 		close(rbDone)
 	}
+	// Every way out of here saves the history, after the workload and the
+	// runbook stopped and before the environment is closed (the deferred
+	// Close above runs after this).
+	defer func() {
+		_ = control.RemoveState(dir)
+		stopRun()
+		if wl != nil {
+			wl.Wait()
+		}
+		<-sampled
+		<-rbDone
+		logf("saving the history in %s", o.out)
+		save(env, "")
+	}()
 
 	st := control.State{Pid: os.Getpid(), Control: ln.Addr().String(), Token: token, Started: time.Now(), Scenario: sc.Name,
 		Provider: sc.Spec.Provider, SQLEngine: sc.Spec.SQLEngine, TimeScale: clk.Scale, Router: env.Router().URL(),
-		Regions: map[string]control.RegionEndpoints{}}
+		Regions: map[string]control.RegionEndpoints{}, Out: o.out}
 	if os.Getenv(upChildEnv) != "" {
 		st.Log = filepath.Join(dir, control.LogFile)
 	}
@@ -268,13 +346,9 @@ func runUp(ctx context.Context, sc harness.Scenario, dir string, workload, runbo
 		logf("control API stopped: %v", err)
 		code = exitInternal
 	}
-	// Nobody may act on the environment while it goes down.
+	// Nobody may act on the environment while it goes down; the deferred
+	// save stops the workload and the runbook first.
 	_ = control.RemoveState(dir)
-	stopRun()
-	if wl != nil {
-		wl.Wait()
-	}
-	<-rbDone
 	return code, nil
 }
 
@@ -358,6 +432,9 @@ func printEndpoints(w io.Writer, st control.State, dir string) {
 	fmt.Fprintf(tw, "  credentials\t%s (mode 0600: SQL connection strings, S3 keys, token)\n", filepath.Join(dir, control.StateFile))
 	if st.Log != "" {
 		fmt.Fprintf(tw, "  log\t%s\n", st.Log)
+	}
+	if st.Out != "" {
+		fmt.Fprintf(tw, "  history\t%s (saved when the session ends)\n", st.Out)
 	}
 	tw.Flush()
 	fmt.Fprintf(w, "next: bcdr status | bcdr inject FAULT [param=value ...] | bcdr recover | bcdr down\n")
@@ -665,7 +742,9 @@ func cmdDown(ctx context.Context, args []string, stdout, stderr io.Writer) error
 
 Tears down the environment bcdr up started: every process, port, container
 and directory it holds; then removes the state file. A process that does not
-answer is stopped with SIGTERM, then SIGKILL after --wait.
+answer is stopped with SIGTERM, then SIGKILL after --wait. Before the
+environment goes, bcdr up saves the session's history in its run folder
+(bcdr up --out), whose path is printed here.
 
 Flags:
 `)
@@ -693,6 +772,7 @@ Flags:
 		return err
 	}
 	pid := c.State.Pid
+	killed := false
 	if err := c.Down(ctx); err != nil {
 		fmt.Fprintf(stderr, "bcdr: the control API did not take the request (%v); sending SIGTERM to %d\n", err, pid)
 		_ = syscall.Kill(pid, syscall.SIGTERM)
@@ -704,8 +784,17 @@ Flags:
 			return fmt.Errorf("down: process %d survived SIGKILL", pid)
 		}
 		_ = control.RemoveState(*dir)
+		killed = true
 	}
 	fmt.Fprintf(stdout, "environment down (%.1fs)\n", time.Since(start).Seconds())
+	switch {
+	case savedRun(c.State):
+		fmt.Fprintln(stdout, savedLine(c.State.Out))
+	case c.State.Out != "" && killed:
+		fmt.Fprintf(stderr, "bcdr: the process was killed; its history may be incomplete or missing in %s\n", c.State.Out)
+	case c.State.Out != "":
+		fmt.Fprintf(stderr, "bcdr: the history was not saved in %s (the session's log says why)\n", c.State.Out)
+	}
 	return nil
 }
 

@@ -9,8 +9,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bcdr-harness/bcdr/assertions"
 	"github.com/bcdr-harness/bcdr/control"
 	"github.com/bcdr-harness/bcdr/faults"
+	"github.com/bcdr-harness/bcdr/history"
+	"github.com/bcdr-harness/bcdr/report"
 )
 
 // wanFault is the catalogue's cut between the regions.
@@ -55,7 +58,8 @@ func TestUpInjectStatusRecoverDown(t *testing.T) {
 	}
 	sb := newSandbox(t)
 	state := filepath.Join(sb.tmp, "state")
-	stdout, stderr, code := sb.run(t, "up", "--detach", "--state", state, "--set", "instances-per-region=3")
+	runDir := filepath.Join(sb.tmp, "run")
+	stdout, stderr, code := sb.run(t, "up", "--detach", "--state", state, "--out", runDir, "--set", "instances-per-region=3")
 	if code != 0 {
 		t.Fatalf("bcdr up --detach: exit %d\nstdout: %s\nstderr: %s", code, stdout, stderr)
 	}
@@ -66,7 +70,7 @@ func TestUpInjectStatusRecoverDown(t *testing.T) {
 		}
 	})
 	t.Logf("bcdr up --detach:\n%s", stdout)
-	for _, w := range []string{"front door", "region a", "region b", "control API", "env.json"} {
+	for _, w := range []string{"front door", "region a", "region b", "control API", "env.json", runDir} {
 		if !strings.Contains(stdout, w) {
 			t.Errorf("bcdr up does not print %q", w)
 		}
@@ -184,17 +188,71 @@ func TestUpInjectStatusRecoverDown(t *testing.T) {
 	if _, errOut, code := sb.run(t, "status", "--state", state); code != exitUsage {
 		t.Errorf("bcdr status after down: exit %d (%s), want %d", code, errOut, exitUsage)
 	}
+
+	// The session's history was saved before the environment went, as a
+	// drill's run folder.
+	if !strings.Contains(out, "history saved: "+runDir) {
+		t.Errorf("bcdr down does not name the saved history:\n%s", out)
+	}
+	h := requireRunFolder(t, runDir)
+	injected := h.Events(history.EvFaultInjected)
+	if len(injected) != 1 || injected[0].Value["fault"] != name {
+		t.Errorf("history.jsonl has fault-injected events %+v, want one of %s", injected, name)
+	}
+	if len(h.Events(history.EvFaultRecovered)) != 1 || len(h.Events(history.EvLag)) == 0 {
+		t.Errorf("history.jsonl lacks the recovery or the lag samples")
+	}
+	res, err := report.ReadResult(runDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("saved session: verdict %s (%s), workload %+v, faults %v", res.Verdict, res.Reason, res.Workload, res.Faults)
+	if len(res.Faults) != 1 || res.Faults[0] != name || res.Workload.AcknowledgedWrites == 0 || res.Seed != 1 || res.Provider != "local" || res.WallS <= 0 {
+		t.Errorf("result.json: %+v", res)
+	}
+	if len(res.Checks) == 0 || res.Checks[0].Name != "validity" || res.Verdict == assertions.Fail {
+		t.Errorf("result.json checks %+v, verdict %s: want validity first and no failure", res.Checks, res.Verdict)
+	}
+	if res.Verdict == assertions.Unknown && res.Reason == "" {
+		t.Errorf("an unknown verdict without a reason")
+	}
+	if out, errOut, code := sb.run(t, "report", runDir); code != 0 {
+		t.Errorf("bcdr report on the saved session: exit %d\n%s%s", code, out, errOut)
+	}
+	if out, errOut, code := sb.run(t, "trend", runDir); code != 0 || !strings.Contains(out, "validity") {
+		t.Errorf("bcdr trend on the saved session: exit %d\n%s%s", code, out, errOut)
+	}
 }
 
-// A foreground bcdr up stops on Ctrl-C: it tears everything down, removes
-// its state file and exits 0.
+// requireRunFolder checks that dir holds the four files of a run and
+// returns its history.
+func requireRunFolder(t *testing.T, dir string) history.History {
+	t.Helper()
+	for _, f := range []string{report.ResultFile, report.HistoryFile, report.JUnitFile, report.HTMLFile} {
+		if fi, err := os.Stat(filepath.Join(dir, f)); err != nil || fi.Size() == 0 {
+			t.Errorf("run folder %s: %s missing or empty (%v)", dir, f, err)
+		}
+	}
+	h, err := history.Load(filepath.Join(dir, report.HistoryFile))
+	if err != nil {
+		t.Fatalf("history.jsonl does not parse back: %v", err)
+	}
+	if len(h.Ops) == 0 || h.Scale <= 0 {
+		t.Fatalf("history.jsonl: %d operations, scale %g", len(h.Ops), h.Scale)
+	}
+	return h
+}
+
+// A foreground bcdr up stops on Ctrl-C: it saves the history, tears
+// everything down, removes its state file and exits 0.
 func TestForegroundUpStopsOnInterrupt(t *testing.T) {
 	if testing.Short() {
 		t.Skip("stands an environment up")
 	}
 	sb := newSandbox(t)
 	state := filepath.Join(sb.tmp, "state")
-	up := sb.command("up", "--state", state, "--set", "instances-per-region=2")
+	runDir := filepath.Join(sb.tmp, "run")
+	up := sb.command("up", "--state", state, "--out", runDir, "--set", "instances-per-region=2")
 	var out strings.Builder
 	up.Stdout = &out
 	if err := up.Start(); err != nil {
@@ -227,4 +285,22 @@ func TestForegroundUpStopsOnInterrupt(t *testing.T) {
 		t.Errorf("state file still there (%v)", err)
 	}
 	sb.requireNothingLeft(t, sockets)
+
+	// Nothing recorded is lost on Ctrl-C; with no fault injected, the
+	// session tested nothing and says so.
+	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+	if last := lines[len(lines)-1]; last != savedLine(runDir) {
+		t.Errorf("bcdr up does not end with the saved folder; last line %q", last)
+	}
+	h := requireRunFolder(t, runDir)
+	if _, ok := h.FirstEvent(history.EvHealth); !ok {
+		t.Errorf("history.jsonl has no health check")
+	}
+	res, err := report.ReadResult(runDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Verdict != assertions.Unknown || !strings.Contains(res.Reason, "no fault was injected") {
+		t.Errorf("result.json of a session without faults: verdict %s (%s), want unknown", res.Verdict, res.Reason)
+	}
 }

@@ -25,7 +25,9 @@
 // loopback and the token is only in the file. --detach starts the same
 // process again in its own session with its output in .bcdr/up.log and
 // returns once the state file names it. The owner removes the state file
-// before it tears down, so no command acts on an environment going away.
+// before it tears down, so no command acts on an environment going away,
+// and saves the session's history as a run folder (upsave.go) before the
+// environment is closed, on every way out (down, Ctrl-C, the API stopping).
 // Its child processes die with it (Pdeathsig); bcdr clean removes what a
 // SIGKILL leaves (work directories, the state file, orphans, containers).
 package main
@@ -71,7 +73,7 @@ Usage:
   bcdr drill --file S.yaml        run a drill described by a scenario file (YAML or JSON)
   bcdr scenarios                  list the built-in scenarios
   bcdr faults                     list the fault catalogue
-  bcdr up [--detach]              stand the environment up and keep it running
+  bcdr up [--detach] [--out DIR]  stand the environment up and keep it running (history saved at teardown)
   bcdr inject FAULT [p=v ...]     inject a fault into the environment up started
   bcdr recover [ID|FAULT|all]     recover injected faults (default: all)
   bcdr status [--json]            regions, roles, limited mode, lag, instances, faults

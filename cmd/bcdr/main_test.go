@@ -94,6 +94,7 @@ func TestBadArgumentsExit254WithOneLine(t *testing.T) {
 		{"report: not a run", []string{"report", dir}, []string{"not a run folder"}},
 		{"trend: not a run", []string{"trend", dir, dir}, []string{"not a run folder"}},
 		{"up: bad knob", []string{"up", "--state", filepath.Join(dir, "st"), "--set", "probe-interval=0s"}, []string{"knob probe-interval", "positive"}},
+		{"up: out not writable", []string{"up", "--state", filepath.Join(dir, "st"), "--out", filepath.Join(unknownField, "sub")}, []string{"up: --out", "not a directory"}},
 		{"recover: two targets", []string{"recover", "1", "2", "--state", dir}, []string{"unexpected argument"}},
 		{"bad flag", []string{"drill", "region-outage", "--sead", "3"}, []string{"sead"}},
 	} {
@@ -143,6 +144,13 @@ func TestEveryCommandHasHelp(t *testing.T) {
 	for _, w := range []string{"log-backup-interval", "5m0s", "skip-final-log-backup", "Scenario file", "--file", "--progress"} {
 		if !strings.Contains(stdout, w) {
 			t.Errorf("bcdr drill --help does not mention %q", w)
+		}
+	}
+	// bcdr up says where the session's history goes.
+	stdout, _, _ = runInProcess(t, "up", "--help")
+	for _, w := range []string{"--out", "runs/up-", "history", "bcdr report"} {
+		if !strings.Contains(stdout, w) {
+			t.Errorf("bcdr up --help does not mention %q", w)
 		}
 	}
 }

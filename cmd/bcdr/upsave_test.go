@@ -1,0 +1,205 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/bcdr-harness/bcdr/assertions"
+	"github.com/bcdr-harness/bcdr/clock"
+	"github.com/bcdr-harness/bcdr/harness"
+	"github.com/bcdr-harness/bcdr/history"
+	"github.com/bcdr-harness/bcdr/report"
+	"github.com/bcdr-harness/bcdr/topology"
+)
+
+// session builds the history of a bcdr up session at service times of our
+// choosing, without an environment.
+type session struct {
+	clk  *clock.Clock
+	rec  *history.Recorder
+	keys []string // acknowledged writes
+}
+
+func newSession() *session {
+	clk := clock.New(200)
+	return &session{clk: clk, rec: history.NewRecorder(clk)}
+}
+
+func (s *session) at(svc time.Duration) time.Time { return s.clk.Epoch.Add(s.clk.Wall(svc)) }
+
+func (s *session) event(svc time.Duration, name string, v map[string]any) {
+	s.rec.Append(history.Op{Process: -1, Type: history.Info, Kind: history.Event, Key: name, Wall: s.at(svc), Value: v})
+}
+
+// writes records n acknowledged journal entries from service from, one a minute.
+func (s *session) writes(from time.Duration, n int, region string) {
+	for i := 0; i < n; i++ {
+		svc := from + time.Duration(i)*time.Minute
+		key := "je-" + region + "-" + svc.String()
+		s.rec.Append(history.Op{Process: 1, Type: history.Invoke, Kind: history.JournalEntry, Key: key, Wall: s.at(svc)})
+		s.rec.Append(history.Op{Process: 1, Type: history.OK, Kind: history.JournalEntry, Key: key, Wall: s.at(svc + time.Second), Region: region, Inst: "aos-" + region + "-0", Status: 200})
+		s.keys = append(s.keys, key)
+	}
+}
+
+func (s *session) health(svc time.Duration, when string) {
+	s.event(svc, history.EvHealth, map[string]any{"when": when, "ok": true, "active": "a"})
+}
+
+// everything is a snapshot holding every acknowledged write.
+func (s *session) everything(region topology.RegionName) *topology.Snapshot {
+	snap := &topology.Snapshot{Region: region, Journal: map[string]topology.JournalEntry{}}
+	for _, k := range s.keys {
+		snap.Journal[k] = topology.JournalEntry{Key: k, LineCount: 2, Applied: 1}
+	}
+	return snap
+}
+
+func (s *session) input(final *topology.Snapshot) assertions.Input {
+	b := assertions.DefaultBudgets()
+	b.MinWritesBeforeFault = 10
+	return assertions.Input{History: s.rec.Ops(), Final: final, Budgets: b}
+}
+
+func byName(rs []assertions.Result) map[string]assertions.Result {
+	out := map[string]assertions.Result{}
+	for _, r := range rs {
+		out[r.Name] = r
+	}
+	return out
+}
+
+// A session with no fault tested nothing: unknown, never pass.
+func TestUpSessionWithoutFaultIsUnknown(t *testing.T) {
+	s := newSession()
+	s.health(time.Minute, "before")
+	s.writes(2*time.Minute, 30, "a")
+	s.health(40*time.Minute, "after")
+	checks := judgeSession(s.input(s.everything("a")), true)
+	if len(checks) != 1 || checks[0].Name != "validity" || checks[0].Verdict != assertions.Unknown ||
+		!strings.Contains(checks[0].Explanation, "no fault was injected") {
+		t.Fatalf("checks of a session without faults: %+v", checks)
+	}
+	v, reason := sessionVerdict(checks)
+	if v != assertions.Unknown || !strings.Contains(reason, "no fault was injected") {
+		t.Errorf("verdict %s (%q), want unknown with the reason", v, reason)
+	}
+}
+
+// A network fault is judged like a drill of it: validity only.
+func TestUpSessionNetworkFaultRunsValidity(t *testing.T) {
+	s := newSession()
+	s.health(time.Minute, "before")
+	s.writes(2*time.Minute, 20, "a")
+	s.event(25*time.Minute, history.EvFaultInjected, map[string]any{"fault": "wan-partition", "region_loss": false, "verified": true})
+	s.writes(26*time.Minute, 5, "a")
+	s.event(32*time.Minute, history.EvFaultRecovered, map[string]any{"fault": "wan-partition"})
+	s.health(40*time.Minute, "after")
+	checks := judgeSession(s.input(s.everything("a")), false)
+	if len(checks) != 1 || checks[0].Name != "validity" || checks[0].Verdict != assertions.Pass {
+		t.Fatalf("checks: %+v", checks)
+	}
+	if v, _ := sessionVerdict(checks); v != assertions.Pass {
+		t.Errorf("verdict %s, want pass", v)
+	}
+}
+
+// A region lost without the runbook: nothing may be lost (rpo judges the
+// final data), but recovery and failback cannot be judged.
+func TestUpSessionRegionLossWithoutRunbook(t *testing.T) {
+	s := newSession()
+	s.health(time.Minute, "before")
+	s.writes(2*time.Minute, 20, "a")
+	s.event(25*time.Minute, history.EvFaultInjected, map[string]any{"fault": "region-outage", "region_loss": true, "verified": true})
+	s.event(60*time.Minute, history.EvFaultRecovered, map[string]any{"fault": "region-outage"})
+	s.writes(70*time.Minute, 5, "a")
+	s.health(80*time.Minute, "after")
+	checks := byName(judgeSession(s.input(s.everything("a")), false))
+	if len(checks) != 4 {
+		t.Fatalf("checks: %+v", checks)
+	}
+	if checks["rpo"].Verdict != assertions.Pass {
+		t.Errorf("rpo: %+v", checks["rpo"])
+	}
+	for _, name := range []string{"rto", "failback-loss"} {
+		if c := checks[name]; c.Verdict != assertions.Unknown || !strings.Contains(c.Explanation, "runbook was not running") {
+			t.Errorf("%s: %+v, want unknown: the runbook was not running", name, c)
+		}
+	}
+	// A write missing from the final data fails rpo, as in a drill.
+	lossy := s.everything("a")
+	delete(lossy.Journal, s.keys[3])
+	if c := byName(judgeSession(s.input(lossy), false))["rpo"]; c.Verdict != assertions.Fail {
+		t.Errorf("rpo with a lost write: %+v", c)
+	}
+	// No final snapshot: the data checks cannot tell.
+	for _, c := range judgeSession(s.input(nil), false) {
+		if c.Name != "validity" && c.Verdict == assertions.Pass {
+			t.Errorf("%s passed without a final snapshot: %+v", c.Name, c)
+		}
+	}
+}
+
+// A session that ends before the RTO budget is over, with no failover yet,
+// cannot tell whether writes would have recovered; after the budget, it can.
+func TestUpSessionEndedWithinRTOIsUnknown(t *testing.T) {
+	build := func(end time.Duration) []assertions.Result {
+		s := newSession()
+		s.health(time.Minute, "before")
+		s.writes(2*time.Minute, 20, "a")
+		s.event(25*time.Minute, history.EvFaultInjected, map[string]any{"fault": "region-outage", "region_loss": true, "verified": true})
+		s.event(40*time.Minute, history.EvOutageDetected, nil)
+		s.health(end, "after")
+		return judgeSession(s.input(nil), true)
+	}
+	early := byName(build(time.Hour))
+	if c := early["rto"]; c.Verdict != assertions.Unknown || !strings.Contains(c.Explanation, "before the RTO budget") {
+		t.Errorf("rto of a session ended within the budget: %+v", c)
+	}
+	late := byName(build(5 * time.Hour))
+	if c := late["rto"]; c.Verdict != assertions.Fail {
+		t.Errorf("rto of a session that never failed over in 5h: %+v, want fail", c)
+	}
+	for _, cs := range []map[string]assertions.Result{early, late} {
+		for name, c := range cs {
+			if name != "validity" && c.Verdict == assertions.Pass {
+				t.Errorf("%s passed in a session that never failed over: %+v", name, c)
+			}
+		}
+	}
+}
+
+// A session saves a run folder bcdr report reads; a folder that cannot be
+// written is an error, not a panic.
+func TestUpSessionSave(t *testing.T) {
+	sc := harness.DefaultScenario()
+	out := filepath.Join(t.TempDir(), "run")
+	sess := newUpSession(sc, out, "bcdr up region-outage --seed 1", false, clock.New(200))
+	sess.rec.Event(history.EvFaultInjected, map[string]any{"fault": "wan-partition", "verified": true})
+	res, err := sess.save(nil, "interrupted during bring-up", func(string, ...any) {})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Verdict != assertions.Unknown || res.Reason != "interrupted during bring-up" || len(res.Faults) != 1 {
+		t.Errorf("result: %+v", res)
+	}
+	for _, f := range []string{report.ResultFile, report.HistoryFile, report.JUnitFile, report.HTMLFile} {
+		if _, err := os.Stat(filepath.Join(out, f)); err != nil {
+			t.Errorf("%s: %v", f, err)
+		}
+	}
+	if err := report.Render(out); err != nil {
+		t.Errorf("render the saved session: %v", err)
+	}
+	blocked := filepath.Join(t.TempDir(), "file")
+	if err := os.WriteFile(blocked, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	sess.out = filepath.Join(blocked, "run")
+	if _, err := sess.save(nil, "x", func(string, ...any) {}); err == nil {
+		t.Errorf("saving under a file succeeded")
+	}
+}
