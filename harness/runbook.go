@@ -229,6 +229,7 @@ func (rb *Runbook) setMode(ctx context.Context, r topology.RegionName, limited b
 
 func (rb *Runbook) failover(ctx context.Context) error {
 	from, to := rb.primary, rb.primary.Other()
+	rb.fenceOld(ctx, from)
 	rb.rec.Event(history.EvFailoverStart, map[string]any{"from": string(from), "to": string(to)})
 	var pos topology.Position
 	if err := rb.step(ctx, "promote SQL secondary", func() (err error) {
@@ -262,6 +263,26 @@ func (rb *Runbook) failover(ctx context.Context) error {
 	close(rb.over)
 	return nil
 }
+
+// fenceOld stops the old primary from acknowledging writes the failover
+// will drop: the front door stops sending traffic, and the old primary's
+// database is fenced if it still answers. A lost region does not answer
+// (the attempt is bounded and the failover goes on), but a region declared
+// lost while it still runs (a false detection) would otherwise keep taking
+// writes that the promotion discards.
+func (rb *Runbook) fenceOld(ctx context.Context, from topology.RegionName) {
+	_ = rb.env.Router().Drain()
+	fctx, cancel := context.WithTimeout(ctx, fenceTimeout)
+	defer cancel()
+	ev := map[string]any{"region": string(from), "fenced": true}
+	if err := rb.env.SQL().Fence(fctx); err != nil {
+		ev["fenced"], ev["error"] = false, err.Error()
+	}
+	rb.rec.Event(EvOldPrimaryFenced, ev)
+}
+
+// fenceTimeout bounds the attempt to fence a lost primary (wall time).
+const fenceTimeout = 3 * time.Second
 
 // failoverAttempts bounds the retries of one failover step.
 const failoverAttempts = 5
@@ -358,14 +379,22 @@ func (rb *Runbook) failbackOnce(ctx context.Context, from, to topology.RegionNam
 		return err
 	}
 	rb.rec.Event("front-door-drained", nil)
+	t := time.Now()
 	if err := rb.env.SQL().Switchover(ctx, topology.SwitchoverOptions{SkipFinalLogBackup: rb.cfg.SkipFinalLogBackup}); err != nil {
 		return fmt.Errorf("SQL switchover to %s: %w", to, err)
 	}
+	rb.rec.Event(EvSQLSwitched, map[string]any{"region": string(to), "wall_ms": time.Since(t).Milliseconds()})
+	t = time.Now()
 	if err := rb.env.Blob().Switchover(ctx); err != nil {
 		return fmt.Errorf("blob switchover to %s: %w", to, err)
 	}
+	rb.rec.Event(EvBlobSwitched, map[string]any{"region": string(to), "wall_ms": time.Since(t).Milliseconds()})
+	t = time.Now()
 	if err := rb.setMode(ctx, to, false); err != nil {
 		return err
+	}
+	if d := time.Since(t); d > 100*time.Millisecond {
+		rb.rec.Event(EvModeSlow, map[string]any{"region": string(to), "wall_ms": d.Milliseconds()})
 	}
 	if err := rb.env.Router().SwitchTo(to); err != nil {
 		return fmt.Errorf("switch front door: %w", err)
