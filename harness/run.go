@@ -160,7 +160,7 @@ func Run(ctx context.Context, sc Scenario, opt Options) (out *Outcome, err error
 			res.Reason = reason
 		}
 		out.History = rec.Ops()
-		res.Workload = summarize(out.History)
+		res.Workload = SummarizeWrites(out.History)
 		out.Result = res
 	}
 
@@ -198,14 +198,14 @@ func Run(ctx context.Context, sc Scenario, opt Options) (out *Outcome, err error
 
 	runCtx, stopRun := context.WithCancel(ctx)
 	defer stopRun()
-	healthEvent(runCtx, rec, env, "before")
+	RecordHealth(runCtx, rec, env, "before")
 
 	wl := NewWorkload(sc.Workload, env.Router().URL(), rec, clk, sc.Seed, sc.Budgets.RetryBudget)
 	wlCtx, stopWL := context.WithCancel(runCtx)
 	defer stopWL()
 	wl.Run(wlCtx)
 	wl.Probes(wlCtx)
-	sampler := startLagSampler(wlCtx, rec, env)
+	sampler := StartLagSampler(wlCtx, rec, env)
 
 	var afterFailover *topology.Snapshot
 	rb := NewRunbook(sc.Runbook, env, rec)
@@ -267,7 +267,7 @@ func Run(ctx context.Context, sc Scenario, opt Options) (out *Outcome, err error
 	if rb.Err() != nil && !errors.Is(rb.Err(), errStandDown) {
 		rec.Event("runbook-failed", map[string]any{"error": rb.Err().Error()})
 	}
-	healthEvent(ctx, rec, env, "after")
+	RecordHealth(ctx, rec, env, "after")
 	final, ferr := env.Snapshot(ctx, env.Router().Active())
 	if ferr != nil {
 		rec.Event("snapshot-error", map[string]any{"error": ferr.Error()})
@@ -321,11 +321,20 @@ func runFaults(ctx context.Context, sc Scenario, steps []prepared, env topology.
 
 // EvFaultSkipped records a fault that never struck (the event it waited
 // for never happened); EvSchedule records a random schedule before the run;
-// EvFailoverRetry records a failover step that failed and is run again.
+// EvFailoverRetry records a failover step that failed and is run again;
+// EvOldPrimaryFenced records the attempt to fence the old primary before a
+// failover (fenced false with the error when it did not answer).
 const (
-	EvFaultSkipped  = "fault-skipped"
-	EvSchedule      = "schedule"
-	EvFailoverRetry = "failover-retry"
+	EvFaultSkipped     = "fault-skipped"
+	EvSchedule         = "schedule"
+	EvFailoverRetry    = "failover-retry"
+	EvOldPrimaryFenced = "old-primary-fenced"
+	// EvSQLSwitched and EvBlobSwitched time the steps of a planned switch
+	// (the front door is drained while they run); EvModeSlow records a
+	// limited-mode change that took over 100 ms of wall time.
+	EvSQLSwitched  = "sql-switched"
+	EvBlobSwitched = "blob-switched"
+	EvModeSlow     = "limited-mode-slow"
 )
 
 // waitEvent waits until the recorder holds the named event and returns its
@@ -499,76 +508,11 @@ func regionHealthy(ctx context.Context, env topology.Environment, r topology.Reg
 	}
 }
 
-// healthEvent probes every region through its load balancer and records it.
-func healthEvent(ctx context.Context, rec *history.Recorder, env topology.Environment, when string) {
-	var problems []string
-	c := &http.Client{Timeout: 2 * time.Second}
-	active := env.Router().Active()
-	for _, r := range []topology.RegionName{active} {
-		ok := false
-		for i := 0; i < 40 && !ok; i++ {
-			resp, err := c.Get(env.Region(r).Endpoint() + "/health")
-			if err == nil {
-				resp.Body.Close()
-				ok = resp.StatusCode == http.StatusOK
-			}
-			if !ok {
-				select {
-				case <-ctx.Done():
-					i = 40
-				case <-time.After(50 * time.Millisecond):
-				}
-			}
-		}
-		if !ok {
-			problems = append(problems, "region "+string(r)+" unhealthy")
-		}
-	}
-	ev := map[string]any{"when": when, "ok": len(problems) == 0, "active": string(active)}
-	if len(problems) > 0 {
-		ev["error"] = fmt.Sprint(problems)
-	}
-	rec.Event(history.EvHealth, ev)
-}
+// healthWait bounds a health check before or after the faults.
+const healthWait = 5 * time.Second
 
-// startLagSampler records SQL and blob lag every service minute.
-func startLagSampler(ctx context.Context, rec *history.Recorder, env topology.Environment) <-chan struct{} {
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		every := env.Clock().Wall(time.Minute)
-		if every < 100*time.Millisecond {
-			every = 100 * time.Millisecond
-		}
-		t := time.NewTicker(every)
-		defer t.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-t.C:
-			}
-			now := time.Now()
-			v := map[string]any{}
-			if st, err := env.SQL().Status(ctx); err == nil {
-				v["sql_lag_s"] = env.Clock().Service(st.Lag(now)).Seconds()
-				v["sql_primary"] = string(st.Primary)
-				v["sql_shipping"] = st.Shipping
-				v["sql_backup_errors"] = st.BackupErrors
-				v["sql_copy_errors"] = st.CopyErrors
-			}
-			if st, err := env.Blob().Status(ctx); err == nil {
-				v["blob_lag_s"] = env.Clock().Service(st.Lag(now)).Seconds()
-				v["blob_pending"] = st.Pending
-			}
-			rec.Event(history.EvLag, v)
-		}
-	}()
-	return done
-}
-
-// summarize counts the business writes of a history.
-func summarize(h history.History) report.Workload {
+// SummarizeWrites counts the business writes of a history.
+func SummarizeWrites(h history.History) report.Workload {
 	var w report.Workload
 	for _, c := range h.Completions() {
 		if !c.Invoke.Kind.IsWrite() {
@@ -585,4 +529,85 @@ func summarize(h history.History) report.Workload {
 		}
 	}
 	return w
+}
+
+// RecordHealth probes the active region through its load balancer and
+// records the result (a drill does before and after its faults; the
+// validity check reads both). It gives up after healthWait.
+func RecordHealth(ctx context.Context, rec *history.Recorder, env topology.Environment, when string) {
+	ctx, cancel := context.WithTimeout(ctx, healthWait)
+	defer cancel()
+	c := &http.Client{Timeout: 2 * time.Second}
+	active := env.Router().Active()
+	ok := false
+	var last string
+	for i := 0; i < 40 && !ok; i++ {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, env.Region(active).Endpoint()+"/health", nil)
+		if err != nil {
+			last = err.Error()
+			break
+		}
+		resp, err := c.Do(req)
+		if err == nil {
+			resp.Body.Close()
+			ok = resp.StatusCode == http.StatusOK
+			last = fmt.Sprintf("HTTP %d", resp.StatusCode)
+		} else {
+			last = err.Error()
+		}
+		if !ok {
+			select {
+			case <-ctx.Done():
+				i = 40
+			case <-time.After(50 * time.Millisecond):
+			}
+		}
+	}
+	ev := map[string]any{"when": when, "ok": ok, "active": string(active)}
+	if !ok {
+		ev["error"] = fmt.Sprintf("region %s unhealthy (%s)", active, last)
+	}
+	rec.Event(history.EvHealth, ev)
+}
+
+// StartLagSampler records SQL and blob replication lag every service minute
+// (at least every 100 wall milliseconds) until ctx ends; the channel closes
+// when it has stopped.
+func StartLagSampler(ctx context.Context, rec *history.Recorder, env topology.Environment) <-chan struct{} {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		clk := env.Clock()
+		every := clk.Wall(time.Minute)
+		if every < 100*time.Millisecond {
+			every = 100 * time.Millisecond
+		}
+		t := time.NewTicker(every)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+			now := time.Now()
+			v := map[string]any{}
+			if st, err := env.SQL().Status(ctx); err == nil {
+				v["sql_lag_s"] = clk.Service(st.Lag(now)).Seconds()
+				v["sql_primary"] = string(st.Primary)
+				v["sql_shipping"] = st.Shipping
+				v["sql_backup_errors"] = st.BackupErrors
+				v["sql_copy_errors"] = st.CopyErrors
+			}
+			if st, err := env.Blob().Status(ctx); err == nil {
+				v["blob_lag_s"] = clk.Service(st.Lag(now)).Seconds()
+				v["blob_pending"] = st.Pending
+			}
+			if ctx.Err() != nil {
+				return // a status cut short by the teardown is no sample
+			}
+			rec.Event(history.EvLag, v)
+		}
+	}()
+	return done
 }

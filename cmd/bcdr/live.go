@@ -246,7 +246,7 @@ func runUp(ctx context.Context, sc harness.Scenario, o upOptions, stdout, stderr
 		logf("down")
 	}()
 	logf("up in %.1fs", time.Since(start).Seconds())
-	recordHealth(ctx, rec, env, "before")
+	harness.RecordHealth(ctx, rec, env, "before")
 	sess.phase("live")
 
 	life, stopLife := context.WithCancel(context.Background())
@@ -264,7 +264,7 @@ func runUp(ctx context.Context, sc harness.Scenario, o upOptions, stdout, stderr
 		wl.Run(runCtx)
 		wl.Probes(runCtx)
 	}
-	sampled := startLagSampler(runCtx, rec, env)
+	sampled := harness.StartLagSampler(runCtx, rec, env)
 	rbDone := make(chan struct{})
 	if runbook {
 		go func() {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/http"
 	"os"
 	"path/filepath"
 	"sync"
@@ -49,12 +48,9 @@ type upSession struct {
 	afterFailover *topology.Snapshot
 }
 
-// upSnapshotTimeout bounds the final snapshot, and healthWait the health
-// probes: a region still down must not hold the teardown.
-const (
-	upSnapshotTimeout = 30 * time.Second
-	healthWait        = 5 * time.Second
-)
+// upSnapshotTimeout bounds the final snapshot: a region still down must not
+// hold the teardown.
+const upSnapshotTimeout = 30 * time.Second
 
 func newUpSession(sc harness.Scenario, out, replay string, runbook bool, clk *clock.Clock) *upSession {
 	return &upSession{sc: sc, out: out, replay: replay, runbook: runbook, clk: clk,
@@ -103,7 +99,7 @@ func (s *upSession) save(env topology.Environment, reason string, logf func(stri
 		TimeScale: s.clk.Scale, Knobs: s.sc.KnobValues(), Replay: s.replay, Started: s.started}
 	s.phase("checks")
 	if reason == "" && env != nil {
-		recordHealth(context.Background(), s.rec, env, "after")
+		harness.RecordHealth(context.Background(), s.rec, env, "after")
 		sctx, cancel := context.WithTimeout(context.Background(), s.snapWait)
 		active := env.Router().Active()
 		final, ferr := env.Snapshot(sctx, active)
@@ -126,7 +122,7 @@ func (s *upSession) save(env topology.Environment, reason string, logf func(stri
 	res.Ended = time.Now()
 	res.WallS = res.Ended.Sub(res.Started).Seconds()
 	res.ServiceS = s.clk.Service(res.Ended.Sub(res.Started)).Seconds()
-	res.Workload = summarizeWrites(h)
+	res.Workload = harness.SummarizeWrites(h)
 	res.Faults = injectedFaults(h)
 	if err := report.WriteAll(s.out, res, h); err != nil {
 		return res, err
@@ -231,107 +227,6 @@ func injectedFaults(h history.History) []string {
 		out = append(out, faultLabel(op))
 	}
 	return out
-}
-
-// summarizeWrites counts the business writes of a history (as a drill's
-// result does).
-func summarizeWrites(h history.History) report.Workload {
-	var w report.Workload
-	for _, c := range h.Completions() {
-		if !c.Invoke.Kind.IsWrite() {
-			continue
-		}
-		w.Invoked++
-		switch c.Result.Type {
-		case history.OK:
-			w.AcknowledgedWrites++
-		case history.Fail:
-			w.Failed++
-		default:
-			w.Unknown++
-		}
-	}
-	return w
-}
-
-// recordHealth probes the active region through its load balancer and
-// records the result, as a drill does before and after its faults (the
-// validity check reads both). It gives up after healthWait.
-func recordHealth(ctx context.Context, rec *history.Recorder, env topology.Environment, when string) {
-	ctx, cancel := context.WithTimeout(ctx, healthWait)
-	defer cancel()
-	c := &http.Client{Timeout: 2 * time.Second}
-	active := env.Router().Active()
-	ok := false
-	var last string
-	for i := 0; i < 40 && !ok; i++ {
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, env.Region(active).Endpoint()+"/health", nil)
-		if err != nil {
-			last = err.Error()
-			break
-		}
-		resp, err := c.Do(req)
-		if err == nil {
-			resp.Body.Close()
-			ok = resp.StatusCode == http.StatusOK
-			last = fmt.Sprintf("HTTP %d", resp.StatusCode)
-		} else {
-			last = err.Error()
-		}
-		if !ok {
-			select {
-			case <-ctx.Done():
-				i = 40
-			case <-time.After(50 * time.Millisecond):
-			}
-		}
-	}
-	ev := map[string]any{"when": when, "ok": ok, "active": string(active)}
-	if !ok {
-		ev["error"] = fmt.Sprintf("region %s unhealthy (%s)", active, last)
-	}
-	rec.Event(history.EvHealth, ev)
-}
-
-// startLagSampler records SQL and blob replication lag every service minute
-// (at least every 100 wall milliseconds), as a drill does.
-func startLagSampler(ctx context.Context, rec *history.Recorder, env topology.Environment) <-chan struct{} {
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		clk := env.Clock()
-		every := clk.Wall(time.Minute)
-		if every < 100*time.Millisecond {
-			every = 100 * time.Millisecond
-		}
-		t := time.NewTicker(every)
-		defer t.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-t.C:
-			}
-			now := time.Now()
-			v := map[string]any{}
-			if st, err := env.SQL().Status(ctx); err == nil {
-				v["sql_lag_s"] = clk.Service(st.Lag(now)).Seconds()
-				v["sql_primary"] = string(st.Primary)
-				v["sql_shipping"] = st.Shipping
-				v["sql_backup_errors"] = st.BackupErrors
-				v["sql_copy_errors"] = st.CopyErrors
-			}
-			if st, err := env.Blob().Status(ctx); err == nil {
-				v["blob_lag_s"] = clk.Service(st.Lag(now)).Seconds()
-				v["blob_pending"] = st.Pending
-			}
-			if ctx.Err() != nil {
-				return // a status cut short by the teardown is no sample
-			}
-			rec.Event(history.EvLag, v)
-		}
-	}()
-	return done
 }
 
 // upOutDir is the default run folder of a session.
