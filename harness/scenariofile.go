@@ -32,6 +32,7 @@ import (
 //	    params: {region: a}
 //	    at: 0s                     # service time after the steady state
 //	    duration: 0s               # 0: the fault's default hold
+//	    after: failback-start      # optional: count at from this event
 //	checks: [validity, rpo, rto, failback-loss]
 //	expect: {rpo: pass}
 //
@@ -65,7 +66,7 @@ func (e *ScenarioFileError) Unwrap() error { return e.Err }
 var scenarioFields = []string{"scenario", "name", "description", "seed", "set", "faults", "checks", "expect"}
 
 // faultFields are the fields of one entry of faults.
-var faultFields = []string{"name", "params", "at", "duration"}
+var faultFields = []string{"name", "params", "at", "duration", "after"}
 
 // LoadScenarioFile reads a scenario file and returns the scenario it
 // describes and the built-in scenario it starts from (for the replay
@@ -276,6 +277,11 @@ func faultSteps(file string, n *yaml.Node) ([]FaultStep, error) {
 						return nil, err
 					}
 					st.Params[k.Value] = val
+				}
+			}
+			if an, ok := fs["after"]; ok {
+				if st.After, err = scalar(file, an, field+".after"); err != nil {
+					return nil, err
 				}
 			}
 			for _, d := range []struct {
@@ -493,4 +499,64 @@ func yamlErrorText(err error) string {
 		}
 	}
 	return msg
+}
+
+// fileDoc is a scenario file as written by ScenarioFile.
+type fileDoc struct {
+	Scenario    string            `yaml:"scenario"`
+	Name        string            `yaml:"name,omitempty"`
+	Description string            `yaml:"description,omitempty"`
+	Seed        int64             `yaml:"seed"`
+	Set         map[string]string `yaml:"set,omitempty"`
+	Faults      []fileFault       `yaml:"faults"` // always written: none is not the base's
+	Checks      []string          `yaml:"checks,omitempty"`
+	Expect      map[string]string `yaml:"expect,omitempty"`
+}
+
+type fileFault struct {
+	Name     string            `yaml:"name"`
+	Params   map[string]string `yaml:"params,omitempty"`
+	At       string            `yaml:"at,omitempty"`
+	Duration string            `yaml:"duration,omitempty"`
+	After    string            `yaml:"after,omitempty"`
+}
+
+// ScenarioFile writes sc as a scenario file over the built-in base: the
+// knobs that differ from the base, and the faults, checks and expectations.
+// bcdr drill --file reads it back to the same scenario, so a suite row or a
+// derived scenario that is not built in can be replayed from the CLI.
+func ScenarioFile(sc, base Scenario) ([]byte, error) {
+	doc := fileDoc{Scenario: base.Name, Seed: sc.Seed, Checks: sc.Checks, Faults: []fileFault{}}
+	if sc.Name != base.Name {
+		doc.Name = sc.Name
+	}
+	if sc.Description != base.Description {
+		doc.Description = sc.Description
+	}
+	bv := base.KnobValues()
+	for k, v := range sc.KnobValues() {
+		if k != "seed" && bv[k] != v {
+			if doc.Set == nil {
+				doc.Set = map[string]string{}
+			}
+			doc.Set[k] = v
+		}
+	}
+	for _, st := range sc.Faults {
+		ff := fileFault{Name: st.Name, Params: st.Params, After: st.After}
+		if st.At != 0 {
+			ff.At = st.At.String()
+		}
+		if st.Duration != 0 {
+			ff.Duration = st.Duration.String()
+		}
+		doc.Faults = append(doc.Faults, ff)
+	}
+	for k, v := range sc.Expect {
+		if doc.Expect == nil {
+			doc.Expect = map[string]string{}
+		}
+		doc.Expect[k] = string(v)
+	}
+	return yaml.Marshal(doc)
 }

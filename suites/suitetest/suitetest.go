@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
 	"sort"
 	"strings"
 	"testing"
@@ -52,10 +53,16 @@ func Run(t testing.TB, sc harness.Scenario) *harness.Outcome {
 		out, err = harness.Run(ctx, sc, opts)
 	}
 	if out != nil {
+		replayFile := replayable(t, sc, out)
 		if dir := os.Getenv("BCDR_RESULTS"); dir != "" {
 			d := filepath.Join(dir, strings.ReplaceAll(t.Name(), "/", "_"))
 			if werr := report.WriteAll(d, out.Result, out.History); werr != nil {
 				t.Logf("save results: %v", werr)
+			} else if replayFile != nil {
+				p := filepath.Join(d, "scenario.yaml")
+				if werr := os.WriteFile(p, replayFile, 0o644); werr == nil {
+					out.Result.Replay = "bcdr drill --file " + p
+				}
 			}
 		}
 		t.Logf("%s: verdict %s, %d acknowledged writes, %d failed, %d unknown; replay: %s",
@@ -70,6 +77,27 @@ func Run(t testing.TB, sc harness.Scenario) *harness.Outcome {
 		t.Fatalf("%s: run failed: %v", sc.Name, err)
 	}
 	return out
+}
+
+// replayable makes a row that is not a built-in scenario replayable from
+// the CLI: its replay names a scenario file, whose content is logged if the
+// test fails (BCDR_RESULTS also saves it beside the results).
+func replayable(t testing.TB, sc harness.Scenario, out *harness.Outcome) []byte {
+	if _, ok := harness.Builtin(sc.Name); ok {
+		return nil
+	}
+	data, err := harness.ScenarioFile(sc, harness.DefaultScenario())
+	if err != nil {
+		t.Logf("write the scenario file of %s: %v", sc.Name, err)
+		return nil
+	}
+	out.Result.Replay = "bcdr drill --file scenario.yaml (the file is logged if this test fails)"
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("to replay %s, save this as scenario.yaml and run: bcdr drill --file scenario.yaml\n%s", sc.Name, data)
+		}
+	})
+	return data
 }
 
 // bringUpFailed tells whether a run ended before its environment was up:
@@ -214,6 +242,26 @@ func MissingFault(sc harness.Scenario) string {
 // Every check named in Expect is run even if the scenario's Checks omit it.
 func RunTable(t *testing.T, rows []Row) {
 	t.Helper()
+	// Every row can be replayed from the CLI (a scenario file), checked in
+	// short mode too.
+	for _, row := range rows {
+		sc := row.Scenario
+		sc.Checks = withChecks(sc.Checks, sc.Expect)
+		data, err := harness.ScenarioFile(sc, harness.DefaultScenario())
+		if err != nil {
+			t.Fatalf("%s: scenario file: %v", sc.Name, err)
+		}
+		got, _, err := harness.ParseScenarioFile(sc.Name+".yaml", data)
+		if err != nil {
+			t.Fatalf("%s: its scenario file does not read back: %v\n%s", sc.Name, err, data)
+		}
+		if len(got.Faults) == 0 && len(sc.Faults) == 0 {
+			got.Faults = sc.Faults // none either way
+		}
+		if !reflect.DeepEqual(got, sc) {
+			t.Fatalf("%s: its scenario file reads back as another scenario:\n%s\nwant %+v\ngot  %+v", sc.Name, data, sc, got)
+		}
+	}
 	if testing.Short() {
 		t.Skip("drills are skipped with -short")
 	}
