@@ -160,7 +160,7 @@ func Run(ctx context.Context, sc Scenario, opt Options) (out *Outcome, err error
 			res.Reason = reason
 		}
 		out.History = rec.Ops()
-		res.Workload = SummarizeWrites(out.History)
+		res.Workload = report.WriteCounts(out.History)
 		out.Result = res
 	}
 
@@ -510,26 +510,6 @@ func regionHealthy(ctx context.Context, env topology.Environment, r topology.Reg
 
 // healthWait bounds a health check before or after the faults.
 const healthWait = 5 * time.Second
-
-// SummarizeWrites counts the business writes of a history.
-func SummarizeWrites(h history.History) report.Workload {
-	var w report.Workload
-	for _, c := range h.Completions() {
-		if !c.Invoke.Kind.IsWrite() {
-			continue
-		}
-		w.Invoked++
-		switch c.Result.Type {
-		case history.OK:
-			w.AcknowledgedWrites++
-		case history.Fail:
-			w.Failed++
-		default:
-			w.Unknown++
-		}
-	}
-	return w
-}
 
 // RecordHealth probes the active region through its load balancer and
 // records the result (a drill does before and after its faults; the

@@ -152,24 +152,9 @@ func drillResult(h history.History, failing bool) Result {
 			Explanation: "health after the run could not be checked: probe timed out"}
 		verdict = assertions.Fail
 	}
-	var w Workload
-	for _, c := range h.Completions() {
-		if !c.Invoke.Kind.IsWrite() {
-			continue
-		}
-		w.Invoked++
-		switch c.Result.Type {
-		case history.OK:
-			w.AcknowledgedWrites++
-		case history.Fail:
-			w.Failed++
-		default:
-			w.Unknown++
-		}
-	}
 	return Result{
 		Scenario: "region-outage", Seed: 42, Provider: "local", SQLEngine: "postgres", TimeScale: drillScale,
-		Verdict: verdict, Workload: w, Checks: checks, Faults: []string{"wan-partition", "region-outage"},
+		Verdict: verdict, Workload: WriteCounts(h), Checks: checks, Faults: []string{"wan-partition", "region-outage"},
 		Knobs:   map[string]string{"clients": "4", "write_interval": "100ms", "replication": "async"},
 		Replay:  "bcdr drill region-outage --seed 42 --time-scale 100",
 		Started: drillEpoch, Ended: drillEpoch.Add(drillWall),

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/bcdr-harness/bcdr/assertions"
+	"github.com/bcdr-harness/bcdr/history"
 )
 
 // Workload sums up the client operations of a run.
@@ -20,6 +21,26 @@ type Workload struct {
 	Failed             int `json:"failed"`
 	Unknown            int `json:"unknown"`
 	Invoked            int `json:"invoked"`
+}
+
+// WriteCounts counts the business writes of a history by outcome.
+func WriteCounts(h history.History) Workload {
+	var w Workload
+	for _, c := range h.Completions() {
+		if !c.Invoke.Kind.IsWrite() {
+			continue
+		}
+		w.Invoked++
+		switch c.Result.Type {
+		case history.OK:
+			w.AcknowledgedWrites++
+		case history.Fail:
+			w.Failed++
+		default:
+			w.Unknown++
+		}
+	}
+	return w
 }
 
 // Result is the machine-readable outcome of one run (result.json).

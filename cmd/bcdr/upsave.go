@@ -122,7 +122,7 @@ func (s *upSession) save(env topology.Environment, reason string, logf func(stri
 	res.Ended = time.Now()
 	res.WallS = res.Ended.Sub(res.Started).Seconds()
 	res.ServiceS = s.clk.Service(res.Ended.Sub(res.Started)).Seconds()
-	res.Workload = harness.SummarizeWrites(h)
+	res.Workload = report.WriteCounts(h)
 	res.Faults = injectedFaults(h)
 	if err := report.WriteAll(s.out, res, h); err != nil {
 		return res, err
