@@ -136,13 +136,22 @@ func (r *Region) waitHealthy(ctx context.Context, d time.Duration) error {
 	}
 }
 
-// diagnose says why the region's first instance is not healthy: its own
-// answer to /health, or why it gave none, and the tail of its output.
+// diagnose says why the region's first instance is not healthy: why the
+// load balancer took it out, its own answer to /health, or why it gave
+// none, and the tail of its output.
 func (r *Region) diagnose(ctx context.Context) string {
 	if len(r.instances) == 0 {
 		return "no instances"
 	}
 	in := r.instances[0]
+	if why, out := r.lb.Unhealthy()[in.ID()]; out {
+		return fmt.Sprintf("load balancer: %s; %s", why, r.answer(ctx, in))
+	}
+	return r.answer(ctx, in)
+}
+
+// answer is the instance's own answer to /health, or why it gave none.
+func (r *Region) answer(ctx context.Context, in *Instance) string {
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
 	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, fmt.Sprintf("http://127.0.0.1:%d/health", in.port), nil)
