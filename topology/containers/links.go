@@ -1,9 +1,11 @@
 package containers
 
 import (
+	"errors"
 	"fmt"
 	"sort"
 	"sync"
+	"time"
 
 	toxiclient "github.com/Shopify/toxiproxy/v2/client"
 
@@ -14,11 +16,13 @@ import (
 // driven through its HTTP API. Cutting it disables every proxy (open
 // connections are closed, new ones refused).
 type remoteLink struct {
-	mu      sync.Mutex
-	name    string
-	proxies []*toxiclient.Proxy
-	toxics  map[string]bool
-	addrs   map[string]string // proxy kind ("sql-a", "blob", ...) -> loopback address
+	mu         sync.Mutex
+	name       string
+	cli        *toxiclient.Client // reads the proxies' state back
+	stateBound time.Duration      // 0: proxyStateBound
+	proxies    []*toxiclient.Proxy
+	toxics     map[string]bool
+	addrs      map[string]string // proxy kind ("sql-a", "blob", ...) -> loopback address
 }
 
 // Proxies tells, for each proxy of the link, the loopback address that
@@ -38,26 +42,103 @@ var _ topology.Link = (*remoteLink)(nil)
 
 func (l *remoteLink) Name() string { return l.name }
 
-func (l *remoteLink) Cut() error {
+func (l *remoteLink) Cut() error { return l.setAll(false) }
+
+func (l *remoteLink) Restore() error { return l.setAll(true) }
+
+// proxyStateBound bounds one change of a proxy's state, answer and
+// confirmation included.
+const proxyStateBound = 60 * time.Second
+
+// setAll disables (cut) or enables (restore) every proxy of the link at
+// once, so that one slow proxy does not hold the others in their old
+// state.
+func (l *remoteLink) setAll(enabled bool) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	for _, p := range l.proxies {
-		if err := p.Disable(); err != nil {
-			return fmt.Errorf("cut link %s (proxy %s): %w", l.name, p.Name, err)
-		}
+	verb := "cut"
+	if enabled {
+		verb = "restore"
 	}
-	return nil
+	errs := make([]error, len(l.proxies))
+	var wg sync.WaitGroup
+	for i, p := range l.proxies {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := setEnabled(l.cli, p, enabled, l.bound()); err != nil {
+				errs[i] = fmt.Errorf("%s link %s (proxy %s): %w", verb, l.name, p.Name, err)
+			}
+		}()
+	}
+	wg.Wait()
+	return errors.Join(errs...)
 }
 
-func (l *remoteLink) Restore() error {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	for _, p := range l.proxies {
-		if err := p.Enable(); err != nil {
-			return fmt.Errorf("restore link %s (proxy %s): %w", l.name, p.Name, err)
-		}
+func (l *remoteLink) bound() time.Duration {
+	if l.stateBound > 0 {
+		return l.stateBound
 	}
-	return nil
+	return proxyStateBound
+}
+
+// setEnabled changes one proxy's state and makes sure it took. Toxiproxy's
+// API gives up on a handler after 25 s with a bare 503 while the handler
+// carries on: disabling a proxy waits for its accept loop, which may be in
+// the middle of dialing the upstream. So a failed or unanswered call is
+// followed by reading the proxy's state until it is the wanted one, within
+// bound; only a proxy that never gets there is an error.
+func setEnabled(cli *toxiclient.Client, p *toxiclient.Proxy, enabled bool, bound time.Duration) error {
+	start := time.Now()
+	callErr := within(bound, func() error {
+		if enabled {
+			return p.Enable()
+		}
+		return p.Disable()
+	})
+	if callErr == nil {
+		return nil
+	}
+	if cli == nil {
+		return callErr
+	}
+	state := "unknown"
+	for {
+		var q *toxiclient.Proxy
+		err := within(5*time.Second, func() (err error) {
+			q, err = cli.Proxy(p.Name)
+			return err
+		})
+		switch {
+		case err != nil:
+			state = "unreadable: " + err.Error()
+		case q.Enabled == enabled:
+			p.Enabled = enabled
+			return nil
+		default:
+			state = fmt.Sprintf("enabled=%v", q.Enabled)
+		}
+		if time.Since(start) >= bound {
+			return fmt.Errorf("%w; after %s the proxy's state is still %s", callErr, time.Since(start).Round(time.Millisecond), state)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// within runs f and waits at most d for it. The Toxiproxy client has no
+// timeouts of its own; a call that outlives d goes on in the background
+// and its result is dropped.
+func within(d time.Duration, f func() error) error {
+	done := make(chan error, 1)
+	go func() { done <- f() }()
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case err := <-done:
+		return err
+	case <-t.C:
+		return fmt.Errorf("no answer from the Toxiproxy API within %s", d)
+	}
 }
 
 func (l *remoteLink) AddToxic(name, typ, stream string, toxicity float64, attrs map[string]any) error {
@@ -165,7 +246,7 @@ func (t *toxi) proxy(link, name, kind, upstream string, port int, hostAddr strin
 	}
 	l := t.links[link]
 	if l == nil {
-		l = &remoteLink{name: link, toxics: map[string]bool{}, addrs: map[string]string{}}
+		l = &remoteLink{name: link, cli: t.cli, toxics: map[string]bool{}, addrs: map[string]string{}}
 		t.links[link] = l
 	}
 	l.proxies = append(l.proxies, p)
