@@ -32,9 +32,13 @@ func Provider() string {
 }
 
 // Run runs sc, saves its results under BCDR_RESULTS (when set) and returns
-// the outcome. It fails the test if the run itself errored.
+// the outcome. It fails the test if the run itself errored, and skips it
+// with -short: every suite drill honours -short here.
 func Run(t testing.TB, sc harness.Scenario) *harness.Outcome {
 	t.Helper()
+	if testing.Short() {
+		t.Skip("drills are skipped with -short")
+	}
 	if sc.Spec.Provider == "" || sc.Spec.Provider == "local" {
 		sc.Spec.Provider = Provider()
 	}
