@@ -274,7 +274,9 @@ type LogShipping interface {
 	Resync(ctx context.Context) error
 	// Switchover is the planned role change: fence writes on the primary,
 	// take the tail-of-log backup, ship and restore it, promote the secondary,
-	// and make the old primary its secondary.
+	// and make the old primary its secondary. A provider may do that last
+	// step in the background once the new primary takes writes: Status shows
+	// Shipping false until it is done, and Resync waits for it.
 	Switchover(ctx context.Context, opts SwitchoverOptions) error
 	// Fence makes the current primary refuse writes (for a planned switch).
 	Fence(ctx context.Context) error

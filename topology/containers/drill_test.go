@@ -115,6 +115,9 @@ func TestRegionDrill(t *testing.T) {
 	for _, k := range append(append(append(shipped, during...), tail...), after...) {
 		require.True(t, snap.Has(k), "region A has %s after failback", k)
 	}
+	// The switchover rebuilds region B as the standby in the background;
+	// Resync waits for that rebuild (and would redo a failed one).
+	require.NoError(t, sql.Resync(ctx))
 	status, err := sql.Status(ctx)
 	require.NoError(t, err)
 	require.Equal(t, topology.RegionA, status.Primary)

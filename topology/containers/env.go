@@ -368,7 +368,7 @@ func (e *Env) startToxiproxy(ctx context.Context) error {
 		Name: e.name("toxiproxy"), Image: e.images.Toxiproxy, Labels: e.regionLabels("", "toxiproxy"),
 		// Toxiproxy logs every connection at its default level (trace),
 		// about ten lines each, written synchronously by its accept loop.
-		Env: map[string]string{"LOG_LEVEL": "warn"},
+		Env:      map[string]string{"LOG_LEVEL": "warn"},
 		Ports:    ports,
 		Networks: map[string][]string{e.nets[topology.RegionA]: {"toxiproxy"}, e.nets[topology.RegionB]: {"toxiproxy"}},
 		Ready:    httpReady(fmt.Sprintf("http://127.0.0.1:%d/version", api)),

@@ -136,6 +136,7 @@ type pgPair struct {
 	primaryLast        topology.Position
 	backupErr, copyErr int
 	stop               context.CancelFunc
+	life               context.Context // the jobs' context, ended by close
 	wg                 sync.WaitGroup
 }
 
@@ -543,11 +544,16 @@ func waitFor(ctx context.Context, d time.Duration, f func(context.Context) error
 	}
 }
 
-// Resync rebuilds the old primary as a standby of the current primary.
+// Resync rebuilds the old primary as a standby of the current primary. It
+// is a no-op while log shipping runs; it waits for a rebuild a switchover
+// left running (jobMu) and redoes it if that failed.
 func (p *pgPair) Resync(ctx context.Context) error {
 	p.jobMu.Lock()
 	defer p.jobMu.Unlock()
-	pri, old, _ := p.roles()
+	pri, old, shipping := p.roles()
+	if shipping {
+		return nil
+	}
 	if err := p.rebuild(ctx, old, pri); err != nil {
 		return fmt.Errorf("resync: %w", err)
 	}
@@ -580,10 +586,16 @@ func (p *pgPair) fence(ctx context.Context, pri *pgNode) error {
 
 // Switchover is the planned role change: fence, final log backup with a
 // marker the standby must show, ship and restore it, promote the standby,
-// rebuild the old primary as its standby.
+// rebuild the old primary as its standby (in the background once the jobs
+// run).
 func (p *pgPair) Switchover(ctx context.Context, opts topology.SwitchoverOptions) error {
 	p.jobMu.Lock()
-	defer p.jobMu.Unlock()
+	handedOff := false // the background rebuild unlocks jobMu when done
+	defer func() {
+		if !handedOff {
+			p.jobMu.Unlock()
+		}
+	}()
 	pri, sec, shipping := p.roles()
 	if !shipping {
 		return fmt.Errorf("switchover: log shipping from region %s is not running; resync first", pri.region)
@@ -640,9 +652,33 @@ func (p *pgPair) Switchover(ctx context.Context, opts topology.SwitchoverOptions
 	p.mu.Lock()
 	p.primary, p.secondary = sec.region, pri.region
 	p.marks = nil
+	p.shipping = false
+	life := p.life
 	p.mu.Unlock()
-	if err := p.rebuild(ctx, pri, sec); err != nil {
-		return fmt.Errorf("switchover: rebuild region %s as standby: %w", pri.region, err)
+	if life == nil {
+		return p.rebuildStandby(ctx, pri, sec)
+	}
+	// The new primary takes writes now. Rebuilding the old primary as its
+	// standby (a kill, a base backup across the WAN, a restart: seconds)
+	// runs in the background, so the front door need not stay drained for
+	// it; SQL Server's tail-log backup WITH NORECOVERY leaves the old
+	// primary restoring, with nothing to rebuild. Status shows shipping
+	// off until it is done; Resync waits for it and redoes it if it failed.
+	handedOff = true
+	p.wg.Add(1)
+	go func() {
+		defer p.wg.Done()
+		defer p.jobMu.Unlock()
+		_ = p.rebuildStandby(life, pri, sec)
+	}()
+	return nil
+}
+
+// rebuildStandby rebuilds node as the standby of from and turns log
+// shipping on. The caller holds jobMu.
+func (p *pgPair) rebuildStandby(ctx context.Context, node, from *pgNode) error {
+	if err := p.rebuild(ctx, node, from); err != nil {
+		return fmt.Errorf("switchover: rebuild region %s as standby: %w", node.region, err)
 	}
 	p.mu.Lock()
 	p.shipping = true
@@ -654,7 +690,9 @@ func (p *pgPair) Switchover(ctx context.Context, opts topology.SwitchoverOptions
 // run starts the three jobs on the spec's schedule.
 func (p *pgPair) run(ctx context.Context) {
 	ctx, cancel := context.WithCancel(ctx)
-	p.stop = cancel
+	p.mu.Lock()
+	p.stop, p.life = cancel, ctx
+	p.mu.Unlock()
 	for _, j := range []struct {
 		every time.Duration
 		f     func(context.Context) error
@@ -677,8 +715,11 @@ func (p *pgPair) run(ctx context.Context) {
 }
 
 func (p *pgPair) close() {
-	if p.stop != nil {
-		p.stop()
+	p.mu.Lock()
+	stop := p.stop
+	p.mu.Unlock()
+	if stop != nil {
+		stop()
 	}
 	p.wg.Wait()
 }
