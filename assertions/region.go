@@ -352,6 +352,23 @@ func Names() []string {
 	return out
 }
 
+// CoreRegionChecks are the checks any run that loses a region is judged
+// by, whatever else it does: the run is valid, the failover kept the RPO
+// and the RTO, the failback lost nothing.
+func CoreRegionChecks() []string {
+	return []string{"validity", "rpo", "rto", "failback-loss"}
+}
+
+// RegionChecks are every promise a region-loss drill with the runbook as
+// written must keep: the core four, sign-off before a lossy failover,
+// limited mode while failed over, the failback's write interruption and
+// batch outage, the ledger and the stores agreeing, and replication lag
+// within the RPO in steady state.
+func RegionChecks() []string {
+	return []string{"validity", "rpo", "rto", "sign-off", "failback-loss", "failback-interruption", "batch-outage",
+		"limited-mode", "ledger", "cross-store", "replication-lag"}
+}
+
 func init() {
 	for _, c := range []Check{Validity{}, RPO{}, RTO{}, FailbackLoss{}, FailbackInterruption{}, BatchOutage{},
 		FaultDomainAvailability{}, Ledger{}, CrossStore{}, LimitedMode{}, SignOff{}, ReplicationLag{}} {

@@ -108,7 +108,7 @@ func DefaultScenario() Scenario {
 		SteadyState: 45 * time.Minute,
 		FaultHold:   20 * time.Minute,
 		After:       15 * time.Minute,
-		Checks:      []string{"validity", "rpo", "rto", "failback-loss"},
+		Checks:      assertions.RegionChecks(),
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/bcdr-harness/bcdr/assertions"
 	"github.com/bcdr-harness/bcdr/faults"
 	"github.com/bcdr-harness/bcdr/topology"
 )
@@ -46,7 +47,7 @@ type Schedule struct {
 // Checks are the checks a run of the schedule needs.
 func (s *Schedule) Checks() []string {
 	if s.RegionLoss {
-		return []string{"validity", "rpo", "rto", "failback-loss"}
+		return assertions.CoreRegionChecks()
 	}
 	return []string{"validity"}
 }

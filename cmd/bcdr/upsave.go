@@ -135,7 +135,7 @@ func (s *upSession) save(env topology.Environment, reason string, logf func(stri
 // took a region away).
 func upChecks(h history.History) []string {
 	if _, ok := regionLossFault(h); ok {
-		return []string{"validity", "rpo", "rto", "failback-loss"}
+		return assertions.CoreRegionChecks()
 	}
 	return []string{"validity"}
 }

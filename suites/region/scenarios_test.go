@@ -16,8 +16,7 @@ import (
 
 // every is the whole region promise as checks: every one must pass.
 func every() map[string]assertions.Verdict {
-	return suitetest.Pass("validity", "rpo", "rto", "sign-off", "failback-loss", "failback-interruption", "batch-outage",
-		"limited-mode", "ledger", "cross-store", "replication-lag")
+	return suitetest.Pass(assertions.RegionChecks()...)
 }
 
 func scenario(name, desc string, steps []harness.FaultStep, expect map[string]assertions.Verdict) harness.Scenario {
