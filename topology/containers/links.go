@@ -82,44 +82,71 @@ func (l *remoteLink) bound() time.Duration {
 	return proxyStateBound
 }
 
-// setEnabled changes one proxy's state and makes sure it took. Toxiproxy's
-// API gives up on a handler after 25 s with a bare 503 while the handler
-// carries on: disabling a proxy waits for its accept loop, which may be in
-// the middle of dialing the upstream. So a failed or unanswered call is
-// followed by reading the proxy's state until it is the wanted one, within
-// bound; only a proxy that never gets there is an error.
+// setEnabled changes one proxy's state and makes sure it took (settle).
 func setEnabled(cli *toxiclient.Client, p *toxiclient.Proxy, enabled bool, bound time.Duration) error {
-	start := time.Now()
-	callErr := within(bound, func() error {
+	err := settle(bound, func() error {
 		if enabled {
 			return p.Enable()
 		}
 		return p.Disable()
+	}, func() (bool, string, error) {
+		q, err := cli.Proxy(p.Name)
+		if err != nil {
+			return false, "", err
+		}
+		return q.Enabled == enabled, fmt.Sprintf("enabled=%v", q.Enabled), nil
 	})
+	p.Enabled = enabled
+	return err
+}
+
+// hasToxic reads back whether a proxy has the named toxic.
+func hasToxic(p *toxiclient.Proxy, name string) (bool, error) {
+	ts, err := p.Toxics()
+	if err != nil {
+		return false, err
+	}
+	for _, t := range ts {
+		if t.Name == name {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+// settle runs one change through Toxiproxy's API and makes sure it took.
+// The API gives up on a handler after 25 s with a bare 503 while the
+// handler carries on (disabling a proxy waits for its accept loop, which
+// may be in the middle of dialing the upstream with no timeout), and the
+// client has no timeout at all. So a failed or unanswered change is
+// followed by reading the state back (reached tells whether the wanted
+// state holds, and what the state is) until it holds, within bound; only a
+// change that never shows is an error, and it says what the API answered
+// and what the state still is.
+func settle(bound time.Duration, change func() error, reached func() (bool, string, error)) error {
+	start := time.Now()
+	callErr := within(bound, change)
 	if callErr == nil {
 		return nil
 	}
-	if cli == nil {
-		return callErr
-	}
 	state := "unknown"
 	for {
-		var q *toxiclient.Proxy
+		var ok bool
+		var now string
 		err := within(5*time.Second, func() (err error) {
-			q, err = cli.Proxy(p.Name)
+			ok, now, err = reached()
 			return err
 		})
 		switch {
 		case err != nil:
 			state = "unreadable: " + err.Error()
-		case q.Enabled == enabled:
-			p.Enabled = enabled
+		case ok:
 			return nil
 		default:
-			state = fmt.Sprintf("enabled=%v", q.Enabled)
+			state = now
 		}
 		if time.Since(start) >= bound {
-			return fmt.Errorf("%w; after %s the proxy's state is still %s", callErr, time.Since(start).Round(time.Millisecond), state)
+			return fmt.Errorf("%w; after %s the state is still %s", callErr, time.Since(start).Round(time.Millisecond), state)
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
@@ -154,7 +181,13 @@ func (l *remoteLink) AddToxic(name, typ, stream string, toxicity float64, attrs 
 		return fmt.Errorf("link %s already has a toxic named %s", l.name, name)
 	}
 	for i, p := range l.proxies {
-		if _, err := p.AddToxic(name, typ, stream, float32(toxicity), toxiclient.Attributes(attrs)); err != nil {
+		if err := settle(l.bound(), func() error {
+			_, err := p.AddToxic(name, typ, stream, float32(toxicity), toxiclient.Attributes(attrs))
+			return err
+		}, func() (bool, string, error) {
+			has, err := hasToxic(p, name)
+			return has, "no toxic " + name, err
+		}); err != nil {
 			for _, q := range l.proxies[:i] {
 				_ = q.RemoveToxic(name)
 			}
@@ -173,7 +206,10 @@ func (l *remoteLink) RemoveToxic(name string) error {
 	}
 	delete(l.toxics, name)
 	for _, p := range l.proxies {
-		if err := p.RemoveToxic(name); err != nil {
+		if err := settle(l.bound(), func() error { return p.RemoveToxic(name) }, func() (bool, string, error) {
+			has, err := hasToxic(p, name)
+			return !has, "toxic " + name + " still there", err
+		}); err != nil {
 			return fmt.Errorf("remove toxic %s from link %s (proxy %s): %w", name, l.name, p.Name, err)
 		}
 	}
