@@ -128,6 +128,7 @@ func (d *drill) run() history.History {
 			}
 			b.event(history.EvFailoverStart, map[string]any{"from": "a", "to": "b"})
 		case t == foDone:
+			b.event(history.EvFailoverStep, map[string]any{"step": "promote SQL secondary", "wall_ms": int64(7210), "attempts": 2})
 			b.event(history.EvLimitedModeOn, map[string]any{"region": "b"})
 			b.event(history.EvFailoverDone, map[string]any{"from": "a", "to": "b"})
 		case t == 62*time.Minute:
@@ -462,7 +463,8 @@ func TestFailbackLoss(t *testing.T) {
 
 func TestRTO(t *testing.T) {
 	in := newDrill().input(time.Minute)
-	r := check(t, RTO{}, in, Pass, "recovered in region b")
+	// The explanation says where the recovery time went, step by step.
+	r := check(t, RTO{}, in, Pass, "recovered in region b", "promote SQL secondary took 7.21s wall, 2 attempts")
 	in.Budgets.RTO = 10 * time.Minute
 	r = check(t, RTO{}, in, Fail, "region-outage")
 	if r.Observed < 17*time.Minute || r.Window == nil {

@@ -2,6 +2,7 @@ package assertions
 
 import (
 	"fmt"
+	"time"
 
 	"github.com/bcdr-harness/bcdr/clock"
 	"github.com/bcdr-harness/bcdr/history"
@@ -196,6 +197,9 @@ func failoverSteps(h history.History, fault history.Op) string {
 			history.EvLimitedModeOn, history.EvFailoverDone, history.EvFailoverAborted:
 			out += fmt.Sprintf(" %s at %s,", op.Key, clock.Round(op.Service))
 			n++
+		case history.EvFailoverStep:
+			out += " " + stepTook(op) + ","
+			n++
 		}
 		if op.Key == history.EvFailoverDone {
 			break
@@ -205,6 +209,19 @@ func failoverSteps(h history.History, fault history.Op) string {
 		return "no failover step recorded"
 	}
 	return out[:len(out)-1]
+}
+
+// stepTook tells one runbook step's wall time ("promote SQL secondary took
+// 7.21s wall, 2 attempts").
+func stepTook(op history.Op) string {
+	name := str(op.Value, "step")
+	ms, _ := num(op.Value["wall_ms"])
+	attempts, _ := num(op.Value["attempts"])
+	out := fmt.Sprintf("%s took %s wall", name, clock.Round(time.Duration(ms)*time.Millisecond))
+	if attempts > 1 {
+		out += fmt.Sprintf(", %d attempts", int64(attempts))
+	}
+	return out
 }
 
 // FailbackLoss checks that failback loses nothing: every acknowledged write

@@ -290,8 +290,11 @@ const failoverAttempts = 5
 // step runs one failover step, retrying it (each step is idempotent) with
 // exponential backoff while it fails: an operator whose promote timed out
 // on a struggling host runs it again rather than giving up the failover.
-// Each retry is recorded as a failover-retry event.
+// Each retry is recorded as a failover-retry event, and the step's end as
+// a failover-step event with its wall time, so the rto check can say where
+// the recovery time went.
 func (rb *Runbook) step(ctx context.Context, name string, f func() error) error {
+	start := time.Now()
 	first := rb.env.Clock().Wall(time.Minute)
 	if first < 200*time.Millisecond {
 		first = 200 * time.Millisecond
@@ -310,6 +313,7 @@ func (rb *Runbook) step(ctx context.Context, name string, f func() error) error 
 	if err != nil {
 		return fmt.Errorf("%s (%d attempts): %w", name, attempt, err)
 	}
+	rb.rec.Event(history.EvFailoverStep, map[string]any{"step": name, "wall_ms": time.Since(start).Milliseconds(), "attempts": attempt})
 	return nil
 }
 

@@ -59,6 +59,7 @@ const (
 	EvFailoverStart    = "failover-start"
 	EvFailoverDone     = "failover-done"
 	EvFailoverAborted  = "failover-aborted"
+	EvFailoverStep     = "failover-step" // one runbook step done: step, wall_ms, attempts
 	EvLimitedModeOn    = "limited-mode-on"
 	EvLimitedModeOff   = "limited-mode-off"
 	EvFailbackStart    = "failback-start"
