@@ -554,13 +554,9 @@ func (p *pgPair) Resync(ctx context.Context) error {
 	if shipping {
 		return nil
 	}
-	if err := p.rebuild(ctx, old, pri); err != nil {
+	if err := p.rebuildStandby(ctx, old, pri); err != nil {
 		return fmt.Errorf("resync: %w", err)
 	}
-	p.mu.Lock()
-	p.shipping = true
-	p.copy, p.rest, p.backup = topology.Position{}, topology.Position{}, topology.Position{}
-	p.mu.Unlock()
 	return nil
 }
 
@@ -656,7 +652,10 @@ func (p *pgPair) Switchover(ctx context.Context, opts topology.SwitchoverOptions
 	life := p.life
 	p.mu.Unlock()
 	if life == nil {
-		return p.rebuildStandby(ctx, pri, sec)
+		if err := p.rebuildStandby(ctx, pri, sec); err != nil {
+			return fmt.Errorf("switchover: %w", err)
+		}
+		return nil
 	}
 	// The new primary takes writes now. Rebuilding the old primary as its
 	// standby (a kill, a base backup across the WAN, a restart: seconds)
@@ -678,7 +677,7 @@ func (p *pgPair) Switchover(ctx context.Context, opts topology.SwitchoverOptions
 // shipping on. The caller holds jobMu.
 func (p *pgPair) rebuildStandby(ctx context.Context, node, from *pgNode) error {
 	if err := p.rebuild(ctx, node, from); err != nil {
-		return fmt.Errorf("switchover: rebuild region %s as standby: %w", node.region, err)
+		return err
 	}
 	p.mu.Lock()
 	p.shipping = true
