@@ -393,6 +393,13 @@ func (rb *Runbook) failbackOnce(ctx context.Context, from, to topology.RegionNam
 		return fmt.Errorf("blob switchover to %s: %w", to, err)
 	}
 	rb.rec.Event(EvBlobSwitched, map[string]any{"region": string(to), "wall_ms": time.Since(t).Milliseconds()})
+	if d := rb.cfg.SlowSwitchover; d > 0 {
+		// The slow-switchover defect: the switch takes this much longer
+		// while the front door stays drained.
+		if err := rb.sleep(ctx, rb.env.Clock().Wall(d)); err != nil {
+			return err
+		}
+	}
 	t = time.Now()
 	if err := rb.setMode(ctx, to, false); err != nil {
 		return err

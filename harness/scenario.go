@@ -66,6 +66,10 @@ type RunbookConfig struct {
 	// SkipLimitedMode makes the runbook leave limited mode off while failed
 	// over (a defect, for the limited-mode negative control).
 	SkipLimitedMode bool `json:"skip_limited_mode"`
+	// SlowSwitchover keeps the front door drained this much longer during
+	// the failback's planned switch (service time; a defect, for the
+	// failback-interruption and batch-outage negative control).
+	SlowSwitchover time.Duration `json:"slow_switchover"`
 }
 
 // Scenario is one drill, as data.
@@ -284,6 +288,7 @@ func Knobs() []Knob {
 		boolKnob("skip-final-log-backup", "DEFECT: failback skips the tail-of-log backup (shows failback-loss catching it)", func(s *Scenario) *bool { return &s.Runbook.SkipFinalLogBackup }),
 		boolKnob("skip-sign-off-gate", "DEFECT: fail over without asking for sign-off", func(s *Scenario) *bool { return &s.Runbook.SkipSignOffGate }),
 		boolKnob("skip-limited-mode", "DEFECT: stay out of limited mode while failed over", func(s *Scenario) *bool { return &s.Runbook.SkipLimitedMode }),
+		durKnob("slow-switchover", "DEFECT: the failback's planned switch keeps the front door drained this much longer (shows failback-interruption and batch-outage catching it)", func(s *Scenario) *time.Duration { return &s.Runbook.SlowSwitchover }),
 		intKnob("blob-drop-every", "DEFECT: the blob replicator drops every Nth object (0 = never)", 0, func(s *Scenario) *int { return &s.Spec.BlobDropEvery }),
 		boolKnob("aos-ignore-limited-mode", "DEFECT: the AOS accepts maintenance in limited mode", func(s *Scenario) *bool { return &s.Spec.AOSIgnoreLimitedMode }),
 	}

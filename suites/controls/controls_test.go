@@ -56,8 +56,8 @@ func TestControls(t *testing.T) {
 	hardware := suitetest.Short("fault-domain-loss")
 
 	slowFailback := control(t, region, "failback-slower-than-budgets",
-		"Budgets below what the failback switchover costs (10 s of write interruption, 30 s of batch outage) with batch probes every 30 s: both failback checks must report the stretch and the probes that failed in it.",
-		[]string{"failback-interruption=10s", "batch-outage=30s", "probe-every=30s"}, "failback-interruption", assertions.Fail, []string{"validity", "failback-loss"},
+		"A failback whose planned switch keeps the front door drained 30 minutes longer (the slow-switchover defect) breaks the 5-minute write-interruption and 25-minute batch budgets: both failback checks must report the stretch and the probes that failed in it.",
+		[]string{"slow-switchover=30m"}, "failback-interruption", assertions.Fail, []string{"validity", "failback-loss"},
 		func(t *testing.T, out *harness.Outcome) {
 			r := failed(t, out, "failback-interruption", writes...)
 			if r.Window == nil || r.ObservedServiceS <= r.BudgetServiceS {
