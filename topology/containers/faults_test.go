@@ -26,10 +26,13 @@ func TestContainerFaults(t *testing.T) {
 	in := a.instances[0]
 	id := in.ID()
 	require.True(t, in.Alive())
-	require.True(t, healthy(e, "a", id))
+	require.Eventually(t, func() bool { return healthy(e, "a", id) }, 10*time.Second, 100*time.Millisecond)
 
+	// Each subtest puts the instance back even when it fails half way, so
+	// one failure does not fail the subtests after it.
 	t.Run("pause and unpause", func(t *testing.T) {
 		require.NoError(t, in.Freeze(ctx))
+		defer func() { _ = in.Thaw(ctx) }()
 		require.False(t, in.Alive(), "a paused container is not alive")
 		require.Eventually(t, func() bool { return !healthy(e, "a", id) }, 10*time.Second, 100*time.Millisecond)
 		require.NoError(t, in.Thaw(ctx))
@@ -39,8 +42,11 @@ func TestContainerFaults(t *testing.T) {
 
 	t.Run("kill and restart", func(t *testing.T) {
 		require.NoError(t, in.Kill(ctx))
+		defer func() { _ = in.Restart(ctx) }()
 		require.False(t, in.Alive())
-		require.False(t, healthy(e, "a", id))
+		// The load balancer takes an instance out after
+		// lb.UnhealthyThreshold failed probes in a row, not after one.
+		require.Eventually(t, func() bool { return !healthy(e, "a", id) }, 10*time.Second, 100*time.Millisecond)
 		// The other instance still serves the region.
 		st, err := postJournal(e.Router().URL(), "while-one-is-down")
 		require.NoError(t, err)
@@ -51,6 +57,7 @@ func TestContainerFaults(t *testing.T) {
 
 	t.Run("network disconnect and reconnect", func(t *testing.T) {
 		require.NoError(t, in.Disconnect(ctx))
+		defer func() { _ = in.Reconnect(ctx) }()
 		require.Eventually(t, func() bool { return !healthy(e, "a", id) }, 10*time.Second, 100*time.Millisecond,
 			"an instance cut off its region's network cannot reach SQL and fails its health check")
 		require.NoError(t, in.Reconnect(ctx))
