@@ -145,6 +145,7 @@ type Replicator struct {
 	errors        int
 	lastSync      time.Time
 	seen          int
+	endRound      context.CancelFunc // ends the round in progress, if any
 }
 
 var _ topology.Replication = (*Replicator)(nil)
@@ -208,6 +209,16 @@ func (r *Replicator) clients() (src, dst *minio.Client, err error) {
 func (r *Replicator) SyncNow(ctx context.Context) error {
 	r.round.Lock()
 	defer r.round.Unlock()
+	ctx, cancel := context.WithCancel(ctx)
+	r.mu.Lock()
+	r.endRound = cancel
+	r.mu.Unlock()
+	defer func() {
+		r.mu.Lock()
+		r.endRound = nil
+		r.mu.Unlock()
+		cancel()
+	}()
 	err := r.sync(ctx)
 	r.mu.Lock()
 	if err != nil {
@@ -311,6 +322,15 @@ func (r *Replicator) seed(ctx context.Context) error {
 // Failover stops replication and makes the destination writable; it is
 // now the source, with nothing replicating from it yet.
 func (r *Replicator) Failover(ctx context.Context) error {
+	// A round in progress may be stuck on the lost region, its reads and
+	// writes retrying until their timeouts (seconds on containers, all of
+	// it recovery time): end it rather than wait for it.
+	r.mu.Lock()
+	r.replicating = false
+	if r.endRound != nil {
+		r.endRound()
+	}
+	r.mu.Unlock()
 	r.round.Lock()
 	defer r.round.Unlock()
 	r.mu.Lock()

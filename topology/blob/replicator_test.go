@@ -197,3 +197,40 @@ func TestReplicatorSurfacesStoreErrors(t *testing.T) {
 	require.Equal(t, topology.RegionB, st.Source, "the roles moved although the store did not answer")
 	require.ErrorContains(t, r.Switchover(ctx), "blob switchover: store unreachable", "the source cannot be fenced")
 }
+
+// A failover does not wait for a round stuck on the region it leaves: the
+// round is ended at once (its error says it was cancelled, not that it
+// timed out).
+func TestReplicatorFailoverEndsAStuckRound(t *testing.T) {
+	ctx := context.Background()
+	p := newPair(t)
+	r := p.replicate(t, 0)
+	require.NoError(t, putDoc(t, p.srv[topology.RegionA], "inv-1"))
+
+	// Region B across the WAN accepts connections and never answers.
+	ln, err := ports.Listen()
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = ln.Close() })
+	accepted := make(chan struct{}, 16)
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			t.Cleanup(func() { _ = c.Close() })
+			accepted <- struct{}{}
+		}
+	}()
+	p.wan[topology.RegionB].Store(ln.Addr().String())
+
+	done := make(chan error, 1)
+	go func() { done <- r.SyncNow(ctx) }()
+	<-accepted // the round is now waiting on region B
+	require.NoError(t, r.Failover(ctx))
+	err = <-done
+	require.ErrorContains(t, err, "context canceled")
+	st, _ := r.Status(ctx)
+	require.Equal(t, topology.RegionB, st.Source)
+	require.False(t, st.Replicating)
+}
