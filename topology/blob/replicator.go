@@ -334,7 +334,6 @@ func (r *Replicator) Failover(ctx context.Context) error {
 	r.round.Lock()
 	defer r.round.Unlock()
 	r.mu.Lock()
-	r.replicating = false
 	r.source, r.dest = r.dest, r.source
 	r.pending, r.oldestPending = 0, time.Time{}
 	next := r.cfg.Stores[r.source]

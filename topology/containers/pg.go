@@ -582,8 +582,7 @@ func (p *pgPair) fence(ctx context.Context, pri *pgNode) error {
 
 // Switchover is the planned role change: fence, final log backup with a
 // marker the standby must show, ship and restore it, promote the standby,
-// rebuild the old primary as its standby (in the background once the jobs
-// run).
+// rebuild the old primary as its standby (in the background).
 func (p *pgPair) Switchover(ctx context.Context, opts topology.SwitchoverOptions) error {
 	p.jobMu.Lock()
 	handedOff := false // the background rebuild unlocks jobMu when done
@@ -649,14 +648,8 @@ func (p *pgPair) Switchover(ctx context.Context, opts topology.SwitchoverOptions
 	p.primary, p.secondary = sec.region, pri.region
 	p.marks = nil
 	p.shipping = false
-	life := p.life
+	life := p.life // set by run, which New calls before it returns
 	p.mu.Unlock()
-	if life == nil {
-		if err := p.rebuildStandby(ctx, pri, sec); err != nil {
-			return fmt.Errorf("switchover: %w", err)
-		}
-		return nil
-	}
 	// The new primary takes writes now. Rebuilding the old primary as its
 	// standby (a kill, a base backup across the WAN, a restart: seconds)
 	// runs in the background, so the front door need not stay drained for
