@@ -15,6 +15,11 @@ func finish(r Result, clk *clock.Clock) Result {
 	r.ObservedServiceS = r.Observed.Seconds()
 	r.BudgetServiceS = r.Budget.Seconds()
 	r.ObservedWallS = clk.Wall(r.Observed).Seconds()
+	if w := r.Window; w != nil && w.End-w.Start == r.Observed {
+		// The wall time the window really took: the clock may have run at
+		// another scale for part of it (machine steps).
+		r.ObservedWallS = clk.WallBetween(w.Start, w.End).Seconds()
+	}
 	r.BudgetWallS = clk.Wall(r.Budget).Seconds()
 	r.LostCount = len(r.Lost)
 	if len(r.Lost) > 50 { // the first 50 name the problem; the count says the rest

@@ -50,6 +50,19 @@ type finding struct {
 	what string
 	at   time.Duration // service time of the write (ack, else invoke); -1 unknown
 	ops  []int
+	// aged is a document missing only because it is older than the RPO
+	// window before the region loss (a time figure, not a corruption).
+	aged bool
+}
+
+// allAged tells whether every finding is a document missing only by its age.
+func allAged(fs []finding) bool {
+	for _, f := range fs {
+		if !f.aged {
+			return false
+		}
+	}
+	return true
 }
 
 func describeFindings(fs []finding) string {
@@ -233,6 +246,7 @@ func (CrossStore) Check(in Input) Result {
 					what: fmt.Sprintf("document %s missing from the bucket in %s (%s)", row.ObjectKey, s.label, ref)}
 				if hasLoss && at >= 0 && at <= fault.Service {
 					f.what += fmt.Sprintf(", %s before %s", clk.Format(fault.Service-at), faultName(fault))
+					f.aged = ok
 				}
 				bad = append(bad, f)
 			case sum != row.SHA256:
@@ -266,7 +280,7 @@ func (CrossStore) Check(in Input) Result {
 	}
 	switch {
 	case len(bad) > 0:
-		r.Verdict = Fail
+		r.Verdict, r.overBudget = Fail, oldest != nil && allAged(bad)
 		r.Explanation = fmt.Sprintf("%s of %d name a document the bucket lacks or holds with other content: %s%s. Blob replication must carry every document (check the replicator for skipped objects) and failback must resync the bucket",
 			plural(len(bad), "invoice row", "invoice rows"), rows, describeFindings(bad), toleratedText)
 	case rows == 0:

@@ -85,19 +85,19 @@ func (FailbackInterruption) Check(in Input) Result {
 	case !finished:
 		r.Verdict = Fail
 		r.Explanation = fmt.Sprintf("failback started at service %s and never finished: writes were interrupted for %s: %s; %s",
-			clock.Round(start.Service), clk.Format(worst), stretch, steps)
+			clock.Round(start.Service), clk.FormatSpan(worstFrom.Service, worstTo.Service), stretch, steps)
 	case resumed == nil:
 		r.Verdict = Fail
 		r.Explanation = fmt.Sprintf("no write was acknowledged by region %s after failback-done at service %s: interrupted for %s: %s; %s",
-			to, clock.Round(done.Service), clk.Format(worst), stretch, steps)
+			to, clock.Round(done.Service), clk.FormatSpan(worstFrom.Service, worstTo.Service), stretch, steps)
 	case worst > r.Budget:
-		r.Verdict = Fail
+		r.Verdict, r.overBudget = Fail, true
 		r.Explanation = fmt.Sprintf("writes were interrupted for %s during failback, above the budget %s: %s; %s. The front door stays drained from the drain to the switch: shorten the switchover (final log backup, restore, promote) or rebuild the old primary after the switch",
-			clk.Format(worst), clk.Format(r.Budget), stretch, steps)
+			clk.FormatSpan(worstFrom.Service, worstTo.Service), clk.Format(r.Budget), stretch, steps)
 	default:
 		r.Verdict = Pass
 		r.Explanation = fmt.Sprintf("longest write interruption during failback %s, within the budget %s: %s; %s",
-			clk.Format(worst), clk.Format(r.Budget), stretch, steps)
+			clk.FormatSpan(worstFrom.Service, worstTo.Service), clk.Format(r.Budget), stretch, steps)
 	}
 	return finish(r, clk)
 }
@@ -255,15 +255,15 @@ func (BatchOutage) Check(in Input) Result {
 	case neverBack:
 		r.Verdict = Fail
 		r.Explanation = fmt.Sprintf("the batch service did not come back after failback: %s, still down at the end of the run (%s); %s",
-			stretch, clk.Format(worst), failbackSteps(h, start))
+			stretch, clk.FormatSpan(worstFrom.Service, worstFrom.Service+worst), failbackSteps(h, start))
 	case !finished:
 		r.Verdict = Fail
 		r.Explanation = fmt.Sprintf("failback started at service %s and never finished, so the batch service never returned to the primary region; %s",
 			clock.Round(start.Service), failbackSteps(h, start))
 	case worst > r.Budget:
-		r.Verdict = Fail
+		r.Verdict, r.overBudget = Fail, true
 		r.Explanation = fmt.Sprintf("the batch service was unavailable for %s around failback, above the budget %s: %s; %s",
-			clk.Format(worst), clk.Format(r.Budget), stretch, failbackSteps(h, start))
+			clk.FormatSpan(worstFrom.Service, worstFrom.Service+worst), clk.Format(r.Budget), stretch, failbackSteps(h, start))
 	case !okAfter:
 		r.Verdict = Unknown
 		r.Explanation = fmt.Sprintf("no batch probe succeeded after failback-done at service %s, so the run cannot tell when the batch service came back (probes every %s?)",
@@ -279,7 +279,7 @@ func (BatchOutage) Check(in Input) Result {
 	default:
 		r.Verdict = Pass
 		r.Explanation = fmt.Sprintf("the batch service was unavailable for at most %s around failback, within the budget %s: %s",
-			clk.Format(worst), clk.Format(r.Budget), stretch)
+			clk.FormatSpan(worstFrom.Service, worstFrom.Service+worst), clk.Format(r.Budget), stretch)
 	}
 	return finish(r, clk)
 }

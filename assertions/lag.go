@@ -106,7 +106,7 @@ func (ReplicationLag) Check(in Input) Result {
 		which = append(which, fmt.Sprintf("blob in %s (first %s at service %s, sample #%d)",
 			plural(overBlob, "sample", "samples"), clk.Format(firstOverOf(samples, r.Budget, false).blob), clock.Round(firstOverOf(samples, r.Budget, false).op.Service), firstOverOf(samples, r.Budget, false).op.Index))
 	}
-	r.Verdict = Fail
+	r.Verdict, r.overBudget = Fail, true
 	r.Explanation = fmt.Sprintf("in steady state the replication lag exceeded the RPO budget %s: %s; worst was %s at %s (service %s). A region lost at that moment would lose more than the RPO: check the log backup and blob replication intervals and the WAN; %s",
 		clk.Format(r.Budget), joinAnd(which), store, clk.Format(r.Observed), clock.Round(worst.op.Service), figures)
 	return finish(r, clk)

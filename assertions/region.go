@@ -71,7 +71,7 @@ func (RPO) Check(in Input) Result {
 			len(lost), clk.Format(r.Observed), faultName(fault), clock.Round(fault.Service), clk.Format(r.Budget),
 			describeLost(lostWrites(lost), clk, fault.Service, "the fault"))
 	default:
-		r.Verdict = Fail
+		r.Verdict, r.overBudget = Fail, true
 		r.Explanation = fmt.Sprintf("data loss window %s exceeds the RPO budget %s: %d acknowledged writes lost by the failover after %s at service %s, earliest first: %s; the secondary only has what log backups shipped, so check the log backup interval",
 			clk.Format(r.Observed), clk.Format(r.Budget), len(lost), faultName(fault), clock.Round(fault.Service),
 			describeLost(lostWrites(lost), clk, fault.Service, "the fault"))
@@ -175,7 +175,7 @@ func (RTO) Check(in Input) Result {
 	r.Ops = append(r.Ops, recovered.Result.Index)
 	r.Verdict = Pass
 	if r.Observed > r.Budget {
-		r.Verdict = Fail
+		r.Verdict, r.overBudget = Fail, true
 	}
 	r.Explanation = fmt.Sprintf("writes recovered in region %s %s after %s (service %s -> %s; first steady success %s on %s); budget %s; %s",
 		to, clk.Format(r.Observed), faultName(fault), clock.Round(fault.Service), clock.Round(recovered.Result.Service),

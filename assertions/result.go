@@ -72,6 +72,15 @@ type Result struct {
 	Window *Window `json:"window,omitempty"`
 	// Explanation is a sentence a person can act on.
 	Explanation string `json:"explanation"`
+	// NoiseServiceS and NoiseWallS are the harness's timing noise this
+	// check's figure carries (Noise.For); TooClose is true when a failure
+	// within it was made unknown.
+	NoiseServiceS float64 `json:"noise_service_s,omitempty"`
+	NoiseWallS    float64 `json:"noise_wall_s,omitempty"`
+	TooClose      bool    `json:"too_close,omitempty"`
+
+	// overBudget marks a failure that rests only on Observed > Budget.
+	overBudget bool
 }
 
 // Window is a stretch of the run in service time, with the history

@@ -253,7 +253,7 @@ func (s *Server) Inject(name string, params map[string]string) (ActiveFault, err
 	defer cancel()
 	clk := s.env.Clock()
 	af := &ActiveFault{Name: name, Params: params, Injected: time.Now(), RegionLoss: def.RegionLoss, fault: f}
-	af.InjectedService = clk.Service(af.Injected.Sub(s.started))
+	af.InjectedService = clk.Between(s.started, af.Injected)
 	// The fault begins when its injection begins (as in a drill): the RPO
 	// and RTO are measured from the first blow, not from the last.
 	injected := func(v map[string]any) {
@@ -359,7 +359,7 @@ func (s *Server) Status(ctx context.Context) Status {
 	spec := env.Spec()
 	st := Status{Scenario: s.Scenario, Provider: spec.Provider, SQLEngine: spec.SQLEngine, TimeScale: clk.Scale,
 		UpWallS: now.Sub(s.started).Seconds(), Active: string(env.Router().Active()), Faults: s.Active()}
-	st.UpServiceS = clk.Service(now.Sub(s.started)).Seconds()
+	st.UpServiceS = clk.Between(s.started, now).Seconds()
 
 	sql, sqlErr := env.SQL().Status(ctx)
 	if sqlErr != nil {
@@ -367,7 +367,7 @@ func (s *Server) Status(ctx context.Context) Status {
 	} else {
 		st.SQL.ShippingStatus = sql
 		lag := sql.Lag(now)
-		st.SQL.LagWallS, st.SQL.LagServiceS = lag.Seconds(), clk.Service(lag).Seconds()
+		st.SQL.LagWallS, st.SQL.LagServiceS = lag.Seconds(), clk.Between(now.Add(-lag), now).Seconds()
 	}
 	bl, blErr := env.Blob().Status(ctx)
 	if blErr != nil {
@@ -375,7 +375,7 @@ func (s *Server) Status(ctx context.Context) Status {
 	} else {
 		st.Blob.ReplicationStatus = bl
 		lag := bl.Lag(now)
-		st.Blob.LagWallS, st.Blob.LagServiceS = lag.Seconds(), clk.Service(lag).Seconds()
+		st.Blob.LagWallS, st.Blob.LagServiceS = lag.Seconds(), clk.Between(now.Add(-lag), now).Seconds()
 	}
 
 	for _, name := range []topology.RegionName{topology.RegionA, topology.RegionB} {

@@ -152,7 +152,7 @@ func Run(ctx context.Context, sc Scenario, opt Options) (out *Outcome, err error
 	finishRes := func(v assertions.Verdict, reason string) {
 		res.Ended = time.Now()
 		res.WallS = res.Ended.Sub(res.Started).Seconds()
-		res.ServiceS = clk.Service(res.Ended.Sub(res.Started)).Seconds()
+		res.ServiceS = clk.Between(res.Started, res.Ended).Seconds()
 		if res.Verdict == "" {
 			res.Verdict = v
 		}
@@ -200,6 +200,7 @@ func Run(ctx context.Context, sc Scenario, opt Options) (out *Outcome, err error
 	defer stopRun()
 	RecordHealth(runCtx, rec, env, "before")
 
+	noise := StartNoiseMeter(runCtx)
 	wl := NewWorkload(sc.Workload, env.Router().URL(), rec, clk, sc.Seed, sc.Budgets.RetryBudget)
 	wlCtx, stopWL := context.WithCancel(runCtx)
 	defer stopWL()
@@ -255,6 +256,7 @@ func Run(ctx context.Context, sc Scenario, opt Options) (out *Outcome, err error
 	<-sampler
 	stopRB()
 	<-rbDone
+	noise.Record(rec, wl, LagSampleEvery(clk))
 	phase("checks")
 	if runErr != nil {
 		reason := "run interrupted: " + runErr.Error()
@@ -273,14 +275,11 @@ func Run(ctx context.Context, sc Scenario, opt Options) (out *Outcome, err error
 		rec.Event("snapshot-error", map[string]any{"error": ferr.Error()})
 	}
 	in := assertions.Input{History: rec.Ops(), AfterFailover: afterFailover, Final: final, Budgets: sc.Budgets}
-	verdicts := []assertions.Verdict{}
-	for _, name := range sc.Checks {
-		c, _ := assertions.Lookup(name)
-		r := c.Check(in)
-		res.Checks = append(res.Checks, r)
-		verdicts = append(verdicts, r.Verdict)
+	checks, v, nz := assertions.Judge(in, sc.Checks)
+	res.Checks, res.Noise = checks, &nz
+	if len(in.History.Segments) > 0 {
+		res.MachineScale = MachineScale
 	}
-	v := assertions.Worst(verdicts...)
 	reason := ""
 	if vr, ok := findCheck(res.Checks, "validity"); ok && vr.Verdict == assertions.Unknown && v != assertions.Fail {
 		reason = vr.Explanation
@@ -304,12 +303,12 @@ func findCheck(rs []assertions.Result, name string) (assertions.Result, bool) {
 func runFaults(ctx context.Context, sc Scenario, steps []prepared, env topology.Environment, rec *history.Recorder, rb *Runbook, logf func(string, ...any)) error {
 	clk := env.Clock()
 	sort.SliceStable(steps, func(i, j int) bool { return steps[i].step.At < steps[j].step.At })
-	start := time.Now()
+	start := clk.Now()
 	errc := make(chan error, len(steps))
 	for _, p := range steps {
 		p := p
 		go func() {
-			errc <- runOne(ctx, sc, p, env, rec, rb, logf, start.Add(clk.Wall(p.step.At)))
+			errc <- runOne(ctx, sc, p, env, rec, rb, logf, start+p.step.At)
 		}()
 	}
 	var errs []error
@@ -335,6 +334,10 @@ const (
 	EvSQLSwitched  = "sql-switched"
 	EvBlobSwitched = "blob-switched"
 	EvModeSlow     = "limited-mode-slow"
+	// EvMachineTime marks the start and end of a stretch of machine work
+	// the clock ran at MachineScale for (begin true, then false with its
+	// wall_ms).
+	EvMachineTime = "machine-time"
 )
 
 // waitEvent waits until the recorder holds the named event and returns its
@@ -360,7 +363,9 @@ func waitEvent(ctx context.Context, rec *history.Recorder, rb *Runbook, name str
 	}
 }
 
-func runOne(ctx context.Context, sc Scenario, p prepared, env topology.Environment, rec *history.Recorder, rb *Runbook, logf func(string, ...any), at time.Time) error {
+// runOne runs one fault step: it strikes at the service instant at (or At
+// after the event it waits for).
+func runOne(ctx context.Context, sc Scenario, p prepared, env topology.Environment, rec *history.Recorder, rb *Runbook, logf func(string, ...any), at time.Duration) error {
 	clk := env.Clock()
 	if ev := p.after(); ev != "" {
 		t, ok, err := waitEvent(ctx, rec, rb, ev)
@@ -376,12 +381,10 @@ func runOne(ctx context.Context, sc Scenario, p prepared, env topology.Environme
 			rec.Event(EvFaultSkipped, map[string]any{"fault": p.step.Name, "params": p.step.Params, "reason": why})
 			return nil
 		}
-		at = t.Add(clk.Wall(p.step.At))
+		at = clk.At(t) + p.step.At
 	}
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-time.After(time.Until(at)):
+	if err := clk.SleepUntil(ctx, at); err != nil {
+		return err
 	}
 	healthyBefore := regionHealthy(ctx, env, env.Router().Active(), 0)
 	logf("inject %s %v", p.step.Name, p.step.Params)
@@ -550,20 +553,26 @@ func RecordHealth(ctx context.Context, rec *history.Recorder, env topology.Envir
 	rec.Event(history.EvHealth, ev)
 }
 
-// StartLagSampler records SQL and blob replication lag every service minute
-// (at least every 100 wall milliseconds) until ctx ends; the channel closes
-// when it has stopped.
+// LagSampleEvery is the lag sampler's period: a service minute, at least
+// 100 wall milliseconds.
+func LagSampleEvery(clk *clock.Clock) time.Duration {
+	return max(clk.Wall(time.Minute), 100*time.Millisecond)
+}
+
+// StartLagSampler records SQL and blob replication lag every
+// LagSampleEvery until ctx ends; the channel closes when it has stopped.
+// The lag is the data at risk: the age, in service time, of the oldest
+// write the secondary does not have (0 when it has everything). Each
+// sample also carries the wall cost of the engines' recent jobs (machine
+// work, read as timing noise by the checks).
 func StartLagSampler(ctx context.Context, rec *history.Recorder, env topology.Environment) <-chan struct{} {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
 		clk := env.Clock()
-		every := clk.Wall(time.Minute)
-		if every < 100*time.Millisecond {
-			every = 100 * time.Millisecond
-		}
-		t := time.NewTicker(every)
+		t := time.NewTicker(LagSampleEvery(clk))
 		defer t.Stop()
+		var sql topology.LagTracker
 		for {
 			select {
 			case <-ctx.Done():
@@ -573,15 +582,29 @@ func StartLagSampler(ctx context.Context, rec *history.Recorder, env topology.En
 			now := time.Now()
 			v := map[string]any{}
 			if st, err := env.SQL().Status(ctx); err == nil {
-				v["sql_lag_s"] = clk.Service(st.Lag(now)).Seconds()
+				lag := time.Duration(0)
+				if since, ok := sql.AtRiskSince(st); ok {
+					lag = max(clk.Between(since, now), 0)
+				}
+				v["sql_lag_s"] = lag.Seconds()
 				v["sql_primary"] = string(st.Primary)
 				v["sql_shipping"] = st.Shipping
 				v["sql_backup_errors"] = st.BackupErrors
 				v["sql_copy_errors"] = st.CopyErrors
+				if w := st.ShipWall(); w > 0 {
+					v["sql_ship_wall_ms"] = ms(w)
+				}
 			}
 			if st, err := env.Blob().Status(ctx); err == nil {
-				v["blob_lag_s"] = clk.Service(st.Lag(now)).Seconds()
+				lag := time.Duration(0)
+				if !st.OldestPending.IsZero() {
+					lag = max(clk.Between(st.OldestPending, now), 0)
+				}
+				v["blob_lag_s"] = lag.Seconds()
 				v["blob_pending"] = st.Pending
+				if st.RoundWall > 0 {
+					v["blob_round_wall_ms"] = ms(st.RoundWall)
+				}
 			}
 			if ctx.Err() != nil {
 				return // a status cut short by the teardown is no sample

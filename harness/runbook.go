@@ -182,7 +182,7 @@ func (rb *Runbook) decide(ctx context.Context) (bool, error) {
 	req := map[string]any{"possible_loss": true, "primary_last_commit": st.PrimaryLast.CommitTime,
 		"primary_last_lsn": st.PrimaryLast.LSN, "copied_lsn": st.Copy.LSN}
 	if !st.Copy.CommitTime.IsZero() && !st.PrimaryLast.CommitTime.IsZero() {
-		req["exposure_service_s"] = clk.Service(st.PrimaryLast.CommitTime.Sub(st.Copy.CommitTime)).Seconds()
+		req["exposure_service_s"] = clk.Between(st.Copy.CommitTime, st.PrimaryLast.CommitTime).Seconds()
 	}
 	rb.rec.Event(history.EvSignOffRequested, req)
 	if rb.cfg.SignOff != "approve" {
@@ -370,6 +370,14 @@ func (rb *Runbook) failback(ctx context.Context) error {
 }
 
 // failbackOnce is one attempt: resync, drain, planned switch, undrain.
+//
+// The planned switch (fence, final log backup, copy, restore, promote, the
+// blob switch, limited mode off, the front door back) is machine work: it
+// costs the same wall seconds at any time scale, so the clock runs at
+// MachineScale while it lasts (a wall second is a service second) and the
+// failback-interruption check judges that cost at its wall value instead
+// of multiplying it by the scale. A deliberate delay (the slow-switchover
+// defect) is policy and runs at the drill's own scale.
 func (rb *Runbook) failbackOnce(ctx context.Context, from, to topology.RegionName) error {
 	if err := rb.env.SQL().Resync(ctx); err != nil {
 		return fmt.Errorf("resync SQL in %s from %s: %w", to, from, err)
@@ -379,6 +387,8 @@ func (rb *Runbook) failbackOnce(ctx context.Context, from, to topology.RegionNam
 	}
 	rb.rec.Event("resync-done", map[string]any{"region": string(to)})
 	// Planned switch: stop traffic, move the roles with nothing left behind.
+	release := rb.machineTime("planned switch: drain, SQL and blob switchover")
+	defer release()
 	if err := rb.env.Router().Drain(); err != nil {
 		return err
 	}
@@ -396,9 +406,12 @@ func (rb *Runbook) failbackOnce(ctx context.Context, from, to topology.RegionNam
 	if d := rb.cfg.SlowSwitchover; d > 0 {
 		// The slow-switchover defect: the switch takes this much longer
 		// while the front door stays drained.
-		if err := rb.sleep(ctx, rb.env.Clock().Wall(d)); err != nil {
+		release()
+		if err := rb.env.Clock().Sleep(ctx, d); err != nil {
 			return err
 		}
+		release = rb.machineTime("planned switch: limited mode off, front door back")
+		defer release()
 	}
 	t = time.Now()
 	if err := rb.setMode(ctx, to, false); err != nil {
@@ -411,4 +424,25 @@ func (rb *Runbook) failbackOnce(ctx context.Context, from, to topology.RegionNam
 		return fmt.Errorf("switch front door: %w", err)
 	}
 	return nil
+}
+
+// MachineScale is the time scale of the runbook's machine steps (the
+// planned switch of a failback): a wall second is a service second.
+const MachineScale = 1
+
+// machineTime runs the clock at MachineScale until the returned function is
+// called, and records both ends (EvMachineTime).
+func (rb *Runbook) machineTime(what string) (release func()) {
+	clk := rb.env.Clock()
+	start := time.Now()
+	rb.rec.Event(EvMachineTime, map[string]any{"what": what, "scale": MachineScale, "begin": true})
+	hold := clk.Hold(MachineScale)
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			hold()
+			rb.rec.Event(EvMachineTime, map[string]any{"what": what, "scale": clk.Current(), "begin": false,
+				"wall_ms": time.Since(start).Milliseconds()})
+		})
+	}
 }

@@ -13,6 +13,7 @@ import (
 	"net"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/cenkalti/backoff/v4"
@@ -34,7 +35,13 @@ type Workload struct {
 	retry  time.Duration // wall time a client retries one request
 	client *http.Client
 	wg     sync.WaitGroup
+	// pacingLate is the worst lateness of a pacing tick (wall nanoseconds).
+	pacingLate atomic.Int64
 }
+
+// PacingLate is how late the workload's pacing ticks came at worst: a
+// loaded machine delays the offered writes as it delays every schedule.
+func (w *Workload) PacingLate() time.Duration { return time.Duration(w.pacingLate.Load()) }
 
 // NewWorkload prepares clients against the router at url.
 func NewWorkload(cfg WorkloadConfig, url string, rec *history.Recorder, clk *clock.Clock, seed int64, retryBudget time.Duration) *Workload {
@@ -137,13 +144,20 @@ func (w *Workload) Run(ctx context.Context) {
 	go func() {
 		defer w.wg.Done()
 		defer close(tokens)
-		t := time.NewTicker(time.Duration(float64(time.Second) / w.cfg.Rate))
+		period := time.Duration(float64(time.Second) / w.cfg.Rate)
+		t := time.NewTicker(period)
 		defer t.Stop()
+		last := time.Now()
 		for {
 			select {
 			case <-ctx.Done():
 				return
 			case <-t.C:
+				now := time.Now()
+				if late := int64(now.Sub(last) - period); late > w.pacingLate.Load() {
+					w.pacingLate.Store(late)
+				}
+				last = now
 				select {
 				case tokens <- struct{}{}:
 				default: // every client is busy: the op is not offered

@@ -130,18 +130,21 @@ func (r *Recorder) Event(name string, value map[string]any) Op {
 func (r *Recorder) Ops() History {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return History{Ops: append([]Op(nil), r.ops...), Scale: r.clock.Scale, Epoch: r.clock.Epoch}
+	return History{Ops: append([]Op(nil), r.ops...), Scale: r.clock.Scale, Epoch: r.clock.Epoch, Segments: r.clock.Segments()}
 }
 
 // History is a finished record with the clock it was taken with.
 type History struct {
 	Scale float64
 	Epoch time.Time
-	Ops   []Op
+	// Segments are the clock's changes of scale (the runbook's machine
+	// steps run at scale 1); empty when it always ran at Scale.
+	Segments []clock.Segment
+	Ops      []Op
 }
 
 // Clock returns the clock the history was recorded with.
-func (h History) Clock() *clock.Clock { return &clock.Clock{Scale: h.Scale, Epoch: h.Epoch} }
+func (h History) Clock() *clock.Clock { return clock.Restore(h.Scale, h.Epoch, h.Segments) }
 
 // Completion is a write or probe with its invocation and outcome paired.
 type Completion struct {
@@ -219,8 +222,9 @@ func (h History) WriteJSONL(w io.Writer) error {
 
 // Header is the first line of a saved history file, giving its clock.
 type Header struct {
-	Scale float64   `json:"time_scale"`
-	Epoch time.Time `json:"epoch"`
+	Scale    float64         `json:"time_scale"`
+	Epoch    time.Time       `json:"epoch"`
+	Segments []clock.Segment `json:"segments,omitempty"`
 }
 
 // Save writes the history to path as JSON lines, the first line its clock.
@@ -230,7 +234,7 @@ func (h History) Save(path string) error {
 		return fmt.Errorf("save history: %w", err)
 	}
 	defer f.Close()
-	if err := json.NewEncoder(f).Encode(Header{Scale: h.Scale, Epoch: h.Epoch}); err != nil {
+	if err := json.NewEncoder(f).Encode(Header{Scale: h.Scale, Epoch: h.Epoch, Segments: h.Segments}); err != nil {
 		return fmt.Errorf("save history: %w", err)
 	}
 	if err := h.WriteJSONL(f); err != nil {
@@ -251,7 +255,7 @@ func Load(path string) (History, error) {
 	if err := dec.Decode(&hdr); err != nil {
 		return History{}, fmt.Errorf("load history %s: header: %w", path, err)
 	}
-	h := History{Scale: hdr.Scale, Epoch: hdr.Epoch}
+	h := History{Scale: hdr.Scale, Epoch: hdr.Epoch, Segments: hdr.Segments}
 	for {
 		var op Op
 		if err := dec.Decode(&op); err == io.EOF {

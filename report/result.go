@@ -64,6 +64,12 @@ type Result struct {
 	WallS   float64           `json:"wall_s"`
 	// ServiceS is the run's length in service seconds.
 	ServiceS float64 `json:"service_s"`
+	// Noise is the harness's own timing noise over the run (wall time);
+	// each check's share of it is on the check (noise_service_s).
+	Noise *assertions.Noise `json:"noise,omitempty"`
+	// MachineScale is the scale of the runbook's machine steps (the planned
+	// switch of a failback), when the clock ran at it.
+	MachineScale float64 `json:"machine_scale,omitempty"`
 }
 
 // WriteResult writes result.json into dir.

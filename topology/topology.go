@@ -229,6 +229,16 @@ type ShippingStatus struct {
 	// BackupErrors counts failed log backups (a full log share, a crashed server).
 	BackupErrors int `json:"backup_errors"`
 	CopyErrors   int `json:"copy_errors"`
+	// JobWall is the worst wall time of each job's recent runs
+	// (JobLogBackup, JobLogCopy, JobLogRestore): machine work, the same at
+	// any time scale.
+	JobWall map[string]time.Duration `json:"job_wall_ns,omitempty"`
+}
+
+// ShipWall is the wall cost of shipping one log backup: the worst recent
+// backup, copy and restore runs together.
+func (s ShippingStatus) ShipWall() time.Duration {
+	return s.JobWall[JobLogBackup] + s.JobWall[JobLogCopy] + s.JobWall[JobLogRestore]
 }
 
 // PossibleLoss tells whether failing over now could lose committed data:
@@ -237,15 +247,57 @@ func (s ShippingStatus) PossibleLoss() bool {
 	return s.PrimaryLast.Seq > s.Copy.Seq && s.PrimaryLast.Seq > s.Restore.Seq
 }
 
-// Lag is how far the secondary's restored data trails the primary at time now.
+// Lag is the data at risk at time now, as far as one status tells: the
+// age of the oldest write the secondary has not restored (0 when it has
+// restored everything the primary was seen to commit). The oldest missing
+// write committed after the newest restored one, so this is an upper bound,
+// exact under steady traffic. With nothing restored yet one status cannot
+// tell when the oldest missing write committed: Lag is then 0 and a
+// LagTracker, which follows the statuses over time, tells.
 func (s ShippingStatus) Lag(now time.Time) time.Duration {
-	if s.Restore.CommitTime.IsZero() {
+	since, ok := s.atRiskSince()
+	if !ok || since.IsZero() {
 		return 0
 	}
-	if d := now.Sub(s.Restore.CommitTime); d > 0 {
-		return d
+	return max(now.Sub(since), 0)
+}
+
+func (s ShippingStatus) atRiskSince() (time.Time, bool) {
+	if s.PrimaryLast.CommitTime.IsZero() || s.PrimaryLast.Seq <= s.Restore.Seq {
+		return time.Time{}, false
 	}
-	return 0
+	return s.Restore.CommitTime, true
+}
+
+// LagTracker follows log-shipping statuses over time to tell the age of the
+// data at risk, also before anything was restored. The zero value is ready.
+type LagTracker struct {
+	primary RegionName
+	first   time.Time // the first commit seen beyond the restored position while nothing was restored
+}
+
+// AtRiskSince returns the commit time of the oldest write the secondary
+// has not restored, and false when it has restored everything the primary
+// was seen to commit. With nothing restored since shipping (re)started it is
+// the first commit the tracker saw beyond the restored position (statuses
+// are sampled, so a write slightly older may be missing too).
+func (t *LagTracker) AtRiskSince(s ShippingStatus) (time.Time, bool) {
+	if s.Primary != t.primary {
+		t.primary, t.first = s.Primary, time.Time{}
+	}
+	since, ok := s.atRiskSince()
+	if !ok {
+		t.first = time.Time{}
+		return time.Time{}, false
+	}
+	if !since.IsZero() {
+		t.first = time.Time{}
+		return since, true
+	}
+	if t.first.IsZero() {
+		t.first = s.PrimaryLast.CommitTime
+	}
+	return t.first, true
 }
 
 // SwitchoverOptions tunes a planned switch of roles.
@@ -293,6 +345,9 @@ type ReplicationStatus struct {
 	OldestPending time.Time `json:"oldest_pending"`
 	Errors        int       `json:"errors"`
 	LastSync      time.Time `json:"last_sync"`
+	// RoundWall is the worst wall time of the recent replication rounds
+	// (machine work, the same at any time scale; 0 if unknown).
+	RoundWall time.Duration `json:"round_wall_ns,omitempty"`
 }
 
 // Lag is the age of the oldest object not yet replicated.

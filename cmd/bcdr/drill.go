@@ -18,6 +18,7 @@ import (
 	"github.com/bcdr-harness/bcdr/faults"
 	"github.com/bcdr-harness/bcdr/harness"
 	"github.com/bcdr-harness/bcdr/report"
+	"github.com/bcdr-harness/bcdr/topology"
 	"gopkg.in/yaml.v3"
 )
 
@@ -229,7 +230,8 @@ func cmdDrill(ctx context.Context, args []string, stdout, stderr io.Writer) (int
 	stopWatch := context.AfterFunc(ctx, func() {
 		pr.logf("interrupted: stopping the drill, tearing the environment down, writing what was recorded")
 	})
-	outcome, runErr := harness.Run(ctx, sc, harness.Options{Logf: pr.logf, OnOp: pr.onOp, Base: &base})
+	outcome, runErr := harness.Run(ctx, sc, harness.Options{Logf: pr.logf, OnOp: pr.onOp, Base: &base,
+		OnEnv: func(env topology.Environment) { pr.useClock(env.Clock()) }})
 	stopWatch()
 	pr.close()
 	var fe *faults.Error

@@ -53,7 +53,7 @@ const barAfter = 3 * time.Second
 
 // progressMode is the --progress flag: auto, tty, plain or none.
 func newProgress(w io.Writer, mode string, sc harness.Scenario) *progress {
-	p := &progress{w: w, sc: sc, clk: clock.New(sc.Scale), start: time.Now(), width: 132}
+	p := &progress{w: w, sc: sc, clk: clock.New(sc.TimeScale()), start: time.Now(), width: 132}
 	switch mode {
 	case "tty":
 		p.tty = true
@@ -116,8 +116,16 @@ func (p *progress) logf(format string, args ...any) {
 	p.clear()
 	el := time.Since(p.start)
 	fmt.Fprintf(p.w, "%s +%6.1fs %9s  %s\n", time.Now().Format("15:04:05"), el.Seconds(),
-		"["+shortService(p.clk.Service(el))+"]", msg)
+		"["+shortService(p.clk.Now())+"]", msg)
 	p.redraw()
+}
+
+// useClock follows the run's own clock once the environment is up, so
+// that service times are the run's (its epoch, scale and machine steps).
+func (p *progress) useClock(c *clock.Clock) {
+	p.mu.Lock()
+	p.clk = c
+	p.mu.Unlock()
 }
 
 func (p *progress) setPhase(name string) {
@@ -233,7 +241,7 @@ func (p *progress) redraw() {
 	}
 	el := time.Since(p.start)
 	line := fmt.Sprintf("%s  %.1fs wall = %s service  writes %d ok %d failed %d unknown",
-		orDash(p.phase), el.Seconds(), shortService(p.clk.Service(el)), p.ok, p.failed, p.unknown)
+		orDash(p.phase), el.Seconds(), shortService(p.clk.Now()), p.ok, p.failed, p.unknown)
 	if w := p.wait; w != nil && w.wall >= barAfter {
 		done := time.Since(w.start)
 		frac := float64(done) / float64(w.wall)

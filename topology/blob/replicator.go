@@ -134,7 +134,8 @@ type ReplicatorConfig struct {
 // Replicator copies new objects from the source bucket to the destination.
 type Replicator struct {
 	cfg   ReplicatorConfig
-	round sync.Mutex // one round at a time
+	round sync.Mutex        // one round at a time
+	costs topology.JobCosts // wall time of the recent rounds
 
 	mu            sync.Mutex
 	source, dest  topology.RegionName
@@ -177,7 +178,7 @@ func (r *Replicator) Run(ctx context.Context) {
 			on := r.replicating
 			r.mu.Unlock()
 			if on {
-				_ = r.SyncNow(ctx) // failures are counted in Status
+				_ = r.costs.Time(topology.JobReplication, func() error { return r.SyncNow(ctx) }) // failures are counted in Status
 			}
 		}
 	}
@@ -188,7 +189,7 @@ func (r *Replicator) Status(context.Context) (topology.ReplicationStatus, error)
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return topology.ReplicationStatus{Source: r.source, Destination: r.dest, Replicating: r.replicating,
-		Pending: r.pending, OldestPending: r.oldestPending, Errors: r.errors, LastSync: r.lastSync}, nil
+		Pending: r.pending, OldestPending: r.oldestPending, Errors: r.errors, LastSync: r.lastSync, RoundWall: r.costs.Worst()[topology.JobReplication]}, nil
 }
 
 func (r *Replicator) clients() (src, dst *minio.Client, err error) {

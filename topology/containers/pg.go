@@ -138,6 +138,7 @@ type pgPair struct {
 	stop               context.CancelFunc
 	life               context.Context // the jobs' context, ended by close
 	wg                 sync.WaitGroup
+	costs              topology.JobCosts
 }
 
 var _ topology.LogShipping = (*pgPair)(nil)
@@ -407,7 +408,7 @@ func (p *pgPair) Status(ctx context.Context) (topology.ShippingStatus, error) {
 	defer p.mu.Unlock()
 	return topology.ShippingStatus{
 		Primary: p.primary, Secondary: p.secondary, Shipping: p.shipping,
-		Backup: p.backup, Copy: p.copy, Restore: p.rest, PrimaryLast: p.primaryLast,
+		Backup: p.backup, Copy: p.copy, Restore: p.rest, PrimaryLast: p.primaryLast, JobWall: p.costs.Worst(),
 		BackupErrors: p.backupErr, CopyErrors: p.copyErr,
 	}, nil
 }
@@ -685,25 +686,10 @@ func (p *pgPair) run(ctx context.Context) {
 	p.mu.Lock()
 	p.stop, p.life = cancel, ctx
 	p.mu.Unlock()
-	for _, j := range []struct {
-		every time.Duration
-		f     func(context.Context) error
-	}{{p.spec.LogBackupInterval, p.BackupLog}, {p.spec.LogCopyInterval, p.CopyLogs}, {p.spec.LogRestoreInterval, p.RestoreLogs}} {
-		p.wg.Add(1)
-		go func() {
-			defer p.wg.Done()
-			t := time.NewTicker(max(p.clk.Wall(j.every), 20*time.Millisecond))
-			defer t.Stop()
-			for {
-				select {
-				case <-ctx.Done():
-					return
-				case <-t.C:
-					_ = j.f(ctx)
-				}
-			}
-		}()
-	}
+	topology.RunJobs(ctx, p.clk, &p.costs, &p.wg,
+		topology.Job{Name: topology.JobLogBackup, Every: p.spec.LogBackupInterval, Run: p.BackupLog},
+		topology.Job{Name: topology.JobLogCopy, Every: p.spec.LogCopyInterval, Run: p.CopyLogs},
+		topology.Job{Name: topology.JobLogRestore, Every: p.spec.LogRestoreInterval, Run: p.RestoreLogs})
 }
 
 func (p *pgPair) close() {

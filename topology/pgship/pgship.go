@@ -122,6 +122,7 @@ type Pair struct {
 	runCancels               []context.CancelFunc
 	closed                   bool
 	jobs                     sync.WaitGroup
+	costs                    topology.JobCosts
 }
 
 // mark records one log backup: where the WAL was switched and the newest

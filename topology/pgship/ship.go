@@ -537,6 +537,7 @@ func (p *Pair) Status(ctx context.Context) (topology.ShippingStatus, error) {
 		PrimaryLast:  p.primaryLast,
 		BackupErrors: p.backupErrors,
 		CopyErrors:   p.copyErrors,
+		JobWall:      p.costs.Worst(),
 	}, nil
 }
 
@@ -550,20 +551,12 @@ func (p *Pair) Run(ctx context.Context) {
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	p.runCancels = append(p.runCancels, cancel)
-	p.jobs.Add(4)
+	p.jobs.Add(1)
 	p.mu.Unlock()
-	loop := func(interval time.Duration, job func(context.Context) error) {
-		defer p.jobs.Done()
-		for {
-			if err := p.clk.Sleep(ctx, interval); err != nil {
-				return
-			}
-			_ = job(ctx)
-		}
-	}
-	go loop(p.cfg.BackupInterval, p.BackupLog)
-	go loop(p.cfg.CopyInterval, p.CopyLogs)
-	go loop(p.cfg.RestoreInterval, p.RestoreLogs)
+	topology.RunJobs(ctx, p.clk, &p.costs, &p.jobs,
+		topology.Job{Name: topology.JobLogBackup, Every: p.cfg.BackupInterval, Run: p.BackupLog},
+		topology.Job{Name: topology.JobLogCopy, Every: p.cfg.CopyInterval, Run: p.CopyLogs},
+		topology.Job{Name: topology.JobLogRestore, Every: p.cfg.RestoreInterval, Run: p.RestoreLogs})
 	// Sample the primary's newest commit often, so that PrimaryLast is
 	// fresh when the primary disappears.
 	go func() {

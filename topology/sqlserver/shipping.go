@@ -89,8 +89,9 @@ type Shipping struct {
 	skipped   map[string]bool              // logs the secondary already had
 	status    topology.ShippingStatus      // last known, the fallback of Status
 
-	stop context.CancelFunc
-	wg   sync.WaitGroup
+	stop  context.CancelFunc
+	wg    sync.WaitGroup
+	costs topology.JobCosts
 }
 
 var _ topology.LogShipping = (*Shipping)(nil)
@@ -494,6 +495,7 @@ func (s *Shipping) Status(ctx context.Context) (topology.ShippingStatus, error) 
 	defer s.mu.Unlock()
 	st := s.status
 	st.Primary, st.Secondary, st.Shipping = s.primary, s.secondary, s.shipping
+	st.JobWall = s.costs.Worst()
 	return st, nil
 }
 
@@ -649,32 +651,10 @@ func (s *Shipping) switchWithoutTail(ctx context.Context, p, sec *Node) error {
 func (s *Shipping) Start(ctx context.Context) {
 	ctx, cancel := context.WithCancel(ctx)
 	s.stop = cancel
-	for _, j := range []struct {
-		every time.Duration
-		run   func(context.Context) error
-	}{
-		{s.cfg.BackupInterval, s.BackupLog},
-		{s.cfg.CopyInterval, s.CopyLogs},
-		{s.cfg.RestoreInterval, s.RestoreLogs},
-	} {
-		if j.every <= 0 {
-			continue
-		}
-		s.wg.Add(1)
-		go func() {
-			defer s.wg.Done()
-			t := time.NewTicker(s.cfg.Clock.Wall(j.every))
-			defer t.Stop()
-			for {
-				select {
-				case <-ctx.Done():
-					return
-				case <-t.C:
-					_ = j.run(ctx)
-				}
-			}
-		}()
-	}
+	topology.RunJobs(ctx, s.cfg.Clock, &s.costs, &s.wg,
+		topology.Job{Name: topology.JobLogBackup, Every: s.cfg.BackupInterval, Run: s.BackupLog},
+		topology.Job{Name: topology.JobLogCopy, Every: s.cfg.CopyInterval, Run: s.CopyLogs},
+		topology.Job{Name: topology.JobLogRestore, Every: s.cfg.RestoreInterval, Run: s.RestoreLogs})
 }
 
 // Stop ends the scheduled jobs and waits for them.

@@ -1,0 +1,191 @@
+package assertions
+
+import (
+	"fmt"
+	"math"
+	"strings"
+	"time"
+
+	"github.com/bcdr-harness/bcdr/clock"
+	"github.com/bcdr-harness/bcdr/history"
+)
+
+// Noise is the harness's own timing noise over a run, in wall time, read
+// from the recorded history: how late timers fired (a loaded machine), how
+// long the machine work of a log-shipping round and a blob replication
+// round took, how slow the slowest request was in steady state. At a time
+// scale of 200 every wall millisecond of it is 200 service milliseconds
+// that no policy of the environment spent, so a figure within this noise of
+// its budget cannot be told from a broken promise: Judge makes it unknown.
+type Noise struct {
+	// TimerLateMaxMS is the worst lateness of the harness's 10 ms probe
+	// ticker; TimerLateP99MS its 99th percentile.
+	TimerLateMaxMS float64 `json:"timer_late_max_ms"`
+	TimerLateP99MS float64 `json:"timer_late_p99_ms"`
+	// PacingLateMaxMS is the worst lateness of the workload's pacing ticks.
+	PacingLateMaxMS float64 `json:"pacing_late_max_ms"`
+	// SamplerLateMaxMS is the worst gap between two lag samples beyond the
+	// sampler's period.
+	SamplerLateMaxMS float64 `json:"sampler_late_max_ms"`
+	// ShipWallMS is the worst wall cost of shipping one log backup (backup,
+	// copy and restore jobs) in steady state; BlobRoundWallMS of one blob
+	// replication round.
+	ShipWallMS      float64 `json:"ship_wall_ms"`
+	BlobRoundWallMS float64 `json:"blob_round_wall_ms"`
+	// RequestWallMS is the slowest acknowledged write before the first
+	// fault (invoke to acknowledgement).
+	RequestWallMS float64 `json:"request_wall_ms"`
+	// FailoverWallMS is the wall time of the failover's steps (fence,
+	// promote, blob, limited mode), summed.
+	FailoverWallMS float64 `json:"failover_wall_ms"`
+	// MachineWallMS is the longest stretch of machine work the clock ran
+	// at the machine scale for (judged at its wall value, not scaled).
+	MachineWallMS float64 `json:"machine_wall_ms"`
+	// Scale is the base time scale the noise is multiplied by.
+	Scale float64 `json:"time_scale"`
+}
+
+// clientRetryStep is the longest pause of a client between two attempts
+// (harness/workload.go): the resolution of "the first write after".
+const clientRetryStep = 100 * time.Millisecond
+
+func msDur(v float64) time.Duration { return time.Duration(v * float64(time.Millisecond)) }
+
+// Jitter is the scheduling noise every figure carries: the worst of the
+// timer, pacing and sampler lateness.
+func (n Noise) Jitter() time.Duration {
+	return msDur(math.Max(n.TimerLateMaxMS, math.Max(n.PacingLateMaxMS, n.SamplerLateMaxMS)))
+}
+
+// For is the noise band of a check in wall time, with what it is made of
+// (0 for a check whose figure is not a time, or is judged at wall value).
+func (n Noise) For(check string) (time.Duration, string) {
+	j := n.Jitter()
+	parts := []string{"timer lateness " + clock.Round(j).String()}
+	add := func(d time.Duration, what string) {
+		if d > 0 {
+			j += d
+			parts = append(parts, what+" "+clock.Round(d).String())
+		}
+	}
+	switch check {
+	case "rpo", "sign-off":
+		add(msDur(n.ShipWallMS), "one log shipping round")
+	case "replication-lag":
+		add(msDur(math.Max(n.ShipWallMS, n.BlobRoundWallMS)), "one shipping or replication round")
+	case "cross-store":
+		add(msDur(n.BlobRoundWallMS), "one blob replication round")
+	case "failback-interruption", "batch-outage", "fault-domain-availability":
+		add(msDur(n.RequestWallMS), "the slowest steady-state request")
+		add(clientRetryStep, "a client's retry step")
+	case "rto":
+		add(msDur(n.RequestWallMS), "the slowest steady-state request")
+		add(msDur(n.FailoverWallMS), "the failover's machine steps")
+	default:
+		return 0, ""
+	}
+	return j, strings.Join(parts, " + ")
+}
+
+// MeasureNoise reads a run's timing noise from its history: the
+// timing-noise event, the lag samples (their period and the engines' job
+// costs), the steady-state writes and the runbook's machine steps.
+func MeasureNoise(h history.History) Noise {
+	n := Noise{Scale: h.Scale}
+	firstFault := lastOp(h)
+	if f, ok := h.FirstEvent(history.EvFaultInjected); ok {
+		firstFault = f
+	}
+	samplerEvery := 0.0
+	if ev, ok := h.FirstEvent("timing-noise"); ok {
+		n.TimerLateMaxMS, _ = num(ev.Value["timer_late_max_ms"])
+		n.TimerLateP99MS, _ = num(ev.Value["timer_late_p99_ms"])
+		n.PacingLateMaxMS, _ = num(ev.Value["pacing_late_max_ms"])
+		samplerEvery, _ = num(ev.Value["sampler_every_ms"])
+	}
+	var prev *history.Op
+	for _, op := range h.Events(history.EvLag) {
+		if prev != nil && samplerEvery > 0 {
+			gap := float64(op.Wall.Sub(prev.Wall))/float64(time.Millisecond) - samplerEvery
+			n.SamplerLateMaxMS = math.Max(n.SamplerLateMaxMS, gap)
+		}
+		op := op
+		prev = &op
+		if op.Index > firstFault.Index {
+			continue // the steady state's costs: a failover's rebuild is not one round
+		}
+		if v, ok := num(op.Value["sql_ship_wall_ms"]); ok {
+			n.ShipWallMS = math.Max(n.ShipWallMS, v)
+		}
+		if v, ok := num(op.Value["blob_round_wall_ms"]); ok {
+			n.BlobRoundWallMS = math.Max(n.BlobRoundWallMS, v)
+		}
+	}
+	for _, c := range h.AcknowledgedWrites() {
+		if c.Result.Index > firstFault.Index {
+			break
+		}
+		n.RequestWallMS = math.Max(n.RequestWallMS, float64(c.Result.Wall.Sub(c.Invoke.Wall))/float64(time.Millisecond))
+	}
+	for _, op := range h.Events(history.EvFailoverStep) {
+		if v, ok := num(op.Value["wall_ms"]); ok {
+			n.FailoverWallMS += v
+		}
+	}
+	for _, op := range h.Events("machine-time") {
+		if v, ok := num(op.Value["wall_ms"]); ok {
+			n.MachineWallMS = math.Max(n.MachineWallMS, v)
+		}
+	}
+	return n
+}
+
+// Apply turns a failure that rests only on a time figure within the noise
+// band of its budget into unknown, and notes the band on the result.
+func (n Noise) Apply(r Result) Result {
+	band, parts := n.For(r.Name)
+	if band <= 0 {
+		return r
+	}
+	scale := n.Scale
+	if scale <= 0 {
+		scale = 1
+	}
+	bandSvc := time.Duration(float64(band) * scale)
+	r.NoiseServiceS, r.NoiseWallS = bandSvc.Seconds(), band.Seconds()
+	if r.Verdict != Fail || !r.overBudget || r.Observed-bandSvc > r.Budget {
+		return r
+	}
+	r.Verdict = Unknown
+	r.TooClose = true
+	// The scale at which the same wall noise would be a tenth of the budget.
+	decide := math.Floor(scale * float64(r.Budget) / 10 / float64(bandSvc))
+	if decide < 1 {
+		decide = 1
+	}
+	r.Explanation = fmt.Sprintf("too close to call: %s is over the budget %s by %s, within the harness's own timing noise of %s service (%s wall: %s) at scale %g; rerun with --scale %g, where that noise would be about %s. %s",
+		clock.Round(r.Observed), clock.Round(r.Budget), clock.Round(r.Observed-r.Budget), clock.Round(bandSvc),
+		clock.Round(band), parts, scale, decide, clock.Round(time.Duration(float64(band)*decide)), r.Explanation)
+	return r
+}
+
+// Judge runs the named checks on in, makes a failure that lies within the
+// run's timing noise of its budget unknown (Noise), and returns the results
+// and the run's verdict. A name no check has is unknown.
+func Judge(in Input, names []string) ([]Result, Verdict, Noise) {
+	noise := MeasureNoise(in.History)
+	var out []Result
+	var vs []Verdict
+	for _, name := range names {
+		c, ok := Lookup(name)
+		var r Result
+		if !ok {
+			r = unknown(name, fmt.Sprintf("no check is named %q", name))
+		} else {
+			r = noise.Apply(c.Check(in))
+		}
+		out = append(out, r)
+		vs = append(vs, r.Verdict)
+	}
+	return out, Worst(vs...), noise
+}

@@ -1,0 +1,90 @@
+package harness
+
+import (
+	"context"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/bcdr-harness/bcdr/history"
+)
+
+// EvTimingNoise records the harness's own timing noise over a run (wall
+// time): how late a fine ticker woke (scheduler stalls, a loaded machine)
+// and how late the workload's pacing ticks were. assertions.MeasureNoise
+// reads it with the lag samples' job costs.
+const EvTimingNoise = "timing-noise"
+
+// noiseTick is the period of the lateness probe.
+const noiseTick = 10 * time.Millisecond
+
+// NoiseMeter measures how late timers fire in this process while a run
+// lasts: a ticker every noiseTick, each gap beyond the period is lateness.
+// A busy machine (other processes, a compile, a CI neighbour) shows here
+// as it shows in every schedule of the harness.
+type NoiseMeter struct {
+	mu    sync.Mutex
+	late  []time.Duration
+	start time.Time
+	done  chan struct{}
+}
+
+// StartNoiseMeter starts measuring until ctx ends.
+func StartNoiseMeter(ctx context.Context) *NoiseMeter {
+	m := &NoiseMeter{start: time.Now(), done: make(chan struct{})}
+	go func() {
+		defer close(m.done)
+		t := time.NewTicker(noiseTick)
+		defer t.Stop()
+		last := time.Now()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case now := <-t.C:
+				// The tick's own timestamp would hide a late wake-up of this
+				// goroutine; time.Now is when it ran.
+				now = time.Now()
+				late := now.Sub(last) - noiseTick
+				last = now
+				if late < 0 {
+					late = 0
+				}
+				m.mu.Lock()
+				m.late = append(m.late, late)
+				m.mu.Unlock()
+			}
+		}
+	}()
+	return m
+}
+
+// Figures returns the worst, 99th and 50th percentile lateness so far and
+// the number of ticks.
+func (m *NoiseMeter) Figures() (worst, p99, p50 time.Duration, n int) {
+	m.mu.Lock()
+	l := append([]time.Duration(nil), m.late...)
+	m.mu.Unlock()
+	if len(l) == 0 {
+		return 0, 0, 0, 0
+	}
+	sort.Slice(l, func(i, j int) bool { return l[i] < l[j] })
+	at := func(q float64) time.Duration { return l[min(len(l)-1, int(q*float64(len(l))))] }
+	return l[len(l)-1], at(0.99), at(0.5), len(l)
+}
+
+// Record writes the figures as an EvTimingNoise event, with the
+// workload's pacing lateness (nil: none) and the lag sampler's period.
+func (m *NoiseMeter) Record(rec *history.Recorder, wl *Workload, samplerEvery time.Duration) {
+	worst, p99, p50, n := m.Figures()
+	v := map[string]any{
+		"timer_late_max_ms": ms(worst), "timer_late_p99_ms": ms(p99), "timer_late_p50_ms": ms(p50),
+		"timer_ticks": n, "timer_period_ms": ms(noiseTick), "sampler_every_ms": ms(samplerEvery),
+	}
+	if wl != nil {
+		v["pacing_late_max_ms"] = ms(wl.PacingLate())
+	}
+	rec.Event(EvTimingNoise, v)
+}
+
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
