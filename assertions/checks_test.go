@@ -66,6 +66,10 @@ type drill struct {
 	sqlLag, blobLag  float64
 	n                int
 	lastDocumentLoss time.Duration
+	// askOnly records a sign-off request that is never granted (signOff false).
+	askOnly bool
+	// quietFailedOver: no client writes while failed over.
+	quietFailedOver bool
 }
 
 func newDrill() *drill {
@@ -122,8 +126,10 @@ func (d *drill) run() history.History {
 		case t == d.fault+2*time.Minute:
 			b.event(history.EvOutageDetected, map[string]any{"region": "a"})
 		case t == d.foStart:
-			if d.signOff {
+			if d.signOff || d.askOnly {
 				b.event(history.EvSignOffRequested, map[string]any{"possible_loss": true})
+			}
+			if d.signOff {
 				b.event(history.EvSignOffGranted, map[string]any{"region": "a"})
 			}
 			b.event(history.EvFailoverStart, map[string]any{"from": "a", "to": "b"})
@@ -152,7 +158,9 @@ func (d *drill) run() history.History {
 		case t >= d.failbackDrained && t <= d.failbackDone:
 			region, typ = "", history.Fail
 		}
-		d.write(region, typ)
+		if !(d.quietFailedOver && region == "b") {
+			d.write(region, typ)
+		}
 		if t%(2*time.Minute) == 0 {
 			switch {
 			case typ != history.OK:
@@ -486,5 +494,82 @@ func TestLedgerOrphanLines(t *testing.T) {
 	r := check(t, Ledger{}, in, Fail, "orphan-entry-268: 2 journal lines with no entry row", "region b right after failover")
 	if r.Violations != 1 {
 		t.Errorf("violations %d", r.Violations)
+	}
+}
+
+// The unknown-on-nothing branches: a check with nothing to judge says
+// unknown, never pass.
+
+func TestWorstOfNothingIsUnknown(t *testing.T) {
+	if v := Worst(); v != Unknown {
+		t.Errorf("the verdict of no checks is %s, want unknown", v)
+	}
+	if v := Worst(Pass, Unknown); v != Unknown {
+		t.Errorf("pass and unknown give %s", v)
+	}
+	if v := Worst(Pass, Pass); v != Pass {
+		t.Errorf("pass and pass give %s", v)
+	}
+}
+
+func TestRPOUnknownWithNothingToLose(t *testing.T) {
+	// A failover with no write acknowledged before it.
+	b := newBuilder()
+	b.event(history.EvHealth, map[string]any{"when": "before", "ok": true})
+	b.at(10 * time.Minute)
+	b.event(history.EvFaultInjected, map[string]any{"fault": "region-outage", "region_loss": true, "verified": true})
+	b.at(40 * time.Minute)
+	b.event(history.EvFailoverStart, map[string]any{"from": "a", "to": "b"})
+	b.event(history.EvFailoverDone, map[string]any{"from": "a", "to": "b"})
+	b.at(41 * time.Minute)
+	b.op(1, history.JournalEntry, "je-1", history.OK, 200, "b", "aos-b-1", time.Second, nil)
+	empty := &topology.Snapshot{Region: "b", Journal: map[string]topology.JournalEntry{}}
+	check(t, RPO{}, Input{History: b.h, AfterFailover: empty, Final: empty, Budgets: DefaultBudgets()}, Unknown, "no write was acknowledged before the failover")
+
+	// No failover and no write at all.
+	b = newBuilder()
+	b.event(history.EvFaultInjected, map[string]any{"fault": "instance-crash", "verified": true})
+	check(t, RPO{}, Input{History: b.h, Final: empty, Budgets: DefaultBudgets()}, Unknown, "nothing to lose")
+}
+
+func TestFailbackLossUnknownWithNothingWrittenWhileFailedOver(t *testing.T) {
+	d := newDrill()
+	d.quietFailedOver = true
+	check(t, FailbackLoss{}, d.input(time.Minute), Unknown, "no write was acknowledged by the failed-over region")
+}
+
+func TestFaultDomainAvailabilityUnknownWithoutRequests(t *testing.T) {
+	b := newBuilder()
+	b.event(history.EvHealth, map[string]any{"when": "before", "ok": true})
+	b.at(5 * time.Minute)
+	b.op(1, history.JournalEntry, "je-1", history.OK, 200, "a", "aos-a-1", time.Second, nil)
+	b.at(10 * time.Minute)
+	b.event(history.EvFaultInjected, map[string]any{"fault": "fault-domain-loss", "verified": true})
+	b.at(15 * time.Minute)
+	b.event(history.EvFaultRecovered, map[string]any{"fault": "fault-domain-loss"})
+	final := &topology.Snapshot{Region: "a", Journal: map[string]topology.JournalEntry{"je-1": {Key: "je-1"}}}
+	check(t, FaultDomainAvailability{}, Input{History: b.h, Final: final, Budgets: DefaultBudgets()}, Unknown, "no client request")
+}
+
+func TestReplicationLagUnknownWhenNothingRestored(t *testing.T) {
+	b := newBuilder()
+	for i := 1; i <= 10; i++ {
+		b.at(time.Duration(i) * time.Minute)
+		// The secondary restored nothing yet: its lag reads 0.
+		b.event(history.EvLag, map[string]any{"sql_lag_s": 0.0, "sql_restored": false})
+	}
+	check(t, ReplicationLag{}, Input{History: b.h, Budgets: DefaultBudgets()}, Unknown, "restored nothing")
+}
+
+func TestSignOffRequestedNeverGrantedFails(t *testing.T) {
+	d := newDrill()
+	d.signOff, d.askOnly = false, true
+	// Even a failover that happened to lose nothing breaks the rule.
+	check(t, SignOff{}, d.input(0), Fail, "never granted", "happened to lose no acknowledged write")
+	d = newDrill()
+	d.signOff, d.askOnly = false, true
+	r := check(t, SignOff{}, d.input(2*time.Minute), Fail, "never granted", "je-")
+	if r.LostCount == 0 {
+		t.Error("lost writes not named")
 	}
 }

@@ -65,6 +65,7 @@ func (FaultDomainAvailability) Check(in Input) Result {
 	var slowest history.Completion
 	slowestWait := time.Duration(-1)
 	var faultDesc []string
+	requests := 0
 	for _, f := range hw {
 		r.Ops = append(r.Ops, f.inject.Index, f.recover.Index)
 		params := ""
@@ -84,6 +85,7 @@ func (FaultDomainAvailability) Check(in Input) Result {
 			if c.Result.Wall.Before(f.inject.Wall) || c.Invoke.Wall.After(until) || cancelled(c.Result) {
 				continue
 			}
+			requests++
 			if c.Result.Type != history.OK && !refusedInLimitedMode(c.Result) {
 				failures = append(failures, c)
 			}
@@ -91,6 +93,9 @@ func (FaultDomainAvailability) Check(in Input) Result {
 				slowestWait, slowest = w, c
 			}
 		}
+	}
+	if requests == 0 {
+		return unknown(name, fmt.Sprintf("no client request was made from the injection of the fault to a retry budget after its recovery (%s), so customers' experience of it could not be judged", strings.Join(faultDesc, "; ")))
 	}
 	if slowestWait < 0 {
 		slowestWait = 0

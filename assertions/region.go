@@ -43,9 +43,12 @@ func (RPO) Check(in Input) Result {
 	if !hasFault {
 		return unknown("rpo", "no fault was injected, so there is no failover to measure")
 	}
-	lost, _, ok := rpoLost(in)
+	lost, start, ok := rpoLost(in)
 	if !ok {
 		return unknown("rpo", "no failover happened (or no snapshot of the promoted region was taken), so no data loss could be measured")
+	}
+	if n := ackedBefore(in.History, start); n == 0 {
+		return unknown("rpo", fmt.Sprintf("no write was acknowledged before the failover at service %s, so there was nothing the failover could lose and no loss window to measure", clock.Round(start.Service)))
 	}
 	r := Result{Name: "rpo", Budget: in.Budgets.RPO}
 	for _, c := range lost {
@@ -84,6 +87,13 @@ func (RPO) Check(in Input) Result {
 func noFailoverLoss(in Input, fault history.Op, hasFault bool) Result {
 	clk := in.History.Clock()
 	r := Result{Name: "rpo", Budget: 0}
+	acks := in.History.AcknowledgedWrites()
+	if len(acks) == 0 {
+		return unknown("rpo", "no write was acknowledged in the whole run, so there was nothing to lose")
+	}
+	if hasFault && ackedBefore(in.History, fault) == 0 {
+		return unknown("rpo", fmt.Sprintf("no write was acknowledged before %s at service %s, so there was nothing the fault could lose", faultName(fault), clock.Round(fault.Service)))
+	}
 	var lost []history.Completion
 	for _, c := range in.History.AcknowledgedWrites() {
 		if !in.Final.Has(c.Invoke.Key) {
@@ -110,6 +120,17 @@ func noFailoverLoss(in Input, fault history.Op, hasFault bool) Result {
 	r.Explanation = fmt.Sprintf("%s lost without any failover (%s): %s; with no region failover nothing may be lost",
 		plural(len(lost), "acknowledged write", "acknowledged writes"), what, describeLost(lostWrites(lost), clk, ref, refName))
 	return finish(r, clk)
+}
+
+// ackedBefore counts the writes acknowledged before op.
+func ackedBefore(h history.History, op history.Op) int {
+	n := 0
+	for _, c := range h.AcknowledgedWrites() {
+		if c.Result.Wall.Before(op.Wall) {
+			n++
+		}
+	}
+	return n
 }
 
 func lostWrites(cs []history.Completion) []LostWrite {
@@ -250,6 +271,11 @@ func (FailbackLoss) Check(in Input) Result {
 		}
 	}
 	r := Result{Name: "failback-loss", Ops: []int{start.Index, fb.Index}}
+	// The failback's own stake is what the failed-over region acknowledged
+	// before the switch: with none, nothing it could lose was exercised.
+	if n := ackedWhileFailedOver(in.History, start); n == 0 {
+		return unknown("failback-loss", fmt.Sprintf("no write was acknowledged by the failed-over region between failover-done and the failback's switch (failback started at service %s), so the failback had nothing of its own to lose", clock.Round(start.Service)))
+	}
 	var lost []history.Completion
 	for _, c := range in.History.AcknowledgedWrites() {
 		if !already[c.Invoke.Key] && !in.Final.Has(c.Invoke.Key) {
@@ -280,6 +306,30 @@ func (FailbackLoss) Check(in Input) Result {
 	r.Explanation = fmt.Sprintf("%d acknowledged writes lost across the failback (started service %s, switch at %s): %s; the failback must take a final log backup before the switch",
 		len(lost), clock.Round(start.Service), clock.Round(sw.Service), describeLost(lostWrites(lost), clk, sw.Service, refName))
 	return finish(r, clk)
+}
+
+// ackedWhileFailedOver counts the writes acknowledged by the promoted
+// region between failover-done and the failback's switch (the front door's
+// drain after start, else failback-done).
+func ackedWhileFailedOver(h history.History, start history.Op) int {
+	done, ok := h.FirstEvent(history.EvFailoverDone)
+	if !ok {
+		return 0
+	}
+	to := str(done.Value, "to")
+	end, ok := eventAfter(h, "front-door-drained", start)
+	if !ok {
+		if end, ok = h.FirstEvent(history.EvFailbackDone); !ok {
+			end = lastOp(h)
+		}
+	}
+	n := 0
+	for _, c := range h.AcknowledgedWrites() {
+		if c.Result.Wall.After(done.Wall) && c.Result.Wall.Before(end.Wall) && (to == "" || c.Result.Region == to) {
+			n++
+		}
+	}
+	return n
 }
 
 // Validity checks the test itself: enough traffic before the fault, the

@@ -574,6 +574,7 @@ func StartLagSampler(ctx context.Context, rec *history.Recorder, env topology.En
 			v := map[string]any{}
 			if st, err := env.SQL().Status(ctx); err == nil {
 				v["sql_lag_s"] = clk.Service(st.Lag(now)).Seconds()
+				v["sql_restored"] = !st.Restore.CommitTime.IsZero() // a lag of 0 with nothing restored means nothing
 				v["sql_primary"] = string(st.Primary)
 				v["sql_shipping"] = st.Shipping
 				v["sql_backup_errors"] = st.BackupErrors
