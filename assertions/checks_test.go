@@ -573,3 +573,60 @@ func TestSignOffRequestedNeverGrantedFails(t *testing.T) {
 		t.Error("lost writes not named")
 	}
 }
+
+func TestRTOAfterRefusedSignOff(t *testing.T) {
+	build := func(recovers bool) Input {
+		b := newBuilder()
+		b.at(10 * time.Minute)
+		b.event(history.EvFaultInjected, map[string]any{"fault": "region-outage", "region_loss": true, "verified": true})
+		b.at(40 * time.Minute)
+		b.event(history.EvSignOffRequested, map[string]any{"possible_loss": true})
+		b.event(history.EvSignOffRefused, map[string]any{"region": "a"})
+		for i := 0; i < 10; i++ {
+			b.at(time.Duration(41+i) * time.Minute)
+			typ, status := history.Fail, 503
+			if recovers && i >= 5 {
+				typ, status = history.OK, 200
+			}
+			b.op(1, history.JournalEntry, fmt.Sprintf("je-%d", i), typ, status, "a", "aos-a-1", time.Second, nil)
+		}
+		return Input{History: b.h, Budgets: DefaultBudgets()}
+	}
+	r := check(t, RTO{}, build(true), Pass, "sign-off was refused", "recovered in region a")
+	if r.Observed < 35*time.Minute {
+		t.Errorf("observed %s, want from the fault to the recovery in region a", r.Observed)
+	}
+	check(t, RTO{}, build(false), Fail, "sign-off was refused", "did not recover in region a")
+}
+
+func TestUnjudgedFailuresMeanNoPass(t *testing.T) {
+	b := newBuilder()
+	b.at(time.Minute)
+	b.op(1, history.JournalEntry, "je-1", history.OK, 200, "a", "aos-a-1", time.Second, nil)
+	b.at(10 * time.Minute)
+	b.event(history.EvFaultInjected, map[string]any{"fault": "fault-domain-loss", "verified": true})
+	b.at(11 * time.Minute)
+	b.op(1, history.JournalEntry, "je-2", history.Fail, 503, "a", "", 3*time.Minute, nil)
+	b.at(15 * time.Minute)
+	b.event(history.EvFaultRecovered, map[string]any{"fault": "fault-domain-loss"})
+	b.at(30 * time.Minute)
+	b.op(1, history.Report, "report-3", history.Fail, 503, "a", "", time.Second, nil)
+	in := Input{History: b.h, Budgets: DefaultBudgets()}
+	// Availability ran and judged the fault's window: only the report long
+	// after it is unjudged.
+	why := Unjudged(in, []Result{{Name: "fault-domain-availability", Verdict: Fail}})
+	if !strings.Contains(why, "1 customer request") || !strings.Contains(why, "report-3") {
+		t.Errorf("unjudged: %q, want the report after the fault", why)
+	}
+	// Availability skipped (or unknown): both failures are unjudged.
+	for _, rs := range [][]Result{nil, {{Name: "fault-domain-availability", Verdict: Unknown}}} {
+		if why := Unjudged(in, rs); !strings.Contains(why, "2 customer requests") {
+			t.Errorf("unjudged with %v: %q", rs, why)
+		}
+	}
+	// A run whose only failure lies in a judged window has nothing unjudged.
+	in.History.Ops = in.History.Ops[:len(in.History.Ops)-2]
+	if why := Unjudged(in, []Result{{Name: "fault-domain-availability", Verdict: Pass}}); why != "" {
+		t.Errorf("unjudged: %q, want none", why)
+	}
+}

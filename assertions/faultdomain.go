@@ -6,15 +6,16 @@ import (
 	"time"
 
 	"github.com/bcdr-harness/bcdr/clock"
-	"github.com/bcdr-harness/bcdr/faults"
 	"github.com/bcdr-harness/bcdr/history"
 )
 
 // FaultDomainAvailability checks the seed's "hardware faults inside a region:
-// customers barely notice, no data loss". For every hardware fault that does
-// not take the region away (an instance crash or freeze, a fault domain's
-// loss, a SQL crash in place), from its injection until a retry budget after
-// its recovery: no client request failed or gave up (a client retries for
+// customers barely notice, no data loss", and holds network faults to the
+// same. For every hardware or network fault that does not take the region
+// away (an instance crash or freeze, a fault domain's loss, a SQL crash in
+// place, a link cut or slowed), from its injection until a retry budget
+// after its recovery, outside the stretch the region promise governs (a
+// region lost, failed over and failed back): no client request failed or gave up (a client retries for
 // Budgets.RetryBudget before the failure is the customer's), no request
 // waited longer than that budget, and no acknowledged write is missing from
 // the final data.
@@ -32,10 +33,7 @@ type hardwareFault struct {
 func hardwareFaults(h history.History) []hardwareFault {
 	var out []hardwareFault
 	for _, op := range h.Events(history.EvFaultInjected) {
-		if rl, _ := op.Value["region_loss"].(bool); rl {
-			continue
-		}
-		if d, ok := faults.Lookup(faultName(op)); !ok || d.Class != faults.Hardware {
+		if !availabilityFault(op) {
 			continue
 		}
 		f := hardwareFault{inject: op, recover: lastOp(h)}
@@ -57,8 +55,11 @@ func (FaultDomainAvailability) Check(in Input) Result {
 	clk := h.Clock()
 	hw := hardwareFaults(h)
 	if len(hw) == 0 {
-		return unknown(name, "no hardware fault (instance, fault domain, SQL crash in place) was injected, so there is nothing to check")
+		return unknown(name, "no hardware or network fault (instance, fault domain, SQL crash in place, a link) was injected, so there is nothing to check")
 	}
+	// What the region promise governs (a region lost, a failover and its
+	// failback) is rto's and the failback checks' business.
+	region, hasRegion := regionSpan(h, in.Budgets.RetryBudget)
 	r := Result{Name: name, Budget: in.Budgets.RetryBudget}
 	retryWall := clk.Wall(in.Budgets.RetryBudget)
 	var failures []history.Completion
@@ -83,6 +84,9 @@ func (FaultDomainAvailability) Check(in Input) Result {
 				continue // maintenance is the operator's, not the customers'
 			}
 			if c.Result.Wall.Before(f.inject.Wall) || c.Invoke.Wall.After(until) || cancelled(c.Result) {
+				continue
+			}
+			if hasRegion && region.holds(c) {
 				continue
 			}
 			requests++

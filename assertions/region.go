@@ -157,11 +157,18 @@ func (RTO) Check(in Input) Result {
 		return unknown("rto", "no fault was injected")
 	}
 	done, ok := in.History.FirstEvent(history.EvFailoverDone)
-	if !ok {
+	to, waited := "", ""
+	if ok {
+		to, _ = done.Value["to"].(string)
+	} else if ref, refused := in.History.FirstEvent(history.EvSignOffRefused); refused && ref.Index > fault.Index {
+		// The customer refused a lossy failover: the environment waits for
+		// its region, and recovery is writes succeeding there again.
+		to = str(ref.Value, "region")
+		waited = fmt.Sprintf("sign-off was refused at service %s, so the environment waited for region %s; ", clock.Round(ref.Service), to)
+	} else {
 		return finish(Result{Name: "rto", Verdict: Fail, Budget: in.Budgets.RTO, Ops: []int{fault.Index},
 			Explanation: fmt.Sprintf("writes never recovered: no failover completed after %s at service %s", faultName(fault), clock.Round(fault.Service))}, clk)
 	}
-	to, _ := done.Value["to"].(string)
 	end := in.History.Ops[len(in.History.Ops)-1].Wall
 	if fb, ok := in.History.FirstEvent(history.EvFailbackStart); ok {
 		end = fb.Wall
@@ -184,7 +191,7 @@ func (RTO) Check(in Input) Result {
 	r := Result{Name: "rto", Budget: in.Budgets.RTO, Ops: []int{fault.Index}}
 	if recovered == nil {
 		r.Verdict = Fail
-		r.Explanation = fmt.Sprintf("writes did not recover in region %s and stay successful before failback (fault %s at service %s)", to, faultName(fault), clock.Round(fault.Service))
+		r.Explanation = fmt.Sprintf("%swrites did not recover in region %s and stay successful before failback (fault %s at service %s)", waited, to, faultName(fault), clock.Round(fault.Service))
 		if lastBad != nil {
 			r.Ops = append(r.Ops, lastBad.Result.Index)
 			r.Explanation += fmt.Sprintf("; last failed write %s at service %s: %s", lastBad.Invoke.Key, clock.Round(lastBad.Result.Service), lastBad.Result.Error)
@@ -198,8 +205,8 @@ func (RTO) Check(in Input) Result {
 	if r.Observed > r.Budget {
 		r.Verdict = Fail
 	}
-	r.Explanation = fmt.Sprintf("writes recovered in region %s %s after %s (service %s -> %s; first steady success %s on %s); budget %s; %s",
-		to, clk.Format(r.Observed), faultName(fault), clock.Round(fault.Service), clock.Round(recovered.Result.Service),
+	r.Explanation = fmt.Sprintf("%swrites recovered in region %s %s after %s (service %s -> %s; first steady success %s on %s); budget %s; %s",
+		waited, to, clk.Format(r.Observed), faultName(fault), clock.Round(fault.Service), clock.Round(recovered.Result.Service),
 		recovered.Invoke.Key, recovered.Result.Inst, clk.Format(r.Budget), failoverSteps(in.History, fault))
 	return finish(r, clk)
 }

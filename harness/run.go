@@ -83,10 +83,11 @@ func prepareSteps(sc Scenario) ([]prepared, error) {
 	if sc.Workload.Clients < 1 || sc.Workload.Rate <= 0 {
 		return nil, &KnobError{Knob: "clients", Err: errors.New("the workload needs at least one client and a positive rate")}
 	}
-	for _, name := range sc.Checks {
-		if _, ok := assertions.Lookup(name); !ok {
-			return nil, &KnobError{Knob: "checks", Err: fmt.Errorf("unknown check %q (known: %v)", name, assertions.Names())}
-		}
+	if err := checkNames("checks", sc.Checks); err != nil {
+		return nil, err
+	}
+	if err := checkNames("skip-checks", sc.SkipChecks); err != nil {
+		return nil, err
 	}
 	var out []prepared
 	regionLoss := false
@@ -273,20 +274,47 @@ func Run(ctx context.Context, sc Scenario, opt Options) (out *Outcome, err error
 		rec.Event("snapshot-error", map[string]any{"error": ferr.Error()})
 	}
 	in := assertions.Input{History: rec.Ops(), AfterFailover: afterFailover, Final: final, Budgets: sc.Budgets}
-	verdicts := []assertions.Verdict{}
-	for _, name := range sc.Checks {
-		c, _ := assertions.Lookup(name)
-		r := c.Check(in)
-		res.Checks = append(res.Checks, r)
-		verdicts = append(verdicts, r.Verdict)
-	}
-	v := assertions.Worst(verdicts...)
-	reason := ""
-	if vr, ok := findCheck(res.Checks, "validity"); ok && vr.Verdict == assertions.Unknown && v != assertions.Fail {
-		reason = vr.Explanation
-	}
+	_, failedOver := in.History.FirstEvent(history.EvFailoverStart)
+	names, skipped := sc.ChecksToRun(failedOver)
+	res.SkippedChecks = skipped
+	res.Checks = Judge(in, names)
+	v, reason := Verdict(in, res.Checks)
 	finishRes(v, reason)
 	return out, nil
+}
+
+// Judge runs the named checks on what a run recorded.
+func Judge(in assertions.Input, names []string) []assertions.Result {
+	var out []assertions.Result
+	for _, name := range names {
+		if c, ok := assertions.Lookup(name); ok {
+			out = append(out, c.Check(in))
+		}
+	}
+	return out
+}
+
+// Verdict is a run's verdict from its checks' results, with the reason when
+// it is unknown: the worst of them (unknown for none), and never pass when
+// customer requests failed or went unknown where no check judged them.
+func Verdict(in assertions.Input, results []assertions.Result) (assertions.Verdict, string) {
+	var vs []assertions.Verdict
+	for _, r := range results {
+		vs = append(vs, r.Verdict)
+	}
+	v := assertions.Worst(vs...)
+	if len(results) == 0 {
+		return v, "no check judged the run"
+	}
+	if vr, ok := findCheck(results, "validity"); ok && vr.Verdict == assertions.Unknown && v != assertions.Fail {
+		return v, vr.Explanation
+	}
+	if v == assertions.Pass {
+		if why := assertions.Unjudged(in, results); why != "" {
+			return assertions.Unknown, why
+		}
+	}
+	return v, ""
 }
 
 func findCheck(rs []assertions.Result, name string) (assertions.Result, bool) {

@@ -25,7 +25,6 @@ func control(t *testing.T, base harness.Scenario, name, desc string, knobs []str
 		t.Fatalf("%s: %v", name, err)
 	}
 	sc.Name, sc.Description = name, desc
-	sc.Checks = nil
 	sc.Expect = suitetest.With(suitetest.Pass(passing...), violated, v)
 	return suitetest.Row{Scenario: sc, Then: then}
 }
