@@ -155,7 +155,7 @@ func (FaultDomainAvailability) Check(in Input) Result {
 	switch {
 	case len(failures) > 0 || len(lost) > 0 || slowestWait > r.Budget:
 		r.Verdict = Fail
-		r.Explanation = fmt.Sprintf("customers noticed the hardware fault (%s): %s. The surviving instances and fault domains must carry the load: check the placement over fault domains and the load balancer's health probes",
+		r.Explanation = fmt.Sprintf("customers noticed the hardware or network fault (%s): %s. The surviving instances and fault domains must carry the load: check the placement over fault domains and the load balancer's health probes",
 			faultsText, strings.Join(problems, "; "))
 	case in.Final == nil:
 		r.Verdict = Unknown

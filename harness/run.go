@@ -233,23 +233,36 @@ func Run(ctx context.Context, sc Scenario, opt Options) (out *Outcome, err error
 			regionLoss = regionLoss || p.def.RegionLoss
 		}
 	}
-	if runErr == nil && regionLoss {
-		phase("failback")
+	// A run lasts as long as what it started: whatever fault made the
+	// runbook fail over (a region loss, or any fault that outlasted the
+	// decision window), the drill waits for the failback, then runs its
+	// after phase; a failover that starts late (during the after phase)
+	// is waited for the same way, so no run ends in the middle of a
+	// failover or a failback.
+	failoverStarted := func() bool { _, ok := rec.Ops().FirstEvent(history.EvFailoverStart); return ok }
+	settled := func() bool {
 		select {
 		case <-rb.FailedBack():
+			return true
 		case <-rbDone:
-			// Standing down after a refused sign-off is the runbook doing
-			// its job: there is no failback to wait for.
-			if err := rb.Err(); err != nil && !errors.Is(err, errStandDown) {
-				runErr = err
-			}
-		case <-runCtx.Done():
-			runErr = runCtx.Err()
+			return true
+		default:
+			return false
 		}
 	}
-	if runErr == nil {
+	for pass := 0; runErr == nil; pass++ {
+		if (pass == 0 && regionLoss || failoverStarted()) && !settled() {
+			phase("failback")
+			runErr = awaitFailback(runCtx, rb, rbDone)
+			if runErr != nil {
+				break
+			}
+		}
 		phase("after")
-		runErr = clk.Sleep(runCtx, sc.After)
+		if runErr = clk.Sleep(runCtx, sc.After); runErr != nil || !failoverStarted() || settled() {
+			break
+		}
+		logf("the runbook started a failover during the after phase: waiting for its failback")
 	}
 	stopWL()
 	wl.Wait()
@@ -315,6 +328,23 @@ func Verdict(in assertions.Input, results []assertions.Result) (assertions.Verdi
 		}
 	}
 	return v, ""
+}
+
+// awaitFailback waits until the runbook has failed back, or has stopped:
+// standing down after a refused sign-off is the runbook doing its job (there
+// is no failback to wait for); any other stop is the run's error.
+func awaitFailback(ctx context.Context, rb *Runbook, rbDone <-chan struct{}) error {
+	select {
+	case <-rb.FailedBack():
+		return nil
+	case <-rbDone:
+		if err := rb.Err(); err != nil && !errors.Is(err, errStandDown) {
+			return err
+		}
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 func findCheck(rs []assertions.Result, name string) (assertions.Result, bool) {
