@@ -630,3 +630,68 @@ func TestUnjudgedFailuresMeanNoPass(t *testing.T) {
 		t.Errorf("unjudged: %q, want none", why)
 	}
 }
+
+// stallThenLoss is a synthetic replication-stall-then-loss: the WAN is cut
+// at 30m (the fault's injection), region a keeps acknowledging writes until
+// it is lost at 70m (region-lost, when lost is true), failover at 90m.
+// The promoted region has only what was shipped before the WAN cut.
+func stallThenLoss(lost bool) Input {
+	b := newBuilder()
+	b.event(history.EvHealth, map[string]any{"when": "before", "ok": true})
+	after := &topology.Snapshot{Region: "b", Journal: map[string]topology.JournalEntry{}}
+	n := 0
+	write := func() {
+		n++
+		key := fmt.Sprintf("je-%d", n)
+		_, res := b.op(1, history.JournalEntry, key, history.OK, 200, "a", "aos-a-1", time.Second, nil)
+		if res.Service < 30*time.Minute {
+			after.Journal[key] = topology.JournalEntry{Key: key}
+		}
+	}
+	for t := time.Minute; t < 70*time.Minute; t += time.Minute {
+		b.at(t)
+		if t == 30*time.Minute {
+			b.event(history.EvFaultInjected, map[string]any{"fault": "replication-stall-then-loss", "region_loss": true, "verified": true})
+		}
+		write()
+	}
+	b.at(70 * time.Minute)
+	if lost {
+		b.event(history.EvRegionLost, map[string]any{"region": "a", "fault": "replication-stall-then-loss"})
+	}
+	b.at(90 * time.Minute)
+	b.event(history.EvSignOffRequested, map[string]any{"possible_loss": true})
+	b.event(history.EvSignOffGranted, map[string]any{"region": "a"})
+	b.event(history.EvFailoverStart, map[string]any{"from": "a", "to": "b"})
+	b.event(history.EvFailoverDone, map[string]any{"from": "a", "to": "b"})
+	return Input{History: b.h, AfterFailover: after, Final: after, Budgets: DefaultBudgets()}
+}
+
+// The loss window ends at the moment region a was lost, not at the start
+// of the composite fault's injection.
+func TestRPOMeasuresToTheMomentOfLoss(t *testing.T) {
+	r := check(t, RPO{}, stallThenLoss(true), Fail, "exceeds the RPO budget", "region a lost at service 1h10m0s (region-lost, by replication-stall-then-loss)")
+	if r.Observed < 39*time.Minute || r.LostCount != 40 {
+		t.Errorf("observed %s lost %d, want about 40 minutes and 40 writes", r.Observed, r.LostCount)
+	}
+	s := check(t, SignOff{}, stallThenLoss(true), Pass, "granted first")
+	if s.Observed != r.Observed {
+		t.Errorf("sign-off measured %s, rpo %s: both measure to the moment of loss", s.Observed, r.Observed)
+	}
+}
+
+// Without the moment of loss, the window (measured from the fault's
+// injection) does not hold the lost writes: the guard says so, and a pass
+// it would have given becomes unknown.
+func TestLossWindowGuard(t *testing.T) {
+	in := stallThenLoss(false)
+	in.Budgets.RPO = 2 * time.Hour
+	check(t, RPO{}, in, Unknown, "INCONSISTENT", "acknowledged outside the reported window")
+	check(t, RPO{}, stallThenLoss(true), Fail)
+	in = stallThenLoss(true)
+	in.Budgets.RPO = 2 * time.Hour
+	r := check(t, RPO{}, in, Pass)
+	if strings.Contains(r.Explanation, "INCONSISTENT") {
+		t.Errorf("a consistent window flagged: %s", r.Explanation)
+	}
+}

@@ -221,12 +221,13 @@ func (SignOff) Check(in Input) Result {
 		return unknown(name, fmt.Sprintf("failover started at service %s but no snapshot of the promoted region was taken, so its loss (and the need for sign-off) could not be read", clock.Round(start.Service)))
 	}
 	if len(lost) > 0 {
-		fault, _ := faultTime(h)
+		// The loss window ends at the moment of loss, as rpo's does.
+		fault, _ := lossMoment(h)
 		r.Observed = fault.Service - lost[0].Result.Service
 		if r.Observed < 0 {
 			r.Observed = 0
 		}
-		r.Window = window(lost[0].Result, start)
+		r.Window = window(lost[0].Result, fault)
 		for _, c := range lost {
 			r.Lost = append(r.Lost, lostWrite(c))
 		}
@@ -269,5 +270,5 @@ func (SignOff) Check(in Input) Result {
 		r.Verdict = Pass
 		r.Explanation = fmt.Sprintf("the failover at service %s lost no acknowledged write and went ahead without sign-off, as the promise allows", clock.Round(start.Service))
 	}
-	return finish(r, clk)
+	return finish(guardWindow(r, clk), clk)
 }

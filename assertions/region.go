@@ -43,6 +43,9 @@ func (RPO) Check(in Input) Result {
 	if !hasFault {
 		return unknown("rpo", "no fault was injected, so there is no failover to measure")
 	}
+	// The loss window ends at the moment the region's data became
+	// unreachable, not at the start of the fault's injection.
+	fault, _ = lossMoment(in.History)
 	lost, start, ok := rpoLost(in)
 	if !ok {
 		return unknown("rpo", "no failover happened (or no snapshot of the promoted region was taken), so no data loss could be measured")
@@ -67,19 +70,19 @@ func (RPO) Check(in Input) Result {
 	switch {
 	case len(lost) == 0:
 		r.Verdict = Pass
-		r.Explanation = fmt.Sprintf("no acknowledged write was lost by the failover after %s at service %s", faultName(fault), clock.Round(fault.Service))
+		r.Explanation = fmt.Sprintf("no acknowledged write was lost by the failover after %s", lossName(fault))
 	case r.Observed <= r.Budget:
 		r.Verdict = Pass
-		r.Explanation = fmt.Sprintf("%d acknowledged writes lost, all within %s of %s at service %s (budget %s): %s",
-			len(lost), clk.Format(r.Observed), faultName(fault), clock.Round(fault.Service), clk.Format(r.Budget),
-			describeLost(lostWrites(lost), clk, fault.Service, "the fault"))
+		r.Explanation = fmt.Sprintf("%d acknowledged writes lost, all within %s of %s (budget %s): %s",
+			len(lost), clk.Format(r.Observed), lossName(fault), clk.Format(r.Budget),
+			describeLost(lostWrites(lost), clk, fault.Service, "the loss"))
 	default:
 		r.Verdict = Fail
-		r.Explanation = fmt.Sprintf("data loss window %s exceeds the RPO budget %s: %d acknowledged writes lost by the failover after %s at service %s, earliest first: %s; the secondary only has what log backups shipped, so check the log backup interval",
-			clk.Format(r.Observed), clk.Format(r.Budget), len(lost), faultName(fault), clock.Round(fault.Service),
-			describeLost(lostWrites(lost), clk, fault.Service, "the fault"))
+		r.Explanation = fmt.Sprintf("data loss window %s exceeds the RPO budget %s: %d acknowledged writes lost by the failover after %s, earliest first: %s; the secondary only has what log backups shipped before the region was lost, so check the log backup interval and how long replication had stalled",
+			clk.Format(r.Observed), clk.Format(r.Budget), len(lost), lossName(fault),
+			describeLost(lostWrites(lost), clk, fault.Service, "the loss"))
 	}
-	return finish(r, clk)
+	return finish(guardWindow(r, clk), clk)
 }
 
 // noFailoverLoss is the RPO of a run that never failed over: nothing may be

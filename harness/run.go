@@ -442,6 +442,9 @@ func runOne(ctx context.Context, sc Scenario, p prepared, env topology.Environme
 	case <-time.After(time.Until(at)):
 	}
 	healthyBefore := regionHealthy(ctx, env, env.Router().Active(), 0)
+	// The moment of loss, as the fault knows it (a composite fault loses
+	// the region after its own first steps).
+	faults.RecordLoss(p.fault, rec, logf)
 	logf("inject %s %v", p.step.Name, p.step.Params)
 	// The fault begins when its injection begins: killing a region's
 	// containers can take seconds, and the RPO and RTO are measured from
