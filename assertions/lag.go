@@ -41,8 +41,10 @@ func (ReplicationLag) Check(in Input) Result {
 	var samples []lagSample
 	unrestored := 0
 	for _, op := range h.Events(history.EvLag) {
-		if op.Index > end.Index {
-			break
+		// By time, not by index: a composite fault's injected event is
+		// recorded when its injection returns, stamped with its start.
+		if op.Index > end.Index || !op.Wall.Before(end.Wall) {
+			continue
 		}
 		s := lagSample{op: op}
 		if v, ok := num(op.Value["sql_lag_s"]); ok {
