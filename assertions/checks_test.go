@@ -66,6 +66,10 @@ type drill struct {
 	sqlLag, blobLag  float64
 	n                int
 	lastDocumentLoss time.Duration
+	// askOnly records a sign-off request that is never granted (signOff false).
+	askOnly bool
+	// quietFailedOver: no client writes while failed over.
+	quietFailedOver bool
 }
 
 func newDrill() *drill {
@@ -122,8 +126,10 @@ func (d *drill) run() history.History {
 		case t == d.fault+2*time.Minute:
 			b.event(history.EvOutageDetected, map[string]any{"region": "a"})
 		case t == d.foStart:
-			if d.signOff {
+			if d.signOff || d.askOnly {
 				b.event(history.EvSignOffRequested, map[string]any{"possible_loss": true})
+			}
+			if d.signOff {
 				b.event(history.EvSignOffGranted, map[string]any{"region": "a"})
 			}
 			b.event(history.EvFailoverStart, map[string]any{"from": "a", "to": "b"})
@@ -152,7 +158,9 @@ func (d *drill) run() history.History {
 		case t >= d.failbackDrained && t <= d.failbackDone:
 			region, typ = "", history.Fail
 		}
-		d.write(region, typ)
+		if !(d.quietFailedOver && region == "b") {
+			d.write(region, typ)
+		}
 		if t%(2*time.Minute) == 0 {
 			switch {
 			case typ != history.OK:
@@ -486,5 +494,204 @@ func TestLedgerOrphanLines(t *testing.T) {
 	r := check(t, Ledger{}, in, Fail, "orphan-entry-268: 2 journal lines with no entry row", "region b right after failover")
 	if r.Violations != 1 {
 		t.Errorf("violations %d", r.Violations)
+	}
+}
+
+// The unknown-on-nothing branches: a check with nothing to judge says
+// unknown, never pass.
+
+func TestWorstOfNothingIsUnknown(t *testing.T) {
+	if v := Worst(); v != Unknown {
+		t.Errorf("the verdict of no checks is %s, want unknown", v)
+	}
+	if v := Worst(Pass, Unknown); v != Unknown {
+		t.Errorf("pass and unknown give %s", v)
+	}
+	if v := Worst(Pass, Pass); v != Pass {
+		t.Errorf("pass and pass give %s", v)
+	}
+}
+
+func TestRPOUnknownWithNothingToLose(t *testing.T) {
+	// A failover with no write acknowledged before it.
+	b := newBuilder()
+	b.event(history.EvHealth, map[string]any{"when": "before", "ok": true})
+	b.at(10 * time.Minute)
+	b.event(history.EvFaultInjected, map[string]any{"fault": "region-outage", "region_loss": true, "verified": true})
+	b.at(40 * time.Minute)
+	b.event(history.EvFailoverStart, map[string]any{"from": "a", "to": "b"})
+	b.event(history.EvFailoverDone, map[string]any{"from": "a", "to": "b"})
+	b.at(41 * time.Minute)
+	b.op(1, history.JournalEntry, "je-1", history.OK, 200, "b", "aos-b-1", time.Second, nil)
+	empty := &topology.Snapshot{Region: "b", Journal: map[string]topology.JournalEntry{}}
+	check(t, RPO{}, Input{History: b.h, AfterFailover: empty, Final: empty, Budgets: DefaultBudgets()}, Unknown, "no write was acknowledged before the failover")
+
+	// No failover and no write at all.
+	b = newBuilder()
+	b.event(history.EvFaultInjected, map[string]any{"fault": "instance-crash", "verified": true})
+	check(t, RPO{}, Input{History: b.h, Final: empty, Budgets: DefaultBudgets()}, Unknown, "nothing to lose")
+}
+
+func TestFailbackLossUnknownWithNothingWrittenWhileFailedOver(t *testing.T) {
+	d := newDrill()
+	d.quietFailedOver = true
+	check(t, FailbackLoss{}, d.input(time.Minute), Unknown, "no write was acknowledged by the failed-over region")
+}
+
+func TestFaultDomainAvailabilityUnknownWithoutRequests(t *testing.T) {
+	b := newBuilder()
+	b.event(history.EvHealth, map[string]any{"when": "before", "ok": true})
+	b.at(5 * time.Minute)
+	b.op(1, history.JournalEntry, "je-1", history.OK, 200, "a", "aos-a-1", time.Second, nil)
+	b.at(10 * time.Minute)
+	b.event(history.EvFaultInjected, map[string]any{"fault": "fault-domain-loss", "verified": true})
+	b.at(15 * time.Minute)
+	b.event(history.EvFaultRecovered, map[string]any{"fault": "fault-domain-loss"})
+	final := &topology.Snapshot{Region: "a", Journal: map[string]topology.JournalEntry{"je-1": {Key: "je-1"}}}
+	check(t, FaultDomainAvailability{}, Input{History: b.h, Final: final, Budgets: DefaultBudgets()}, Unknown, "no client request")
+}
+
+func TestReplicationLagUnknownWhenNothingRestored(t *testing.T) {
+	b := newBuilder()
+	for i := 1; i <= 10; i++ {
+		b.at(time.Duration(i) * time.Minute)
+		// The secondary restored nothing yet: its lag reads 0.
+		b.event(history.EvLag, map[string]any{"sql_lag_s": 0.0, "sql_restored": false})
+	}
+	check(t, ReplicationLag{}, Input{History: b.h, Budgets: DefaultBudgets()}, Unknown, "restored nothing")
+}
+
+func TestSignOffRequestedNeverGrantedFails(t *testing.T) {
+	d := newDrill()
+	d.signOff, d.askOnly = false, true
+	// Even a failover that happened to lose nothing breaks the rule.
+	check(t, SignOff{}, d.input(0), Fail, "never granted", "happened to lose no acknowledged write")
+	d = newDrill()
+	d.signOff, d.askOnly = false, true
+	r := check(t, SignOff{}, d.input(2*time.Minute), Fail, "never granted", "je-")
+	if r.LostCount == 0 {
+		t.Error("lost writes not named")
+	}
+}
+
+func TestRTOAfterRefusedSignOff(t *testing.T) {
+	build := func(recovers bool) Input {
+		b := newBuilder()
+		b.at(10 * time.Minute)
+		b.event(history.EvFaultInjected, map[string]any{"fault": "region-outage", "region_loss": true, "verified": true})
+		b.at(40 * time.Minute)
+		b.event(history.EvSignOffRequested, map[string]any{"possible_loss": true})
+		b.event(history.EvSignOffRefused, map[string]any{"region": "a"})
+		for i := 0; i < 10; i++ {
+			b.at(time.Duration(41+i) * time.Minute)
+			typ, status := history.Fail, 503
+			if recovers && i >= 5 {
+				typ, status = history.OK, 200
+			}
+			b.op(1, history.JournalEntry, fmt.Sprintf("je-%d", i), typ, status, "a", "aos-a-1", time.Second, nil)
+		}
+		return Input{History: b.h, Budgets: DefaultBudgets()}
+	}
+	r := check(t, RTO{}, build(true), Pass, "sign-off was refused", "recovered in region a")
+	if r.Observed < 35*time.Minute {
+		t.Errorf("observed %s, want from the fault to the recovery in region a", r.Observed)
+	}
+	check(t, RTO{}, build(false), Fail, "sign-off was refused", "did not recover in region a")
+}
+
+func TestUnjudgedFailuresMeanNoPass(t *testing.T) {
+	b := newBuilder()
+	b.at(time.Minute)
+	b.op(1, history.JournalEntry, "je-1", history.OK, 200, "a", "aos-a-1", time.Second, nil)
+	b.at(10 * time.Minute)
+	b.event(history.EvFaultInjected, map[string]any{"fault": "fault-domain-loss", "verified": true})
+	b.at(11 * time.Minute)
+	b.op(1, history.JournalEntry, "je-2", history.Fail, 503, "a", "", 3*time.Minute, nil)
+	b.at(15 * time.Minute)
+	b.event(history.EvFaultRecovered, map[string]any{"fault": "fault-domain-loss"})
+	b.at(30 * time.Minute)
+	b.op(1, history.Report, "report-3", history.Fail, 503, "a", "", time.Second, nil)
+	in := Input{History: b.h, Budgets: DefaultBudgets()}
+	// Availability ran and judged the fault's window: only the report long
+	// after it is unjudged.
+	why := Unjudged(in, []Result{{Name: "fault-domain-availability", Verdict: Fail}})
+	if !strings.Contains(why, "1 customer request") || !strings.Contains(why, "report-3") {
+		t.Errorf("unjudged: %q, want the report after the fault", why)
+	}
+	// Availability skipped (or unknown): both failures are unjudged.
+	for _, rs := range [][]Result{nil, {{Name: "fault-domain-availability", Verdict: Unknown}}} {
+		if why := Unjudged(in, rs); !strings.Contains(why, "2 customer requests") {
+			t.Errorf("unjudged with %v: %q", rs, why)
+		}
+	}
+	// A run whose only failure lies in a judged window has nothing unjudged.
+	in.History.Ops = in.History.Ops[:len(in.History.Ops)-2]
+	if why := Unjudged(in, []Result{{Name: "fault-domain-availability", Verdict: Pass}}); why != "" {
+		t.Errorf("unjudged: %q, want none", why)
+	}
+}
+
+// stallThenLoss is a synthetic replication-stall-then-loss: the WAN is cut
+// at 30m (the fault's injection), region a keeps acknowledging writes until
+// it is lost at 70m (region-lost, when lost is true), failover at 90m.
+// The promoted region has only what was shipped before the WAN cut.
+func stallThenLoss(lost bool) Input {
+	b := newBuilder()
+	b.event(history.EvHealth, map[string]any{"when": "before", "ok": true})
+	after := &topology.Snapshot{Region: "b", Journal: map[string]topology.JournalEntry{}}
+	n := 0
+	write := func() {
+		n++
+		key := fmt.Sprintf("je-%d", n)
+		_, res := b.op(1, history.JournalEntry, key, history.OK, 200, "a", "aos-a-1", time.Second, nil)
+		if res.Service < 30*time.Minute {
+			after.Journal[key] = topology.JournalEntry{Key: key}
+		}
+	}
+	for t := time.Minute; t < 70*time.Minute; t += time.Minute {
+		b.at(t)
+		if t == 30*time.Minute {
+			b.event(history.EvFaultInjected, map[string]any{"fault": "replication-stall-then-loss", "region_loss": true, "verified": true})
+		}
+		write()
+	}
+	b.at(70 * time.Minute)
+	if lost {
+		b.event(history.EvRegionLost, map[string]any{"region": "a", "fault": "replication-stall-then-loss"})
+	}
+	b.at(90 * time.Minute)
+	b.event(history.EvSignOffRequested, map[string]any{"possible_loss": true})
+	b.event(history.EvSignOffGranted, map[string]any{"region": "a"})
+	b.event(history.EvFailoverStart, map[string]any{"from": "a", "to": "b"})
+	b.event(history.EvFailoverDone, map[string]any{"from": "a", "to": "b"})
+	return Input{History: b.h, AfterFailover: after, Final: after, Budgets: DefaultBudgets()}
+}
+
+// The loss window ends at the moment region a was lost, not at the start
+// of the composite fault's injection.
+func TestRPOMeasuresToTheMomentOfLoss(t *testing.T) {
+	r := check(t, RPO{}, stallThenLoss(true), Fail, "exceeds the RPO budget", "region a lost at service 1h10m0s (region-lost, by replication-stall-then-loss)")
+	if r.Observed < 39*time.Minute || r.LostCount != 40 {
+		t.Errorf("observed %s lost %d, want about 40 minutes and 40 writes", r.Observed, r.LostCount)
+	}
+	s := check(t, SignOff{}, stallThenLoss(true), Pass, "granted first")
+	if s.Observed != r.Observed {
+		t.Errorf("sign-off measured %s, rpo %s: both measure to the moment of loss", s.Observed, r.Observed)
+	}
+}
+
+// Without the moment of loss, the window (measured from the fault's
+// injection) does not hold the lost writes: the guard says so, and a pass
+// it would have given becomes unknown.
+func TestLossWindowGuard(t *testing.T) {
+	in := stallThenLoss(false)
+	in.Budgets.RPO = 2 * time.Hour
+	check(t, RPO{}, in, Unknown, "INCONSISTENT", "acknowledged outside the reported window")
+	check(t, RPO{}, stallThenLoss(true), Fail)
+	in = stallThenLoss(true)
+	in.Budgets.RPO = 2 * time.Hour
+	r := check(t, RPO{}, in, Pass)
+	if strings.Contains(r.Explanation, "INCONSISTENT") {
+		t.Errorf("a consistent window flagged: %s", r.Explanation)
 	}
 }

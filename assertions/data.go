@@ -201,14 +201,10 @@ func (CrossStore) Check(in Input) Result {
 		return unknown(name, "no snapshot of the surviving data was taken, so documents could not be compared")
 	}
 	writes := posted(h)
-	var fault history.Op
-	hasLoss := false
-	for _, op := range h.Events(history.EvFaultInjected) {
-		if rl, _ := op.Value["region_loss"].(bool); rl {
-			fault, hasLoss = op, true
-			break
-		}
-	}
+	// Blob loss is measured to the moment the region's data became
+	// unreachable (region-lost), as rpo's loss window is.
+	hasLoss := regionLost(h)
+	fault, _ := lossMoment(h)
 	r := Result{Name: name, Budget: in.Budgets.RPO}
 	var bad []finding
 	tolerated := 0

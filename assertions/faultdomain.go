@@ -6,15 +6,16 @@ import (
 	"time"
 
 	"github.com/bcdr-harness/bcdr/clock"
-	"github.com/bcdr-harness/bcdr/faults"
 	"github.com/bcdr-harness/bcdr/history"
 )
 
 // FaultDomainAvailability checks the seed's "hardware faults inside a region:
-// customers barely notice, no data loss". For every hardware fault that does
-// not take the region away (an instance crash or freeze, a fault domain's
-// loss, a SQL crash in place), from its injection until a retry budget after
-// its recovery: no client request failed or gave up (a client retries for
+// customers barely notice, no data loss", and holds network faults to the
+// same. For every hardware or network fault that does not take the region
+// away (an instance crash or freeze, a fault domain's loss, a SQL crash in
+// place, a link cut or slowed), from its injection until a retry budget
+// after its recovery, outside the stretch the region promise governs (a
+// region lost, failed over and failed back): no client request failed or gave up (a client retries for
 // Budgets.RetryBudget before the failure is the customer's), no request
 // waited longer than that budget, and no acknowledged write is missing from
 // the final data.
@@ -32,10 +33,7 @@ type hardwareFault struct {
 func hardwareFaults(h history.History) []hardwareFault {
 	var out []hardwareFault
 	for _, op := range h.Events(history.EvFaultInjected) {
-		if rl, _ := op.Value["region_loss"].(bool); rl {
-			continue
-		}
-		if d, ok := faults.Lookup(faultName(op)); !ok || d.Class != faults.Hardware {
+		if !availabilityFault(op) {
 			continue
 		}
 		f := hardwareFault{inject: op, recover: lastOp(h)}
@@ -57,14 +55,18 @@ func (FaultDomainAvailability) Check(in Input) Result {
 	clk := h.Clock()
 	hw := hardwareFaults(h)
 	if len(hw) == 0 {
-		return unknown(name, "no hardware fault (instance, fault domain, SQL crash in place) was injected, so there is nothing to check")
+		return unknown(name, "no hardware or network fault (instance, fault domain, SQL crash in place, a link) was injected, so there is nothing to check")
 	}
+	// What the region promise governs (a region lost, a failover and its
+	// failback) is rto's and the failback checks' business.
+	region, hasRegion := regionSpan(h, in.Budgets.RetryBudget)
 	r := Result{Name: name, Budget: in.Budgets.RetryBudget}
 	retryWall := clk.Wall(in.Budgets.RetryBudget)
 	var failures []history.Completion
 	var slowest history.Completion
 	slowestWait := time.Duration(-1)
 	var faultDesc []string
+	requests := 0
 	for _, f := range hw {
 		r.Ops = append(r.Ops, f.inject.Index, f.recover.Index)
 		params := ""
@@ -84,6 +86,10 @@ func (FaultDomainAvailability) Check(in Input) Result {
 			if c.Result.Wall.Before(f.inject.Wall) || c.Invoke.Wall.After(until) || cancelled(c.Result) {
 				continue
 			}
+			if hasRegion && region.holds(c) {
+				continue
+			}
+			requests++
 			if c.Result.Type != history.OK && !refusedInLimitedMode(c.Result) {
 				failures = append(failures, c)
 			}
@@ -91,6 +97,9 @@ func (FaultDomainAvailability) Check(in Input) Result {
 				slowestWait, slowest = w, c
 			}
 		}
+	}
+	if requests == 0 {
+		return unknown(name, fmt.Sprintf("no client request was made from the injection of the fault to a retry budget after its recovery (%s), so customers' experience of it could not be judged", strings.Join(faultDesc, "; ")))
 	}
 	if slowestWait < 0 {
 		slowestWait = 0
@@ -147,7 +156,7 @@ func (FaultDomainAvailability) Check(in Input) Result {
 	case len(failures) > 0 || len(lost) > 0 || slowestWait > r.Budget:
 		r.Verdict = Fail
 		r.overBudget = len(failures) == 0 && len(lost) == 0
-		r.Explanation = fmt.Sprintf("customers noticed the hardware fault (%s): %s. The surviving instances and fault domains must carry the load: check the placement over fault domains and the load balancer's health probes",
+		r.Explanation = fmt.Sprintf("customers noticed the hardware or network fault (%s): %s. The surviving instances and fault domains must carry the load: check the placement over fault domains and the load balancer's health probes",
 			faultsText, strings.Join(problems, "; "))
 	case in.Final == nil:
 		r.Verdict = Unknown

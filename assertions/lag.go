@@ -39,21 +39,45 @@ func (ReplicationLag) Check(in Input) Result {
 		end = f
 	}
 	var samples []lagSample
+	unrestored := 0
 	for _, op := range h.Events(history.EvLag) {
-		if op.Index > end.Index {
-			break
+		// By time, not by index: a composite fault's injected event is
+		// recorded when its injection returns, stamped with its start.
+		if op.Index > end.Index || !op.Wall.Before(end.Wall) {
+			continue
 		}
 		s := lagSample{op: op}
 		if v, ok := num(op.Value["sql_lag_s"]); ok {
-			s.sql, s.hasSQL = time.Duration(v*float64(time.Second)), true
+			// A sample taken before the secondary restored anything reads
+			// 0: it measures nothing (histories without the flag count).
+			if restored, has := op.Value["sql_restored"].(bool); !has || restored {
+				s.sql, s.hasSQL = time.Duration(v*float64(time.Second)), true
+			} else {
+				unrestored++
+			}
 		}
 		if v, ok := num(op.Value["blob_lag_s"]); ok {
 			s.blob, s.hasBlob = time.Duration(v*float64(time.Second)), true
 		}
-		samples = append(samples, s)
+		if s.hasSQL || s.hasBlob {
+			samples = append(samples, s)
+		}
 	}
 	if len(samples) < minLagSamples {
-		return unknown(name, fmt.Sprintf("only %d replication lag samples before the first fault (need %d): the steady state was too short to judge", len(samples), minLagSamples))
+		why := fmt.Sprintf("only %d replication lag samples before the first fault (need %d): the steady state was too short to judge", len(samples), minLagSamples)
+		if unrestored > 0 {
+			why += fmt.Sprintf("; %s read a SQL lag of 0 only because the secondary had restored nothing yet, and were not counted", plural(unrestored, "sample", "samples"))
+		}
+		return unknown(name, why)
+	}
+	sqlSamples := 0
+	for _, s := range samples {
+		if s.hasSQL {
+			sqlSamples++
+		}
+	}
+	if sqlSamples == 0 {
+		return unknown(name, fmt.Sprintf("no SQL log shipping lag was measured before the first fault (%s taken before the secondary restored anything), so the secondary's lag could not be judged", plural(unrestored, "sample was", "samples were")))
 	}
 	r := Result{Name: name, Budget: in.Budgets.RPO}
 	var worstSQL, worstBlob lagSample

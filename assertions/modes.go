@@ -221,18 +221,32 @@ func (SignOff) Check(in Input) Result {
 		return unknown(name, fmt.Sprintf("failover started at service %s but no snapshot of the promoted region was taken, so its loss (and the need for sign-off) could not be read", clock.Round(start.Service)))
 	}
 	if len(lost) > 0 {
-		fault, _ := faultTime(h)
+		// The loss window ends at the moment of loss, as rpo's does.
+		fault, _ := lossMoment(h)
 		r.Observed = fault.Service - lost[0].Result.Service
 		if r.Observed < 0 {
 			r.Observed = 0
 		}
-		r.Window = window(lost[0].Result, start)
+		r.Window = window(lost[0].Result, fault)
 		for _, c := range lost {
 			r.Lost = append(r.Lost, lostWrite(c))
 		}
 		r.Ops = append(r.Ops, lost[0].Result.Index)
 	}
 	switch {
+	case asked && granted == nil:
+		// The runbook itself judged the failover possibly lossy and asked:
+		// going ahead without the grant breaks the rule whatever it lost.
+		r.Verdict = Fail
+		r.Violations = 1
+		r.Ops = append(r.Ops, start.Index)
+		lostText := "it happened to lose no acknowledged write"
+		if len(lost) > 0 {
+			lostText = fmt.Sprintf("it lost %s (a loss window of %s: %s)", plural(len(lost), "acknowledged write", "acknowledged writes"), clk.Format(r.Observed),
+				describeLost(lostWrites(lost), clk, start.Service, "failover-start"))
+		}
+		r.Explanation = fmt.Sprintf("sign-off was requested at service %s but never granted, and the runbook failed over anyway at %s; %s. A failover the runbook judged possibly lossy must wait for the customer's written sign-off",
+			clock.Round(requested.Service), clock.Round(start.Service), lostText)
 	case len(lost) > 0 && granted == nil:
 		r.Verdict = Fail
 		r.Violations = 1
@@ -250,18 +264,11 @@ func (SignOff) Check(in Input) Result {
 			clock.Round(start.Service), plural(len(lost), "acknowledged write", "acknowledged writes"), clk.Format(r.Observed), clock.Round(granted.Service))
 	case asked:
 		r.Verdict = Pass
-		r.Explanation = fmt.Sprintf("the failover at service %s lost no acknowledged write; sign-off was asked at %s because the runbook saw unshipped commits (possibly unacknowledged ones) and %s",
-			clock.Round(start.Service), clock.Round(requested.Service), grantText(granted))
+		r.Explanation = fmt.Sprintf("the failover at service %s lost no acknowledged write; sign-off was asked at %s because the runbook saw unshipped commits (possibly unacknowledged ones) and granted at %s",
+			clock.Round(start.Service), clock.Round(requested.Service), clock.Round(granted.Service))
 	default:
 		r.Verdict = Pass
 		r.Explanation = fmt.Sprintf("the failover at service %s lost no acknowledged write and went ahead without sign-off, as the promise allows", clock.Round(start.Service))
 	}
-	return finish(r, clk)
-}
-
-func grantText(g *history.Op) string {
-	if g == nil {
-		return "it went ahead without the grant"
-	}
-	return "it was granted at " + clock.Round(g.Service).String()
+	return finish(guardWindow(r, clk), clk)
 }

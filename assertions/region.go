@@ -43,9 +43,15 @@ func (RPO) Check(in Input) Result {
 	if !hasFault {
 		return unknown("rpo", "no fault was injected, so there is no failover to measure")
 	}
-	lost, _, ok := rpoLost(in)
+	// The loss window ends at the moment the region's data became
+	// unreachable, not at the start of the fault's injection.
+	fault, _ = lossMoment(in.History)
+	lost, start, ok := rpoLost(in)
 	if !ok {
 		return unknown("rpo", "no failover happened (or no snapshot of the promoted region was taken), so no data loss could be measured")
+	}
+	if n := ackedBefore(in.History, start); n == 0 {
+		return unknown("rpo", fmt.Sprintf("no write was acknowledged before the failover at service %s, so there was nothing the failover could lose and no loss window to measure", clock.Round(start.Service)))
 	}
 	r := Result{Name: "rpo", Budget: in.Budgets.RPO}
 	for _, c := range lost {
@@ -64,19 +70,19 @@ func (RPO) Check(in Input) Result {
 	switch {
 	case len(lost) == 0:
 		r.Verdict = Pass
-		r.Explanation = fmt.Sprintf("no acknowledged write was lost by the failover after %s at service %s", faultName(fault), clock.Round(fault.Service))
+		r.Explanation = fmt.Sprintf("no acknowledged write was lost by the failover after %s", lossName(fault))
 	case r.Observed <= r.Budget:
 		r.Verdict = Pass
-		r.Explanation = fmt.Sprintf("%d acknowledged writes lost, all within %s of %s at service %s (budget %s): %s",
-			len(lost), clk.Format(r.Observed), faultName(fault), clock.Round(fault.Service), clk.Format(r.Budget),
-			describeLost(lostWrites(lost), clk, fault.Service, "the fault"))
+		r.Explanation = fmt.Sprintf("%d acknowledged writes lost, all within %s of %s (budget %s): %s",
+			len(lost), clk.Format(r.Observed), lossName(fault), clk.Format(r.Budget),
+			describeLost(lostWrites(lost), clk, fault.Service, "the loss"))
 	default:
 		r.Verdict, r.overBudget = Fail, true
-		r.Explanation = fmt.Sprintf("data loss window %s exceeds the RPO budget %s: %d acknowledged writes lost by the failover after %s at service %s, earliest first: %s; the secondary only has what log backups shipped, so check the log backup interval",
-			clk.Format(r.Observed), clk.Format(r.Budget), len(lost), faultName(fault), clock.Round(fault.Service),
-			describeLost(lostWrites(lost), clk, fault.Service, "the fault"))
+		r.Explanation = fmt.Sprintf("data loss window %s exceeds the RPO budget %s: %d acknowledged writes lost by the failover after %s, earliest first: %s; the secondary only has what log backups shipped before the region was lost, so check the log backup interval and how long replication had stalled",
+			clk.Format(r.Observed), clk.Format(r.Budget), len(lost), lossName(fault),
+			describeLost(lostWrites(lost), clk, fault.Service, "the loss"))
 	}
-	return finish(r, clk)
+	return finish(guardWindow(r, clk), clk)
 }
 
 // noFailoverLoss is the RPO of a run that never failed over: nothing may be
@@ -84,6 +90,13 @@ func (RPO) Check(in Input) Result {
 func noFailoverLoss(in Input, fault history.Op, hasFault bool) Result {
 	clk := in.History.Clock()
 	r := Result{Name: "rpo", Budget: 0}
+	acks := in.History.AcknowledgedWrites()
+	if len(acks) == 0 {
+		return unknown("rpo", "no write was acknowledged in the whole run, so there was nothing to lose")
+	}
+	if hasFault && ackedBefore(in.History, fault) == 0 {
+		return unknown("rpo", fmt.Sprintf("no write was acknowledged before %s at service %s, so there was nothing the fault could lose", faultName(fault), clock.Round(fault.Service)))
+	}
 	var lost []history.Completion
 	for _, c := range in.History.AcknowledgedWrites() {
 		if !in.Final.Has(c.Invoke.Key) {
@@ -112,6 +125,17 @@ func noFailoverLoss(in Input, fault history.Op, hasFault bool) Result {
 	return finish(r, clk)
 }
 
+// ackedBefore counts the writes acknowledged before op.
+func ackedBefore(h history.History, op history.Op) int {
+	n := 0
+	for _, c := range h.AcknowledgedWrites() {
+		if c.Result.Wall.Before(op.Wall) {
+			n++
+		}
+	}
+	return n
+}
+
 func lostWrites(cs []history.Completion) []LostWrite {
 	out := make([]LostWrite, len(cs))
 	for i, c := range cs {
@@ -136,11 +160,18 @@ func (RTO) Check(in Input) Result {
 		return unknown("rto", "no fault was injected")
 	}
 	done, ok := in.History.FirstEvent(history.EvFailoverDone)
-	if !ok {
+	to, waited := "", ""
+	if ok {
+		to, _ = done.Value["to"].(string)
+	} else if ref, refused := in.History.FirstEvent(history.EvSignOffRefused); refused && ref.Index > fault.Index {
+		// The customer refused a lossy failover: the environment waits for
+		// its region, and recovery is writes succeeding there again.
+		to = str(ref.Value, "region")
+		waited = fmt.Sprintf("sign-off was refused at service %s, so the environment waited for region %s; ", clock.Round(ref.Service), to)
+	} else {
 		return finish(Result{Name: "rto", Verdict: Fail, Budget: in.Budgets.RTO, Ops: []int{fault.Index},
 			Explanation: fmt.Sprintf("writes never recovered: no failover completed after %s at service %s", faultName(fault), clock.Round(fault.Service))}, clk)
 	}
-	to, _ := done.Value["to"].(string)
 	end := in.History.Ops[len(in.History.Ops)-1].Wall
 	if fb, ok := in.History.FirstEvent(history.EvFailbackStart); ok {
 		end = fb.Wall
@@ -163,7 +194,7 @@ func (RTO) Check(in Input) Result {
 	r := Result{Name: "rto", Budget: in.Budgets.RTO, Ops: []int{fault.Index}}
 	if recovered == nil {
 		r.Verdict = Fail
-		r.Explanation = fmt.Sprintf("writes did not recover in region %s and stay successful before failback (fault %s at service %s)", to, faultName(fault), clock.Round(fault.Service))
+		r.Explanation = fmt.Sprintf("%swrites did not recover in region %s and stay successful before failback (fault %s at service %s)", waited, to, faultName(fault), clock.Round(fault.Service))
 		if lastBad != nil {
 			r.Ops = append(r.Ops, lastBad.Result.Index)
 			r.Explanation += fmt.Sprintf("; last failed write %s at service %s: %s", lastBad.Invoke.Key, clock.Round(lastBad.Result.Service), lastBad.Result.Error)
@@ -177,8 +208,8 @@ func (RTO) Check(in Input) Result {
 	if r.Observed > r.Budget {
 		r.Verdict, r.overBudget = Fail, true
 	}
-	r.Explanation = fmt.Sprintf("writes recovered in region %s %s after %s (service %s -> %s; first steady success %s on %s); budget %s; %s",
-		to, clk.Format(r.Observed), faultName(fault), clock.Round(fault.Service), clock.Round(recovered.Result.Service),
+	r.Explanation = fmt.Sprintf("%swrites recovered in region %s %s after %s (service %s -> %s; first steady success %s on %s); budget %s; %s",
+		waited, to, clk.Format(r.Observed), faultName(fault), clock.Round(fault.Service), clock.Round(recovered.Result.Service),
 		recovered.Invoke.Key, recovered.Result.Inst, clk.Format(r.Budget), failoverSteps(in.History, fault))
 	return finish(r, clk)
 }
@@ -250,6 +281,11 @@ func (FailbackLoss) Check(in Input) Result {
 		}
 	}
 	r := Result{Name: "failback-loss", Ops: []int{start.Index, fb.Index}}
+	// The failback's own stake is what the failed-over region acknowledged
+	// before the switch: with none, nothing it could lose was exercised.
+	if n := ackedWhileFailedOver(in.History, start); n == 0 {
+		return unknown("failback-loss", fmt.Sprintf("no write was acknowledged by the failed-over region between failover-done and the failback's switch (failback started at service %s), so the failback had nothing of its own to lose", clock.Round(start.Service)))
+	}
 	var lost []history.Completion
 	for _, c := range in.History.AcknowledgedWrites() {
 		if !already[c.Invoke.Key] && !in.Final.Has(c.Invoke.Key) {
@@ -280,6 +316,30 @@ func (FailbackLoss) Check(in Input) Result {
 	r.Explanation = fmt.Sprintf("%d acknowledged writes lost across the failback (started service %s, switch at %s): %s; the failback must take a final log backup before the switch",
 		len(lost), clock.Round(start.Service), clock.Round(sw.Service), describeLost(lostWrites(lost), clk, sw.Service, refName))
 	return finish(r, clk)
+}
+
+// ackedWhileFailedOver counts the writes acknowledged by the promoted
+// region between failover-done and the failback's switch (the front door's
+// drain after start, else failback-done).
+func ackedWhileFailedOver(h history.History, start history.Op) int {
+	done, ok := h.FirstEvent(history.EvFailoverDone)
+	if !ok {
+		return 0
+	}
+	to := str(done.Value, "to")
+	end, ok := eventAfter(h, "front-door-drained", start)
+	if !ok {
+		if end, ok = h.FirstEvent(history.EvFailbackDone); !ok {
+			end = lastOp(h)
+		}
+	}
+	n := 0
+	for _, c := range h.AcknowledgedWrites() {
+		if c.Result.Wall.After(done.Wall) && c.Result.Wall.Before(end.Wall) && (to == "" || c.Result.Region == to) {
+			n++
+		}
+	}
+	return n
 }
 
 // Validity checks the test itself: enough traffic before the fault, the

@@ -22,8 +22,12 @@ const (
 	Unknown Verdict = "unknown"
 )
 
-// Worst combines verdicts: fail beats unknown beats pass.
+// Worst combines verdicts: fail beats unknown beats pass. The verdict of
+// no verdict at all is unknown: nothing was judged, so nothing passed.
 func Worst(vs ...Verdict) Verdict {
+	if len(vs) == 0 {
+		return Unknown
+	}
 	out := Pass
 	for _, v := range vs {
 		if v == Fail {

@@ -259,6 +259,7 @@ func (s *Server) Inject(name string, params map[string]string) (ActiveFault, err
 	injected := func(v map[string]any) {
 		s.rec.Append(history.Op{Process: -1, Type: history.Info, Kind: history.Event, Key: history.EvFaultInjected, Wall: af.Injected, Value: v})
 	}
+	faults.RecordLoss(f, s.rec, nil)
 	if err := f.Inject(ctx, s.env); err != nil {
 		injected(map[string]any{"fault": name, "params": params, "region_loss": def.RegionLoss, "verified": false,
 			"verify_error": "inject failed: " + err.Error()})

@@ -21,6 +21,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/bcdr-harness/bcdr/history"
 	"github.com/bcdr-harness/bcdr/topology"
 )
 
@@ -250,6 +251,41 @@ type Claimer interface {
 // it that long (service time) before recovering it.
 type Spanner interface {
 	Span() time.Duration
+}
+
+// LossHook is told the moments a fault takes a region's data away (lost
+// true) and gives it back (lost false).
+type LossHook func(region topology.RegionName, lost bool, at time.Time)
+
+// RegionLoser is a fault that takes a region's data away, whole or at
+// moments of its own (a stall then the loss, a flapping region): the runner
+// gives it a hook to call at the moment the region is lost and the moment
+// it is back, so the checks measure to the moment of loss, not to the
+// start of the fault's injection.
+type RegionLoser interface {
+	OnRegionLoss(LossHook)
+}
+
+// RecordLoss makes a fault that can lose a region (RegionLoser) record the
+// moments of loss and return in rec as region-lost and region-back events,
+// stamped with the moment itself. Other faults are left alone.
+func RecordLoss(f Fault, rec *history.Recorder, logf func(string, ...any)) {
+	l, ok := f.(RegionLoser)
+	if !ok {
+		return
+	}
+	name := f.Name()
+	l.OnRegionLoss(func(r topology.RegionName, lost bool, at time.Time) {
+		ev := history.EvRegionBack
+		if lost {
+			ev = history.EvRegionLost
+		}
+		if logf != nil {
+			logf("%s: region %s (%s)", ev, r, name)
+		}
+		rec.Append(history.Op{Process: -1, Type: history.Info, Kind: history.Event, Key: ev, Wall: at,
+			Value: map[string]any{"region": string(r), "fault": name}})
+	})
 }
 
 // Evidencer reports what Verify observed (figures, errors seen through the

@@ -120,6 +120,16 @@ func regionLinks(r topology.RegionName) []string {
 type regionOutage struct {
 	region topology.RegionName
 	health string
+	hook   LossHook
+}
+
+// OnRegionLoss sets the hook told when the region is lost and back.
+func (f *regionOutage) OnRegionLoss(h LossHook) { f.hook = h }
+
+func (f *regionOutage) tell(lost bool, at time.Time) {
+	if f.hook != nil {
+		f.hook(f.region, lost, at)
+	}
 }
 
 func (f *regionOutage) Name() string     { return "region-outage" }
@@ -129,6 +139,8 @@ func (f *regionOutage) CheckTarget(env topology.Environment) error {
 }
 
 func (f *regionOutage) Inject(ctx context.Context, env topology.Environment) error {
+	// The region's data is unreachable from the first cut on.
+	f.tell(true, time.Now())
 	var errs []error
 	for _, n := range regionLinks(f.region) {
 		if l, ok := env.Links().Get(n); ok {
@@ -147,7 +159,11 @@ func (f *regionOutage) Recover(ctx context.Context, env topology.Environment) er
 			}
 		}
 	}
-	return env.Region(f.region).Start(ctx)
+	if err := env.Region(f.region).Start(ctx); err != nil {
+		return err
+	}
+	f.tell(false, time.Now())
+	return nil
 }
 
 // Verify checks that every AOS process of the region is gone and that
@@ -254,6 +270,9 @@ type flapping struct {
 	firstVerdict error
 }
 
+// OnRegionLoss passes the hook to the outages: each one is a loss.
+func (f *flapping) OnRegionLoss(h LossHook) { f.outage.OnRegionLoss(h) }
+
 func (f *flapping) Name() string        { return "region-flapping" }
 func (f *flapping) Claims() []string    { return regionClaims(f.region) }
 func (f *flapping) Span() time.Duration { return time.Duration(f.cycles) * (f.down + f.up) }
@@ -345,6 +364,10 @@ type stallThenLoss struct {
 	cut       bool
 }
 
+// OnRegionLoss passes the hook to the outage: the WAN cut loses nothing
+// (region a still holds its data), the outage after the stall does.
+func (f *stallThenLoss) OnRegionLoss(h LossHook) { f.outage.OnRegionLoss(h) }
+
 func (f *stallThenLoss) Name() string     { return "replication-stall-then-loss" }
 func (f *stallThenLoss) Claims() []string { return regionClaims(f.region) }
 func (f *stallThenLoss) CheckTarget(env topology.Environment) error {
@@ -410,6 +433,15 @@ func (f *stallThenLoss) Evidence() map[string]any {
 type failbackFault struct{ Fault }
 
 func (f *failbackFault) Name() string { return "failback-fault" }
+
+// OnRegionLoss passes the hook to the inner fault, if it can lose a region
+// (a fault domain or the SQL server of region b failing during the
+// failback does not: it is restarted in place).
+func (f *failbackFault) OnRegionLoss(h LossHook) {
+	if l, ok := f.Fault.(RegionLoser); ok {
+		l.OnRegionLoss(h)
+	}
+}
 func (f *failbackFault) Claims() []string {
 	if c, ok := f.Fault.(Claimer); ok {
 		return c.Claims()

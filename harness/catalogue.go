@@ -14,7 +14,6 @@ var builtins = map[string]func() Scenario{
 		s.Description = "One AOS instance crashes; the load balancer routes around it and clients retry: no acknowledged write lost, no failover."
 		s.Faults = []FaultStep{{Name: "instance-crash", Params: map[string]string{"region": "a", "instance": "0"}}}
 		s.SteadyState = 20 * time.Minute
-		s.Checks = []string{"validity"}
 		return s
 	},
 	"fault-domain-loss": func() Scenario {
@@ -23,7 +22,6 @@ var builtins = map[string]func() Scenario{
 		s.Description = "Every instance of one fault domain is lost; the other four carry the load: customers barely notice."
 		s.Faults = []FaultStep{{Name: "fault-domain-loss", Params: map[string]string{"region": "a", "domain": "0"}}}
 		s.SteadyState = 20 * time.Minute
-		s.Checks = []string{"validity"}
 		return s
 	},
 }

@@ -83,10 +83,11 @@ func prepareSteps(sc Scenario) ([]prepared, error) {
 	if sc.Workload.Clients < 1 || sc.Workload.Rate <= 0 {
 		return nil, &KnobError{Knob: "clients", Err: errors.New("the workload needs at least one client and a positive rate")}
 	}
-	for _, name := range sc.Checks {
-		if _, ok := assertions.Lookup(name); !ok {
-			return nil, &KnobError{Knob: "checks", Err: fmt.Errorf("unknown check %q (known: %v)", name, assertions.Names())}
-		}
+	if err := checkNames("checks", sc.Checks); err != nil {
+		return nil, err
+	}
+	if err := checkNames("skip-checks", sc.SkipChecks); err != nil {
+		return nil, err
 	}
 	var out []prepared
 	regionLoss := false
@@ -233,23 +234,36 @@ func Run(ctx context.Context, sc Scenario, opt Options) (out *Outcome, err error
 			regionLoss = regionLoss || p.def.RegionLoss
 		}
 	}
-	if runErr == nil && regionLoss {
-		phase("failback")
+	// A run lasts as long as what it started: whatever fault made the
+	// runbook fail over (a region loss, or any fault that outlasted the
+	// decision window), the drill waits for the failback, then runs its
+	// after phase; a failover that starts late (during the after phase)
+	// is waited for the same way, so no run ends in the middle of a
+	// failover or a failback.
+	failoverStarted := func() bool { _, ok := rec.Ops().FirstEvent(history.EvFailoverStart); return ok }
+	settled := func() bool {
 		select {
 		case <-rb.FailedBack():
+			return true
 		case <-rbDone:
-			// Standing down after a refused sign-off is the runbook doing
-			// its job: there is no failback to wait for.
-			if err := rb.Err(); err != nil && !errors.Is(err, errStandDown) {
-				runErr = err
-			}
-		case <-runCtx.Done():
-			runErr = runCtx.Err()
+			return true
+		default:
+			return false
 		}
 	}
-	if runErr == nil {
+	for pass := 0; runErr == nil; pass++ {
+		if (pass == 0 && regionLoss || failoverStarted()) && !settled() {
+			phase("failback")
+			runErr = awaitFailback(runCtx, rb, rbDone)
+			if runErr != nil {
+				break
+			}
+		}
 		phase("after")
-		runErr = clk.Sleep(runCtx, sc.After)
+		if runErr = clk.Sleep(runCtx, sc.After); runErr != nil || !failoverStarted() || settled() {
+			break
+		}
+		logf("the runbook started a failover during the after phase: waiting for its failback")
 	}
 	stopWL()
 	wl.Wait()
@@ -275,17 +289,64 @@ func Run(ctx context.Context, sc Scenario, opt Options) (out *Outcome, err error
 		rec.Event("snapshot-error", map[string]any{"error": ferr.Error()})
 	}
 	in := assertions.Input{History: rec.Ops(), AfterFailover: afterFailover, Final: final, Budgets: sc.Budgets}
-	checks, v, nz := assertions.Judge(in, sc.Checks)
+	_, failedOver := in.History.FirstEvent(history.EvFailoverStart)
+	names, skipped := sc.ChecksToRun(failedOver)
+	res.SkippedChecks = skipped
+	checks, _, nz := assertions.Judge(in, names)
 	res.Checks, res.Noise = checks, &nz
 	if len(in.History.Segments) > 0 {
 		res.MachineScale = MachineScale
 	}
-	reason := ""
-	if vr, ok := findCheck(res.Checks, "validity"); ok && vr.Verdict == assertions.Unknown && v != assertions.Fail {
-		reason = vr.Explanation
-	}
+	v, reason := Verdict(in, res.Checks)
 	finishRes(v, reason)
 	return out, nil
+}
+
+// Judge runs the named checks on what a run recorded (assertions.Judge: a
+// failure within the run's timing noise of its budget is unknown).
+func Judge(in assertions.Input, names []string) []assertions.Result {
+	out, _, _ := assertions.Judge(in, names)
+	return out
+}
+
+// Verdict is a run's verdict from its checks' results, with the reason when
+// it is unknown: the worst of them (unknown for none), and never pass when
+// customer requests failed or went unknown where no check judged them.
+func Verdict(in assertions.Input, results []assertions.Result) (assertions.Verdict, string) {
+	var vs []assertions.Verdict
+	for _, r := range results {
+		vs = append(vs, r.Verdict)
+	}
+	v := assertions.Worst(vs...)
+	if len(results) == 0 {
+		return v, "no check judged the run"
+	}
+	if vr, ok := findCheck(results, "validity"); ok && vr.Verdict == assertions.Unknown && v != assertions.Fail {
+		return v, vr.Explanation
+	}
+	if v == assertions.Pass {
+		if why := assertions.Unjudged(in, results); why != "" {
+			return assertions.Unknown, why
+		}
+	}
+	return v, ""
+}
+
+// awaitFailback waits until the runbook has failed back, or has stopped:
+// standing down after a refused sign-off is the runbook doing its job (there
+// is no failback to wait for); any other stop is the run's error.
+func awaitFailback(ctx context.Context, rb *Runbook, rbDone <-chan struct{}) error {
+	select {
+	case <-rb.FailedBack():
+		return nil
+	case <-rbDone:
+		if err := rb.Err(); err != nil && !errors.Is(err, errStandDown) {
+			return err
+		}
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 func findCheck(rs []assertions.Result, name string) (assertions.Result, bool) {
@@ -387,6 +448,9 @@ func runOne(ctx context.Context, sc Scenario, p prepared, env topology.Environme
 		return err
 	}
 	healthyBefore := regionHealthy(ctx, env, env.Router().Active(), 0)
+	// The moment of loss, as the fault knows it (a composite fault loses
+	// the region after its own first steps).
+	faults.RecordLoss(p.fault, rec, logf)
 	logf("inject %s %v", p.step.Name, p.step.Params)
 	// The fault begins when its injection begins: killing a region's
 	// containers can take seconds, and the RPO and RTO are measured from
@@ -583,10 +647,14 @@ func StartLagSampler(ctx context.Context, rec *history.Recorder, env topology.En
 			v := map[string]any{}
 			if st, err := env.SQL().Status(ctx); err == nil {
 				lag := time.Duration(0)
-				if since, ok := sql.AtRiskSince(st); ok {
+				since, atRisk := sql.AtRiskSince(st)
+				if atRisk {
 					lag = max(clk.Between(since, now), 0)
 				}
 				v["sql_lag_s"] = lag.Seconds()
+				// A lag of 0 means nothing when the secondary has restored
+				// nothing and no commit was seen at risk either.
+				v["sql_restored"] = !st.Restore.CommitTime.IsZero() || atRisk
 				v["sql_primary"] = string(st.Primary)
 				v["sql_shipping"] = st.Shipping
 				v["sql_backup_errors"] = st.BackupErrors

@@ -91,8 +91,12 @@ type Scenario struct {
 	FaultHold time.Duration `json:"fault_hold"`
 	// After is the service time of traffic after the last recovery.
 	After time.Duration `json:"after"`
-	// Checks names the checks to run ("" = the defaults for the faults).
+	// Checks names checks to run besides the ones the faults call for
+	// (DerivedChecks): it adds, never replaces.
 	Checks []string `json:"checks"`
+	// SkipChecks drops checks the faults call for (or Checks names); every
+	// report shows what was dropped.
+	SkipChecks []string `json:"skip_checks,omitempty"`
 	// Expect gives the verdict each check must reach (suites compare).
 	Expect map[string]assertions.Verdict `json:"expect,omitempty"`
 }
@@ -112,7 +116,9 @@ func DefaultScenario() Scenario {
 		SteadyState: 45 * time.Minute,
 		FaultHold:   20 * time.Minute,
 		After:       15 * time.Minute,
-		Checks:      assertions.RegionChecks(),
+		// No Checks: a region loss calls for every region check
+		// (DerivedChecks), and a file that replaces the faults gets the
+		// checks of its own faults.
 	}
 }
 
@@ -288,6 +294,7 @@ func Knobs() []Knob {
 		boolKnob("skip-final-log-backup", "DEFECT: failback skips the tail-of-log backup (shows failback-loss catching it)", func(s *Scenario) *bool { return &s.Runbook.SkipFinalLogBackup }),
 		boolKnob("skip-sign-off-gate", "DEFECT: fail over without asking for sign-off", func(s *Scenario) *bool { return &s.Runbook.SkipSignOffGate }),
 		boolKnob("skip-limited-mode", "DEFECT: stay out of limited mode while failed over", func(s *Scenario) *bool { return &s.Runbook.SkipLimitedMode }),
+		skipChecksKnob(),
 		durKnob("slow-switchover", "DEFECT: the failback's planned switch keeps the front door drained this much longer (shows failback-interruption and batch-outage catching it)", func(s *Scenario) *time.Duration { return &s.Runbook.SlowSwitchover }),
 		intKnob("blob-drop-every", "DEFECT: the blob replicator drops every Nth object (0 = never)", 0, func(s *Scenario) *int { return &s.Spec.BlobDropEvery }),
 		boolKnob("aos-ignore-limited-mode", "DEFECT: the AOS accepts maintenance in limited mode", func(s *Scenario) *bool { return &s.Spec.AOSIgnoreLimitedMode }),

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -63,7 +64,7 @@ func (e *ScenarioFileError) Error() string {
 func (e *ScenarioFileError) Unwrap() error { return e.Err }
 
 // scenarioFields are the top-level fields of a scenario file, in help order.
-var scenarioFields = []string{"scenario", "name", "description", "seed", "set", "faults", "checks", "expect"}
+var scenarioFields = []string{"scenario", "name", "description", "seed", "set", "faults", "checks", "skip-checks", "expect"}
 
 // faultFields are the fields of one entry of faults.
 var faultFields = []string{"name", "params", "at", "duration", "after"}
@@ -186,7 +187,9 @@ func ParseScenarioFile(name string, data []byte) (sc Scenario, base Scenario, er
 		if n.Kind != yaml.SequenceNode {
 			return sc, base, ferr(n.Line, "checks", "want a list of check names, got %s", kindName(n))
 		}
-		sc.Checks = nil
+		// The file's checks add to those its faults call for
+		// (DerivedChecks); they take the place of the base's own additions.
+		var named []string
 		for i, c := range n.Content {
 			field := fmt.Sprintf("checks[%d]", i)
 			v, err := scalar(name, c, field)
@@ -196,7 +199,26 @@ func ParseScenarioFile(name string, data []byte) (sc Scenario, base Scenario, er
 			if _, ok := assertions.Lookup(v); !ok {
 				return sc, base, ferr(c.Line, field, "unknown check %q (known: %s)", v, strings.Join(assertions.Names(), ", "))
 			}
-			sc.Checks = append(sc.Checks, v)
+			named = append(named, v)
+		}
+		sc.Checks = named
+	}
+	if n, ok := fields["skip-checks"]; ok {
+		if n.Kind != yaml.SequenceNode {
+			return sc, base, ferr(n.Line, "skip-checks", "want a list of check names, got %s", kindName(n))
+		}
+		for i, c := range n.Content {
+			field := fmt.Sprintf("skip-checks[%d]", i)
+			v, err := scalar(name, c, field)
+			if err != nil {
+				return sc, base, err
+			}
+			if _, ok := assertions.Lookup(v); !ok {
+				return sc, base, ferr(c.Line, field, "unknown check %q (known: %s)", v, strings.Join(assertions.Names(), ", "))
+			}
+			if !slices.Contains(sc.SkipChecks, v) {
+				sc.SkipChecks = append(sc.SkipChecks, v)
+			}
 		}
 	}
 	if n, ok := fields["expect"]; ok {
@@ -510,6 +532,7 @@ type fileDoc struct {
 	Set         map[string]string `yaml:"set,omitempty"`
 	Faults      []fileFault       `yaml:"faults"` // always written: none is not the base's
 	Checks      []string          `yaml:"checks,omitempty"`
+	SkipChecks  []string          `yaml:"skip-checks,omitempty"`
 	Expect      map[string]string `yaml:"expect,omitempty"`
 }
 
@@ -526,7 +549,7 @@ type fileFault struct {
 // bcdr drill --file reads it back to the same scenario, so a suite row or a
 // derived scenario that is not built in can be replayed from the CLI.
 func ScenarioFile(sc, base Scenario) ([]byte, error) {
-	doc := fileDoc{Scenario: base.Name, Seed: sc.Seed, Checks: sc.Checks, Faults: []fileFault{}}
+	doc := fileDoc{Scenario: base.Name, Seed: sc.Seed, Checks: sc.Checks, SkipChecks: sc.SkipChecks, Faults: []fileFault{}}
 	if sc.Name != base.Name {
 		doc.Name = sc.Name
 	}
@@ -535,7 +558,7 @@ func ScenarioFile(sc, base Scenario) ([]byte, error) {
 	}
 	bv := base.KnobValues()
 	for k, v := range sc.KnobValues() {
-		if k != "seed" && bv[k] != v {
+		if k != "seed" && k != "skip-checks" && bv[k] != v {
 			if doc.Set == nil {
 				doc.Set = map[string]string{}
 			}

@@ -8,7 +8,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/bcdr-harness/bcdr/assertions"
 	"github.com/bcdr-harness/bcdr/faults"
 	"github.com/bcdr-harness/bcdr/topology"
 )
@@ -29,7 +28,6 @@ func init() {
 		s.Description = "A seeded random schedule of compatible faults (hardware, network, at most one region loss, perhaps a second fault during failback); the same seed replays the same schedule."
 		s.Faults = []FaultStep{{Name: RandomStep, Params: map[string]string{"window": "60m", "count": "3"}}}
 		s.SteadyState = 30 * time.Minute
-		s.Checks = nil // validity, plus rpo, rto and failback-loss when a region is lost
 		return s
 	})
 }
@@ -44,12 +42,10 @@ type Schedule struct {
 	RegionLoss bool `json:"region_loss"`
 }
 
-// Checks are the checks a run of the schedule needs.
+// Checks are the checks a run of the schedule needs (DerivedChecks of its
+// steps).
 func (s *Schedule) Checks() []string {
-	if s.RegionLoss {
-		return assertions.CoreRegionChecks()
-	}
-	return []string{"validity"}
+	return DerivedChecks(s.Steps, false)
 }
 
 // String prints the schedule, one fault a line, in time order.
@@ -297,9 +293,6 @@ func expandSchedule(sc Scenario) (Scenario, *Schedule, error) {
 		steps = append(steps, s)
 	}
 	sc.Faults = append(steps, sc.Faults[idx+1:]...)
-	if len(sc.Checks) == 0 {
-		sc.Checks = sched.Checks()
-	}
 	return sc, sched, nil
 }
 

@@ -145,12 +145,14 @@ func TestRandomScenarioExpands(t *testing.T) {
 		if sched == nil || len(got.Faults) != len(sched.Steps) {
 			t.Fatalf("seed %d: random step not replaced: %+v", seed, got.Faults)
 		}
-		want := "validity"
-		if sched.RegionLoss {
-			want = "validity,rpo,rto,failback-loss"
+		// The run is judged by the checks its picked faults call for.
+		run, skipped := got.ChecksToRun(false)
+		want := strings.Join(DerivedChecks(sched.Steps, false), ",")
+		if strings.Join(run, ",") != want || len(skipped) != 0 {
+			t.Fatalf("seed %d: checks %v (skipped %v), want %s", seed, run, skipped, want)
 		}
-		if strings.Join(got.Checks, ",") != want {
-			t.Fatalf("seed %d: checks %v, want %s", seed, got.Checks, want)
+		if sched.RegionLoss && !strings.Contains(want, "failback-loss") || !strings.Contains(want, "ledger") {
+			t.Fatalf("seed %d: derived checks %s miss the region or the data checks", seed, want)
 		}
 		if err := Validate(sc); err != nil {
 			t.Fatalf("seed %d: %v", seed, err)

@@ -67,6 +67,12 @@ const (
 	EvPhase            = "phase"
 	EvLag              = "lag" // a sample of replication lag
 	EvHealth           = "health-check"
+	// EvRegionLost and EvRegionBack record the moments a fault made a
+	// region's data unreachable and reachable again (value: region, fault);
+	// a composite fault records the moment of the loss itself, not the start
+	// of its injection.
+	EvRegionLost = "region-lost"
+	EvRegionBack = "region-back"
 )
 
 // Op is one entry of the history.

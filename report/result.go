@@ -55,7 +55,10 @@ type Result struct {
 	Reason   string              `json:"reason,omitempty"`
 	Workload Workload            `json:"workload"`
 	Checks   []assertions.Result `json:"checks"`
-	Faults   []string            `json:"faults"`
+	// SkippedChecks are checks the faults called for that the scenario
+	// dropped (skip-checks): the run was not judged by them.
+	SkippedChecks []string `json:"skipped_checks,omitempty"`
+	Faults        []string `json:"faults"`
 	// Knobs are the settings the run used, as name=value text.
 	Knobs   map[string]string `json:"knobs"`
 	Replay  string            `json:"replay"`

@@ -286,6 +286,9 @@ func printSummary(w io.Writer, r report.Result, dir string) {
 		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%d\n", c.Name, c.Verdict, obs, bud, c.LostCount)
 	}
 	tw.Flush()
+	if len(r.SkippedChecks) > 0 {
+		fmt.Fprintf(w, "  skipped (skip-checks): %s: the faults call for them, this run was not judged by them\n", strings.Join(r.SkippedChecks, ", "))
+	}
 	for _, c := range r.Checks {
 		if c.Verdict != assertions.Pass {
 			fmt.Fprintf(w, "  %s: %s\n", c.Name, c.Explanation)

@@ -23,9 +23,10 @@ import (
 // bcdr report and bcdr trend read it like any drill.
 //
 // The faults of a session are the operator's, not the scenario's, so the
-// session is judged by the checks a drill of the faults it recorded runs:
-// validity, and rpo, rto and failback-loss once a fault took a region away
-// (as for a random schedule). The data they read comes as in a drill: the
+// session is judged by the checks a drill of the faults it recorded runs
+// (harness.DerivedChecks: validity, ledger and cross-store always; for a
+// hardware or network fault fault-domain-availability and rpo; every region
+// check once a fault took a region away or the runbook failed over). The data they read comes as in a drill: the
 // promoted region's snapshot right after the runbook's first failover (with
 // --runbook), and the active region's snapshot at teardown, taken after the
 // workload and the runbook stopped and before the environment is closed.
@@ -113,8 +114,15 @@ func (s *upSession) save(env topology.Environment, reason string, logf func(stri
 		after := s.afterFailover
 		s.mu.Unlock()
 		in := assertions.Input{History: s.rec.Ops(), AfterFailover: after, Final: final, Budgets: s.sc.Budgets}
-		res.Checks = judgeSession(in, s.runbook)
+		names, skipped := upChecks(s.sc, in.History)
+		res.SkippedChecks = skipped
+		res.Checks = judgeSession(in, s.runbook, names)
 		res.Verdict, res.Reason = sessionVerdict(res.Checks)
+		if res.Verdict == assertions.Pass {
+			if why := assertions.Unjudged(in, res.Checks); why != "" {
+				res.Verdict, res.Reason = assertions.Unknown, why
+			}
+		}
 	} else {
 		res.Verdict, res.Reason = assertions.Unknown, reason
 	}
@@ -131,13 +139,15 @@ func (s *upSession) save(env topology.Environment, reason string, logf func(stri
 }
 
 // upChecks are the checks a session is judged by: those a drill of the
-// faults it recorded runs (validity; rpo, rto and failback-loss once a fault
-// took a region away).
-func upChecks(h history.History) []string {
-	if _, ok := regionLossFault(h); ok {
-		return assertions.CoreRegionChecks()
+// faults it recorded runs (harness.DerivedChecks, with the scenario's own
+// checks and skip-checks), and the checks it dropped.
+func upChecks(sc harness.Scenario, h history.History) (run, skipped []string) {
+	sc.Faults = nil
+	for _, name := range injectedFaults(h) {
+		sc.Faults = append(sc.Faults, harness.FaultStep{Name: name})
 	}
-	return []string{"validity"}
+	_, failedOver := h.FirstEvent(history.EvFailoverStart)
+	return sc.ChecksToRun(failedOver)
 }
 
 // regionLossFault is the first recorded fault that took a region away.
@@ -163,10 +173,9 @@ func unknownCheck(name, why string) assertions.Result {
 
 // judgeSession runs the session's checks. A check whose premise a live
 // session lacks is unknown with the reason, never pass.
-func judgeSession(in assertions.Input, runbook bool) []assertions.Result {
-	h := in.History
+func judgeSession(in assertions.Input, runbook bool, names []string) []assertions.Result {
 	var out []assertions.Result
-	for _, name := range upChecks(h) {
+	for _, name := range names {
 		out = append(out, judgeOne(name, in, runbook))
 	}
 	return out

@@ -53,7 +53,8 @@ func (s *session) health(svc time.Duration, when string) {
 func (s *session) everything(region topology.RegionName) *topology.Snapshot {
 	snap := &topology.Snapshot{Region: region, Journal: map[string]topology.JournalEntry{}}
 	for _, k := range s.keys {
-		snap.Journal[k] = topology.JournalEntry{Key: k, LineCount: 2, Applied: 1}
+		snap.Journal[k] = topology.JournalEntry{Key: k, LineCount: 2, Applied: 1,
+			Lines: []topology.JournalLine{{Account: "1100-cash", Debit: 100}, {Account: "4000-revenue", Credit: 100}}}
 	}
 	return snap
 }
@@ -62,6 +63,20 @@ func (s *session) input(final *topology.Snapshot) assertions.Input {
 	b := assertions.DefaultBudgets()
 	b.MinWritesBeforeFault = 10
 	return assertions.Input{History: s.rec.Ops(), Final: final, Budgets: b}
+}
+
+// judge runs the checks a session of the default scenario is judged by.
+func judge(in assertions.Input, runbook bool) []assertions.Result {
+	names, _ := upChecks(harness.DefaultScenario(), in.History)
+	return judgeSession(in, runbook, names)
+}
+
+func names(rs []assertions.Result) string {
+	var out []string
+	for _, r := range rs {
+		out = append(out, r.Name)
+	}
+	return strings.Join(out, ",")
 }
 
 func byName(rs []assertions.Result) map[string]assertions.Result {
@@ -78,10 +93,14 @@ func TestUpSessionWithoutFaultIsUnknown(t *testing.T) {
 	s.health(time.Minute, "before")
 	s.writes(2*time.Minute, 30, "a")
 	s.health(40*time.Minute, "after")
-	checks := judgeSession(s.input(s.everything("a")), true)
-	if len(checks) != 1 || checks[0].Name != "validity" || checks[0].Verdict != assertions.Unknown ||
-		!strings.Contains(checks[0].Explanation, "no fault was injected") {
-		t.Fatalf("checks of a session without faults: %+v", checks)
+	checks := judge(s.input(s.everything("a")), true)
+	if names(checks) != "validity,ledger,cross-store" {
+		t.Fatalf("checks of a session without faults: %s, want the ones every run has", names(checks))
+	}
+	for _, c := range checks {
+		if c.Verdict != assertions.Unknown || !strings.Contains(c.Explanation, "no fault was injected") {
+			t.Fatalf("check of a session without faults: %+v", c)
+		}
 	}
 	v, reason := sessionVerdict(checks)
 	if v != assertions.Unknown || !strings.Contains(reason, "no fault was injected") {
@@ -89,7 +108,7 @@ func TestUpSessionWithoutFaultIsUnknown(t *testing.T) {
 	}
 }
 
-// A network fault is judged like a drill of it: validity only.
+// A network fault is judged like a drill of it: availability and no loss.
 func TestUpSessionNetworkFaultRunsValidity(t *testing.T) {
 	s := newSession()
 	s.health(time.Minute, "before")
@@ -98,12 +117,14 @@ func TestUpSessionNetworkFaultRunsValidity(t *testing.T) {
 	s.writes(26*time.Minute, 5, "a")
 	s.event(32*time.Minute, history.EvFaultRecovered, map[string]any{"fault": "wan-partition"})
 	s.health(40*time.Minute, "after")
-	checks := judgeSession(s.input(s.everything("a")), false)
-	if len(checks) != 1 || checks[0].Name != "validity" || checks[0].Verdict != assertions.Pass {
-		t.Fatalf("checks: %+v", checks)
+	checks := judge(s.input(s.everything("a")), false)
+	if names(checks) != "validity,fault-domain-availability,rpo,ledger,cross-store" {
+		t.Fatalf("checks: %s", names(checks))
 	}
-	if v, _ := sessionVerdict(checks); v != assertions.Pass {
-		t.Errorf("verdict %s, want pass", v)
+	for name, c := range byName(checks) {
+		if name != "cross-store" && c.Verdict != assertions.Pass { // the session wrote no invoice
+			t.Errorf("%s: %+v, want pass", name, c)
+		}
 	}
 }
 
@@ -117,9 +138,9 @@ func TestUpSessionRegionLossWithoutRunbook(t *testing.T) {
 	s.event(60*time.Minute, history.EvFaultRecovered, map[string]any{"fault": "region-outage"})
 	s.writes(70*time.Minute, 5, "a")
 	s.health(80*time.Minute, "after")
-	checks := byName(judgeSession(s.input(s.everything("a")), false))
-	if len(checks) != 4 {
-		t.Fatalf("checks: %+v", checks)
+	checks := byName(judge(s.input(s.everything("a")), false))
+	if len(checks) != len(assertions.RegionChecks()) {
+		t.Fatalf("checks: %+v, want every region check", checks)
 	}
 	if checks["rpo"].Verdict != assertions.Pass {
 		t.Errorf("rpo: %+v", checks["rpo"])
@@ -132,11 +153,11 @@ func TestUpSessionRegionLossWithoutRunbook(t *testing.T) {
 	// A write missing from the final data fails rpo, as in a drill.
 	lossy := s.everything("a")
 	delete(lossy.Journal, s.keys[3])
-	if c := byName(judgeSession(s.input(lossy), false))["rpo"]; c.Verdict != assertions.Fail {
+	if c := byName(judge(s.input(lossy), false))["rpo"]; c.Verdict != assertions.Fail {
 		t.Errorf("rpo with a lost write: %+v", c)
 	}
 	// No final snapshot: the data checks cannot tell.
-	for _, c := range judgeSession(s.input(nil), false) {
+	for _, c := range judge(s.input(nil), false) {
 		if c.Name != "validity" && c.Verdict == assertions.Pass {
 			t.Errorf("%s passed without a final snapshot: %+v", c.Name, c)
 		}
@@ -153,7 +174,7 @@ func TestUpSessionEndedWithinRTOIsUnknown(t *testing.T) {
 		s.event(25*time.Minute, history.EvFaultInjected, map[string]any{"fault": "region-outage", "region_loss": true, "verified": true})
 		s.event(40*time.Minute, history.EvOutageDetected, nil)
 		s.health(end, "after")
-		return judgeSession(s.input(nil), true)
+		return judge(s.input(nil), true)
 	}
 	early := byName(build(time.Hour))
 	if c := early["rto"]; c.Verdict != assertions.Unknown || !strings.Contains(c.Explanation, "before the RTO budget") {

@@ -7,6 +7,7 @@ package controls_test
 import (
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/bcdr-harness/bcdr/assertions"
 	"github.com/bcdr-harness/bcdr/harness"
@@ -25,7 +26,6 @@ func control(t *testing.T, base harness.Scenario, name, desc string, knobs []str
 		t.Fatalf("%s: %v", name, err)
 	}
 	sc.Name, sc.Description = name, desc
-	sc.Checks = nil
 	sc.Expect = suitetest.With(suitetest.Pass(passing...), violated, v)
 	return suitetest.Row{Scenario: sc, Then: then}
 }
@@ -70,6 +70,26 @@ func TestControls(t *testing.T) {
 			}
 		})
 	slowFailback.Scenario.Expect["batch-outage"] = assertions.Fail
+
+	builtinHardware, _ := harness.Builtin("fault-domain-loss")
+	builtinHardware.Expect = nil
+
+	// A 40-minute stall then the loss: the writes of the stall are lost, and
+	// rpo must measure them to the moment region a was lost.
+	stallScenario := region
+	stallScenario.Faults = []harness.FaultStep{{Name: "replication-stall-then-loss", Params: map[string]string{"region": "a", "stall": "40m"}}}
+	stallThenLoss := control(t, stallScenario, "long-stall-then-loss",
+		"The WAN fails for 40 service minutes while region a keeps taking writes, then region a is lost: the failover loses about 40 minutes of writes, beyond the 15-minute RPO, measured to the moment of loss (region-lost), not to the start of the stall.",
+		nil, "rpo", assertions.Fail, []string{"validity"}, lossNamed(30))
+
+	// The WAN is cut, region a is lost 40 minutes in, and the WAN heals
+	// while region a is still down: nothing of region a may be shipped then.
+	wanScenario := region
+	wanScenario.Faults = []harness.FaultStep{{Name: "wan-partition", Duration: 45 * time.Minute},
+		{Name: "region-outage", Params: map[string]string{"region": "a"}, At: 40 * time.Minute}}
+	wanHeals := control(t, wanScenario, "wan-heals-during-loss",
+		"The WAN is cut for 45 service minutes and region a is lost 40 minutes in: when the WAN heals region a is still down, and its log backups must not reach region b, so the failover loses the writes of the whole partition, beyond the RPO.",
+		nil, "rpo", assertions.Fail, []string{"validity"}, lossNamed(30))
 
 	suitetest.RunTable(t, []suitetest.Row{
 		control(t, region, "rpo-log-backup-above-budget",
@@ -151,6 +171,20 @@ func TestControls(t *testing.T) {
 					t.Errorf("replication-lag must say when the lag went over the budget")
 				}
 			}),
+		// The built-in hardware drill as a user runs it, with a scale set
+		// of one instance: its derived fault-domain-availability check
+		// (no checks named) must fail.
+		control(t, builtinHardware, "builtin-fault-domain-loss-scale-set-of-one",
+			"The built-in fault-domain-loss drill with one AOS instance per region: losing its fault domain leaves no instance, customers' requests fail, and the check the fault calls for fails without the scenario naming it.",
+			[]string{"instances-per-region=1"}, "fault-domain-availability", assertions.Fail, []string{"validity"},
+			func(t *testing.T, out *harness.Outcome) {
+				failed(t, out, "fault-domain-availability", writes...)
+				if out.Result.Verdict != assertions.Fail {
+					t.Errorf("run verdict %s, want fail", out.Result.Verdict)
+				}
+			}),
+		stallThenLoss,
+		wanHeals,
 		control(t, hardware, "too-little-traffic-before-fault",
 			"The run demands more writes before the fault than the workload can make: the run cannot tell, so validity is unknown, not pass.",
 			[]string{"min-writes-before-fault=1000000"}, "validity", assertions.Unknown, nil,
@@ -164,6 +198,23 @@ func TestControls(t *testing.T) {
 				}
 			}),
 	})
+}
+
+// lossNamed requires rpo to fail with a loss window of at least min
+// service minutes, measured to the region-lost moment, every lost write
+// inside it.
+func lossNamed(min int) func(*testing.T, *harness.Outcome) {
+	return func(t *testing.T, out *harness.Outcome) {
+		t.Helper()
+		r := failed(t, out, "rpo", writes...)
+		if r.LostCount == 0 || r.Observed < time.Duration(min)*time.Minute {
+			t.Errorf("rpo must name a loss window of at least %dm: observed %s, lost %d", min, r.Observed, r.LostCount)
+		}
+		suitetest.CheckNames(t, out, "rpo", "region-lost")
+		if strings.Contains(r.Explanation, "INCONSISTENT") {
+			t.Errorf("the loss window does not hold the lost writes: %s", r.Explanation)
+		}
+	}
 }
 
 func limitedModeNamed(t *testing.T, out *harness.Outcome) {

@@ -21,7 +21,6 @@ func scenario(name, desc string, hold time.Duration, fault string, params map[st
 	sc := suitetest.Short("instance-crash")
 	sc.Name, sc.Description = name, desc
 	sc.Faults = []harness.FaultStep{{Name: fault, Params: params, Duration: hold}}
-	sc.Checks = nil
 	sc.Expect = expect
 	return sc
 }
@@ -45,11 +44,19 @@ func TestHardware(t *testing.T) {
 		{Scenario: scenario("fault-domain-loss", "Every instance of fault domain 0 is killed (a rack's power); the other four domains carry the load.",
 			0, "fault-domain-loss", map[string]string{"region": "a", "domain": "0"}, promise()),
 			Then: noFailover},
-		{Scenario: scenario("sql-crash-in-place", "The SQL primary is killed and restarted in place after 30 service seconds; committed data survives its crash recovery, no region failover.",
-			30*time.Second, "sql-primary-crash", map[string]string{"region": "a"},
-			suitetest.Pass("validity", "rpo", "ledger", "cross-store", "replication-lag")),
-			Then: noFailover},
+		{Scenario: sqlCrashInPlace(), Then: noFailover},
 	})
+}
+
+// sqlCrashInPlace: no loss only. The model has no in-region SQL replica, so
+// availability during an in-place restart is not promised: the row drops
+// fault-domain-availability, on the record (skip-checks).
+func sqlCrashInPlace() harness.Scenario {
+	sc := scenario("sql-crash-in-place", "The SQL primary is killed and restarted in place after 30 service seconds; committed data survives its crash recovery, no region failover.",
+		30*time.Second, "sql-primary-crash", map[string]string{"region": "a"},
+		suitetest.Pass("validity", "rpo", "ledger", "cross-store", "replication-lag"))
+	sc.SkipChecks = []string{"fault-domain-availability"}
+	return sc
 }
 
 // noFailover requires that the runbook did not treat a hardware fault as a

@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -128,19 +129,22 @@ type Env struct {
 	toxiCtr  *ctr
 	toxi     *toxi
 	shares   []*http.Server
-	pgs      map[topology.RegionName]*pgNode
-	pair     *pgPair
-	sql      sqlTier
-	s3s      map[topology.RegionName]*s3Store
-	repl     *s3Repl
-	blobRepl topology.Replication
-	blobStop func()
-	ctrs     []*ctr
-	client   *netlink.Set
-	links    *linkSet
-	regions  map[topology.RegionName]*Region
-	router   *lb.Router
-	sigDone  chan struct{}
+	// shareLost marks a region whose backup share must not answer: the
+	// region is lost (Region.Stop), and its share with it, until it returns.
+	shareLost map[topology.RegionName]*atomic.Bool
+	pgs       map[topology.RegionName]*pgNode
+	pair      *pgPair
+	sql       sqlTier
+	s3s       map[topology.RegionName]*s3Store
+	repl      *s3Repl
+	blobRepl  topology.Replication
+	blobStop  func()
+	ctrs      []*ctr
+	client    *netlink.Set
+	links     *linkSet
+	regions   map[topology.RegionName]*Region
+	router    *lb.Router
+	sigDone   chan struct{}
 	// toxiPublished maps a Toxiproxy container port to its loopback host port.
 	toxiPublished map[string]int
 
@@ -388,7 +392,12 @@ func (e *Env) startToxiproxy(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("share server of region %s: %w", r, err)
 		}
-		srv := &http.Server{Handler: sqlserver.ShareHandler(sqlserver.DirShare{Path: filepath.Join(e.workDir, string(r), "backup")}), ReadHeaderTimeout: 5 * time.Second}
+		if e.shareLost == nil {
+			e.shareLost = map[topology.RegionName]*atomic.Bool{}
+		}
+		e.shareLost[r] = &atomic.Bool{}
+		share := sqlserver.ShareHandler(sqlserver.DirShare{Path: filepath.Join(e.workDir, string(r), "backup")})
+		srv := &http.Server{Handler: lostShareGate(r, e.shareLost[r], share), ReadHeaderTimeout: 5 * time.Second}
 		go func() { _ = srv.Serve(ln) }()
 		e.shares = append(e.shares, srv)
 		for _, p := range []struct {
@@ -680,4 +689,25 @@ func (e *Env) Close(ctx context.Context) error {
 		e.closeErr = errors.Join(errs...)
 	})
 	return e.closeErr
+}
+
+// lostShareGate serves a region's backup share unless the region is lost:
+// the share runs on the host, but in a real disaster it goes with the
+// region, so nothing it held may reach the other region (even once the WAN
+// heals) until the region returns.
+func lostShareGate(r topology.RegionName, lost *atomic.Bool, h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		if lost.Load() {
+			http.Error(w, fmt.Sprintf("region %s is lost: its backup share cannot be read", r), http.StatusServiceUnavailable)
+			return
+		}
+		h.ServeHTTP(w, req)
+	})
+}
+
+// setShareLost marks region r's backup share lost or back.
+func (e *Env) setShareLost(r topology.RegionName, lost bool) {
+	if b := e.shareLost[r]; b != nil {
+		b.Store(lost)
+	}
 }

@@ -88,7 +88,6 @@ func TestDrillWANPartitionOnContainers(t *testing.T) {
 		sc.Name = "wan-partition"
 		sc.Description = "The WAN is cut for a while: shipping and replication stall, the primary keeps serving, both catch up; nothing is lost."
 		sc.Faults = []harness.FaultStep{{Name: "wan-partition"}}
-		sc.Checks = nil // the defaults for the fault
 		return sc
 	})
 	runDrill(t, "wan-partition", nil)

@@ -53,6 +53,7 @@ func (r *Region) Stop(ctx context.Context) error {
 	r.up = false
 	r.mu.Unlock()
 	r.lb.Stop()
+	r.env.setShareLost(r.name, true) // the backup share goes with the region
 	// Every container at once: a power loss does not take seconds.
 	kills := []func(context.Context) error{r.StopBlob, r.StopSQL}
 	for _, in := range r.instances {
@@ -84,6 +85,7 @@ func (r *Region) Start(ctx context.Context) error {
 	if err := r.StartSQL(ctx); err != nil {
 		return err
 	}
+	r.env.setShareLost(r.name, false)
 	if err := r.StartBlob(ctx); err != nil {
 		return err
 	}

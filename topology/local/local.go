@@ -353,6 +353,9 @@ func (r *Region) Stop(ctx context.Context) error {
 		_ = in.p.Thaw()
 		errs = append(errs, in.p.Kill())
 	}
+	// The region's log backup share goes with it: nothing it held is
+	// shipped until the region returns.
+	r.env.pair.SetShareLost(r.name, true)
 	errs = append(errs, r.env.blobs[r.name].Stop(), r.env.pair.Kill(r.name))
 	return errors.Join(errs...)
 }
@@ -362,6 +365,7 @@ func (r *Region) Start(ctx context.Context) error {
 	if err := r.StartSQL(ctx); err != nil {
 		return err
 	}
+	r.env.pair.SetShareLost(r.name, false)
 	if err := r.StartBlob(ctx); err != nil {
 		return err
 	}

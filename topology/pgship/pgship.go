@@ -113,16 +113,20 @@ type Pair struct {
 	backupErrors, copyErrors int
 	marks                    []mark          // log backups taken on the current primary
 	copied                   map[string]bool // primary's archived files already copied
-	copyFloor                uint64          // segments below this are not needed by the secondary
-	idleLSN                  uint64          // primary's insert LSN right after the last log backup
-	epoch                    context.Context // cancelled when roles change
-	endEpoch                 context.CancelFunc
-	life                     context.Context // cancelled by Close
-	endLife                  context.CancelFunc
-	runCancels               []context.CancelFunc
-	closed                   bool
-	jobs                     sync.WaitGroup
-	costs                    topology.JobCosts
+	// shareLost marks regions whose log backup share cannot be read: the
+	// region is lost (powered off), so its archived log backups are gone
+	// with it until it returns (SetShareLost).
+	shareLost  map[topology.RegionName]bool
+	copyFloor  uint64          // segments below this are not needed by the secondary
+	idleLSN    uint64          // primary's insert LSN right after the last log backup
+	epoch      context.Context // cancelled when roles change
+	endEpoch   context.CancelFunc
+	life       context.Context // cancelled by Close
+	endLife    context.CancelFunc
+	runCancels []context.CancelFunc
+	closed     bool
+	jobs       sync.WaitGroup
+	costs      topology.JobCosts
 }
 
 // mark records one log backup: where the WAL was switched and the newest
@@ -683,6 +687,20 @@ func (p *Pair) Kill(r topology.RegionName) error {
 		p.logf("pgship: killed postgres of region %s", r)
 	}
 	return err
+}
+
+// SetShareLost marks region r's log backup share lost (the whole region is
+// down) or back. The copy job runs where SQL Server log shipping runs it, on
+// the secondary, reading the primary's share across the WAN: a share in a
+// lost region cannot be read, so nothing it held is shipped, even once the
+// WAN heals, until the region itself returns.
+func (p *Pair) SetShareLost(r topology.RegionName, lost bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.shareLost == nil {
+		p.shareLost = map[topology.RegionName]bool{}
+	}
+	p.shareLost[r] = lost
 }
 
 // Start restarts region r's PostgreSQL server in place (a primary comes back

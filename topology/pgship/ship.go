@@ -262,6 +262,10 @@ func (p *Pair) CopyLogs(ctx context.Context) error {
 func (p *Pair) copyLocked(ctx context.Context) error {
 	p.mu.Lock()
 	shipping, prim, sec, floor := p.shipping, p.regions[p.primary], p.secondary, p.copyFloor
+	if shipping && p.shareLost[p.primary] {
+		p.mu.Unlock()
+		return fmt.Errorf("copy from region %s to region %s: region %s's log backup share cannot be read, the region is lost", prim.name, sec, prim.name)
+	}
 	var todo []string
 	archived := listDir(prim.archive)
 	for _, n := range archived {

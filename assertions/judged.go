@@ -1,0 +1,132 @@
+package assertions
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/bcdr-harness/bcdr/faults"
+	"github.com/bcdr-harness/bcdr/history"
+)
+
+// span is a stretch of wall time of the run.
+type span struct {
+	from, to time.Time
+}
+
+func (s span) holds(c history.Completion) bool {
+	return !c.Result.Wall.Before(s.from) && !c.Invoke.Wall.After(s.to)
+}
+
+// regionSpan is the stretch the region promise governs: from the first
+// region-loss fault (or the failover, whatever caused it) to a retry budget
+// after the failback, or after the region-loss fault's recovery when no
+// failover happened, or the end of the run. Customer requests in it are the
+// business of rto and the failback checks, not of fault-domain-availability.
+func regionSpan(h history.History, retry time.Duration) (span, bool) {
+	var start *history.Op
+	for _, op := range h.Events(history.EvFaultInjected) {
+		if rl, _ := op.Value["region_loss"].(bool); rl {
+			op := op
+			start = &op
+			break
+		}
+	}
+	fo, failedOver := h.FirstEvent(history.EvFailoverStart)
+	if failedOver && (start == nil || fo.Wall.Before(start.Wall)) {
+		start = &fo
+	}
+	if start == nil {
+		return span{}, false
+	}
+	end := lastOp(h).Wall
+	if fb, ok := h.FirstEvent(history.EvFailbackDone); ok {
+		end = fb.Wall
+	} else if !failedOver {
+		for _, rec := range h.Events(history.EvFaultRecovered) {
+			if rec.Index > start.Index && faultName(rec) == faultName(*start) {
+				end = rec.Wall
+				break
+			}
+		}
+	}
+	return span{from: start.Wall, to: end.Add(h.Clock().Wall(retry))}, true
+}
+
+// availabilityFaults are the injected faults fault-domain-availability
+// judges: hardware and network faults that do not take a region away.
+func availabilityFault(op history.Op) bool {
+	if rl, _ := op.Value["region_loss"].(bool); rl {
+		return false
+	}
+	d, ok := faults.Lookup(faultName(op))
+	return ok && (d.Class == faults.Hardware || d.Class == faults.Network)
+}
+
+// customerRequest tells whether a completion is a customer's request that
+// went wrong: a write, batch run or report that failed or went unknown,
+// neither cut short by the end of the run nor refused by limited mode.
+func customerFailure(c history.Completion) bool {
+	k := c.Invoke.Kind
+	if !k.IsWrite() && k != history.Batch && k != history.Report {
+		return false
+	}
+	return c.Result.Type != history.OK && !cancelled(c.Result) && !refusedInLimitedMode(c.Result)
+}
+
+// Unjudged tells ("" if none) about customer requests that failed or went
+// unknown where none of the checks that ran judged them: outside every
+// hardware or network fault's window when fault-domain-availability ran,
+// outside the region-loss stretch when rto ran, outside the failback when
+// failback-interruption or batch-outage ran (a check that said unknown
+// judged nothing). A run with such requests cannot pass.
+func Unjudged(in Input, results []Result) string {
+	h := in.History
+	judging := map[string]bool{}
+	for _, r := range results {
+		if r.Verdict != Unknown {
+			judging[r.Name] = true
+		}
+	}
+	retry := h.Clock().Wall(in.Budgets.RetryBudget)
+	var windows []span
+	if judging["fault-domain-availability"] {
+		for _, f := range hardwareFaults(h) {
+			windows = append(windows, span{from: f.inject.Wall, to: f.recover.Wall.Add(retry)})
+		}
+	}
+	if rs, ok := regionSpan(h, in.Budgets.RetryBudget); ok && judging["rto"] {
+		to := rs.to
+		if fb, ok := h.FirstEvent(history.EvFailbackStart); ok {
+			to = fb.Wall
+		}
+		windows = append(windows, span{from: rs.from, to: to})
+	}
+	if fb, ok := h.FirstEvent(history.EvFailbackStart); ok && (judging["failback-interruption"] || judging["batch-outage"]) {
+		end := lastOp(h).Wall
+		if done, ok := eventAfter(h, history.EvFailbackDone, fb); ok {
+			end = done.Wall.Add(retry)
+		}
+		windows = append(windows, span{from: fb.Wall, to: end})
+	}
+	var unjudged []history.Completion
+	for _, c := range h.Completions() {
+		if !customerFailure(c) {
+			continue
+		}
+		judged := false
+		for _, w := range windows {
+			if w.holds(c) {
+				judged = true
+				break
+			}
+		}
+		if !judged {
+			unjudged = append(unjudged, c)
+		}
+	}
+	if len(unjudged) == 0 {
+		return ""
+	}
+	return fmt.Sprintf("%s failed or went unknown where no check that ran judged them (%s), so the run cannot pass: the checks its faults call for were skipped, said unknown, or no fault explains the failures",
+		plural(len(unjudged), "customer request", "customer requests"), describeFailures(unjudged))
+}
