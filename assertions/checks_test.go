@@ -70,6 +70,9 @@ type drill struct {
 	askOnly bool
 	// quietFailedOver: no client writes while failed over.
 	quietFailedOver bool
+	// shipWallMS is the wall cost of a log shipping round the lag samples
+	// report (timing noise), 0 for none.
+	shipWallMS float64
 }
 
 func newDrill() *drill {
@@ -147,7 +150,11 @@ func (d *drill) run() history.History {
 			b.event(history.EvFailbackDone, map[string]any{"from": "b", "to": "a"})
 		}
 		if t%time.Minute == 0 && t < d.fault {
-			b.event(history.EvLag, map[string]any{"sql_lag_s": d.sqlLag, "blob_lag_s": d.blobLag})
+			v := map[string]any{"sql_lag_s": d.sqlLag, "blob_lag_s": d.blobLag}
+			if d.shipWallMS > 0 {
+				v["sql_ship_wall_ms"] = d.shipWallMS
+			}
+			b.event(history.EvLag, v)
 		}
 		region, typ := "a", history.OK
 		switch {

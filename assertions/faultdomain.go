@@ -155,7 +155,9 @@ func (FaultDomainAvailability) Check(in Input) Result {
 	switch {
 	case len(failures) > 0 || len(lost) > 0 || slowestWait > r.Budget:
 		r.Verdict = Fail
-		r.overBudget = len(failures) == 0 && len(lost) == 0
+		// Requests that only ran out of time rest on a time figure (the
+		// slowest wait against the retry budget), as a slow one does.
+		r.overBudget = len(lost) == 0 && in.Final != nil && allTimedOut(failures)
 		r.Explanation = fmt.Sprintf("customers noticed the hardware or network fault (%s): %s. The surviving instances and fault domains must carry the load: check the placement over fault domains and the load balancer's health probes",
 			faultsText, strings.Join(problems, "; "))
 	case in.Final == nil:
@@ -181,4 +183,17 @@ func describeFailures(cs []history.Completion) string {
 			c.Invoke.Key, c.Result.Index, clock.Round(c.Invoke.Service), outcome(c.Result), c.Result.Tries, clock.Round(c.Result.Service)))
 	}
 	return strings.Join(parts, ", ")
+}
+
+// allTimedOut tells whether every failed request gave up because its
+// attempts ran out of time, not on a definite error (no healthy instance,
+// a refused connection, a server error).
+func allTimedOut(cs []history.Completion) bool {
+	for _, c := range cs {
+		e := c.Result.Error
+		if c.Result.Status != 0 || !(strings.Contains(e, "deadline exceeded") || strings.Contains(e, "Timeout") || strings.Contains(e, "timeout")) {
+			return false
+		}
+	}
+	return true
 }

@@ -1,0 +1,97 @@
+package assertions
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/bcdr-harness/bcdr/history"
+)
+
+func judgeOne(t *testing.T, in Input, name string) Result {
+	t.Helper()
+	rs, v, _ := Judge(in, []string{name})
+	if len(rs) != 1 || rs[0].Verdict != v {
+		t.Fatalf("Judge(%s) gave %d results, verdict %s", name, len(rs), v)
+	}
+	return rs[0]
+}
+
+// A figure over its budget by less than the run's measured timing noise is
+// too close to call: unknown, saying by how much and which scale decides.
+func TestJudgeTooCloseToCallIsUnknown(t *testing.T) {
+	d := newDrill()
+	d.sqlLag = 16 * 60  // 1 minute over the 15-minute budget
+	d.shipWallMS = 1500 // a shipping round cost 1.5 s wall: 5 service minutes at scale 200
+	r := judgeOne(t, d.input(time.Minute), "replication-lag")
+	if r.Verdict != Unknown || !r.TooClose {
+		t.Fatalf("verdict %s (too close %t), want unknown: %s", r.Verdict, r.TooClose, r.Explanation)
+	}
+	for _, want := range []string{"too close to call", "over the budget 15m0s by 1m0s", "one shipping or replication round 1.5s", "--scale 60"} {
+		if !strings.Contains(r.Explanation, want) {
+			t.Errorf("explanation lacks %q: %s", want, r.Explanation)
+		}
+	}
+	if r.NoiseServiceS < 300 || r.NoiseWallS < 1.5 {
+		t.Errorf("noise %gs service %gs wall, want at least 5 min and 1.5 s", r.NoiseServiceS, r.NoiseWallS)
+	}
+}
+
+// The negative control of the noise band: a defect well past its budget
+// still fails, and with no noise measured a figure just over fails too.
+func TestJudgeStillFailsBeyondTheNoise(t *testing.T) {
+	d := newDrill()
+	d.sqlLag = 30 * 60
+	d.shipWallMS = 1500
+	if r := judgeOne(t, d.input(time.Minute), "replication-lag"); r.Verdict != Fail || r.TooClose {
+		t.Errorf("a lag of 30 min against 15 with 5 min of noise: %s (too close %t), want fail", r.Verdict, r.TooClose)
+	}
+	d = newDrill()
+	d.sqlLag = 16 * 60
+	if r := judgeOne(t, d.input(time.Minute), "replication-lag"); r.Verdict != Fail {
+		t.Errorf("a lag of 16 min with no noise measured: %s, want fail: %s", r.Verdict, r.Explanation)
+	}
+}
+
+// Noise never excuses a failure that is not a time figure.
+func TestJudgeNoiseDoesNotExcuseLoss(t *testing.T) {
+	d := newDrill()
+	d.shipWallMS = 60_000 // a whole minute of wall noise
+	in := d.input(time.Minute)
+	// Lose a write acknowledged by region b while failed over.
+	lost := ""
+	for _, c := range in.History.AcknowledgedWrites() {
+		if c.Result.Region == "b" {
+			lost = c.Invoke.Key
+		}
+	}
+	in.Final = d.snapshot("a", func(k string) bool { return k != lost })
+	if r := judgeOne(t, in, "failback-loss"); r.Verdict != Fail {
+		t.Errorf("a write lost across failback with a minute of noise: %s, want fail: %s", r.Verdict, r.Explanation)
+	}
+}
+
+func TestMeasureNoiseReadsTheHistory(t *testing.T) {
+	b := newBuilder()
+	b.event("timing-noise", map[string]any{"timer_late_max_ms": 12.0, "pacing_late_max_ms": 30.0, "sampler_every_ms": 300.0})
+	b.at(time.Minute)
+	b.event(history.EvLag, map[string]any{"sql_ship_wall_ms": 400.0, "blob_round_wall_ms": 50.0})
+	b.at(4 * time.Minute) // 900 ms wall after the last sample at scale 200: 600 ms late
+	b.event(history.EvLag, map[string]any{"sql_ship_wall_ms": 100.0})
+	n := MeasureNoise(b.h)
+	if n.TimerLateMaxMS != 12 || n.PacingLateMaxMS != 30 || n.ShipWallMS != 400 || n.BlobRoundWallMS != 50 {
+		t.Errorf("noise %+v", n)
+	}
+	if n.SamplerLateMaxMS < 599 || n.SamplerLateMaxMS > 601 {
+		t.Errorf("sampler lateness %g ms, want 600", n.SamplerLateMaxMS)
+	}
+	if j := n.Jitter(); j != 600*time.Millisecond {
+		t.Errorf("jitter %s, want the worst lateness 600ms", j)
+	}
+	if band, _ := n.For("rpo"); band != time.Second {
+		t.Errorf("rpo band %s, want jitter 600ms + one shipping round 400ms", band)
+	}
+	if band, _ := n.For("ledger"); band != 0 {
+		t.Errorf("ledger has a noise band %s; it judges no time", band)
+	}
+}
