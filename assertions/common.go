@@ -69,7 +69,7 @@ func str(v map[string]any, key string) string {
 // cancelled tells whether an operation ended only because the workload was
 // stopped at the end of the run (not a customer-visible failure).
 func cancelled(op history.Op) bool {
-	return op.Type != history.OK && strings.Contains(op.Error, "context canceled")
+	return op.Type != history.OK && (strings.Contains(op.Error, "context canceled") || strings.Contains(op.Error, "the workload stopped first"))
 }
 
 // lastOp is the newest operation of the history (the end of the run).

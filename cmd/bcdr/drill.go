@@ -276,16 +276,33 @@ func printSummary(w io.Writer, r report.Result, dir string) {
 	fmt.Fprintf(w, "  workload: %d acknowledged writes, %d failed, %d unknown\n",
 		r.Workload.AcknowledgedWrites, r.Workload.Failed, r.Workload.Unknown)
 	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
-	fmt.Fprintf(tw, "  CHECK\tVERDICT\tOBSERVED\tBUDGET\tLOST\n")
+	fmt.Fprintf(tw, "  CHECK\tVERDICT\tOBSERVED\tBUDGET\tNOISE\tLOST\n")
+	secs := func(s float64) time.Duration { return time.Duration(s * float64(time.Second)) }
 	for _, c := range r.Checks {
-		obs, bud := "-", "-"
+		obs, bud, noise := "-", "-", "-"
 		if c.ObservedServiceS != 0 || c.BudgetServiceS != 0 {
-			obs = clk.Format(time.Duration(c.ObservedServiceS * float64(time.Second)))
-			bud = clk.Format(time.Duration(c.BudgetServiceS * float64(time.Second)))
+			// The wall figure is the one the run measured: part of a window
+			// may have run at the machine scale.
+			obs = fmt.Sprintf("%s (%s wall)", clock.Round(secs(c.ObservedServiceS)), clock.Round(secs(c.ObservedWallS)))
+			bud = clk.Format(secs(c.BudgetServiceS))
 		}
-		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%d\n", c.Name, c.Verdict, obs, bud, c.LostCount)
+		if c.NoiseServiceS > 0 {
+			noise = fmt.Sprintf("%s (%s wall)", clock.Round(secs(c.NoiseServiceS)), clock.Round(secs(c.NoiseWallS)))
+		}
+		verdict := string(c.Verdict)
+		if c.TooClose {
+			verdict += " (too close)"
+		}
+		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\t%d\n", c.Name, verdict, obs, bud, noise, c.LostCount)
 	}
 	tw.Flush()
+	if n := r.Noise; n != nil {
+		fmt.Fprintf(w, "  timing noise (wall): timers late up to %.0fms (p99 %.0fms), pacing %.0fms, lag sampler %.0fms; a log shipping round %.0fms, a blob round %.0fms; slowest steady request %.0fms\n",
+			n.TimerLateMaxMS, n.TimerLateP99MS, n.PacingLateMaxMS, n.SamplerLateMaxMS, n.ShipWallMS, n.BlobRoundWallMS, n.RequestWallMS)
+		if r.MachineScale > 0 {
+			fmt.Fprintf(w, "  machine time: the planned switch (%.0fms wall) ran at scale %g, judged at its wall value\n", n.MachineWallMS, r.MachineScale)
+		}
+	}
 	if len(r.SkippedChecks) > 0 {
 		fmt.Fprintf(w, "  skipped (skip-checks): %s: the faults call for them, this run was not judged by them\n", strings.Join(r.SkippedChecks, ", "))
 	}
