@@ -5,7 +5,7 @@ SEED      ?= 1
 RUNS      ?= runs
 export TESTCONTAINERS_RYUK_DISABLED ?= true
 
-.PHONY: deps drill test test-short bench suites vet build clean images test-containers
+.PHONY: deps drill test test-short bench suites vet build clean images test-containers campaign
 
 ## deps: install what the embedded default needs (PostgreSQL 15 server binaries).
 deps:
@@ -37,6 +37,13 @@ suites: deps
 ## bench: speed and memory figures (Go benchmarks; compare ratios within one run).
 bench: deps
 	$(GO) test -run '^$$' -bench . -benchmem -count 5 ./...
+
+## campaign: the region drill idle and beside busy loops, and the negative
+## controls under load, in one table (does a verdict move with the load?).
+## CAMPAIGN_ARGS=-runs 5 -provider containers (make images first) for containers.
+CAMPAIGN_ARGS ?=
+campaign: deps
+	$(GO) run ./cmd/campaign -out $(RUNS)/campaign $(CAMPAIGN_ARGS)
 
 ## images: build every image locally (no registry needed).
 images:

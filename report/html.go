@@ -43,7 +43,8 @@ type knob struct{ Name, Value string }
 // checkRow is one row of the table of checks.
 type checkRow struct {
 	Name, Verdict, Explanation string
-	Observed, Budget           string
+	Observed, Budget, Noise    string
+	TooClose                   bool
 	LostCount                  int
 	Lost                       []lostRow
 	MoreLost                   int
@@ -85,7 +86,10 @@ func WriteHTML(w io.Writer, r Result, h history.History) error {
 func newCheckRow(c assertions.Result, scale float64) checkRow {
 	row := checkRow{
 		Name: c.Name, Verdict: string(c.Verdict), Explanation: c.Explanation,
-		Observed: "—", Budget: "—", LostCount: c.LostCount,
+		Observed: "—", Budget: "—", Noise: "—", LostCount: c.LostCount, TooClose: c.TooClose,
+	}
+	if c.NoiseServiceS > 0 {
+		row.Noise = serviceAndWall(c.NoiseServiceS, c.NoiseWallS, scale)
 	}
 	if c.ObservedServiceS != 0 || c.BudgetServiceS != 0 {
 		row.Observed = serviceAndWall(c.ObservedServiceS, c.ObservedWallS, scale)

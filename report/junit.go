@@ -125,6 +125,21 @@ func junitProperties(r Result) []junitProperty {
 		{"faults", strings.Join(r.Faults, ",")},
 		{"skipped_checks", strings.Join(r.SkippedChecks, ",")},
 	}
+	if n := r.Noise; n != nil {
+		f := func(v float64) string { return strconv.FormatFloat(v, 'f', 1, 64) }
+		props = append(props,
+			junitProperty{"noise.timer_late_max_ms", f(n.TimerLateMaxMS)},
+			junitProperty{"noise.pacing_late_max_ms", f(n.PacingLateMaxMS)},
+			junitProperty{"noise.sampler_late_max_ms", f(n.SamplerLateMaxMS)},
+			junitProperty{"noise.ship_wall_ms", f(n.ShipWallMS)},
+			junitProperty{"noise.blob_round_wall_ms", f(n.BlobRoundWallMS)},
+			junitProperty{"noise.request_wall_ms", f(n.RequestWallMS)},
+			junitProperty{"noise.machine_wall_ms", f(n.MachineWallMS)},
+		)
+	}
+	if r.MachineScale > 0 {
+		props = append(props, junitProperty{"machine_scale", strconv.FormatFloat(r.MachineScale, 'g', -1, 64)})
+	}
 	names := make([]string, 0, len(r.Knobs))
 	for k := range r.Knobs {
 		names = append(names, k)
