@@ -89,7 +89,7 @@ func main() {
 		}
 	}
 	drill := func(label string, seed int, set []string) (result, error) {
-		dir := filepath.Join(*out, fmt.Sprintf("%s-%d", strings.NewReplacer("=", "-", " ", "-").Replace(label), seed))
+		dir := filepath.Join(*out, fmt.Sprintf("%s-%d", slug(label), seed))
 		args := []string{"drill", "region-outage", "--seed", fmt.Sprint(seed), "--out", dir, "--progress", "none", "--set", "provider=" + *provider}
 		for _, s := range set {
 			args = append(args, "--set", s)
@@ -238,6 +238,22 @@ func report(w *os.File, rows []*row, provider string, load int) bool {
 		}
 	}
 	return all
+}
+
+// slug makes a folder name of a label: letters, digits and dashes.
+func slug(s string) string {
+	var b strings.Builder
+	dash := false
+	for _, r := range strings.ToLower(s) {
+		if (r >= 'a' && r <= 'z') || (r >= '0' && r <= '9') {
+			b.WriteRune(r)
+			dash = false
+		} else if !dash && b.Len() > 0 {
+			b.WriteByte('-')
+			dash = true
+		}
+	}
+	return strings.TrimSuffix(b.String(), "-")
 }
 
 func median(v []float64) float64 {
