@@ -258,6 +258,7 @@ func runUp(ctx context.Context, sc harness.Scenario, o upOptions, stdout, stderr
 
 	runCtx, stopRun := context.WithCancel(life)
 	defer stopRun()
+	noise := harness.StartNoiseMeter(runCtx)
 	var wl *harness.Workload
 	if workload {
 		wl = harness.NewWorkload(sc.Workload, env.Router().URL(), rec, clk, sc.Seed, sc.Budgets.RetryBudget)
@@ -300,6 +301,7 @@ func runUp(ctx context.Context, sc harness.Scenario, o upOptions, stdout, stderr
 		}
 		<-sampled
 		<-rbDone
+		noise.Record(rec, wl, harness.LagSampleEvery(clk))
 		logf("saving the history in %s", o.out)
 		save(env, "")
 	}()
