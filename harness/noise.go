@@ -84,8 +84,6 @@ func (m *NoiseMeter) Record(rec *history.Recorder, wl *Workload, samplerEvery ti
 	if wl != nil {
 		v["pacing_late_max_ms"] = ms(wl.PacingLate())
 	}
-	// Record stops the meter's figures here; the meter itself ends with its
-	// context.
 	rec.Event(EvTimingNoise, v)
 }
 
