@@ -60,6 +60,7 @@ func (FaultDomainAvailability) Check(in Input) Result {
 	// What the region promise governs (a region lost, a failover and its
 	// failback) is rto's and the failback checks' business.
 	region, hasRegion := regionSpan(h, in.Budgets.RetryBudget)
+	single := singleInstanceSpans(h, in.Budgets.RetryBudget)
 	r := Result{Name: name, Budget: in.Budgets.RetryBudget}
 	retryWall := clk.Wall(in.Budgets.RetryBudget)
 	var failures []history.Completion
@@ -88,6 +89,9 @@ func (FaultDomainAvailability) Check(in Input) Result {
 			}
 			if hasRegion && region.holds(c) {
 				continue
+			}
+			if heldBy(single, c) {
+				continue // the expected outage of a single-instance fault (rpo judges its loss)
 			}
 			requests++
 			if c.Result.Type != history.OK && !refusedInLimitedMode(c.Result) {

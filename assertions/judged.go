@@ -59,7 +59,40 @@ func availabilityFault(op history.Op) bool {
 		return false
 	}
 	d, ok := faults.Lookup(faultName(op))
-	return ok && (d.Class == faults.Hardware || d.Class == faults.Network)
+	return ok && !d.SingleInstance && (d.Class == faults.Hardware || d.Class == faults.Network)
+}
+
+// heldBy tells whether any of the spans holds the completion.
+func heldBy(spans []span, c history.Completion) bool {
+	for _, s := range spans {
+		if s.holds(c) {
+			return true
+		}
+	}
+	return false
+}
+
+// singleInstanceSpans are the windows of the faults that take what the
+// model runs only one of per region (faults.Definition.SingleInstance): the
+// outage they cause is expected; what they promise is no loss. Each lasts
+// a retry budget (service time) past the fault's recovery.
+func singleInstanceSpans(h history.History, retry time.Duration) []span {
+	var out []span
+	for _, op := range h.Events(history.EvFaultInjected) {
+		d, ok := faults.Lookup(faultName(op))
+		if !ok || !d.SingleInstance {
+			continue
+		}
+		end := lastOp(h).Wall
+		for _, rec := range h.Events(history.EvFaultRecovered) {
+			if rec.Index > op.Index && faultName(rec) == faultName(op) {
+				end = rec.Wall
+				break
+			}
+		}
+		out = append(out, span{from: op.Wall, to: end.Add(h.Clock().Wall(retry))})
+	}
+	return out
 }
 
 // customerRequest tells whether a completion is a customer's request that
@@ -76,7 +109,8 @@ func customerFailure(c history.Completion) bool {
 // Unjudged tells ("" if none) about customer requests that failed or went
 // unknown where none of the checks that ran judged them: outside every
 // hardware or network fault's window when fault-domain-availability ran,
-// outside the region-loss stretch when rto ran, outside the failback when
+// outside a single-instance fault's window (its outage is expected) when rpo
+// ran, outside the region-loss stretch when rto ran, outside the failback when
 // failback-interruption or batch-outage ran (a check that said unknown
 // judged nothing). A run with such requests cannot pass.
 func Unjudged(in Input, results []Result) string {
@@ -93,6 +127,11 @@ func Unjudged(in Input, results []Result) string {
 		for _, f := range hardwareFaults(h) {
 			windows = append(windows, span{from: f.inject.Wall, to: f.recover.Wall.Add(retry)})
 		}
+	}
+	if judging["rpo"] {
+		// A single-instance fault's outage is expected; rpo judges that it
+		// lost nothing.
+		windows = append(windows, singleInstanceSpans(h, in.Budgets.RetryBudget)...)
 	}
 	if rs, ok := regionSpan(h, in.Budgets.RetryBudget); ok && judging["rto"] {
 		to := rs.to

@@ -63,6 +63,11 @@ type Definition struct {
 	// RegionLoss marks faults that take a whole region away, so the runbook
 	// is expected to fail over.
 	RegionLoss bool `json:"region_loss"`
+	// SingleInstance marks a hardware fault that takes what the model runs
+	// only one of per region (its SQL primary, its blob store): customers
+	// notice while it is down, so what is promised is no loss (rpo), not
+	// availability (fault-domain-availability does not judge its window).
+	SingleInstance bool `json:"single_instance,omitempty"`
 	// Targets says what the fault acts on, for the catalogue listing.
 	Targets string `json:"targets,omitempty"`
 	// After names a recorded event (history.EvFailbackStart, say) that the

@@ -68,7 +68,7 @@ func init() {
 			b := (a + 1 + rng.IntN(n-1)) % n
 			return Params{"region": pickRegion(rng), "domains": fmt.Sprintf("%d,%d", a, b)}
 		}})
-	Register(Definition{Name: "sql-primary-crash", Class: Hardware, Targets: "region (must hold the SQL primary)",
+	Register(Definition{Name: "sql-primary-crash", Class: Hardware, SingleInstance: true, Targets: "region (must hold the SQL primary)",
 		Help:   "crash the SQL primary (SIGKILL of every server process); restarted in place on recovery, no region failover",
 		Params: []Param{{"region", "a", "region of the primary"}},
 		Build: regionFault(func(r topology.RegionName) Fault {
@@ -84,7 +84,7 @@ func init() {
 		Help:   "the primary's log backup share is full: log backups fail and the secondary's lag grows; space is freed on recovery",
 		Params: []Param{{"region", "a", "region of the primary whose share fills"}},
 		Build:  regionFault(func(r topology.RegionName) Fault { return &logShareFull{region: r} })})
-	Register(Definition{Name: "blob-crash", Class: Hardware, Targets: "region",
+	Register(Definition{Name: "blob-crash", Class: Hardware, SingleInstance: true, Targets: "region",
 		Help:   "crash a region's blob store: invoice documents cannot be written there, replication stalls; restarted with its data on recovery",
 		Params: []Param{{"region", "a", "region"}},
 		Build:  regionFault(func(r topology.RegionName) Fault { return &blobCrash{region: r} }),

@@ -21,7 +21,8 @@ var checkOrder = []string{"validity", "fault-domain-availability", "rpo", "rto",
 // derivation every kind of run uses (built-in drills, scenario files, random
 // schedules, bcdr up, the suites): validity, ledger and cross-store always;
 // for any hardware or network fault, fault-domain-availability and rpo (with
-// no failover nothing may be lost); for any region loss, and whenever the
+// no failover nothing may be lost), only rpo for a single-instance fault
+// (faults.Definition.SingleInstance: its outage is expected, not its loss); for any region loss, and whenever the
 // runbook failed over whatever the fault, every region check
 // (assertions.RegionChecks). A step whose fault is not in the catalogue adds
 // nothing (prepare rejects it before a run).
@@ -39,6 +40,8 @@ func DerivedChecks(steps []FaultStep, failedOver bool) []string {
 		switch {
 		case d.RegionLoss:
 			regionLoss = true
+		case d.SingleInstance:
+			set["rpo"] = true // no loss; its outage is expected (one instance per region)
 		case d.Class == faults.Hardware || d.Class == faults.Network:
 			set["fault-domain-availability"], set["rpo"] = true, true
 		}

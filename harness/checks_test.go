@@ -27,6 +27,9 @@ func TestDerivedChecks(t *testing.T) {
 		{[]string{"fault-domain-loss"}, false, "validity,fault-domain-availability,rpo,ledger,cross-store"},
 		{[]string{"wan-partition"}, false, "validity,fault-domain-availability,rpo,ledger,cross-store"},
 		{[]string{"region-flapping"}, false, "validity,ledger,cross-store"},
+		// One blob store per region: its crash is an expected outage; no loss is promised.
+		{[]string{"blob-crash"}, false, "validity,rpo,ledger,cross-store"},
+		{[]string{"blob-crash", "instance-crash"}, false, "validity,fault-domain-availability,rpo,ledger,cross-store"},
 		// A network fault the runbook failed over for: every region check too.
 		{[]string{"aos-sql-partition"}, true, "validity,fault-domain-availability,rpo,rto,sign-off,failback-loss,failback-interruption,batch-outage,limited-mode,ledger,cross-store,replication-lag"},
 		{[]string{"wan-partition", "region-outage"}, false, "validity,fault-domain-availability,rpo,rto,sign-off,failback-loss,failback-interruption,batch-outage,limited-mode,ledger,cross-store,replication-lag"},

@@ -110,6 +110,11 @@ func TestRandomScheduleRuns(t *testing.T) {
 		}
 	}
 	if out.Result.Verdict != assertions.Pass {
+		for _, c := range out.Result.Checks {
+			if c.Verdict != assertions.Pass {
+				t.Logf("%s %s: %s", c.Name, c.Verdict, c.Explanation)
+			}
+		}
 		t.Fatalf("verdict %s: %s", out.Result.Verdict, out.Result.Reason)
 	}
 }

@@ -49,13 +49,13 @@ func TestHardware(t *testing.T) {
 }
 
 // sqlCrashInPlace: no loss only. The model has no in-region SQL replica, so
-// availability during an in-place restart is not promised: the row drops
-// fault-domain-availability, on the record (skip-checks).
+// availability during an in-place restart is not promised: sql-primary-crash
+// is a single-instance fault (faults.Definition.SingleInstance), judged by
+// rpo, not by fault-domain-availability.
 func sqlCrashInPlace() harness.Scenario {
 	sc := scenario("sql-crash-in-place", "The SQL primary is killed and restarted in place after 30 service seconds; committed data survives its crash recovery, no region failover.",
 		30*time.Second, "sql-primary-crash", map[string]string{"region": "a"},
 		suitetest.Pass("validity", "rpo", "ledger", "cross-store", "replication-lag"))
-	sc.SkipChecks = []string{"fault-domain-availability"}
 	return sc
 }
 
