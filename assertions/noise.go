@@ -158,15 +158,18 @@ func (n Noise) Apply(r Result) Result {
 	}
 	r.Verdict = Unknown
 	r.TooClose = true
-	// The scale at which the same wall noise would be a tenth of the budget.
-	decide := math.Floor(scale * float64(r.Budget) / 10 / float64(bandSvc))
-	if decide < 1 {
-		decide = 1
-	}
+	decide := decideScale(scale, r.Budget, bandSvc)
+	r.DecideScale = decide
 	r.Explanation = fmt.Sprintf("too close to call: %s is over the budget %s by %s, within the harness's own timing noise of %s service (%s wall: %s) at scale %g; rerun with --scale %g, where that noise would be about %s. %s",
 		clock.Round(r.Observed), clock.Round(r.Budget), clock.Round(r.Observed-r.Budget), clock.Round(bandSvc),
 		clock.Round(band), parts, scale, decide, clock.Round(time.Duration(float64(band)*decide)), r.Explanation)
 	return r
+}
+
+// decideScale is the scale at which the same wall noise would be a tenth
+// of the budget (at least 1).
+func decideScale(scale float64, budget, bandSvc time.Duration) float64 {
+	return math.Max(1, math.Floor(scale*float64(budget)/10/float64(bandSvc)))
 }
 
 // Judge runs the named checks on in, makes a failure that lies within the

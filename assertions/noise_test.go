@@ -32,6 +32,9 @@ func TestJudgeTooCloseToCallIsUnknown(t *testing.T) {
 			t.Errorf("explanation lacks %q: %s", want, r.Explanation)
 		}
 	}
+	if r.DecideScale != 60 {
+		t.Errorf("decide scale %g, want 60 (noise 5 min at 200 is 1.5 min at 60: a tenth of the budget)", r.DecideScale)
+	}
 	if r.NoiseServiceS < 300 || r.NoiseWallS < 1.5 {
 		t.Errorf("noise %gs service %gs wall, want at least 5 min and 1.5 s", r.NoiseServiceS, r.NoiseWallS)
 	}

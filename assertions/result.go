@@ -82,6 +82,9 @@ type Result struct {
 	NoiseServiceS float64 `json:"noise_service_s,omitempty"`
 	NoiseWallS    float64 `json:"noise_wall_s,omitempty"`
 	TooClose      bool    `json:"too_close,omitempty"`
+	// DecideScale is the time scale at which a too-close figure's noise
+	// would be a tenth of its budget: a run at it decides.
+	DecideScale float64 `json:"decide_scale,omitempty"`
 
 	// overBudget marks a failure that rests only on Observed > Budget.
 	overBudget bool
