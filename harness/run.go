@@ -35,6 +35,27 @@ func (o *Outcome) Check(name string) (assertions.Result, bool) {
 	return assertions.Result{}, false
 }
 
+// DecidingScale is the time scale to run the same drill again at when a
+// check was too close to call (assertions.Result.TooClose): the scale at
+// which the harness's noise would be a tenth of that check's budget, the
+// lowest over such checks. It is 0 when no check was too close or the run
+// was that slow already. Running again there is a finer measurement, not
+// the same one tried again.
+func (o *Outcome) DecidingScale() (float64, string) {
+	scale, why := 0.0, ""
+	for _, c := range o.Result.Checks {
+		if c.TooClose && c.DecideScale > 0 && (scale == 0 || c.DecideScale < scale) {
+			scale = c.DecideScale
+			why = fmt.Sprintf("check %s was too close to call at scale %g (%.0fs over its budget, noise %.0fs service)",
+				c.Name, o.Result.TimeScale, c.ObservedServiceS-c.BudgetServiceS, c.NoiseServiceS)
+		}
+	}
+	if scale == 0 || scale >= o.Result.TimeScale {
+		return 0, ""
+	}
+	return scale, why
+}
+
 // Options tune a run without changing the scenario.
 type Options struct {
 	// Logf receives progress lines (phases, faults, runbook steps).

@@ -57,7 +57,7 @@ func Run(t testing.TB, sc harness.Scenario) *harness.Outcome {
 		out, err = harness.Run(ctx, sc, opts)
 	}
 	if err == nil && ctx.Err() == nil {
-		if scale, why := decidingScale(sc, out); scale > 0 {
+		if scale, why := out.DecidingScale(); scale > 0 {
 			// Too close to call is not a verdict: the figure lies within
 			// the harness's own timing noise of its budget. The same drill
 			// at a scale where that noise is small decides it (a finer
@@ -92,23 +92,6 @@ func Run(t testing.TB, sc harness.Scenario) *harness.Outcome {
 		t.Fatalf("%s: run failed: %v", sc.Name, err)
 	}
 	return out
-}
-
-// decidingScale is the scale to run sc again at when a check of out was
-// too close to call (0 if none was, or sc already runs that slow).
-func decidingScale(sc harness.Scenario, out *harness.Outcome) (float64, string) {
-	scale, why := 0.0, ""
-	for _, c := range out.Result.Checks {
-		if c.TooClose && c.DecideScale > 0 && (scale == 0 || c.DecideScale < scale) {
-			scale = c.DecideScale
-			why = fmt.Sprintf("check %s was too close to call at scale %g (%.0fs over its budget, noise %.0fs service)",
-				c.Name, out.Result.TimeScale, c.ObservedServiceS-c.BudgetServiceS, c.NoiseServiceS)
-		}
-	}
-	if scale == 0 || scale >= out.Result.TimeScale {
-		return 0, ""
-	}
-	return scale, why
 }
 
 // replayable makes a row that is not a built-in scenario replayable from
