@@ -702,3 +702,28 @@ func TestLossWindowGuard(t *testing.T) {
 		t.Errorf("a consistent window flagged: %s", r.Explanation)
 	}
 }
+
+// A single-instance fault (the region's only blob store crashed): requests
+// failing during it are its expected outage, which rpo's no-loss judges;
+// fault-domain-availability has nothing of its own to judge.
+func TestSingleInstanceFaultOutageIsExpected(t *testing.T) {
+	b := newBuilder()
+	b.at(time.Minute)
+	b.op(1, history.Invoice, "inv-1", history.OK, 201, "a", "aos-a-1", time.Second, nil)
+	b.at(10 * time.Minute)
+	b.event(history.EvFaultInjected, map[string]any{"fault": "blob-crash", "verified": true})
+	b.at(11 * time.Minute)
+	b.op(1, history.Invoice, "inv-2", history.Fail, 503, "a", "aos-a-1", 3*time.Minute, nil)
+	b.at(15 * time.Minute)
+	b.event(history.EvFaultRecovered, map[string]any{"fault": "blob-crash"})
+	b.at(30 * time.Minute)
+	b.op(1, history.Invoice, "inv-3", history.OK, 201, "a", "aos-a-1", time.Second, nil)
+	in := Input{History: b.h, Budgets: DefaultBudgets()}
+	check(t, FaultDomainAvailability{}, in, Unknown, "no hardware or network fault")
+	if why := Unjudged(in, []Result{{Name: "rpo", Verdict: Pass}}); why != "" {
+		t.Errorf("a blob-crash outage judged by rpo left %q unjudged", why)
+	}
+	if why := Unjudged(in, nil); !strings.Contains(why, "inv-2") {
+		t.Errorf("with no rpo the blob-crash failure is unjudged, got %q", why)
+	}
+}
