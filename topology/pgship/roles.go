@@ -119,6 +119,14 @@ func (p *Pair) unfence(ctx context.Context, r *region) error {
 	if _, err := conn.Exec(ctx, "ALTER DATABASE "+db+" RESET default_transaction_read_only"); err != nil {
 		return fmt.Errorf("unfence region %s: %w", r.name, err)
 	}
+	// A session takes the database's default when it starts: one opened
+	// while the replicated fence was in force (the region's application
+	// servers keep pooled sessions to their standby) would refuse every
+	// write for as long as it lives. End them; their pools reconnect.
+	if _, err := conn.Exec(ctx, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid() AND backend_type = 'client backend'",
+		p.cfg.Database); err != nil {
+		return fmt.Errorf("unfence region %s: end the sessions opened read-only: %w", r.name, err)
+	}
 	return nil
 }
 
