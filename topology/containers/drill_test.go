@@ -67,8 +67,15 @@ func TestRegionDrill(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, http.StatusCreated, st)
 	require.NoError(t, sql.BackupLog(ctx))
-	require.NoError(t, sql.CopyLogs(ctx))
-	require.NoError(t, sql.RestoreLogs(ctx))
+	// The log backup is in the backup directory once archive_command has
+	// run (its own process): copy and restore until region B has it.
+	require.Eventually(t, func() bool {
+		if sql.CopyLogs(ctx) != nil || sql.RestoreLogs(ctx) != nil {
+			return false
+		}
+		s, err := e.Snapshot(ctx, topology.RegionB)
+		return err == nil && s.Has(shipped[len(shipped)-1])
+	}, 20*time.Second, 100*time.Millisecond, "region B restores the log backup taken before the outage")
 	require.NoError(t, blob.SyncNow(ctx))
 	lost := write(t, e, "stranded", 5) // never backed up: lost with region A
 
