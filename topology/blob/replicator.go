@@ -29,9 +29,14 @@ func Client(endpoint, accessKey, secret string) (*minio.Client, error) {
 }
 
 // Checksums reads every object of the bucket at endpoint and returns key ->
-// SHA-256 of its content.
+// SHA-256 of its content, with the embedded default's replicator key.
 func Checksums(ctx context.Context, endpoint string) (map[string]string, error) {
-	c, err := Client(endpoint, ReplicatorAccessKey, ReplicatorSecret)
+	return ChecksumsAs(ctx, endpoint, ReplicatorAccessKey, ReplicatorSecret)
+}
+
+// ChecksumsAs is Checksums with the given key.
+func ChecksumsAs(ctx context.Context, endpoint, accessKey, secret string) (map[string]string, error) {
+	c, err := Client(endpoint, accessKey, secret)
 	if err != nil {
 		return nil, err
 	}
@@ -129,6 +134,9 @@ type ReplicatorConfig struct {
 	// DropEvery skips every Nth object without copying it (0 = never): a
 	// deliberate defect for the cross-store negative control.
 	DropEvery int
+	// AccessKey and Secret are the replicator's key on every store
+	// (default: the embedded default's ReplicatorAccessKey).
+	AccessKey, Secret string
 }
 
 // Replicator copies new objects from the source bucket to the destination.
@@ -196,10 +204,14 @@ func (r *Replicator) clients() (src, dst *minio.Client, err error) {
 	r.mu.Lock()
 	s, d := r.source, r.dest
 	r.mu.Unlock()
-	if src, err = Client(r.cfg.Stores[s].Addr(), ReplicatorAccessKey, ReplicatorSecret); err != nil {
+	key, secret := r.cfg.AccessKey, r.cfg.Secret
+	if key == "" {
+		key, secret = ReplicatorAccessKey, ReplicatorSecret
+	}
+	if src, err = Client(r.cfg.Stores[s].Addr(), key, secret); err != nil {
 		return nil, nil, err
 	}
-	if dst, err = Client(r.cfg.Stores[d].ReplicaAddr(), ReplicatorAccessKey, ReplicatorSecret); err != nil {
+	if dst, err = Client(r.cfg.Stores[d].ReplicaAddr(), key, secret); err != nil {
 		return nil, nil, err
 	}
 	return src, dst, nil

@@ -7,6 +7,8 @@ package blob
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"net/http"
@@ -21,8 +23,9 @@ import (
 	"github.com/bcdr-harness/bcdr/topology/ports"
 )
 
-// Credentials. The replicator's key may write to a read-only bucket; the
-// application's may not.
+// Credentials of the embedded default, whose in-process stores are reached
+// on loopback only. The replicator's key may write to a read-only bucket;
+// the application's may not. Stores in containers use NewCredentials.
 const (
 	AppAccessKey        = "bcdr-app"
 	AppSecret           = "bcdr-app-secret"
@@ -31,6 +34,34 @@ const (
 	// Bucket holds the invoice documents in every region.
 	Bucket = "finance-documents"
 )
+
+// Credentials are the blob tier's keys: the application's (the AOS stubs)
+// and the replicator's, which reads every bucket (snapshots) and may write
+// to a read-only one.
+type Credentials struct {
+	AppAccessKey, AppSecret               string
+	ReplicatorAccessKey, ReplicatorSecret string
+}
+
+// DefaultCredentials are the embedded default's fixed loopback keys.
+var DefaultCredentials = Credentials{AppAccessKey: AppAccessKey, AppSecret: AppSecret,
+	ReplicatorAccessKey: ReplicatorAccessKey, ReplicatorSecret: ReplicatorSecret}
+
+// NewCredentials returns keys random to one run.
+func NewCredentials() Credentials {
+	return Credentials{AppAccessKey: "bcdr-app-" + randomHex(4), AppSecret: randomHex(20),
+		ReplicatorAccessKey: "bcdr-replicator-" + randomHex(4), ReplicatorSecret: randomHex(20)}
+}
+
+// randomHex returns n random bytes in hex (crypto/rand never fails on Linux).
+func randomHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// Secret returns a random secret of n bytes in hex, for any key of a run.
+func Secret(n int) string { return randomHex(n) }
 
 // Server is one region's S3 endpoint. Its data lives in memory for the
 // lifetime of the Server, so Stop and Start model a crash and a restart of

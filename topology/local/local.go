@@ -71,6 +71,9 @@ func Up(ctx context.Context, spec topology.Spec, clk *clock.Clock) (_ *Env, err 
 	if spec.SQLEngine != "" && spec.SQLEngine != "postgres" {
 		return nil, fmt.Errorf("local provider: SQL engine %q needs the containers provider (local runs postgres)", spec.SQLEngine)
 	}
+	if spec.BlobEngine != "" && spec.BlobEngine != topology.BlobEngineS3 {
+		return nil, fmt.Errorf("local provider: blob engine %q needs the containers provider (local runs %s)", spec.BlobEngine, topology.BlobEngineS3)
+	}
 	e := &Env{spec: spec, clk: clk, links: netlink.NewSet(), blobs: map[topology.RegionName]*blob.Server{},
 		regions: map[topology.RegionName]*Region{}}
 	defer func() {
