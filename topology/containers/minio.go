@@ -58,12 +58,13 @@ func (e *Env) startMinIO(ctx context.Context) error {
 	if err := repl.Setup(ctx); err != nil {
 		return fmt.Errorf("minio replication: %w", err)
 	}
-	// The snapshots read both buckets with the replicator's key.
+	// The snapshots list and read both buckets with the replicator's key
+	// (MinIO's built-in readonly policy cannot list a bucket).
 	for _, r := range []topology.RegionName{topology.RegionA, topology.RegionB} {
 		s := sites[r]
 		for _, cmd := range [][]string{
 			repl.UserAddCommand(e.blobCreds.ReplicatorAccessKey, e.blobCreds.ReplicatorSecret),
-			repl.PolicyCommand("attach", "readonly", e.blobCreds.ReplicatorAccessKey),
+			repl.PolicyCommand("attach", "readwrite", e.blobCreds.ReplicatorAccessKey),
 		} {
 			if out, err := s.Exec.Exec(ctx, cmd); err != nil {
 				return fmt.Errorf("minio in region %s: snapshot reader: %s", r, repl.Redact(fmt.Sprintf("%v: %s", err, out)))

@@ -449,6 +449,9 @@ type mcStatus struct {
 	Status string `json:"status"`
 	Error  struct {
 		Message string `json:"message"`
+		Cause   struct {
+			Message string `json:"message"`
+		} `json:"cause"`
 	} `json:"error"`
 	Stats struct {
 		Current struct {
@@ -494,7 +497,11 @@ func (r *Replication) Describe(ctx context.Context) (string, error) {
 		return "", fmt.Errorf("mc replicate status in region %s: unreadable output: %v", src.Region, jerr)
 	}
 	if m.Status != "success" {
-		return "", errors.New(r.Redact(fmt.Sprintf("mc replicate status in region %s: %s", src.Region, m.Error.Message)))
+		msg := m.Error.Message
+		if c := m.Error.Cause.Message; c != "" {
+			msg += ": " + c
+		}
+		return "", errors.New(r.Redact(fmt.Sprintf("mc replicate status in region %s: %s", src.Region, msg)))
 	}
 	c := m.Stats.Current
 	var b strings.Builder
