@@ -328,8 +328,9 @@ func runUp(ctx context.Context, sc harness.Scenario, o upOptions, stdout, stderr
 		}
 		st.Regions[string(r)] = e
 	}
-	if sc.Spec.Provider == "local" {
-		st.S3AccessKey, st.S3Secret, st.S3Bucket = blob.AppAccessKey, blob.AppSecret, blob.Bucket
+	if bc, ok := env.(interface{ BlobCredentials() blob.Credentials }); ok {
+		c := bc.BlobCredentials()
+		st.S3AccessKey, st.S3Secret, st.S3Bucket = c.AppAccessKey, c.AppSecret, blob.Bucket
 	}
 	if err := control.WriteState(dir, st); err != nil {
 		return exitInternal, err

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"sync"
@@ -28,15 +29,10 @@ func Client(endpoint, accessKey, secret string) (*minio.Client, error) {
 	return c, nil
 }
 
-// Checksums reads every object of the bucket at endpoint and returns key ->
-// SHA-256 of its content, with the embedded default's replicator key.
-func Checksums(ctx context.Context, endpoint string) (map[string]string, error) {
-	return ChecksumsAs(ctx, endpoint, ReplicatorAccessKey, ReplicatorSecret)
-}
-
-// ChecksumsAs is Checksums with the given key.
-func ChecksumsAs(ctx context.Context, endpoint, accessKey, secret string) (map[string]string, error) {
-	c, err := Client(endpoint, accessKey, secret)
+// Checksums reads every object of the bucket at endpoint, with the
+// replicator's key of creds, and returns key -> SHA-256 of its content.
+func Checksums(ctx context.Context, endpoint string, creds Credentials) (map[string]string, error) {
+	c, err := Client(endpoint, creds.ReplicatorAccessKey, creds.ReplicatorSecret)
 	if err != nil {
 		return nil, err
 	}
@@ -134,9 +130,8 @@ type ReplicatorConfig struct {
 	// DropEvery skips every Nth object without copying it (0 = never): a
 	// deliberate defect for the cross-store negative control.
 	DropEvery int
-	// AccessKey and Secret are the replicator's key on every store
-	// (default: the embedded default's ReplicatorAccessKey).
-	AccessKey, Secret string
+	// Creds hold the replicator's key on every store (required).
+	Creds Credentials
 }
 
 // Replicator copies new objects from the source bucket to the destination.
@@ -163,6 +158,9 @@ var _ topology.Replication = (*Replicator)(nil)
 // the destination bucket is made read-only to the application, the
 // source's writable.
 func NewReplicator(ctx context.Context, cfg ReplicatorConfig) (*Replicator, error) {
+	if cfg.Creds.ReplicatorAccessKey == "" {
+		return nil, errors.New("blob replicator: the replicator's key is required")
+	}
 	r := &Replicator{cfg: cfg, source: cfg.Source, dest: cfg.Source.Other(), replicating: true, done: map[string]string{}}
 	if err := cfg.Stores[r.dest].SetReadOnly(ctx, true); err != nil {
 		return nil, err
@@ -204,10 +202,7 @@ func (r *Replicator) clients() (src, dst *minio.Client, err error) {
 	r.mu.Lock()
 	s, d := r.source, r.dest
 	r.mu.Unlock()
-	key, secret := r.cfg.AccessKey, r.cfg.Secret
-	if key == "" {
-		key, secret = ReplicatorAccessKey, ReplicatorSecret
-	}
+	key, secret := r.cfg.Creds.ReplicatorAccessKey, r.cfg.Creds.ReplicatorSecret
 	if src, err = Client(r.cfg.Stores[s].Addr(), key, secret); err != nil {
 		return nil, nil, err
 	}

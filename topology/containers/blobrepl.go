@@ -78,7 +78,7 @@ func newS3Repl(ctx context.Context, clk *clock.Clock, spec topology.Spec, s3s ma
 	}
 	repl, err := blob.NewReplicator(ctx, blob.ReplicatorConfig{Clock: clk, Stores: stores, Source: topology.RegionA,
 		Interval: spec.BlobReplInterval, MinWait: 20 * time.Millisecond, DropEvery: spec.BlobDropEvery,
-		AccessKey: creds.ReplicatorAccessKey, Secret: creds.ReplicatorSecret})
+		Creds: creds})
 	if err != nil {
 		return nil, err
 	}

@@ -167,15 +167,17 @@ type Env struct {
 	s3s       map[topology.RegionName]*s3Store
 	// blobCreds are the run's random blob keys (application, snapshots).
 	blobCreds blob.Credentials
-	repl      *s3Repl
-	blobRepl  topology.Replication
-	blobStop  func()
-	ctrs      []*ctr
-	client    *netlink.Set
-	links     *linkSet
-	regions   map[topology.RegionName]*Region
-	router    *lb.Router
-	sigDone   chan struct{}
+	// sqlPassword is the run's random SQL Server sa password.
+	sqlPassword string
+	repl        *s3Repl
+	blobRepl    topology.Replication
+	blobStop    func()
+	ctrs        []*ctr
+	client      *netlink.Set
+	links       *linkSet
+	regions     map[topology.RegionName]*Region
+	router      *lb.Router
+	sigDone     chan struct{}
 	// toxiPublished maps a Toxiproxy container port to its loopback host port.
 	toxiPublished map[string]int
 
@@ -223,7 +225,7 @@ func Up(ctx context.Context, spec topology.Spec, clk *clock.Clock) (_ *Env, err 
 	if miss := missing(ctx, images.needed(spec)...); len(miss) > 0 {
 		return nil, fmt.Errorf("containers provider: images missing locally: %s (build them with BCDR_LOCAL_IMAGES=1 scripts/build-images.sh, or choose another engine: --set blob-engine=s3)", strings.Join(miss, ", "))
 	}
-	e := &Env{spec: spec, clk: clk, images: images, runID: newRunID(), blobCreds: blob.NewCredentials(), client: netlink.NewSet(), links: &linkSet{},
+	e := &Env{spec: spec, clk: clk, images: images, runID: newRunID(), blobCreds: blob.NewCredentials(), sqlPassword: newSQLServerPassword(), client: netlink.NewSet(), links: &linkSet{},
 		nets: map[topology.RegionName]string{}, gateways: map[topology.RegionName]string{},
 		pgs: map[topology.RegionName]*pgNode{}, s3s: map[topology.RegionName]*s3Store{}, regions: map[topology.RegionName]*Region{}}
 	e.labels = map[string]string{LabelRun: e.runID, LabelCreator: "bcdr"}
@@ -645,6 +647,10 @@ func (e *Env) startRegion(ctx context.Context, r topology.RegionName) (*Region, 
 	return reg, nil
 }
 
+// BlobCredentials are the run's blob keys (the application's for
+// exploratory sessions, bcdr up).
+func (e *Env) BlobCredentials() blob.Credentials { return e.blobCreds }
+
 // Spec returns the spec the environment was built from.
 func (e *Env) Spec() topology.Spec { return e.spec }
 
@@ -683,7 +689,7 @@ func (e *Env) Snapshot(ctx context.Context, r topology.RegionName) (*topology.Sn
 	if err != nil {
 		return nil, fmt.Errorf("snapshot %s: %w", r, err)
 	}
-	if s.Objects, err = blob.ChecksumsAs(ctx, e.s3s[r].addr(), e.blobCreds.ReplicatorAccessKey, e.blobCreds.ReplicatorSecret); err != nil {
+	if s.Objects, err = blob.Checksums(ctx, e.s3s[r].addr(), e.blobCreds); err != nil {
 		return nil, fmt.Errorf("snapshot %s bucket: %w", r, err)
 	}
 	return s, nil
