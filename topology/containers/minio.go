@@ -60,16 +60,8 @@ func (e *Env) startMinIO(ctx context.Context) error {
 	}
 	// The snapshots list and read both buckets with the replicator's key
 	// (MinIO's built-in readonly policy cannot list a bucket).
-	for _, r := range []topology.RegionName{topology.RegionA, topology.RegionB} {
-		s := sites[r]
-		for _, cmd := range [][]string{
-			repl.UserAddCommand(e.blobCreds.ReplicatorAccessKey, e.blobCreds.ReplicatorSecret),
-			repl.PolicyCommand("attach", "readwrite", e.blobCreds.ReplicatorAccessKey),
-		} {
-			if out, err := s.Exec.Exec(ctx, cmd); err != nil {
-				return fmt.Errorf("minio in region %s: snapshot reader: %s", r, repl.Redact(fmt.Sprintf("%v: %s", err, out)))
-			}
-		}
+	if err := repl.AddUser(ctx, e.blobCreds.ReplicatorAccessKey, e.blobCreds.ReplicatorSecret, "readwrite"); err != nil {
+		return fmt.Errorf("minio snapshot reader: %w", err)
 	}
 	e.blobRepl = repl
 	return nil

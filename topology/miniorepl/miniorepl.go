@@ -235,6 +235,21 @@ func (r *Replication) run(ctx context.Context, s *Site, what string, cmd []strin
 	return nil
 }
 
+// AddUser creates a user with a built-in policy on every site (e.g. a
+// reader for snapshots); the error carries no secret, this user's included.
+func (r *Replication) AddUser(ctx context.Context, key, secret, policy string) error {
+	for _, region := range []topology.RegionName{r.src, r.dst} {
+		s := r.sites[region]
+		for _, cmd := range [][]string{r.UserAddCommand(key, secret), r.PolicyCommand("attach", policy, key)} {
+			if out, err := s.Exec.Exec(ctx, cmd); err != nil {
+				msg := r.Redact(fmt.Sprintf("mc admin user %s in region %s: %v: %s", key, s.Region, err, strings.TrimSpace(out)))
+				return errors.New(strings.ReplaceAll(msg, secret, "REDACTED"))
+			}
+		}
+	}
+	return nil
+}
+
 // setWritable gives the application user read-write or read-only access
 // on a site. Detaching a policy the user does not have fails harmlessly.
 func (r *Replication) setWritable(ctx context.Context, s *Site, writable bool) error {

@@ -354,3 +354,15 @@ func TestRedactRemovesEverySecret(t *testing.T) {
 		assert.NotContains(t, got, secret)
 	}
 }
+
+func TestAddUserErrorCarriesNoSecret(t *testing.T) {
+	repl, rec, _ := newRepl(t)
+	rec.fail = func(r topology.RegionName, cmd string) (string, error) {
+		return "mc: <ERROR> Unable to add new user", fmt.Errorf("exec %q exited 1", cmd)
+	}
+	err := repl.AddUser(context.Background(), "reader", "readersecret", "readwrite")
+	require.ErrorContains(t, err, "Unable to add new user")
+	for _, secret := range []string{"readersecret", "rootsecret"} {
+		assert.NotContains(t, err.Error(), secret)
+	}
+}
