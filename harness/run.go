@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"sort"
+	"sync"
 	"time"
 
 	"github.com/bcdr-harness/bcdr/assertions"
@@ -166,7 +167,7 @@ func Run(ctx context.Context, sc Scenario, opt Options) (out *Outcome, err error
 		base = *opt.Base
 	}
 	res := report.Result{Scenario: sc.Name, Seed: sc.Seed, Provider: sc.Spec.Provider, SQLEngine: sc.Spec.SQLEngine,
-		TimeScale: clk.Scale, Knobs: sc.KnobValues(), Replay: sc.ReplayCommand(base), Started: time.Now()}
+		BlobEngine: sc.BlobEngine(), TimeScale: clk.Scale, Knobs: sc.KnobValues(), Replay: sc.ReplayCommand(base), Started: time.Now()}
 	for _, st := range sc.Faults {
 		res.Faults = append(res.Faults, st.Name)
 	}
@@ -186,12 +187,32 @@ func Run(ctx context.Context, sc Scenario, opt Options) (out *Outcome, err error
 		out.Result = res
 	}
 
+	// The blob engine's own report at each phase, read beside the run (an
+	// mc exec costs wall time the schedule must not wait for), and before
+	// the checks once the others are done.
+	var blobEngine topology.ReplicationDescriber // set once the environment is up
+	var describing sync.WaitGroup
 	phase := func(name string) {
 		rec.Event(history.EvPhase, map[string]any{"phase": name})
 		logf("phase %s (service %s)", name, clock.Round(clk.Now()))
+		if blobEngine == nil {
+			return
+		}
+		if name == "checks" {
+			describing.Wait()
+			describeBlob(ctx, rec, logf, blobEngine, name)
+			return
+		}
+		describing.Add(1)
+		go func() {
+			defer describing.Done()
+			describeBlob(ctx, rec, logf, blobEngine, name)
+		}()
 	}
 	phase("bring-up")
-	env, err := topology.Up(ctx, sc.Spec, clk)
+	spec := sc.Spec
+	spec.BlobEngine = sc.BlobEngine()
+	env, err := topology.Up(ctx, spec, clk)
 	if err != nil {
 		finishRes(assertions.Unknown, "bring-up failed: "+err.Error())
 		return out, fmt.Errorf("bring up %s environment: %w", sc.Spec.Provider, err)
@@ -199,6 +220,7 @@ func Run(ctx context.Context, sc Scenario, opt Options) (out *Outcome, err error
 	if opt.OnEnv != nil {
 		opt.OnEnv(env)
 	}
+	blobEngine, _ = env.Blob().(topology.ReplicationDescriber)
 	defer func() {
 		if p := recover(); p != nil {
 			_ = env.Close(context.Background())
@@ -209,6 +231,7 @@ func Run(ctx context.Context, sc Scenario, opt Options) (out *Outcome, err error
 			err = fmt.Errorf("tear down: %w", cerr)
 		}
 	}()
+	defer describing.Wait() // before the teardown
 	for _, p := range steps {
 		if t, ok := p.fault.(faults.Targeted); ok {
 			if err := t.CheckTarget(env); err != nil {
@@ -636,6 +659,23 @@ func RecordHealth(ctx context.Context, rec *history.Recorder, env topology.Envir
 		ev["error"] = fmt.Sprintf("region %s unhealthy (%s)", active, last)
 	}
 	rec.Event(history.EvHealth, ev)
+}
+
+// EvBlobEngineStatus records what the blob engine itself reports of its
+// replication (MinIO: mc replicate status) at the start of each phase.
+const EvBlobEngineStatus = "blob-engine-status"
+
+// describeBlob logs and records the blob engine's own report; a failed
+// read is recorded too (a region may be down).
+func describeBlob(ctx context.Context, rec *history.Recorder, logf func(string, ...any), d topology.ReplicationDescriber, phase string) {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	text, err := d.Describe(ctx)
+	if err != nil {
+		text = "unreadable: " + err.Error()
+	}
+	rec.Event(EvBlobEngineStatus, map[string]any{"phase": phase, "status": text})
+	logf("blob replication as its engine reports it: %s", text)
 }
 
 // LagSampleEvery is the lag sampler's period: a service minute, at least

@@ -215,6 +215,37 @@ func scaleKnob() Knob {
 	return k
 }
 
+func blobEngineKnob() Knob {
+	k := choiceKnob("blob-engine", "what keeps the buckets in sync: minio = MinIO's own bucket replication (containers), "+
+		"s3 = the harness's replicator over any S3 server; auto: the provider's (s3 local, minio containers)",
+		[]string{"auto", topology.BlobEngineMinIO, topology.BlobEngineS3}, func(s *Scenario) *string { return &s.Spec.BlobEngine })
+	get, set := k.get, k.set
+	k.get = func(s *Scenario) string {
+		if s.Spec.BlobEngine == "" {
+			return "auto"
+		}
+		return get(s)
+	}
+	k.set = func(s *Scenario, v string) error {
+		if err := set(s, v); err != nil {
+			return err
+		}
+		if v == "auto" {
+			s.Spec.BlobEngine = ""
+		}
+		return nil
+	}
+	return k
+}
+
+// BlobEngine is the blob engine the scenario runs: its own, or its provider's.
+func (s *Scenario) BlobEngine() string {
+	if s.Spec.BlobEngine != "" {
+		return s.Spec.BlobEngine
+	}
+	return topology.ProviderBlobEngine(s.Spec.Provider)
+}
+
 // TimeScale is the scale the scenario runs at: its own, or its provider's.
 func (s *Scenario) TimeScale() float64 {
 	if s.Scale > 0 {
@@ -267,6 +298,7 @@ func Knobs() []Knob {
 			}},
 		choiceKnob("provider", "where the environment runs", []string{"local", "containers"}, func(s *Scenario) *string { return &s.Spec.Provider }),
 		choiceKnob("sql-engine", "SQL engine", []string{"postgres", "sqlserver"}, func(s *Scenario) *string { return &s.Spec.SQLEngine }),
+		blobEngineKnob(),
 		posDurKnob("rpo", "RPO budget: most data loss allowed on a region failover (service time)", func(s *Scenario) *time.Duration { return &s.Budgets.RPO }),
 		posDurKnob("rto", "RTO budget: longest recovery allowed on a region failover (service time)", func(s *Scenario) *time.Duration { return &s.Budgets.RTO }),
 		posDurKnob("failback-interruption", "longest write interruption allowed during failback", func(s *Scenario) *time.Duration { return &s.Budgets.FailbackInterruption }),

@@ -121,6 +121,7 @@ func junitProperties(r Result) []junitProperty {
 		{"scenario", r.Scenario},
 		{"provider", r.Provider},
 		{"sql_engine", r.SQLEngine},
+		{"blob_engine", r.BlobEngine},
 		{"verdict", string(r.Verdict)},
 		{"faults", strings.Join(r.Faults, ",")},
 		{"skipped_checks", strings.Join(r.SkippedChecks, ",")},

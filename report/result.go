@@ -45,12 +45,14 @@ func WriteCounts(h history.History) Workload {
 
 // Result is the machine-readable outcome of one run (result.json).
 type Result struct {
-	Scenario  string             `json:"scenario"`
-	Seed      int64              `json:"seed"`
-	Provider  string             `json:"provider"`
-	SQLEngine string             `json:"sql_engine"`
-	TimeScale float64            `json:"time_scale"`
-	Verdict   assertions.Verdict `json:"verdict"`
+	Scenario  string `json:"scenario"`
+	Seed      int64  `json:"seed"`
+	Provider  string `json:"provider"`
+	SQLEngine string `json:"sql_engine"`
+	// BlobEngine is what kept the buckets in sync (minio, s3).
+	BlobEngine string             `json:"blob_engine,omitempty"`
+	TimeScale  float64            `json:"time_scale"`
+	Verdict    assertions.Verdict `json:"verdict"`
 	// Reason explains an unknown verdict or an aborted run.
 	Reason   string              `json:"reason,omitempty"`
 	Workload Workload            `json:"workload"`

@@ -52,8 +52,11 @@ func LinkName(kind string, r RegionName) string { return kind + "-" + string(r) 
 
 // Spec declares the environment. Durations are in service time.
 type Spec struct {
-	Provider           string `json:"provider"`
-	SQLEngine          string `json:"sql_engine"`
+	Provider  string `json:"provider"`
+	SQLEngine string `json:"sql_engine"`
+	// BlobEngine keeps the buckets in sync: BlobEngineMinIO or BlobEngineS3
+	// ("" = the provider's, ProviderBlobEngine).
+	BlobEngine         string `json:"blob_engine,omitempty"`
 	InstancesPerRegion int    `json:"instances_per_region"`
 	FaultDomains       int    `json:"fault_domains"`
 	// Placement overrides the round-robin placement of instances over fault
@@ -109,6 +112,8 @@ func (s Spec) Validate() error {
 		return fmt.Errorf("fault domains must be at least 1, got %d", s.FaultDomains)
 	case s.Placement != "round-robin" && s.Placement != "single":
 		return fmt.Errorf("placement must be round-robin or single, got %q", s.Placement)
+	case s.BlobEngine != "" && s.BlobEngine != BlobEngineMinIO && s.BlobEngine != BlobEngineS3:
+		return fmt.Errorf("blob engine must be %s or %s, got %q", BlobEngineMinIO, BlobEngineS3, s.BlobEngine)
 	}
 	for name, d := range map[string]time.Duration{
 		"log backup interval": s.LogBackupInterval, "log copy interval": s.LogCopyInterval,
@@ -350,6 +355,13 @@ type ReplicationStatus struct {
 	RoundWall time.Duration `json:"round_wall_ns,omitempty"`
 }
 
+// ReplicationDescriber is a Replication whose engine reports on itself:
+// Describe returns, in one line and with no secret, what the engine says
+// of its replication (MinIO: mc replicate status).
+type ReplicationDescriber interface {
+	Describe(ctx context.Context) (string, error)
+}
+
 // Lag is the age of the oldest object not yet replicated.
 func (s ReplicationStatus) Lag(now time.Time) time.Duration {
 	if s.OldestPending.IsZero() {
@@ -455,7 +467,35 @@ var (
 	providersMu sync.Mutex
 	providers   = map[string]Provider{}
 	scales      = map[string]float64{}
+	blobEngines = map[string]string{}
 )
+
+// Blob engines: what keeps the two regions' buckets in sync.
+const (
+	// BlobEngineMinIO is MinIO's own bucket replication, configured with mc
+	// (topology/miniorepl; containers provider).
+	BlobEngineMinIO = "minio"
+	// BlobEngineS3 is the harness's replicator (topology/blob) over any S3 server.
+	BlobEngineS3 = "s3"
+)
+
+// RegisterBlobEngine sets the blob engine a provider runs when a scenario
+// leaves it open.
+func RegisterBlobEngine(name, engine string) {
+	providersMu.Lock()
+	defer providersMu.Unlock()
+	blobEngines[name] = engine
+}
+
+// ProviderBlobEngine is the provider's blob engine (BlobEngineS3 if it set none).
+func ProviderBlobEngine(name string) string {
+	providersMu.Lock()
+	defer providersMu.Unlock()
+	if e, ok := blobEngines[name]; ok {
+		return e
+	}
+	return BlobEngineS3
+}
 
 // DefaultTimeScale is the time scale of a provider that names none.
 const DefaultTimeScale = 200

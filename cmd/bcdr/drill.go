@@ -268,8 +268,12 @@ func cmdDrill(ctx context.Context, args []string, stdout, stderr io.Writer) (int
 
 func printSummary(w io.Writer, r report.Result, dir string) {
 	clk := &clock.Clock{Scale: r.TimeScale}
+	engines := r.SQLEngine
+	if r.BlobEngine != "" {
+		engines += ", blob " + r.BlobEngine
+	}
 	fmt.Fprintf(w, "\n%s: %s  (seed %d, %s provider, %s, scale %g, %.1fs wall)\n", r.Scenario, strings.ToUpper(string(r.Verdict)),
-		r.Seed, r.Provider, r.SQLEngine, r.TimeScale, r.WallS)
+		r.Seed, r.Provider, engines, r.TimeScale, r.WallS)
 	if r.Reason != "" {
 		fmt.Fprintf(w, "  reason: %s\n", r.Reason)
 	}

@@ -223,8 +223,8 @@ func runUp(ctx context.Context, sc harness.Scenario, o upOptions, stdout, stderr
 		saved = true
 		printSummary(stdout, res, o.out)
 	}
-	logf("bringing up the %s environment (%s, %d instances per region over %d fault domains, scale %g)",
-		sc.Spec.Provider, sc.Spec.SQLEngine, sc.Spec.InstancesPerRegion, sc.Spec.FaultDomains, clk.Scale)
+	logf("bringing up the %s environment (%s, blob %s, %d instances per region over %d fault domains, scale %g)",
+		sc.Spec.Provider, sc.Spec.SQLEngine, sc.BlobEngine(), sc.Spec.InstancesPerRegion, sc.Spec.FaultDomains, clk.Scale)
 	sess.phase("bring-up")
 	start := time.Now()
 	env, err := topology.Up(ctx, sc.Spec, clk)
@@ -330,8 +330,9 @@ func runUp(ctx context.Context, sc harness.Scenario, o upOptions, stdout, stderr
 		}
 		st.Regions[string(r)] = e
 	}
-	if sc.Spec.Provider == "local" {
-		st.S3AccessKey, st.S3Secret, st.S3Bucket = blob.AppAccessKey, blob.AppSecret, blob.Bucket
+	if bc, ok := env.(interface{ BlobCredentials() blob.Credentials }); ok {
+		c := bc.BlobCredentials()
+		st.S3AccessKey, st.S3Secret, st.S3Bucket = c.AppAccessKey, c.AppSecret, blob.Bucket
 	}
 	if err := control.WriteState(dir, st); err != nil {
 		return exitInternal, err

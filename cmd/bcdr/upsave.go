@@ -97,7 +97,7 @@ func (s *upSession) save(env topology.Environment, reason string, logf func(stri
 		}
 	}()
 	res = report.Result{Scenario: s.sc.Name, Seed: s.sc.Seed, Provider: s.sc.Spec.Provider, SQLEngine: s.sc.Spec.SQLEngine,
-		TimeScale: s.clk.Scale, Knobs: s.sc.KnobValues(), Replay: s.replay, Started: s.started}
+		BlobEngine: s.sc.BlobEngine(), TimeScale: s.clk.Scale, Knobs: s.sc.KnobValues(), Replay: s.replay, Started: s.started}
 	s.phase("checks")
 	if reason == "" && env != nil {
 		harness.RecordHealth(context.Background(), s.rec, env, "after")

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"sync"
@@ -28,10 +29,10 @@ func Client(endpoint, accessKey, secret string) (*minio.Client, error) {
 	return c, nil
 }
 
-// Checksums reads every object of the bucket at endpoint and returns key ->
-// SHA-256 of its content.
-func Checksums(ctx context.Context, endpoint string) (map[string]string, error) {
-	c, err := Client(endpoint, ReplicatorAccessKey, ReplicatorSecret)
+// Checksums reads every object of the bucket at endpoint, with the
+// replicator's key of creds, and returns key -> SHA-256 of its content.
+func Checksums(ctx context.Context, endpoint string, creds Credentials) (map[string]string, error) {
+	c, err := Client(endpoint, creds.ReplicatorAccessKey, creds.ReplicatorSecret)
 	if err != nil {
 		return nil, err
 	}
@@ -129,6 +130,8 @@ type ReplicatorConfig struct {
 	// DropEvery skips every Nth object without copying it (0 = never): a
 	// deliberate defect for the cross-store negative control.
 	DropEvery int
+	// Creds hold the replicator's key on every store (required).
+	Creds Credentials
 }
 
 // Replicator copies new objects from the source bucket to the destination.
@@ -155,6 +158,9 @@ var _ topology.Replication = (*Replicator)(nil)
 // the destination bucket is made read-only to the application, the
 // source's writable.
 func NewReplicator(ctx context.Context, cfg ReplicatorConfig) (*Replicator, error) {
+	if cfg.Creds.ReplicatorAccessKey == "" {
+		return nil, errors.New("blob replicator: the replicator's key is required")
+	}
 	r := &Replicator{cfg: cfg, source: cfg.Source, dest: cfg.Source.Other(), replicating: true, done: map[string]string{}}
 	if err := cfg.Stores[r.dest].SetReadOnly(ctx, true); err != nil {
 		return nil, err
@@ -196,10 +202,11 @@ func (r *Replicator) clients() (src, dst *minio.Client, err error) {
 	r.mu.Lock()
 	s, d := r.source, r.dest
 	r.mu.Unlock()
-	if src, err = Client(r.cfg.Stores[s].Addr(), ReplicatorAccessKey, ReplicatorSecret); err != nil {
+	key, secret := r.cfg.Creds.ReplicatorAccessKey, r.cfg.Creds.ReplicatorSecret
+	if src, err = Client(r.cfg.Stores[s].Addr(), key, secret); err != nil {
 		return nil, nil, err
 	}
-	if dst, err = Client(r.cfg.Stores[d].ReplicaAddr(), ReplicatorAccessKey, ReplicatorSecret); err != nil {
+	if dst, err = Client(r.cfg.Stores[d].ReplicaAddr(), key, secret); err != nil {
 		return nil, nil, err
 	}
 	return src, dst, nil

@@ -23,11 +23,14 @@ type pair struct {
 	wan map[topology.RegionName]*atomic.Value
 }
 
+// testCreds are the keys of this package's tests, random like a run's.
+var testCreds = NewCredentials()
+
 func newPair(t *testing.T) *pair {
 	t.Helper()
 	p := &pair{srv: map[topology.RegionName]*Server{}, wan: map[topology.RegionName]*atomic.Value{}}
 	for _, r := range []topology.RegionName{topology.RegionA, topology.RegionB} {
-		s, err := NewServer()
+		s, err := NewServer(testCreds)
 		require.NoError(t, err)
 		t.Cleanup(func() { _ = s.Stop() })
 		p.srv[r] = s
@@ -62,12 +65,12 @@ func (p *pair) replicate(t *testing.T, dropEvery int) *Replicator {
 }
 
 func (p *pair) config(dropEvery int) ReplicatorConfig {
-	return ReplicatorConfig{Clock: clock.New(200), Stores: p.stores(), Source: topology.RegionA, Interval: time.Minute, DropEvery: dropEvery}
+	return ReplicatorConfig{Clock: clock.New(200), Stores: p.stores(), Source: topology.RegionA, Interval: time.Minute, DropEvery: dropEvery, Creds: testCreds}
 }
 
 func putDoc(t *testing.T, s *Server, key string) error {
 	t.Helper()
-	c, err := Client(s.Addr(), AppAccessKey, AppSecret)
+	c, err := Client(s.Addr(), testCreds.AppAccessKey, testCreds.AppSecret)
 	require.NoError(t, err)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
@@ -77,7 +80,7 @@ func putDoc(t *testing.T, s *Server, key string) error {
 
 func keys(t *testing.T, s *Server) []string {
 	t.Helper()
-	sums, err := Checksums(context.Background(), s.Addr())
+	sums, err := Checksums(context.Background(), s.Addr(), testCreds)
 	require.NoError(t, err)
 	var out []string
 	for k := range sums {

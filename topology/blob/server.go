@@ -7,6 +7,8 @@ package blob
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"net/http"
@@ -21,24 +23,42 @@ import (
 	"github.com/bcdr-harness/bcdr/topology/ports"
 )
 
-// Credentials. The replicator's key may write to a read-only bucket; the
-// application's may not.
-const (
-	AppAccessKey        = "bcdr-app"
-	AppSecret           = "bcdr-app-secret"
-	ReplicatorAccessKey = "bcdr-replicator"
-	ReplicatorSecret    = "bcdr-replicator-secret"
-	// Bucket holds the invoice documents in every region.
-	Bucket = "finance-documents"
-)
+// Bucket holds the invoice documents in every region.
+const Bucket = "finance-documents"
+
+// Credentials are the blob tier's keys: the application's (the AOS stubs)
+// and the replicator's, which reads every bucket (snapshots) and may write
+// to a read-only one.
+type Credentials struct {
+	AppAccessKey, AppSecret               string
+	ReplicatorAccessKey, ReplicatorSecret string
+}
+
+// NewCredentials returns keys random to one run.
+func NewCredentials() Credentials {
+	return Credentials{AppAccessKey: "bcdr-app-" + randomHex(4), AppSecret: randomHex(20),
+		ReplicatorAccessKey: "bcdr-replicator-" + randomHex(4), ReplicatorSecret: randomHex(20)}
+}
+
+// randomHex returns n random bytes in hex (crypto/rand never fails on Linux).
+func randomHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// Secret returns a random secret of n bytes in hex, for any key of a run.
+func Secret(n int) string { return randomHex(n) }
 
 // Server is one region's S3 endpoint. Its data lives in memory for the
 // lifetime of the Server, so Stop and Start model a crash and a restart of
 // the store process with its disks intact.
 type Server struct {
-	backend  *s3mem.Backend
-	handler  http.Handler
-	readOnly atomic.Bool
+	// replicator is the key that may write while the bucket is read-only.
+	replicator string
+	backend    *s3mem.Backend
+	handler    http.Handler
+	readOnly   atomic.Bool
 
 	mu   sync.Mutex
 	addr string
@@ -46,8 +66,12 @@ type Server struct {
 }
 
 // NewServer creates the store with the bucket and starts serving on a free
-// loopback port.
-func NewServer() (*Server, error) {
+// loopback port; creds name the replicator, whose writes a read-only bucket
+// still takes.
+func NewServer(creds Credentials) (*Server, error) {
+	if creds.ReplicatorAccessKey == "" {
+		return nil, fmt.Errorf("blob store: the replicator's key is required")
+	}
 	be := s3mem.New()
 	if err := be.CreateBucket(Bucket); err != nil {
 		return nil, fmt.Errorf("create bucket: %w", err)
@@ -55,7 +79,7 @@ func NewServer() (*Server, error) {
 	if err := be.SetVersioningConfiguration(Bucket, gofakes3.VersioningConfiguration{Status: gofakes3.VersioningEnabled}); err != nil {
 		return nil, fmt.Errorf("enable versioning: %w", err)
 	}
-	s := &Server{backend: be, handler: gofakes3.New(be, gofakes3.WithTimeSkewLimit(0)).Server()}
+	s := &Server{replicator: creds.ReplicatorAccessKey, backend: be, handler: gofakes3.New(be, gofakes3.WithTimeSkewLimit(0)).Server()}
 	if err := s.Start(); err != nil {
 		return nil, err
 	}
@@ -89,7 +113,7 @@ func accessKey(r *http.Request) string {
 
 func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	write := r.Method == http.MethodPut || r.Method == http.MethodPost || r.Method == http.MethodDelete
-	if write && s.readOnly.Load() && accessKey(r) != ReplicatorAccessKey {
+	if write && s.readOnly.Load() && accessKey(r) != s.replicator {
 		w.Header().Set("Content-Type", "application/xml")
 		w.WriteHeader(http.StatusForbidden)
 		fmt.Fprint(w, `<?xml version="1.0" encoding="UTF-8"?><Error><Code>AccessDenied</Code><Message>replica bucket is read-only</Message></Error>`)

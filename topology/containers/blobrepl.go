@@ -71,13 +71,14 @@ var _ topology.Replication = (*s3Repl)(nil)
 
 // newS3Repl replicates from region A to B; B's bucket becomes read-only,
 // A's writable.
-func newS3Repl(ctx context.Context, clk *clock.Clock, spec topology.Spec, s3s map[topology.RegionName]*s3Store) (*s3Repl, error) {
+func newS3Repl(ctx context.Context, clk *clock.Clock, spec topology.Spec, s3s map[topology.RegionName]*s3Store, creds blob.Credentials) (*s3Repl, error) {
 	stores := map[topology.RegionName]blob.Store{}
 	for r, s := range s3s {
 		stores[r] = s3Replica{s}
 	}
 	repl, err := blob.NewReplicator(ctx, blob.ReplicatorConfig{Clock: clk, Stores: stores, Source: topology.RegionA,
-		Interval: spec.BlobReplInterval, MinWait: 20 * time.Millisecond, DropEvery: spec.BlobDropEvery})
+		Interval: spec.BlobReplInterval, MinWait: 20 * time.Millisecond, DropEvery: spec.BlobDropEvery,
+		Creds: creds})
 	if err != nil {
 		return nil, err
 	}

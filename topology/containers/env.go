@@ -45,29 +45,34 @@ func init() {
 	// Docker's port proxy and two containers: at half the embedded
 	// default's scale a client attempt still has 300 ms of wall time.
 	topology.RegisterScale(Name, TimeScale)
+	// MinIO's own bucket replication, the production engine.
+	topology.RegisterBlobEngine(Name, topology.BlobEngineMinIO)
 }
 
 // TimeScale is the containers provider's time scale when a scenario sets none.
 const TimeScale = 100
 
-// Images names the images the provider runs.
+// Images names the images the provider runs: S3 serves the s3 blob
+// engine (the harness's replicator), MinIO the minio engine.
 type Images struct {
-	AOS, S3, Toxiproxy, Postgres string
+	AOS, S3, MinIO, Toxiproxy, Postgres string
 }
 
 // LocalImages are the tags scripts/build-images.sh builds (BCDR_LOCAL_IMAGES=1).
 var LocalImages = Images{
 	AOS:       "bcdr/aos-stub:local",
 	S3:        "bcdr/s3:local",
+	MinIO:     miniorepl.LocalImage,
 	Toxiproxy: "bcdr/toxiproxy:local",
 	Postgres:  "bcdr/postgres:15-local",
 }
 
 // OfficialImages are used on hosts with registry access (BCDR_LOCAL_IMAGES
-// unset): the stub image is still built from the repo.
+// unset): the stub and S3 images are still built from the repo.
 var OfficialImages = Images{
 	AOS:       "bcdr/aos-stub:local",
-	S3:        miniorepl.Image,
+	S3:        "bcdr/s3:local",
+	MinIO:     miniorepl.Image,
 	Toxiproxy: "ghcr.io/shopify/toxiproxy:2.5.0",
 	Postgres:  "postgres:15",
 }
@@ -84,8 +89,32 @@ func ImagesFromEnv() Images {
 
 // MissingImages lists the images of set that the local engine lacks.
 func MissingImages(ctx context.Context, set Images) []string {
+	return missing(ctx, set.AOS, set.S3, set.MinIO, set.Toxiproxy, set.Postgres)
+}
+
+// needed lists the images a run of spec uses.
+func (s Images) needed(spec topology.Spec) []string {
+	out := []string{s.AOS, s.Toxiproxy, s.Postgres, s.S3}
+	if blobEngineOf(spec) == topology.BlobEngineMinIO {
+		out[3] = s.MinIO
+	}
+	if engineOf(spec) == EngineSQLServer {
+		out[2] = sqlserverImage
+	}
+	return out
+}
+
+// blobEngineOf is the spec's blob engine (MinIO when it names none).
+func blobEngineOf(spec topology.Spec) string {
+	if spec.BlobEngine == "" {
+		return topology.BlobEngineMinIO
+	}
+	return spec.BlobEngine
+}
+
+func missing(ctx context.Context, images ...string) []string {
 	var out []string
-	for _, img := range []string{set.AOS, set.S3, set.Toxiproxy, set.Postgres} {
+	for _, img := range images {
 		if !ImagePresent(ctx, img) {
 			out = append(out, img)
 		}
@@ -136,15 +165,19 @@ type Env struct {
 	pair      *pgPair
 	sql       sqlTier
 	s3s       map[topology.RegionName]*s3Store
-	repl      *s3Repl
-	blobRepl  topology.Replication
-	blobStop  func()
-	ctrs      []*ctr
-	client    *netlink.Set
-	links     *linkSet
-	regions   map[topology.RegionName]*Region
-	router    *lb.Router
-	sigDone   chan struct{}
+	// blobCreds are the run's random blob keys (application, snapshots).
+	blobCreds blob.Credentials
+	// sqlPassword is the run's random SQL Server sa password.
+	sqlPassword string
+	repl        *s3Repl
+	blobRepl    topology.Replication
+	blobStop    func()
+	ctrs        []*ctr
+	client      *netlink.Set
+	links       *linkSet
+	regions     map[topology.RegionName]*Region
+	router      *lb.Router
+	sigDone     chan struct{}
 	// toxiPublished maps a Toxiproxy container port to its loopback host port.
 	toxiPublished map[string]int
 
@@ -179,14 +212,20 @@ func Up(ctx context.Context, spec topology.Spec, clk *clock.Clock) (_ *Env, err 
 	if err := DockerAvailable(ctx); err != nil {
 		return nil, fmt.Errorf("containers provider: %w", err)
 	}
+	switch blobEngineOf(spec) {
+	case topology.BlobEngineMinIO, topology.BlobEngineS3:
+	default:
+		return nil, fmt.Errorf("containers provider: unknown blob engine %q (want %s or %s)", spec.BlobEngine, topology.BlobEngineMinIO, topology.BlobEngineS3)
+	}
+	spec.BlobEngine = blobEngineOf(spec)
 	images := ImagesFromEnv()
 	if engineOf(spec) == EngineSQLServer && !ImagePresent(ctx, sqlserverImage) {
 		return nil, fmt.Errorf("containers provider: the SQL Server engine needs the image %s, which is not present locally (docker pull %s)", sqlserverImage, sqlserverImage)
 	}
-	if miss := MissingImages(ctx, images); len(miss) > 0 {
-		return nil, fmt.Errorf("containers provider: images missing locally: %s (build them with BCDR_LOCAL_IMAGES=1 scripts/build-images.sh)", strings.Join(miss, ", "))
+	if miss := missing(ctx, images.needed(spec)...); len(miss) > 0 {
+		return nil, fmt.Errorf("containers provider: images missing locally: %s (build them with BCDR_LOCAL_IMAGES=1 scripts/build-images.sh, or choose another engine: --set blob-engine=s3)", strings.Join(miss, ", "))
 	}
-	e := &Env{spec: spec, clk: clk, images: images, runID: newRunID(), client: netlink.NewSet(), links: &linkSet{},
+	e := &Env{spec: spec, clk: clk, images: images, runID: newRunID(), blobCreds: blob.NewCredentials(), sqlPassword: newSQLServerPassword(), client: netlink.NewSet(), links: &linkSet{},
 		nets: map[topology.RegionName]string{}, gateways: map[topology.RegionName]string{},
 		pgs: map[topology.RegionName]*pgNode{}, s3s: map[topology.RegionName]*s3Store{}, regions: map[topology.RegionName]*Region{}}
 	e.labels = map[string]string{LabelRun: e.runID, LabelCreator: "bcdr"}
@@ -424,11 +463,10 @@ func (e *Env) wanHostPort(base int, r topology.RegionName) int {
 	return e.toxiPublished[fmt.Sprintf("%d", toxiPort(base, r))]
 }
 
-// startBlob starts the blob tier: MinIO with its own bucket replication
-// when the image set names MinIO, else the S3 containers with replication
-// done by the harness.
+// startBlob starts the blob tier of the spec's engine: MinIO with its own
+// bucket replication, or S3 containers with replication done by the harness.
 func (e *Env) startBlob(ctx context.Context) error {
-	if e.images.S3 == miniorepl.Image {
+	if e.spec.BlobEngine == topology.BlobEngineMinIO {
 		return e.startMinIO(ctx)
 	}
 	return e.startS3(ctx)
@@ -444,7 +482,7 @@ func (e *Env) startS3(ctx context.Context) error {
 		}
 		c, err := run(ctx, ctrSpec{
 			Name: e.name("s3-" + string(r)), Image: e.images.S3, Labels: e.regionLabels(r, "blob"),
-			Env:      map[string]string{"BCDR_S3_BUCKET": blob.Bucket, "BCDR_S3_REPLICATOR_KEY": blob.ReplicatorAccessKey},
+			Env:      map[string]string{"BCDR_S3_BUCKET": blob.Bucket, "BCDR_S3_REPLICATOR_KEY": e.blobCreds.ReplicatorAccessKey},
 			Ports:    map[string]int{"9000/tcp": hp},
 			Networks: map[string][]string{e.nets[r]: {"s3-" + string(r)}},
 			Ready:    httpReady(fmt.Sprintf("http://127.0.0.1:%d/_bcdr/health", hp)),
@@ -455,7 +493,7 @@ func (e *Env) startS3(ctx context.Context) error {
 		}
 		e.s3s[r] = &s3Store{region: r, c: c, port: hp, wanPort: e.wanHostPort(portWANBlob, r), health: "/_bcdr/health"}
 	}
-	repl, err := newS3Repl(ctx, e.clk, e.spec, e.s3s)
+	repl, err := newS3Repl(ctx, e.clk, e.spec, e.s3s, e.blobCreds)
 	if err != nil {
 		return err
 	}
@@ -565,7 +603,7 @@ func (e *Env) startRegion(ctx context.Context, r topology.RegionName) (*Region, 
 			SQLDriver:   string(e.sql.dialect),
 			SQLDSN:      e.sql.aosDSN[r],
 			S3Endpoint:  fmt.Sprintf("toxiproxy:%d", toxiPort(portAOSBlob, r)),
-			S3AccessKey: blob.AppAccessKey, S3Secret: blob.AppSecret, S3Bucket: blob.Bucket,
+			S3AccessKey: e.blobCreds.AppAccessKey, S3Secret: e.blobCreds.AppSecret, S3Bucket: blob.Bucket,
 			IgnoreLimitedMode: e.spec.AOSIgnoreLimitedMode, RequestTimeout: 3 * time.Second}
 		env := map[string]string{}
 		for _, kv := range cfg.Env() {
@@ -609,6 +647,10 @@ func (e *Env) startRegion(ctx context.Context, r topology.RegionName) (*Region, 
 	return reg, nil
 }
 
+// BlobCredentials are the run's blob keys (the application's for
+// exploratory sessions, bcdr up).
+func (e *Env) BlobCredentials() blob.Credentials { return e.blobCreds }
+
 // Spec returns the spec the environment was built from.
 func (e *Env) Spec() topology.Spec { return e.spec }
 
@@ -647,7 +689,7 @@ func (e *Env) Snapshot(ctx context.Context, r topology.RegionName) (*topology.Sn
 	if err != nil {
 		return nil, fmt.Errorf("snapshot %s: %w", r, err)
 	}
-	if s.Objects, err = blob.Checksums(ctx, e.s3s[r].addr()); err != nil {
+	if s.Objects, err = blob.Checksums(ctx, e.s3s[r].addr(), e.blobCreds); err != nil {
 		return nil, fmt.Errorf("snapshot %s bucket: %w", r, err)
 	}
 	return s, nil

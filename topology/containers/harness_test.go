@@ -4,18 +4,27 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/bcdr-harness/bcdr/assertions"
 	"github.com/bcdr-harness/bcdr/harness"
+	"github.com/bcdr-harness/bcdr/topology"
 	"github.com/bcdr-harness/bcdr/topology/containers"
+	"github.com/bcdr-harness/bcdr/topology/miniorepl"
 )
 
 // runDrill runs a built-in scenario of the harness on the containers
 // provider and requires every check to pass, or, with expect, the named
 // checks to reach the given verdicts.
 func runDrill(t *testing.T, name string, expect map[string]assertions.Verdict, set ...string) {
+	runDrillWith(t, name, expect, nil, set...)
+}
+
+// runDrillWith is runDrill with a hook that receives the environment once
+// it is up (a control that breaks something mid-run).
+func runDrillWith(t *testing.T, name string, expect map[string]assertions.Verdict, onEnv func(topology.Environment), set ...string) {
 	if os.Getenv("BCDR_PROVIDER") != containers.Name {
 		t.Skip("harness drills on containers run with BCDR_PROVIDER=containers (and the local images: BCDR_LOCAL_IMAGES=1 scripts/build-images.sh)")
 	}
@@ -41,7 +50,7 @@ func runDrill(t *testing.T, name string, expect map[string]assertions.Verdict, s
 		t.Fatal(err)
 	}
 	start := time.Now()
-	opts := harness.Options{Logf: func(f string, a ...any) {
+	opts := harness.Options{OnEnv: onEnv, Logf: func(f string, a ...any) {
 		t.Logf("+%5.1fs "+f, append([]any{time.Since(start).Seconds()}, a...)...)
 	}}
 	out, err := harness.Run(context.Background(), sc, opts)
@@ -89,6 +98,52 @@ func TestDrillFaultDomainLossOnContainers(t *testing.T) { runDrill(t, "fault-dom
 // writes made in region B since its last log backup, and the check says so.
 func TestDrillFailbackWithoutFinalLogBackupOnContainers(t *testing.T) {
 	runDrill(t, "region-outage", map[string]assertions.Verdict{"failback-loss": assertions.Fail}, "skip-final-log-backup=true")
+}
+
+// The negative control of MinIO replication: the rule is removed once MinIO
+// has replicated a document, so replication silently stops and every later
+// document stays in region A; when A is lost, the invoice rows region B
+// restored name documents its bucket never received, and cross-store says so.
+func TestDrillReplicationRuleRemovedOnContainers(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	t.Cleanup(func() { cancel(); wg.Wait() })
+	removed := make(chan time.Time, 1)
+	runDrillWith(t, "region-outage", map[string]assertions.Verdict{"cross-store": assertions.Fail}, func(env topology.Environment) {
+		repl, ok := env.Blob().(*miniorepl.Replication)
+		if !ok {
+			t.Errorf("blob replication is %T, not MinIO's", env.Blob())
+			return
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			tick := time.NewTicker(100 * time.Millisecond)
+			defer tick.Stop()
+			for {
+				st, err := repl.ObjectStates(ctx, topology.RegionA)
+				if err == nil && st.Replicated > 0 {
+					break
+				}
+				select {
+				case <-ctx.Done():
+					return
+				case <-tick.C:
+				}
+			}
+			if err := repl.RemoveRule(ctx); err != nil {
+				t.Errorf("remove the replication rule: %v", err)
+				return
+			}
+			removed <- time.Now()
+		}()
+	}, "blob-engine=minio")
+	select {
+	case at := <-removed:
+		t.Logf("the replication rule was removed at %s", at.Format(time.TimeOnly))
+	default:
+		t.Error("the replication rule was never removed: the control proved nothing")
+	}
 }
 
 func TestDrillWANPartitionOnContainers(t *testing.T) {

@@ -10,18 +10,14 @@ import (
 	"github.com/bcdr-harness/bcdr/topology/miniorepl"
 )
 
-// MinIO root credentials (the containers publish on loopback only).
-const (
-	minioRoot   = "bcdr-root"
-	minioSecret = "bcdr-root-secret"
-)
-
 // startMinIO runs a MinIO container per region with MinIO's own bucket
 // replication from A to B (topology/miniorepl, configured with mc inside
-// the containers), addressed across the WAN proxy. The application user and
-// the replicator user of the embedded default exist in both, so the AOS
-// stubs and the snapshots work unchanged.
+// the containers), addressed across the WAN proxy, so a WAN fault stalls
+// it. Every key is random to the run: the root user, the replication user
+// the rule signs in with, the application's user (read-write on the source,
+// read-only on the destination) and the snapshots' reader.
 func (e *Env) startMinIO(ctx context.Context) error {
+	rootKey, rootSecret := "bcdr-root-"+blob.Secret(4), blob.Secret(20)
 	sites := map[topology.RegionName]miniorepl.Site{}
 	for _, r := range []topology.RegionName{topology.RegionA, topology.RegionB} {
 		hp, err := freePort()
@@ -29,9 +25,9 @@ func (e *Env) startMinIO(ctx context.Context) error {
 			return err
 		}
 		c, err := run(ctx, ctrSpec{
-			Name: e.name("s3-" + string(r)), Image: e.images.S3, Labels: e.regionLabels(r, "blob"),
+			Name: e.name("s3-" + string(r)), Image: e.images.MinIO, Labels: e.regionLabels(r, "blob"),
 			Cmd:      []string{"server", "/data"},
-			Env:      map[string]string{"MINIO_ROOT_USER": minioRoot, "MINIO_ROOT_PASSWORD": minioSecret},
+			Env:      map[string]string{"MINIO_ROOT_USER": rootKey, "MINIO_ROOT_PASSWORD": rootSecret},
 			Ports:    map[string]int{"9000/tcp": hp},
 			Networks: map[string][]string{e.nets[r]: {"s3-" + string(r)}},
 			Ready:    httpReady(fmt.Sprintf("http://127.0.0.1:%d/minio/health/ready", hp)),
@@ -42,7 +38,7 @@ func (e *Env) startMinIO(ctx context.Context) error {
 		}
 		st := &s3Store{region: r, c: c, port: hp, wanPort: e.wanHostPort(portWANBlob, r), health: "/minio/health/ready"}
 		e.s3s[r] = st
-		cl, err := blob.Client(st.addr(), minioRoot, minioSecret)
+		cl, err := blob.Client(st.addr(), rootKey, rootSecret)
 		if err != nil {
 			return err
 		}
@@ -51,8 +47,9 @@ func (e *Env) startMinIO(ctx context.Context) error {
 			PeerEndpoint: fmt.Sprintf("toxiproxy:%d", toxiPort(portWANBlob, r.Other()))}
 	}
 	repl, err := miniorepl.New(miniorepl.Config{
-		Bucket: blob.Bucket, AccessKey: minioRoot, Secret: minioSecret,
-		AppAccessKey: blob.AppAccessKey, AppSecret: blob.AppSecret,
+		Bucket: blob.Bucket, AccessKey: rootKey, Secret: rootSecret,
+		ReplAccessKey: "bcdr-repl-" + blob.Secret(4), ReplSecret: blob.Secret(20),
+		AppAccessKey: e.blobCreds.AppAccessKey, AppSecret: e.blobCreds.AppSecret,
 		Source: sites[topology.RegionA], Dest: sites[topology.RegionB], SyncTimeout: 30 * time.Second,
 	})
 	if err != nil {
@@ -61,17 +58,10 @@ func (e *Env) startMinIO(ctx context.Context) error {
 	if err := repl.Setup(ctx); err != nil {
 		return fmt.Errorf("minio replication: %w", err)
 	}
-	// The snapshots read both buckets with the replicator's key.
-	for _, r := range []topology.RegionName{topology.RegionA, topology.RegionB} {
-		s := sites[r]
-		for _, cmd := range [][]string{
-			{"mc", "--config-dir", "/tmp/bcdr-mc", "--quiet", "admin", "user", "add", "self", blob.ReplicatorAccessKey, blob.ReplicatorSecret},
-			{"mc", "--config-dir", "/tmp/bcdr-mc", "--quiet", "admin", "policy", "attach", "self", "readwrite", "--user", blob.ReplicatorAccessKey},
-		} {
-			if out, err := s.Exec.Exec(ctx, cmd); err != nil {
-				return fmt.Errorf("minio in region %s: replicator user: %w: %s", r, err, out)
-			}
-		}
+	// The snapshots list and read both buckets with the replicator's key
+	// (MinIO's built-in readonly policy cannot list a bucket).
+	if err := repl.AddUser(ctx, e.blobCreds.ReplicatorAccessKey, e.blobCreds.ReplicatorSecret, "readwrite"); err != nil {
+		return fmt.Errorf("minio snapshot reader: %w", err)
 	}
 	e.blobRepl = repl
 	return nil

@@ -9,6 +9,7 @@ import (
 
 	"github.com/bcdr-harness/bcdr/topology"
 	"github.com/bcdr-harness/bcdr/topology/appdb"
+	"github.com/bcdr-harness/bcdr/topology/blob"
 	"github.com/bcdr-harness/bcdr/topology/sqlserver"
 )
 
@@ -22,9 +23,9 @@ const (
 // is reachable; never here).
 const sqlserverImage = "mcr.microsoft.com/mssql/server:2022-latest"
 
-// sqlserverPassword is the sa password of the SQL Server containers (they
-// publish on loopback only).
-const sqlserverPassword = "Bcdr-Harness-2022!"
+// newSQLServerPassword returns a sa password random to the run that meets
+// SQL Server's complexity rules (upper and lower case, digits, a symbol).
+func newSQLServerPassword() string { return "Bcdr-" + blob.Secret(12) + "-Aa1" }
 
 // sqlserverShareDir is where the host directory of a region is mounted in
 // its SQL Server container.
@@ -80,7 +81,7 @@ func (e *Env) startSQLServer(ctx context.Context) error {
 			return err
 		}
 		dir := filepath.Join(e.workDir, string(r))
-		master := fmt.Sprintf("sqlserver://sa:%s@127.0.0.1:%d?database=master&encrypt=disable&dial+timeout=2", sqlserverPassword, hp)
+		master := fmt.Sprintf("sqlserver://sa:%s@127.0.0.1:%d?database=master&encrypt=disable&dial+timeout=2", e.sqlPassword, hp)
 		db, err := sqlserver.Open(master)
 		if err != nil {
 			return err
@@ -93,7 +94,7 @@ func (e *Env) startSQLServer(ctx context.Context) error {
 		}
 		c, err := run(ctx, ctrSpec{
 			Name: e.name("sql-" + string(r)), Image: sqlserverImage, Labels: e.regionLabels(r, "sql"),
-			Env:      map[string]string{"ACCEPT_EULA": "Y", "MSSQL_SA_PASSWORD": sqlserverPassword, "MSSQL_PID": "Developer"},
+			Env:      map[string]string{"ACCEPT_EULA": "Y", "MSSQL_SA_PASSWORD": e.sqlPassword, "MSSQL_PID": "Developer"},
 			Ports:    map[string]int{"1433/tcp": hp},
 			Networks: map[string][]string{e.nets[r]: {"sql-" + string(r)}},
 			Binds:    []string{dir + ":" + sqlserverShareDir},
@@ -108,8 +109,8 @@ func (e *Env) startSQLServer(ctx context.Context) error {
 		}
 		e.sql.ctrs[r] = c
 		e.sql.ready[r] = ready
-		e.sql.hostDSN[r] = fmt.Sprintf("sqlserver://sa:%s@127.0.0.1:%d?database=%s&encrypt=disable", sqlserverPassword, hp, pgDatabase)
-		e.sql.aosDSN[r] = fmt.Sprintf("sqlserver://sa:%s@toxiproxy:%d?database=%s&encrypt=disable&dial+timeout=2", sqlserverPassword, toxiPort(portAOSSQL, r), pgDatabase)
+		e.sql.hostDSN[r] = fmt.Sprintf("sqlserver://sa:%s@127.0.0.1:%d?database=%s&encrypt=disable", e.sqlPassword, hp, pgDatabase)
+		e.sql.aosDSN[r] = fmt.Sprintf("sqlserver://sa:%s@toxiproxy:%d?database=%s&encrypt=disable&dial+timeout=2", e.sqlPassword, toxiPort(portAOSSQL, r), pgDatabase)
 		nodes[r] = sqlserver.Node{
 			Region: r, Exec: db,
 			BackupDir: sqlserverShareDir + "/backup", IncomingDir: sqlserverShareDir + "/incoming",

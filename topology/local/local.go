@@ -46,12 +46,14 @@ func init() {
 
 // Env is a running local environment.
 type Env struct {
-	spec    topology.Spec
-	clk     *clock.Clock
-	workDir string
-	ownDir  bool
-	cancel  context.CancelFunc
-	wg      sync.WaitGroup
+	spec topology.Spec
+	clk  *clock.Clock
+	// blobCreds are the run's random blob keys (application, replicator).
+	blobCreds blob.Credentials
+	workDir   string
+	ownDir    bool
+	cancel    context.CancelFunc
+	wg        sync.WaitGroup
 
 	links   *netlink.Set
 	pair    *pgship.Pair
@@ -71,7 +73,10 @@ func Up(ctx context.Context, spec topology.Spec, clk *clock.Clock) (_ *Env, err 
 	if spec.SQLEngine != "" && spec.SQLEngine != "postgres" {
 		return nil, fmt.Errorf("local provider: SQL engine %q needs the containers provider (local runs postgres)", spec.SQLEngine)
 	}
-	e := &Env{spec: spec, clk: clk, links: netlink.NewSet(), blobs: map[topology.RegionName]*blob.Server{},
+	if spec.BlobEngine != "" && spec.BlobEngine != topology.BlobEngineS3 {
+		return nil, fmt.Errorf("local provider: blob engine %q needs the containers provider (local runs %s)", spec.BlobEngine, topology.BlobEngineS3)
+	}
+	e := &Env{spec: spec, clk: clk, links: netlink.NewSet(), blobs: map[topology.RegionName]*blob.Server{}, blobCreds: blob.NewCredentials(),
 		regions: map[topology.RegionName]*Region{}}
 	defer func() {
 		if err != nil {
@@ -94,7 +99,7 @@ func Up(ctx context.Context, spec topology.Spec, clk *clock.Clock) (_ *Env, err 
 
 	// Blob stores first: the WAN links need their addresses.
 	for _, r := range []topology.RegionName{topology.RegionA, topology.RegionB} {
-		if e.blobs[r], err = blob.NewServer(); err != nil {
+		if e.blobs[r], err = blob.NewServer(e.blobCreds); err != nil {
 			return nil, fmt.Errorf("blob store %s: %w", r, err)
 		}
 	}
@@ -138,7 +143,7 @@ func Up(ctx context.Context, spec topology.Spec, clk *clock.Clock) (_ *Env, err 
 		stores[r] = blob.ServerStore(b, func() string { return wanDial("blob", r) })
 	}
 	if e.repl, err = blob.NewReplicator(ctx, blob.ReplicatorConfig{Clock: clk, Stores: stores, Source: topology.RegionA,
-		Interval: spec.BlobReplInterval, DropEvery: spec.BlobDropEvery}); err != nil {
+		Interval: spec.BlobReplInterval, DropEvery: spec.BlobDropEvery, Creds: e.blobCreds}); err != nil {
 		return nil, err
 	}
 
@@ -207,7 +212,7 @@ func (e *Env) startRegion(ctx context.Context, r topology.RegionName, exe string
 		}
 		cfg := aos.Config{Region: string(r), FaultDomain: e.spec.FaultDomainOf(i), Index: i, Listen: listen,
 			SQLDriver: string(appdb.Postgres), SQLDSN: e.pair.DSN(sqlAddr), S3Endpoint: blobAddr,
-			S3AccessKey: blob.AppAccessKey, S3Secret: blob.AppSecret, S3Bucket: blob.Bucket,
+			S3AccessKey: e.blobCreds.AppAccessKey, S3Secret: e.blobCreds.AppSecret, S3Bucket: blob.Bucket,
 			IgnoreLimitedMode: e.spec.AOSIgnoreLimitedMode, RequestTimeout: 3 * time.Second}
 		p := proc.New(cfg.ID(), []string{exe}, append(cfg.Env(), RoleEnv+"=aos"))
 		if err := p.Start(); err != nil {
@@ -226,6 +231,10 @@ func (e *Env) startRegion(ctx context.Context, r topology.RegionName, exe string
 	}
 	return reg, nil
 }
+
+// BlobCredentials are the run's blob keys (the application's for
+// exploratory sessions, bcdr up).
+func (e *Env) BlobCredentials() blob.Credentials { return e.blobCreds }
 
 // Spec returns the spec the environment was built from.
 func (e *Env) Spec() topology.Spec { return e.spec }
@@ -265,7 +274,7 @@ func (e *Env) Snapshot(ctx context.Context, r topology.RegionName) (*topology.Sn
 	if err != nil {
 		return nil, fmt.Errorf("snapshot %s: %w", r, err)
 	}
-	if s.Objects, err = blob.Checksums(ctx, e.blobs[r].Addr()); err != nil {
+	if s.Objects, err = blob.Checksums(ctx, e.blobs[r].Addr(), e.blobCreds); err != nil {
 		return nil, fmt.Errorf("snapshot %s bucket: %w", r, err)
 	}
 	return s, nil

@@ -2,17 +2,27 @@
 // topology.Replication: a versioned bucket in each region and a MinIO
 // bucket-replication rule from the source to the destination, configured
 // with the mc binary that the MinIO image ships, run inside the source's
-// container (MinIO server and madmin-go are AGPL: this package never
+// container (MinIO server, mc and madmin-go are AGPL: this package never
 // imports them, it only runs the separate program).
 //
 // The rule names the destination by an address across the WAN link, so
-// replicated bytes cross the faultable path. Status is read with minio-go:
-// the objects of the source that the destination lacks (the pending set and
-// its oldest member) and MinIO's own replication metrics for failures.
+// replicated bytes cross the faultable path, and signs in there as a
+// replication user that is enabled only on the current destination: a
+// failover disables it on the new source, so the old source, once it
+// returns, can write nothing into it (a lost region is lost whole).
+//
+// Status is what MinIO itself says: each source object's replication
+// status (listed with its metadata: PENDING, FAILED, COMPLETED, REPLICA),
+// so the pending set, its oldest member and the failures are MinIO's, not
+// the harness's belief. Describe reads `mc replicate status` for logs.
+//
+// Every secret of the configuration is redacted from errors and from what
+// Describe returns.
 package miniorepl
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/url"
@@ -25,14 +35,25 @@ import (
 	"github.com/bcdr-harness/bcdr/topology"
 )
 
-// Image is the MinIO image the containers provider runs for this mode.
-const Image = "minio/minio:latest"
+// Image is the official MinIO image the containers provider runs on hosts
+// with registry access; LocalImage is the one scripts/build-images.sh builds.
+const (
+	Image      = "minio/minio:latest"
+	LocalImage = "bcdr/minio:local"
+)
 
 // mcConfigDir keeps mc's aliases apart from anything in the image.
 const mcConfigDir = "/tmp/bcdr-mc"
 
 // selfAlias is the mc alias of the MinIO server a command runs next to.
 const selfAlias = "self"
+
+// MinIO's per-object replication states (x-amz-replication-status).
+const (
+	statusCompleted = "COMPLETED"
+	statusReplica   = "REPLICA"
+	statusFailed    = "FAILED"
+)
 
 // Exec runs a command inside one MinIO container and returns its output.
 // A non-zero exit is an error carrying the output.
@@ -64,15 +85,19 @@ type Site struct {
 // Config configures replication between two sites.
 type Config struct {
 	Bucket string
-	// AccessKey and Secret are the root credentials mc uses.
+	// AccessKey and Secret are the root credentials mc uses on its own server.
 	AccessKey, Secret string
+	// ReplAccessKey and ReplSecret are the user a replication rule signs in
+	// as on its target. The user exists on both sites and is enabled only
+	// on the current destination.
+	ReplAccessKey, ReplSecret string
 	// AppAccessKey and AppSecret, when set, are the application's user
 	// (the AOS stubs' credentials): readwrite on the source bucket's server,
 	// readonly on the destination's, switched with the roles. This is how
 	// the destination stays read-only to everyone but the replicator.
 	AppAccessKey, AppSecret string
 	Source, Dest            Site
-	// SyncTimeout bounds how long SyncNow and Failback wait for the
+	// SyncTimeout bounds how long SyncNow and Switchover wait for the
 	// pending set to drain (default 30 s wall).
 	SyncTimeout time.Duration
 	// PollInterval is how often the pending set is read while waiting
@@ -89,7 +114,8 @@ type Replication struct {
 	mu          sync.Mutex
 	src, dst    topology.RegionName
 	replicating bool
-	errors      int
+	readErrors  int
+	lastFailed  int
 	lastSync    time.Time
 	last        topology.ReplicationStatus
 }
@@ -98,8 +124,8 @@ var _ topology.Replication = (*Replication)(nil)
 
 // New checks the configuration; Setup creates the buckets and the rule.
 func New(cfg Config) (*Replication, error) {
-	if cfg.Bucket == "" || cfg.AccessKey == "" || cfg.Secret == "" {
-		return nil, errors.New("minio replication: bucket, access key and secret are required")
+	if cfg.Bucket == "" || cfg.AccessKey == "" || cfg.Secret == "" || cfg.ReplAccessKey == "" || cfg.ReplSecret == "" {
+		return nil, errors.New("minio replication: bucket, root and replication credentials are required")
 	}
 	if cfg.Source.Region == cfg.Dest.Region {
 		return nil, fmt.Errorf("minio replication: source and destination are both region %q", cfg.Source.Region)
@@ -124,6 +150,18 @@ func New(cfg Config) (*Replication, error) {
 	}, nil
 }
 
+// Redact replaces every secret of the configuration in s (and the
+// password of any URL's user info) with "REDACTED".
+func (r *Replication) Redact(s string) string {
+	for _, secret := range []string{r.cfg.Secret, r.cfg.ReplSecret, r.cfg.AppSecret} {
+		if secret != "" {
+			s = strings.ReplaceAll(s, secret, "REDACTED")
+			s = strings.ReplaceAll(s, url.QueryEscape(secret), "REDACTED")
+		}
+	}
+	return s
+}
+
 func (r *Replication) mc(args ...string) []string {
 	return append([]string{"mc", "--config-dir", mcConfigDir, "--quiet"}, args...)
 }
@@ -134,11 +172,12 @@ func (r *Replication) AliasCommand(s *Site) []string {
 }
 
 // AddRuleCommand is the mc command that replicates from's bucket to the
-// other site's bucket, addressed across the WAN.
+// other site's bucket, addressed across the WAN, signed in as the
+// replication user.
 func (r *Replication) AddRuleCommand(from *Site) []string {
 	remote := url.URL{
 		Scheme: "http",
-		User:   url.UserPassword(r.cfg.AccessKey, r.cfg.Secret),
+		User:   url.UserPassword(r.cfg.ReplAccessKey, r.cfg.ReplSecret),
 		Host:   from.PeerEndpoint,
 		Path:   "/" + r.cfg.Bucket,
 	}
@@ -160,23 +199,55 @@ func (r *Replication) ResyncCommand(arn string) []string {
 	return r.mc("replicate", "resync", "start", selfAlias+"/"+r.cfg.Bucket, "--remote-bucket", arn)
 }
 
+// StatusCommand is the mc command that prints MinIO's replication status
+// of a site's bucket as JSON.
+func (r *Replication) StatusCommand() []string {
+	return r.mc("replicate", "status", selfAlias+"/"+r.cfg.Bucket, "--json")
+}
+
+// UserAddCommand is the mc command that creates a user.
+func (r *Replication) UserAddCommand(key, secret string) []string {
+	return r.mc("admin", "user", "add", selfAlias, key, secret)
+}
+
+// UserSwitchCommand enables or disables the replication user on a site.
+func (r *Replication) UserSwitchCommand(enable bool) []string {
+	verb := "disable"
+	if enable {
+		verb = "enable"
+	}
+	return r.mc("admin", "user", verb, selfAlias, r.cfg.ReplAccessKey)
+}
+
+// PolicyCommand attaches or detaches a built-in policy (readwrite,
+// readonly) for a user.
+func (r *Replication) PolicyCommand(verb, policy, user string) []string {
+	return r.mc("admin", "policy", verb, selfAlias, policy, "--user", user)
+}
+
+// run executes cmd on s; the error says what failed, with the output, and
+// carries no secret.
 func (r *Replication) run(ctx context.Context, s *Site, what string, cmd []string) error {
 	out, err := s.Exec.Exec(ctx, cmd)
 	if err != nil {
-		return fmt.Errorf("%s in region %s: %w: %s", what, s.Region, err, strings.TrimSpace(out))
+		return errors.New(r.Redact(fmt.Sprintf("%s in region %s: %v: %s", what, s.Region, err, strings.TrimSpace(out))))
 	}
 	return nil
 }
 
-// UserAddCommand is the mc command that creates the application user.
-func (r *Replication) UserAddCommand() []string {
-	return r.mc("admin", "user", "add", selfAlias, r.cfg.AppAccessKey, r.cfg.AppSecret)
-}
-
-// PolicyCommand attaches or detaches a built-in policy (readwrite,
-// readonly) for the application user.
-func (r *Replication) PolicyCommand(verb, policy string) []string {
-	return r.mc("admin", "policy", verb, selfAlias, policy, "--user", r.cfg.AppAccessKey)
+// AddUser creates a user with a built-in policy on every site (e.g. a
+// reader for snapshots); the error carries no secret, this user's included.
+func (r *Replication) AddUser(ctx context.Context, key, secret, policy string) error {
+	for _, region := range []topology.RegionName{r.src, r.dst} {
+		s := r.sites[region]
+		for _, cmd := range [][]string{r.UserAddCommand(key, secret), r.PolicyCommand("attach", policy, key)} {
+			if out, err := s.Exec.Exec(ctx, cmd); err != nil {
+				msg := r.Redact(fmt.Sprintf("mc admin user %s in region %s: %v: %s", key, s.Region, err, strings.TrimSpace(out)))
+				return errors.New(strings.ReplaceAll(msg, secret, "REDACTED"))
+			}
+		}
+	}
+	return nil
 }
 
 // setWritable gives the application user read-write or read-only access
@@ -189,17 +260,29 @@ func (r *Replication) setWritable(ctx context.Context, s *Site, writable bool) e
 	if writable {
 		grant, revoke = "readwrite", "readonly"
 	}
-	_, _ = s.Exec.Exec(ctx, r.PolicyCommand("detach", revoke))
-	out, err := s.Exec.Exec(ctx, r.PolicyCommand("attach", grant))
+	_, _ = s.Exec.Exec(ctx, r.PolicyCommand("detach", revoke, r.cfg.AppAccessKey))
+	out, err := s.Exec.Exec(ctx, r.PolicyCommand("attach", grant, r.cfg.AppAccessKey))
 	if err != nil && !strings.Contains(strings.ToLower(out), "already") {
-		return fmt.Errorf("mc admin policy attach %s in region %s: %w: %s", grant, s.Region, err, strings.TrimSpace(out))
+		return errors.New(r.Redact(fmt.Sprintf("mc admin policy attach %s in region %s: %v: %s", grant, s.Region, err, strings.TrimSpace(out))))
 	}
 	return nil
 }
 
+// acceptReplication enables (on the destination) or disables (on the
+// source, and on a site the other may no longer write) the replication
+// user: the fence that keeps an old source out.
+func (r *Replication) acceptReplication(ctx context.Context, s *Site, accept bool) error {
+	what := "mc admin user disable (fence replication into it)"
+	if accept {
+		what = "mc admin user enable (accept replication)"
+	}
+	return r.run(ctx, s, what, r.UserSwitchCommand(accept))
+}
+
 // Setup creates a versioned bucket in both regions, the application user
-// (read-write on the source, read-only on the destination) and the
-// replication rule from the source to the destination.
+// (read-write on the source, read-only on the destination), the
+// replication user (accepted only on the destination) and the replication
+// rule from the source to the destination.
 func (r *Replication) Setup(ctx context.Context) error {
 	src, dst := r.sites[r.src], r.sites[r.dst]
 	for _, s := range []*Site{src, dst} {
@@ -209,8 +292,17 @@ func (r *Replication) Setup(ctx context.Context) error {
 		if err := r.run(ctx, s, "mc alias set", r.AliasCommand(s)); err != nil {
 			return err
 		}
+		if err := r.run(ctx, s, "mc admin user add (replication)", r.UserAddCommand(r.cfg.ReplAccessKey, r.cfg.ReplSecret)); err != nil {
+			return err
+		}
+		if err := r.run(ctx, s, "mc admin policy attach (replication)", r.PolicyCommand("attach", "readwrite", r.cfg.ReplAccessKey)); err != nil {
+			return err
+		}
+		if err := r.acceptReplication(ctx, s, s == dst); err != nil {
+			return err
+		}
 		if r.cfg.AppAccessKey != "" {
-			if err := r.run(ctx, s, "mc admin user add", r.UserAddCommand()); err != nil {
+			if err := r.run(ctx, s, "mc admin user add (application)", r.UserAddCommand(r.cfg.AppAccessKey, r.cfg.AppSecret)); err != nil {
 				return err
 			}
 			if err := r.setWritable(ctx, s, s == src); err != nil {
@@ -259,6 +351,17 @@ func (r *Replication) startRule(ctx context.Context, from *Site, resync bool) er
 	return r.run(ctx, from, "mc replicate resync start", r.ResyncCommand(arn))
 }
 
+// RemoveRule removes every replication rule of the current source: from
+// then on MinIO replicates nothing, and says so in each new object's
+// status. It exists for the control that shows cross-store catching a
+// replication that silently stopped.
+func (r *Replication) RemoveRule(ctx context.Context) error {
+	r.mu.Lock()
+	src := r.sites[r.src]
+	r.mu.Unlock()
+	return r.run(ctx, src, "mc replicate rm", r.RemoveRulesCommand())
+}
+
 // ruleTarget reads, with minio-go, the target arn of from's replication rule.
 func (r *Replication) ruleTarget(ctx context.Context, from *Site) (string, error) {
 	cfg, err := from.Client.GetBucketReplication(ctx, r.cfg.Bucket)
@@ -273,83 +376,180 @@ func (r *Replication) ruleTarget(ctx context.Context, from *Site) (string, error
 	return "", fmt.Errorf("region %s has no replication rule", from.Region)
 }
 
-// pending lists the source's objects that the destination lacks (by key
-// and ETag) and the oldest of their modification times.
-func (r *Replication) pending(ctx context.Context, src, dst *Site) (int, time.Time, error) {
-	have := map[string]string{}
-	for o := range dst.Client.ListObjects(ctx, r.cfg.Bucket, minio.ListObjectsOptions{Recursive: true}) {
-		if o.Err != nil {
-			return 0, time.Time{}, fmt.Errorf("list bucket in region %s: %w", dst.Region, o.Err)
-		}
-		have[o.Key] = o.ETag
-	}
-	n := 0
-	var oldest time.Time
-	for o := range src.Client.ListObjects(ctx, r.cfg.Bucket, minio.ListObjectsOptions{Recursive: true}) {
-		if o.Err != nil {
-			return 0, time.Time{}, fmt.Errorf("list bucket in region %s: %w", src.Region, o.Err)
-		}
-		if etag, ok := have[o.Key]; ok && etag == o.ETag {
-			continue
-		}
-		n++
-		if oldest.IsZero() || o.LastModified.Before(oldest) {
-			oldest = o.LastModified
+// objectStatus is MinIO's replication status of a listed object ("" when
+// MinIO has none: no rule applied to it).
+func objectStatus(o minio.ObjectInfo) string {
+	for k, v := range o.UserMetadata {
+		if strings.EqualFold(k, "X-Amz-Replication-Status") {
+			return strings.ToUpper(v)
 		}
 	}
-	return n, oldest, nil
+	return o.ReplicationStatus
 }
 
-// Status implements topology.Replication. When a region cannot be read the
-// last known status is returned with the error counted.
+// States counts a site's objects by what MinIO says of their replication.
+type States struct {
+	// Pending are objects MinIO has not replicated: PENDING, FAILED, or no
+	// status at all (written while no rule applied).
+	Pending int
+	// Failed are the pending objects whose last attempt failed.
+	Failed int
+	// OldestPending is the oldest pending object's modification time.
+	OldestPending time.Time
+	// Replicated are COMPLETED objects; Replicas arrived from the other site.
+	Replicated, Replicas int
+}
+
+// ObjectStates lists the site's bucket with each object's metadata and
+// counts MinIO's per-object replication states.
+func (r *Replication) ObjectStates(ctx context.Context, region topology.RegionName) (States, error) {
+	s := r.sites[region]
+	var st States
+	if s == nil {
+		return st, fmt.Errorf("no MinIO site in region %q", region)
+	}
+	for o := range s.Client.ListObjects(ctx, r.cfg.Bucket, minio.ListObjectsOptions{Recursive: true, WithMetadata: true}) {
+		if o.Err != nil {
+			return st, fmt.Errorf("list bucket with replication status in region %s: %w", s.Region, o.Err)
+		}
+		switch objectStatus(o) {
+		case statusCompleted:
+			st.Replicated++
+			continue
+		case statusReplica:
+			st.Replicas++
+			continue
+		case statusFailed:
+			st.Failed++
+		}
+		st.Pending++
+		if st.OldestPending.IsZero() || o.LastModified.Before(st.OldestPending) {
+			st.OldestPending = o.LastModified
+		}
+	}
+	return st, nil
+}
+
+// Status implements topology.Replication with MinIO's own per-object
+// replication status on the source. When the source cannot be read the
+// last known status is returned with the failed read counted.
 func (r *Replication) Status(ctx context.Context) (topology.ReplicationStatus, error) {
 	r.mu.Lock()
-	src, dst, repl := r.sites[r.src], r.sites[r.dst], r.replicating
+	src, dst, repl := r.src, r.dst, r.replicating
 	r.mu.Unlock()
-	st := topology.ReplicationStatus{Source: src.Region, Destination: dst.Region, Replicating: repl}
-	n, oldest, err := r.pending(ctx, src, dst)
+	st := topology.ReplicationStatus{Source: src, Destination: dst, Replicating: repl}
+	os, err := r.ObjectStates(ctx, src)
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if err != nil {
-		r.errors++
+		r.readErrors++
 		last := r.last
-		last.Source, last.Destination, last.Replicating, last.Errors = st.Source, st.Destination, repl, r.errors
+		last.Source, last.Destination, last.Replicating, last.Errors = src, dst, repl, r.readErrors+r.lastFailed
 		return last, nil
 	}
-	st.Pending, st.OldestPending = n, oldest
-	if n == 0 {
+	r.lastFailed = os.Failed
+	st.Pending, st.OldestPending = os.Pending, os.OldestPending
+	if os.Pending == 0 {
 		r.lastSync = time.Now()
 	}
-	failed := 0
-	if repl {
-		if m, err := src.Client.GetBucketReplicationMetrics(ctx, r.cfg.Bucket); err == nil {
-			failed = int(m.FailedCount)
-		}
-	}
-	st.Errors = r.errors + failed
+	st.Errors = r.readErrors + os.Failed
 	st.LastSync = r.lastSync
 	r.last = st
 	return st, nil
 }
 
+// mcStatus is the part of `mc replicate status --json` that Describe reads
+// (the output also holds the targets' credentials: it is never logged).
+type mcStatus struct {
+	Status string `json:"status"`
+	Error  struct {
+		Message string `json:"message"`
+		Cause   struct {
+			Message string `json:"message"`
+		} `json:"cause"`
+	} `json:"error"`
+	Stats struct {
+		Current struct {
+			ReplicatedCount int64 `json:"replicationCount"`
+			ReplicaCount    int64 `json:"replicaCount"`
+			Failed          struct {
+				LastMinute struct {
+					Count float64 `json:"count"`
+				} `json:"lastMinute"`
+				Totals struct {
+					Count float64 `json:"count"`
+				} `json:"totals"`
+			} `json:"failed"`
+			Queued struct {
+				Curr struct {
+					Count float64 `json:"count"`
+				} `json:"curr"`
+			} `json:"queued"`
+		} `json:"currStats"`
+	} `json:"replicationstats"`
+	Targets []struct {
+		Endpoint string `json:"endpoint"`
+		Online   bool   `json:"isOnline"`
+		Latency  struct {
+			Curr time.Duration `json:"curr"`
+		} `json:"latency"`
+	} `json:"remoteTargets"`
+}
+
+// Describe runs `mc replicate status` on the current source and returns a
+// one-line summary of what MinIO reports (replicated, queued, failed, each
+// target's link state and latency) with every secret left out.
+func (r *Replication) Describe(ctx context.Context) (string, error) {
+	r.mu.Lock()
+	src := r.sites[r.src]
+	r.mu.Unlock()
+	out, err := src.Exec.Exec(ctx, r.StatusCommand())
+	var m mcStatus
+	if jerr := json.Unmarshal([]byte(strings.TrimSpace(out)), &m); jerr != nil {
+		if err != nil {
+			return "", errors.New(r.Redact(fmt.Sprintf("mc replicate status in region %s: %v", src.Region, err)))
+		}
+		return "", fmt.Errorf("mc replicate status in region %s: unreadable output: %v", src.Region, jerr)
+	}
+	if m.Status != "success" {
+		msg := m.Error.Message
+		if c := m.Error.Cause.Message; c != "" {
+			msg += ": " + c
+		}
+		return "", errors.New(r.Redact(fmt.Sprintf("mc replicate status in region %s: %s", src.Region, msg)))
+	}
+	c := m.Stats.Current
+	var b strings.Builder
+	fmt.Fprintf(&b, "mc replicate status in region %s: replicated %d, replicas %d, queued %.0f, failed %.0f (last minute %.0f)",
+		src.Region, c.ReplicatedCount, c.ReplicaCount, c.Queued.Curr.Count, c.Failed.Totals.Count, c.Failed.LastMinute.Count)
+	for _, t := range m.Targets {
+		state := "offline"
+		if t.Online {
+			state = "online"
+		}
+		fmt.Fprintf(&b, "; target %s %s, latency %s", t.Endpoint, state, t.Latency.Curr)
+	}
+	return r.Redact(b.String()), nil
+}
+
 // SyncNow implements topology.Replication. MinIO replicates on its own;
-// SyncNow waits, up to the sync timeout, until the destination has every
-// object of the source, and reports what is still pending otherwise.
+// SyncNow waits, up to the sync timeout, until MinIO reports every object
+// of the source replicated, and reports what is still pending otherwise.
 func (r *Replication) SyncNow(ctx context.Context) error {
 	r.mu.Lock()
-	src, dst, repl := r.sites[r.src], r.sites[r.dst], r.replicating
+	src, repl := r.src, r.replicating
 	r.mu.Unlock()
 	if !repl {
 		return nil
 	}
-	return r.waitDrained(ctx, src, dst)
+	return r.waitDrained(ctx, src)
 }
 
-func (r *Replication) waitDrained(ctx context.Context, src, dst *Site) error {
+func (r *Replication) waitDrained(ctx context.Context, src topology.RegionName) error {
 	deadline := time.Now().Add(r.cfg.SyncTimeout)
 	for {
-		n, _, err := r.pending(ctx, src, dst)
-		if err == nil && n == 0 {
+		st, err := r.ObjectStates(ctx, src)
+		if err == nil && st.Pending == 0 {
 			r.mu.Lock()
 			r.lastSync = time.Now()
 			r.mu.Unlock()
@@ -357,9 +557,10 @@ func (r *Replication) waitDrained(ctx context.Context, src, dst *Site) error {
 		}
 		if time.Now().After(deadline) {
 			if err != nil {
-				return fmt.Errorf("replication %s to %s: %w", src.Region, dst.Region, err)
+				return fmt.Errorf("replication from region %s: %w", src, err)
 			}
-			return fmt.Errorf("replication %s to %s: %d objects still pending after %s", src.Region, dst.Region, n, r.cfg.SyncTimeout)
+			return fmt.Errorf("replication from region %s: MinIO reports %d objects not replicated (%d failed) after %s",
+				src, st.Pending, st.Failed, r.cfg.SyncTimeout)
 		}
 		select {
 		case <-ctx.Done():
@@ -370,12 +571,19 @@ func (r *Replication) waitDrained(ctx context.Context, src, dst *Site) error {
 }
 
 // Failover implements topology.Replication: replication stops, the
-// destination becomes the source and the application may write it. The old
-// source's rule is removed when it still answers; when it is down nothing
-// replicates from it, and Resync removes the rule once it is back.
+// destination becomes the source and the application may write it. The new
+// source first refuses the replication user, so nothing of the old source
+// reaches it, even once the old region returns with its rule and its queue.
+// The old source's rule is removed when it still answers; Resync removes it
+// once the region is back.
 func (r *Replication) Failover(ctx context.Context) error {
 	r.mu.Lock()
 	old, next := r.sites[r.src], r.sites[r.dst]
+	r.mu.Unlock()
+	if err := r.acceptReplication(ctx, next, false); err != nil {
+		return fmt.Errorf("failover: %w", err)
+	}
+	r.mu.Lock()
 	r.replicating = false
 	r.src, r.dst = next.Region, old.Region
 	r.mu.Unlock()
@@ -391,8 +599,8 @@ func (r *Replication) Failover(ctx context.Context) error {
 // Resync implements topology.Replication: replicate from the current
 // source to the other region, including every object the other lacks (a
 // resync of existing objects). The other region's stale rule, left from
-// when it was the source, is removed first so nothing flows backwards, and
-// the application may only read there.
+// when it was the source, is removed first so nothing flows backwards, the
+// application may only read there, and it accepts the replication user.
 func (r *Replication) Resync(ctx context.Context) error {
 	r.mu.Lock()
 	src, dst := r.sites[r.src], r.sites[r.dst]
@@ -409,6 +617,9 @@ func (r *Replication) Resync(ctx context.Context) error {
 	if err := r.setWritable(ctx, dst, false); err != nil {
 		return fmt.Errorf("resync: %w", err)
 	}
+	if err := r.acceptReplication(ctx, dst, true); err != nil {
+		return fmt.Errorf("resync: %w", err)
+	}
 	_, _ = src.Exec.Exec(ctx, r.RemoveRulesCommand())
 	if err := r.startRule(ctx, src, true); err != nil {
 		return fmt.Errorf("resync region %s from %s: %w", dst.Region, src.Region, err)
@@ -420,9 +631,9 @@ func (r *Replication) Resync(ctx context.Context) error {
 }
 
 // Switchover implements topology.Replication: the source becomes read-only
-// to the application, the destination receives everything (waiting until
-// nothing is pending), then the roles swap and replication runs from the
-// new source.
+// to the application, MinIO replicates everything (waiting until it
+// reports nothing pending), then the roles swap: the old source accepts
+// replication, the new one refuses it, and the new source's rule starts.
 func (r *Replication) Switchover(ctx context.Context) error {
 	r.mu.Lock()
 	src, dst, repl := r.sites[r.src], r.sites[r.dst], r.replicating
@@ -433,11 +644,17 @@ func (r *Replication) Switchover(ctx context.Context) error {
 	if err := r.setWritable(ctx, src, false); err != nil {
 		return fmt.Errorf("switchover: %w", err)
 	}
-	if err := r.waitDrained(ctx, src, dst); err != nil {
+	if err := r.waitDrained(ctx, src.Region); err != nil {
 		// Stay as we were: the source takes writes again.
 		return errors.Join(fmt.Errorf("switchover: final sync: %w", err), r.setWritable(ctx, src, true))
 	}
 	if err := r.run(ctx, src, "mc replicate rm", r.RemoveRulesCommand()); err != nil {
+		return fmt.Errorf("switchover: %w", err)
+	}
+	if err := r.acceptReplication(ctx, dst, false); err != nil {
+		return fmt.Errorf("switchover: %w", err)
+	}
+	if err := r.acceptReplication(ctx, src, true); err != nil {
 		return fmt.Errorf("switchover: %w", err)
 	}
 	if err := r.setWritable(ctx, dst, true); err != nil {

@@ -1,10 +1,12 @@
 package miniorepl
 
 import (
-	"bytes"
 	"context"
+	"encoding/xml"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"sort"
 	"strings"
 	"sync"
 	"testing"
@@ -50,112 +52,168 @@ func (r *recorder) take() []string {
 	return out
 }
 
-// s3 serves an in-memory S3 (gofakes3) that also answers MinIO's
-// replication-config and replication-metrics reads the way MinIO does.
-func s3(t *testing.T) *minio.Client {
+// fakeMinIO is one region's server as the package reads it: buckets and
+// versioning (gofakes3), the replication rule, and a listing with each
+// object's replication status, which the test sets as MinIO would.
+type fakeMinIO struct {
+	mu      sync.Mutex
+	objects map[string]fakeObject
+}
+
+type fakeObject struct {
+	status string
+	mod    time.Time
+}
+
+func (f *fakeMinIO) set(key, status string, mod time.Time) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.objects[key] = fakeObject{status: status, mod: mod}
+}
+
+type listContents struct {
+	Key          string
+	LastModified string
+	ETag         string
+	Size         int
+	UserMetadata struct {
+		Status string `xml:"X-Amz-Replication-Status,omitempty"`
+	}
+}
+
+type listResult struct {
+	XMLName     xml.Name `xml:"ListBucketResult"`
+	Name        string
+	KeyCount    int
+	MaxKeys     int
+	IsTruncated bool
+	Contents    []listContents
+}
+
+func (f *fakeMinIO) list(w http.ResponseWriter) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	res := listResult{Name: "docs", MaxKeys: 1000}
+	var keys []string
+	for k := range f.objects {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		o := f.objects[k]
+		c := listContents{Key: k, LastModified: o.mod.UTC().Format("2006-01-02T15:04:05.000Z"), ETag: `"e"`, Size: 1}
+		c.UserMetadata.Status = o.status
+		res.Contents = append(res.Contents, c)
+	}
+	res.KeyCount = len(res.Contents)
+	w.Header().Set("Content-Type", "application/xml")
+	_ = xml.NewEncoder(w).Encode(res)
+}
+
+func newFake(t *testing.T) (*fakeMinIO, *minio.Client) {
 	t.Helper()
-	fake := gofakes3.New(s3mem.New()).Server()
+	f := &fakeMinIO{objects: map[string]fakeObject{}}
+	s3 := gofakes3.New(s3mem.New()).Server()
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		q := r.URL.Query()
 		switch {
 		case r.Method == http.MethodGet && q.Has("replication"):
 			w.Header().Set("Content-Type", "application/xml")
-			w.Write([]byte(`<ReplicationConfiguration><Rule><ID>r1</ID><Status>Enabled</Status><Priority>1</Priority><Destination><Bucket>arn:minio:replication::1234:docs</Bucket></Destination></Rule></ReplicationConfiguration>`))
-		case r.Method == http.MethodGet && q.Has("replication-metrics"):
-			w.Header().Set("Content-Type", "application/json")
-			w.Write([]byte(`{"failedReplicationCount":2}`))
+			_, _ = w.Write([]byte(`<ReplicationConfiguration><Rule><ID>r1</ID><Status>Enabled</Status><Priority>1</Priority><Destination><Bucket>arn:minio:replication::1234:docs</Bucket></Destination></Rule></ReplicationConfiguration>`))
+		case r.Method == http.MethodGet && q.Get("list-type") == "2" && q.Get("metadata") == "true":
+			f.list(w)
 		default:
-			fake.ServeHTTP(w, r)
+			s3.ServeHTTP(w, r)
 		}
 	}))
 	t.Cleanup(srv.Close)
 	c, err := minio.New(strings.TrimPrefix(srv.URL, "http://"), &minio.Options{Creds: credentials.NewStaticV4("root", "rootsecret", "")})
 	require.NoError(t, err)
-	return c
+	return f, c
 }
 
-func newRepl(t *testing.T) (*Replication, *recorder, map[topology.RegionName]*minio.Client) {
+func newRepl(t *testing.T) (*Replication, *recorder, map[topology.RegionName]*fakeMinIO) {
 	t.Helper()
 	rec := &recorder{}
-	clients := map[topology.RegionName]*minio.Client{"a": s3(t), "b": s3(t)}
+	fakes := map[topology.RegionName]*fakeMinIO{}
 	site := func(r topology.RegionName, peer string) Site {
-		return Site{Region: r, Client: clients[r], Exec: rec.site(r), LocalURL: "http://127.0.0.1:9000", PeerEndpoint: peer}
+		f, c := newFake(t)
+		fakes[r] = f
+		return Site{Region: r, Client: c, Exec: rec.site(r), LocalURL: "http://127.0.0.1:9000", PeerEndpoint: peer}
 	}
 	repl, err := New(Config{
-		Bucket: "docs", AccessKey: "root", Secret: "rootsecret", AppAccessKey: "aos", AppSecret: "aossecret",
+		Bucket: "docs", AccessKey: "root", Secret: "rootsecret", ReplAccessKey: "repl", ReplSecret: "replsecret",
+		AppAccessKey: "aos", AppSecret: "aossecret",
 		Source: site("a", "wan:19001"), Dest: site("b", "wan:19002"),
 		SyncTimeout: 600 * time.Millisecond, PollInterval: 20 * time.Millisecond,
 	})
 	require.NoError(t, err)
-	return repl, rec, clients
+	return repl, rec, fakes
 }
 
 const mc = "mc --config-dir /tmp/bcdr-mc --quiet "
 
-func put(t *testing.T, c *minio.Client, key, body string) {
-	t.Helper()
-	_, err := c.PutObject(context.Background(), "docs", key, bytes.NewReader([]byte(body)), int64(len(body)), minio.PutObjectOptions{})
-	require.NoError(t, err)
-}
-
-func TestSetupMakesVersionedBucketsUserAndRule(t *testing.T) {
-	repl, rec, clients := newRepl(t)
+func TestSetupMakesVersionedBucketsUsersAndRule(t *testing.T) {
+	repl, rec, _ := newRepl(t)
 	require.NoError(t, repl.Setup(context.Background()))
-	assert.Equal(t, []string{
-		"a: " + mc + "alias set self http://127.0.0.1:9000 root rootsecret",
-		"a: " + mc + "admin user add self aos aossecret",
-		"a: " + mc + "admin policy detach self readonly --user aos",
-		"a: " + mc + "admin policy attach self readwrite --user aos",
-		"b: " + mc + "alias set self http://127.0.0.1:9000 root rootsecret",
-		"b: " + mc + "admin user add self aos aossecret",
-		"b: " + mc + "admin policy detach self readwrite --user aos",
-		"b: " + mc + "admin policy attach self readonly --user aos",
-		"a: " + mc + "replicate add self/docs --remote-bucket http://root:rootsecret@wan:19001/docs --replicate existing-objects,delete,delete-marker --priority 1",
-	}, rec.take())
-	for r, c := range clients {
-		v, err := c.GetBucketVersioning(context.Background(), "docs")
-		require.NoError(t, err)
-		assert.True(t, v.Enabled(), "bucket in region %s is versioned", r)
+	site := func(r, accept, app, revoke string) []string {
+		return []string{
+			r + ": " + mc + "alias set self http://127.0.0.1:9000 root rootsecret",
+			r + ": " + mc + "admin user add self repl replsecret",
+			r + ": " + mc + "admin policy attach self readwrite --user repl",
+			r + ": " + mc + "admin user " + accept + " self repl",
+			r + ": " + mc + "admin user add self aos aossecret",
+			r + ": " + mc + "admin policy detach self " + revoke + " --user aos",
+			r + ": " + mc + "admin policy attach self " + app + " --user aos",
+		}
 	}
+	want := append(site("a", "disable", "readwrite", "readonly"), site("b", "enable", "readonly", "readwrite")...)
+	want = append(want, "a: "+mc+"replicate add self/docs --remote-bucket http://repl:replsecret@wan:19001/docs --replicate existing-objects,delete,delete-marker --priority 1")
+	assert.Equal(t, want, rec.take(), "region A's rule signs in to B as the replication user, which only B (the destination) accepts")
 	st, err := repl.Status(context.Background())
 	require.NoError(t, err)
-	assert.Equal(t, topology.ReplicationStatus{Source: "a", Destination: "b", Replicating: true, Errors: 2, LastSync: st.LastSync}, st)
+	assert.Equal(t, topology.ReplicationStatus{Source: "a", Destination: "b", Replicating: true, LastSync: st.LastSync}, st)
 }
 
-func TestStatusCountsPendingAndOldest(t *testing.T) {
-	repl, _, clients := newRepl(t)
+func TestStatusIsMinIOsPerObjectReplicationStatus(t *testing.T) {
+	repl, _, fakes := newRepl(t)
 	ctx := context.Background()
 	require.NoError(t, repl.Setup(ctx))
-	before := time.Now().Add(-time.Second)
-	put(t, clients["a"], "inv/1", "one")
-	put(t, clients["a"], "inv/2", "two")
-	put(t, clients["b"], "inv/1", "one") // replicated already
+	now := time.Now().Truncate(time.Millisecond)
+	fakes["a"].set("inv/1", "COMPLETED", now.Add(-3*time.Minute))
+	fakes["a"].set("inv/2", "FAILED", now.Add(-2*time.Minute))
+	fakes["a"].set("inv/3", "PENDING", now.Add(-time.Minute))
+	fakes["a"].set("inv/4", "REPLICA", now.Add(-4*time.Minute))
+	fakes["a"].set("inv/5", "", now) // written while no rule applied
 	st, err := repl.Status(ctx)
 	require.NoError(t, err)
-	assert.Equal(t, 1, st.Pending)
-	assert.True(t, st.OldestPending.After(before), "oldest pending %s", st.OldestPending)
-	assert.Greater(t, st.Lag(time.Now().Add(time.Minute)), 59*time.Second)
+	assert.Equal(t, 3, st.Pending, "FAILED, PENDING and no status are not replicated; COMPLETED and REPLICA are")
+	assert.Equal(t, 1, st.Errors, "the FAILED object")
+	assert.True(t, st.OldestPending.Equal(now.Add(-2*time.Minute)), "oldest pending %s", st.OldestPending)
 
-	put(t, clients["b"], "inv/2", "two")
-	st, _ = repl.Status(ctx)
+	for _, k := range []string{"inv/2", "inv/3", "inv/5"} {
+		fakes["a"].set(k, "COMPLETED", now)
+	}
+	st, err = repl.Status(ctx)
+	require.NoError(t, err)
 	assert.Zero(t, st.Pending)
+	assert.Zero(t, st.Errors)
 	assert.True(t, st.OldestPending.IsZero())
 }
 
 func TestSyncNowWaitsForMinIOOrReportsPending(t *testing.T) {
-	repl, _, clients := newRepl(t)
+	repl, _, fakes := newRepl(t)
 	ctx := context.Background()
 	require.NoError(t, repl.Setup(ctx))
-	put(t, clients["a"], "inv/1", "one")
+	fakes["a"].set("inv/1", "PENDING", time.Now())
 	err := repl.SyncNow(ctx)
-	require.Error(t, err)
-	assert.Contains(t, err.Error(), "1 objects still pending")
+	require.ErrorContains(t, err, "MinIO reports 1 objects not replicated")
 
-	go func() { time.Sleep(100 * time.Millisecond); put(t, clients["b"], "inv/1", "one") }()
-	require.NoError(t, repl.SyncNow(ctx), "drained once the replica arrived")
+	go func() { time.Sleep(100 * time.Millisecond); fakes["a"].set("inv/1", "COMPLETED", time.Now()) }()
+	require.NoError(t, repl.SyncNow(ctx), "drained once MinIO said COMPLETED")
 }
 
-func TestFailoverSwapsRolesEvenWithSourceGone(t *testing.T) {
+func TestFailoverFencesTheOldSourceFirstEvenWithItGone(t *testing.T) {
 	repl, rec, _ := newRepl(t)
 	ctx := context.Background()
 	require.NoError(t, repl.Setup(ctx))
@@ -168,13 +226,30 @@ func TestFailoverSwapsRolesEvenWithSourceGone(t *testing.T) {
 	}
 	require.NoError(t, repl.Failover(ctx))
 	assert.Equal(t, []string{
+		"b: " + mc + "admin user disable self repl",
 		"b: " + mc + "admin policy detach self readonly --user aos",
 		"b: " + mc + "admin policy attach self readwrite --user aos",
 		"a: " + mc + "replicate rm --all --force self/docs",
-	}, rec.take())
+	}, rec.take(), "B refuses A's replication before it takes writes")
 	st, _ := repl.Status(ctx)
 	assert.Equal(t, topology.RegionB, st.Source)
 	assert.False(t, st.Replicating)
+}
+
+func TestFailoverWithoutTheFenceDoesNotSwap(t *testing.T) {
+	repl, rec, _ := newRepl(t)
+	ctx := context.Background()
+	require.NoError(t, repl.Setup(ctx))
+	rec.fail = func(r topology.RegionName, cmd string) (string, error) {
+		if strings.Contains(cmd, "user disable") {
+			return "mc: <ERROR> Unable to disable user", assert.AnError
+		}
+		return "", nil
+	}
+	err := repl.Failover(ctx)
+	require.ErrorContains(t, err, "fence replication")
+	st, _ := repl.Status(ctx)
+	assert.Equal(t, topology.RegionA, st.Source, "no role change while region B would still take A's replication")
 }
 
 func TestResyncReplicatesBackWithExistingObjects(t *testing.T) {
@@ -190,8 +265,9 @@ func TestResyncReplicatesBackWithExistingObjects(t *testing.T) {
 		"a: " + mc + "replicate rm --all --force self/docs",
 		"a: " + mc + "admin policy detach self readwrite --user aos",
 		"a: " + mc + "admin policy attach self readonly --user aos",
+		"a: " + mc + "admin user enable self repl",
 		"b: " + mc + "replicate rm --all --force self/docs",
-		"b: " + mc + "replicate add self/docs --remote-bucket http://root:rootsecret@wan:19002/docs --replicate existing-objects,delete,delete-marker --priority 1",
+		"b: " + mc + "replicate add self/docs --remote-bucket http://repl:replsecret@wan:19002/docs --replicate existing-objects,delete,delete-marker --priority 1",
 		"b: " + mc + "replicate resync start self/docs --remote-bucket arn:minio:replication::1234:docs",
 	}, rec.take())
 	st, _ := repl.Status(ctx)
@@ -199,13 +275,13 @@ func TestResyncReplicatesBackWithExistingObjects(t *testing.T) {
 	assert.True(t, st.Replicating)
 }
 
-func TestSwitchoverFencesDrainsAndSwaps(t *testing.T) {
-	repl, rec, clients := newRepl(t)
+func TestSwitchoverDrainsFencesAndSwaps(t *testing.T) {
+	repl, rec, fakes := newRepl(t)
 	ctx := context.Background()
 	require.NoError(t, repl.Setup(ctx))
 	require.NoError(t, repl.Failover(ctx))
 	require.NoError(t, repl.Resync(ctx))
-	put(t, clients["b"], "inv/while-failed-over", "x")
+	fakes["b"].set("inv/while-failed-over", "PENDING", time.Now())
 	rec.take()
 	// Not drained: the switch must not happen.
 	err := repl.Switchover(ctx)
@@ -213,27 +289,31 @@ func TestSwitchoverFencesDrainsAndSwaps(t *testing.T) {
 	st, _ := repl.Status(ctx)
 	assert.Equal(t, topology.RegionB, st.Source, "no role change without the final sync")
 
-	put(t, clients["a"], "inv/while-failed-over", "x")
+	fakes["b"].set("inv/while-failed-over", "COMPLETED", time.Now())
 	rec.take()
 	require.NoError(t, repl.Switchover(ctx))
 	assert.Equal(t, []string{
 		"b: " + mc + "admin policy detach self readwrite --user aos",
 		"b: " + mc + "admin policy attach self readonly --user aos",
 		"b: " + mc + "replicate rm --all --force self/docs",
+		"a: " + mc + "admin user disable self repl",
+		"b: " + mc + "admin user enable self repl",
 		"a: " + mc + "admin policy detach self readonly --user aos",
 		"a: " + mc + "admin policy attach self readwrite --user aos",
-		"a: " + mc + "replicate add self/docs --remote-bucket http://root:rootsecret@wan:19001/docs --replicate existing-objects,delete,delete-marker --priority 1",
+		"a: " + mc + "replicate add self/docs --remote-bucket http://repl:replsecret@wan:19001/docs --replicate existing-objects,delete,delete-marker --priority 1",
 	}, rec.take())
 	st, _ = repl.Status(ctx)
 	assert.Equal(t, topology.RegionA, st.Source)
 	assert.True(t, st.Replicating)
 }
 
-func TestSetupReportsMcFailureWithOutput(t *testing.T) {
+func TestErrorsCarryMcOutputButNoSecret(t *testing.T) {
 	repl, rec, _ := newRepl(t)
 	rec.fail = func(r topology.RegionName, cmd string) (string, error) {
 		if strings.Contains(cmd, "replicate add") {
-			return "mc: <ERROR> Unable to configure remote target. Remote service connection error.", assert.AnError
+			// A container exec error names the command line, secrets included.
+			return "mc: <ERROR> Unable to configure remote target. Remote service connection error.",
+				fmt.Errorf("exec %q exited 1", cmd)
 		}
 		return "", nil
 	}
@@ -241,4 +321,48 @@ func TestSetupReportsMcFailureWithOutput(t *testing.T) {
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "mc replicate add in region a")
 	assert.Contains(t, err.Error(), "Remote service connection error")
+	for _, secret := range []string{"rootsecret", "replsecret", "aossecret"} {
+		assert.NotContains(t, err.Error(), secret)
+	}
+	assert.Contains(t, err.Error(), "REDACTED")
+}
+
+func TestDescribeSummarisesMcReplicateStatusWithoutCredentials(t *testing.T) {
+	repl, rec, _ := newRepl(t)
+	rec.fail = func(r topology.RegionName, cmd string) (string, error) {
+		if strings.Contains(cmd, "replicate status") {
+			return `{"op":"status","url":"self/docs","status":"success","replicationstats":{"currStats":{"replicationCount":41,` +
+				`"failed":{"lastMinute":{"count":1},"totals":{"count":3}},"queued":{"curr":{"count":2}}}},` +
+				`"remoteTargets":[{"endpoint":"toxiproxy:21015","credentials":{"accessKey":"repl","secretKey":"replsecret"},` +
+				`"isOnline":true,"latency":{"curr":3000000}}]}`, nil
+		}
+		return "", nil
+	}
+	got, err := repl.Describe(context.Background())
+	require.NoError(t, err)
+	assert.Equal(t, "mc replicate status in region a: replicated 41, replicas 0, queued 2, failed 3 (last minute 1); target toxiproxy:21015 online, latency 3ms", got)
+	assert.NotContains(t, got, "replsecret")
+	assert.Contains(t, rec.take(), "a: "+mc+"replicate status self/docs --json")
+}
+
+func TestRedactRemovesEverySecret(t *testing.T) {
+	repl, _, _ := newRepl(t)
+	line := strings.Join(repl.AddRuleCommand(repl.sites["a"]), " ") + " " + strings.Join(repl.AliasCommand(repl.sites["a"]), " ")
+	got := repl.Redact(line)
+	for _, secret := range []string{"rootsecret", "replsecret"} {
+		assert.Contains(t, line, secret)
+		assert.NotContains(t, got, secret)
+	}
+}
+
+func TestAddUserErrorCarriesNoSecret(t *testing.T) {
+	repl, rec, _ := newRepl(t)
+	rec.fail = func(r topology.RegionName, cmd string) (string, error) {
+		return "mc: <ERROR> Unable to add new user", fmt.Errorf("exec %q exited 1", cmd)
+	}
+	err := repl.AddUser(context.Background(), "reader", "readersecret", "readwrite")
+	require.ErrorContains(t, err, "Unable to add new user")
+	for _, secret := range []string{"readersecret", "rootsecret"} {
+		assert.NotContains(t, err.Error(), secret)
+	}
 }

@@ -79,6 +79,9 @@ const (
 	ErrLogTooLate = 4305
 	// ErrExclusiveAccess: the database is in use.
 	ErrExclusiveAccess = 3101
+	// ErrDatabaseInUse: an option cannot change while another session holds
+	// the database's single-user slot.
+	ErrDatabaseInUse = 5064
 )
 
 // HasErrorNumber tells whether err carries the SQL Server error number n,

@@ -36,6 +36,61 @@ type fakeServer struct {
 	lastCommit []any
 	// fail returns an error for a statement, or nil.
 	fail func(stmt string) error
+	// The server rules the fake enforces: a log backup WITH NORECOVERY of a
+	// READ_ONLY database is refused; SINGLE_USER set from a master session
+	// leaves the one slot free, and a pooled health probe takes it (probes
+	// counts how many times one will) until its session is killed; a log
+	// restore onto a recovered (ONLINE) database is refused.
+	// down makes the server unreachable (every statement and query fails).
+	down       bool
+	readOnly   bool
+	singleUser bool
+	probeHolds bool
+	probes     int
+}
+
+// fakeErr is an error as go-mssqldb returns it.
+func fakeErr(n int32, msg string) error {
+	return mssql.Error{Number: n, Message: msg, All: []mssql.Error{{Number: n, Message: msg}}}
+}
+
+// rules applies one statement of a batch to the fake's database options
+// and refuses what SQL Server would refuse.
+func (f *fakeServer) rules(stmt string) error {
+	switch {
+	case strings.Contains(stmt, "sys.dm_exec_sessions") && strings.Contains(stmt, "KILL"):
+		f.probeHolds = false
+	case strings.Contains(stmt, "SET SINGLE_USER"):
+		if f.probeHolds {
+			return fakeErr(5064, "Changes to the state or options of database 'bcdr' cannot be made at this time. The database is in single-user mode, and a user is currently connected to it.")
+		}
+		f.singleUser = true
+		if f.probes > 0 {
+			f.probes--
+			f.probeHolds = true // the master session did not keep the slot
+		}
+	case strings.Contains(stmt, "SET MULTI_USER"):
+		if f.probeHolds {
+			return fakeErr(5064, "Changes to the state or options of database 'bcdr' cannot be made at this time. The database is in single-user mode, and a user is currently connected to it.")
+		}
+		f.singleUser = false
+	case strings.Contains(stmt, "SET READ_ONLY"):
+		f.readOnly = true
+	case strings.Contains(stmt, "SET READ_WRITE"):
+		f.readOnly = false
+	case strings.HasPrefix(stmt, "BACKUP LOG") && strings.Contains(stmt, "NORECOVERY"):
+		if f.readOnly {
+			return fakeErr(3013, "BACKUP LOG WITH NORECOVERY of a READ_ONLY database cannot leave it RESTORING; BACKUP LOG is terminating abnormally.")
+		}
+		if f.probeHolds {
+			return fakeErr(ErrExclusiveAccess, "Exclusive access could not be obtained because the database is in use.")
+		}
+	case strings.HasPrefix(stmt, "RESTORE LOG"):
+		if f.state == "ONLINE" {
+			return fakeErr(3117, "The log or differential backup cannot be restored because no files are ready to rollforward.")
+		}
+	}
+	return nil
 }
 
 type fakeBackup struct {
@@ -55,12 +110,29 @@ func (f *fakeServer) hostPath(p string) string {
 func (f *fakeServer) Exec(ctx context.Context, stmt string, args ...any) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if f.down {
+		return fmt.Errorf("dial tcp: connection refused")
+	}
 	f.execs = append(f.execs, stmt)
 	if f.fail != nil {
 		if err := f.fail(stmt); err != nil {
 			return err
 		}
 	}
+	for _, part := range strings.Split(stmt, "; ") {
+		if err := f.rules(strings.TrimSpace(part)); err != nil {
+			return err
+		}
+		if err := f.apply(part); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// apply plays one statement: backups write files and backupset rows,
+// restores restorehistory rows and the database's state.
+func (f *fakeServer) apply(stmt string) error {
 	m := diskRe.FindStringSubmatch(stmt)
 	switch {
 	case strings.Contains(stmt, "BACKUP "):
@@ -72,6 +144,7 @@ func (f *fakeServer) Exec(ctx context.Context, stmt string, args ...any) error {
 		f.backups = append(f.backups, fakeBackup{path: m[1], lsn: *f.lsn, start: now, done: now})
 		if strings.Contains(stmt, "NORECOVERY") {
 			f.state = "RESTORING"
+			f.singleUser, f.readOnly = false, false
 		}
 	case strings.HasPrefix(stmt, "RESTORE") && m != nil:
 		data, err := os.ReadFile(f.hostPath(m[1]))
@@ -94,6 +167,9 @@ func (f *fakeServer) Exec(ctx context.Context, stmt string, args ...any) error {
 func (f *fakeServer) Query(ctx context.Context, q string, args ...any) ([][]any, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if f.down {
+		return nil, fmt.Errorf("dial tcp: connection refused")
+	}
 	f.queries = append(f.queries, q)
 	row := func(b fakeBackup) []any { return []any{fmt.Sprint(b.lsn), b.start, b.done} }
 	switch q {

@@ -520,13 +520,19 @@ func (s *Shipping) state(ctx context.Context, n *Node) (string, error) {
 func (s *Shipping) Failover(ctx context.Context) (topology.Position, error) {
 	s.jobMu.Lock()
 	defer s.jobMu.Unlock()
-	_, sec, _, _ := s.roles()
+	p, sec, shipping, _ := s.roles()
 	state, err := s.state(ctx, sec)
 	if err != nil {
 		return topology.Position{}, fmt.Errorf("failover: read database state on region %s: %w", sec.Region, err)
 	}
 	var restoreErr error
 	if state == "RESTORING" {
+		if shipping {
+			// The old primary may still answer (the region is declared lost,
+			// not necessarily dead): its tail-log backup, when it can be
+			// taken and carried across, loses nothing more.
+			s.tryTail(ctx, p, sec)
+		}
 		// A broken chain or an unreadable file stops the restores; the
 		// secondary still comes online with what it has (the loss is the
 		// checks' business), so the error is reported only with a failed
@@ -543,6 +549,56 @@ func (s *Shipping) Failover(ctx context.Context) (topology.Position, error) {
 	pos := s.status.Restore
 	s.mu.Unlock()
 	return pos, nil
+}
+
+// tryTail takes, within the status timeout, the tail-log backup of an old
+// primary that still answers and copies it across the WAN for the restore
+// that follows: the failover then loses nothing the old primary held. An
+// old primary that does not answer, or a WAN that does not carry the file,
+// leaves the failover to what already arrived (and a region that is lost
+// as a whole gives nothing: its server and its share are gone with it).
+func (s *Shipping) tryTail(ctx context.Context, p, sec *Node) {
+	probe, cancel := context.WithTimeout(ctx, s.cfg.StatusTimeout)
+	state, err := s.state(probe, p)
+	cancel()
+	if err != nil || state != "ONLINE" {
+		return
+	}
+	tctx, cancel := context.WithTimeout(ctx, s.cfg.StatusTimeout)
+	defer cancel()
+	tail := s.fileName("tail", p.Region, "trn")
+	if err := s.tailLocked(tctx, p, tail); err != nil {
+		return
+	}
+	if pos, err := s.backupPosition(tctx, p, tail); err == nil {
+		s.mu.Lock()
+		s.catalog[tail] = pos
+		s.status.Backup = pos
+		s.mu.Unlock()
+	}
+	_ = s.copyLocked(tctx) // what does not arrive is lost, as without the tail
+}
+
+// tailAttempts bounds the tail-log batch's retries when a session holds
+// the database (a pooled probe that took the single-user slot).
+const tailAttempts = 5
+
+// tailLocked takes the tail-log backup on n, retrying while another session
+// holds the database; on failure the database is opened to every user again
+// (it is still the primary, nothing changed).
+func (s *Shipping) tailLocked(ctx context.Context, n *Node, name string) error {
+	db := s.cfg.Database
+	var err error
+	for i := 0; i < tailAttempts; i++ {
+		err = s.exec(ctx, n, StmtTailLogBackup(db, path.Join(n.BackupDir, name)))
+		if err == nil || !(HasErrorNumber(err, ErrExclusiveAccess) || HasErrorNumber(err, ErrDatabaseInUse)) || ctx.Err() != nil {
+			break
+		}
+	}
+	if err != nil {
+		return errors.Join(err, s.exec(context.WithoutCancel(ctx), n, StmtMultiUser(db)))
+	}
+	return nil
 }
 
 // Resync implements topology.LogShipping: rebuild the old primary as a
@@ -574,10 +630,15 @@ func (s *Shipping) Fence(ctx context.Context) error {
 	return nil
 }
 
-// Switchover implements topology.LogShipping: fence the primary, take the
-// tail-log backup WITH NORECOVERY (the old primary is left RESTORING, ready
-// to follow), copy and restore everything up to the tail, restore the tail
-// WITH RECOVERY on the secondary and reverse the roles.
+// Switchover implements topology.LogShipping: take the tail-log backup WITH
+// NORECOVERY on the primary (the fence: the old primary is left RESTORING,
+// ready to follow, and takes no write), copy and restore everything up to
+// the tail, restore the tail WITH RECOVERY on the secondary and reverse the
+// roles. The primary is not set READ_ONLY first: a read-only database
+// cannot be left RESTORING. A failure after the tail-log backup and before
+// the secondary is recovered brings the old primary back online (nothing is
+// lost, and shipping goes on with the tail as one more log backup), so the
+// roles stay as they were and the switch can be tried again.
 func (s *Shipping) Switchover(ctx context.Context, opts topology.SwitchoverOptions) error {
 	s.jobMu.Lock()
 	defer s.jobMu.Unlock()
@@ -586,14 +647,14 @@ func (s *Shipping) Switchover(ctx context.Context, opts topology.SwitchoverOptio
 		return fmt.Errorf("switchover: log shipping from region %s is not running; resync first", p.Region)
 	}
 	db := s.cfg.Database
-	if err := s.exec(ctx, p, StmtFence(db)); err != nil {
-		return fmt.Errorf("switchover: fence primary on region %s: %w", p.Region, err)
-	}
 	if opts.SkipFinalLogBackup {
+		if err := s.exec(ctx, p, StmtFence(db)); err != nil {
+			return fmt.Errorf("switchover: fence primary on region %s: %w", p.Region, err)
+		}
 		return s.switchWithoutTail(ctx, p, sec)
 	}
 	tail := s.fileName("tail", p.Region, "trn")
-	if err := s.exec(ctx, p, StmtTailLogBackup(db, path.Join(p.BackupDir, tail))); err != nil {
+	if err := s.tailLocked(ctx, p, tail); err != nil {
 		return fmt.Errorf("switchover: tail-log backup on region %s: %w", p.Region, err)
 	}
 	if pos, err := s.backupPosition(ctx, p, tail); err == nil {
@@ -602,19 +663,24 @@ func (s *Shipping) Switchover(ctx context.Context, opts topology.SwitchoverOptio
 		s.status.Backup = pos
 		s.mu.Unlock()
 	}
+	// back undoes the tail when the secondary could not take over.
+	back := func(err error) error {
+		if berr := s.exec(context.WithoutCancel(ctx), p, StmtBackOnline(db)); berr != nil {
+			return fmt.Errorf("%w; and the old primary on region %s could not be brought back online: %v", err, p.Region, berr)
+		}
+		return fmt.Errorf("%w (region %s stays the primary: it is back online with every write)", err, p.Region)
+	}
 	if err := s.copyLocked(ctx); err != nil {
-		return fmt.Errorf("switchover: ship logs to region %s: %w", sec.Region, err)
+		return back(fmt.Errorf("switchover: ship logs to region %s: %w", sec.Region, err))
 	}
 	if _, err := s.restoreLocked(ctx, tail); err != nil {
-		return fmt.Errorf("switchover: %w", err)
+		return back(fmt.Errorf("switchover: %w", err))
 	}
 	if err := s.exec(ctx, sec, StmtRestoreLogRecovery(db, path.Join(sec.IncomingDir, tail))); err != nil {
-		return fmt.Errorf("switchover: restore tail-log backup on region %s: %w", sec.Region, err)
-	}
-	if err := s.exec(ctx, sec, StmtOpenForWrites(db)); err != nil {
-		return fmt.Errorf("switchover: open database for writes on region %s: %w", sec.Region, err)
+		return back(fmt.Errorf("switchover: restore tail-log backup on region %s: %w", sec.Region, err))
 	}
 	s.mu.Lock()
+	// The secondary is recovered: it is the primary now, whatever follows.
 	// The old primary's redo point is the tail: that is where the reverse
 	// direction starts, for backup, copy and restore alike.
 	tailPos := s.catalog[tail]
@@ -623,6 +689,9 @@ func (s *Shipping) Switchover(ctx context.Context, opts topology.SwitchoverOptio
 	s.shipping = true
 	s.status.Backup, s.status.Copy, s.status.Restore = tailPos, tailPos, tailPos
 	s.mu.Unlock()
+	if err := s.exec(ctx, sec, StmtOpenForWrites(db)); err != nil {
+		return fmt.Errorf("switchover: region %s is the primary but its database could not be opened for writes: %w", sec.Region, err)
+	}
 	return nil
 }
 

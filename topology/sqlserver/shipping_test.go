@@ -153,6 +153,7 @@ func TestFailoverRestoresWhatArrivedThenRecovers(t *testing.T) {
 	require.NoError(t, p.ship.BackupLog(ctx))
 	require.NoError(t, p.ship.CopyLogs(ctx))
 	require.NoError(t, p.ship.BackupLog(ctx)) // never copied: lost with region A
+	p.a.down = true                           // region A is lost whole
 	p.b.take()
 	pos, err := p.ship.Failover(ctx)
 	require.NoError(t, err)
@@ -166,6 +167,7 @@ func TestFailoverRestoresWhatArrivedThenRecovers(t *testing.T) {
 	assert.Equal(t, topology.RegionB, st.Primary)
 	assert.False(t, st.Shipping)
 	// Jobs now act on region B; copy and restore wait for the resync.
+	p.a.down = false
 	p.a.take()
 	require.NoError(t, p.ship.BackupLog(ctx))
 	require.NoError(t, p.ship.CopyLogs(ctx))
@@ -177,8 +179,10 @@ func TestFailoverRestoresWhatArrivedThenRecovers(t *testing.T) {
 func TestResyncRebuildsOldPrimaryAndReversesShipping(t *testing.T) {
 	p := setup(t)
 	ctx := context.Background()
+	p.a.down = true
 	_, err := p.ship.Failover(ctx)
 	require.NoError(t, err)
+	p.a.down = false // region A is back
 	p.a.take()
 	p.b.take()
 	require.NoError(t, p.ship.Resync(ctx))
@@ -207,10 +211,7 @@ func TestSwitchoverTakesTailLogAndReversesRoles(t *testing.T) {
 	p.b.take()
 	require.NoError(t, p.ship.Switchover(ctx, topology.SwitchoverOptions{}))
 	l1, tail := name(2, "a", "log", "trn"), name(3, "a", "tail", "trn")
-	assert.Equal(t, []string{
-		"ALTER DATABASE [bcdr] SET READ_ONLY WITH ROLLBACK IMMEDIATE",
-		"ALTER DATABASE [bcdr] SET SINGLE_USER WITH ROLLBACK IMMEDIATE; BACKUP LOG [bcdr] TO DISK = N'" + bk + tail + "' WITH INIT, NORECOVERY",
-	}, p.a.take())
+	assert.Equal(t, []string{tailBatch(tail)}, p.a.take(), "no READ_ONLY fence: the tail-log backup WITH NORECOVERY is the fence")
 	assert.Equal(t, []string{
 		"RESTORE LOG [bcdr] FROM DISK = N'" + in + l1 + "' WITH NORECOVERY",
 		"RESTORE LOG [bcdr] FROM DISK = N'" + in + tail + "' WITH RECOVERY",
@@ -229,6 +230,103 @@ func TestSwitchoverTakesTailLogAndReversesRoles(t *testing.T) {
 	assert.Equal(t, []string{
 		"RESTORE LOG [bcdr] FROM DISK = N'" + in + name(4, "b", "log", "trn") + "' WITH NORECOVERY",
 	}, p.a.take())
+}
+
+func tailBatch(file string) string {
+	return "DECLARE @kill nvarchar(max) = N''; SELECT @kill = @kill + N'KILL ' + CONVERT(nvarchar(10), session_id) + N' ' FROM sys.dm_exec_sessions WHERE database_id = DB_ID(N'bcdr') AND session_id <> @@SPID; EXEC(@kill); " +
+		"ALTER DATABASE [bcdr] SET SINGLE_USER WITH ROLLBACK IMMEDIATE; BACKUP LOG [bcdr] TO DISK = N'" + bk + file + "' WITH INIT, NORECOVERY"
+}
+
+// The fake refuses what SQL Server refuses, so the sequence of before
+// (READ_ONLY, then SINGLE_USER and the tail from a master session, no way
+// back) fails here.
+func TestFakeEnforcesTheServerRules(t *testing.T) {
+	ctx := context.Background()
+	p := setup(t)
+	oldFence := "ALTER DATABASE [bcdr] SET READ_ONLY WITH ROLLBACK IMMEDIATE"
+	oldTail := "ALTER DATABASE [bcdr] SET SINGLE_USER WITH ROLLBACK IMMEDIATE; BACKUP LOG [bcdr] TO DISK = N'" + bk + "x_tail.trn' WITH INIT, NORECOVERY"
+	require.NoError(t, p.a.Exec(ctx, oldFence))
+	err := p.a.Exec(ctx, oldTail)
+	require.Error(t, err, "a READ_ONLY database cannot be left RESTORING")
+	assert.Equal(t, "ONLINE", p.a.state)
+
+	p = setup(t)
+	p.a.probes = 1
+	err = p.a.Exec(ctx, oldTail)
+	assert.True(t, HasErrorNumber(err, ErrExclusiveAccess), "a probe took the single-user slot: %v", err)
+	err = p.a.Exec(ctx, oldTail)
+	assert.True(t, HasErrorNumber(err, ErrDatabaseInUse), "SINGLE_USER again while the probe holds it: %v", err)
+	require.NoError(t, p.a.Exec(ctx, tailBatch("y_tail.trn")), "the new batch kills the probe's session first")
+
+	p = setup(t)
+	require.NoError(t, p.b.Exec(ctx, "RESTORE DATABASE [bcdr] WITH RECOVERY"))
+	require.NoError(t, p.ship.BackupLog(ctx))
+	require.NoError(t, p.ship.CopyLogs(ctx))
+	err = p.ship.RestoreLogs(ctx)
+	assert.True(t, HasErrorNumber(err, 3117), "no log restore onto a recovered database: %v", err)
+}
+
+func TestSwitchoverTakesTheSlotBackFromAProbe(t *testing.T) {
+	p := setup(t)
+	ctx := context.Background()
+	p.a.probes = 2 // a health probe takes the single-user slot twice
+	p.a.take()
+	require.NoError(t, p.ship.Switchover(ctx, topology.SwitchoverOptions{}))
+	tail := name(2, "a", "tail", "trn")
+	assert.Equal(t, []string{tailBatch(tail), tailBatch(tail), tailBatch(tail)}, p.a.take(), "retried until the probe's session was killed before it could take the slot")
+	assert.Equal(t, "RESTORING", p.a.state)
+	st, _ := p.ship.Status(ctx)
+	assert.Equal(t, topology.RegionB, st.Primary)
+}
+
+func TestSwitchoverFailingAfterTheTailBringsTheOldPrimaryBack(t *testing.T) {
+	p := setup(t)
+	ctx := context.Background()
+	require.NoError(t, p.ship.BackupLog(ctx))
+	p.b.fail = func(stmt string) error {
+		if strings.Contains(stmt, "WITH RECOVERY") {
+			return fakeErr(3013, "RESTORE LOG is terminating abnormally.")
+		}
+		return nil
+	}
+	p.a.take()
+	err := p.ship.Switchover(ctx, topology.SwitchoverOptions{})
+	require.ErrorContains(t, err, "region a stays the primary")
+	tail := name(3, "a", "tail", "trn")
+	assert.Equal(t, []string{tailBatch(tail), "RESTORE DATABASE [bcdr] WITH RECOVERY; ALTER DATABASE [bcdr] SET MULTI_USER WITH ROLLBACK IMMEDIATE"}, p.a.take())
+	assert.Equal(t, "ONLINE", p.a.state, "the old primary is back with every write")
+	st, _ := p.ship.Status(ctx)
+	assert.Equal(t, topology.RegionA, st.Primary, "roles unchanged")
+	assert.True(t, st.Shipping)
+
+	// Shipping goes on, the tail as one more log backup, and a second
+	// switch succeeds.
+	p.b.fail = nil
+	require.NoError(t, p.ship.Switchover(ctx, topology.SwitchoverOptions{}))
+	st, _ = p.ship.Status(ctx)
+	assert.Equal(t, topology.RegionB, st.Primary)
+}
+
+func TestFailoverTakesTheTailOfAReachableOldPrimary(t *testing.T) {
+	p := setup(t)
+	ctx := context.Background()
+	require.NoError(t, p.ship.BackupLog(ctx))
+	require.NoError(t, p.ship.CopyLogs(ctx))
+	require.NoError(t, p.ship.BackupLog(ctx)) // not copied yet, but region A still answers
+	p.a.take()
+	p.b.take()
+	pos, err := p.ship.Failover(ctx)
+	require.NoError(t, err)
+	l1, l2, tail := name(2, "a", "log", "trn"), name(3, "a", "log", "trn"), name(4, "a", "tail", "trn")
+	assert.Equal(t, []string{tailBatch(tail)}, p.a.take())
+	assert.Equal(t, []string{
+		"RESTORE LOG [bcdr] FROM DISK = N'" + in + l1 + "' WITH NORECOVERY",
+		"RESTORE LOG [bcdr] FROM DISK = N'" + in + l2 + "' WITH NORECOVERY",
+		"RESTORE LOG [bcdr] FROM DISK = N'" + in + tail + "' WITH NORECOVERY",
+		"RESTORE DATABASE [bcdr] WITH RECOVERY",
+	}, p.b.take())
+	assert.Equal(t, "RESTORING", p.a.state, "the old primary is fenced by its tail-log backup")
+	assert.Equal(t, uint64(37000000010004000), pos.Seq, "failover position is the tail")
 }
 
 func TestSwitchoverWithoutTailRebuildsOldPrimary(t *testing.T) {

@@ -43,12 +43,35 @@ func StmtBackupLog(db, path string) string {
 	return fmt.Sprintf("BACKUP LOG [%s] TO DISK = %s WITH INIT", db, lit(path))
 }
 
-// StmtTailLogBackup fences the database and takes the tail-of-log backup,
-// leaving it RESTORING so it can follow the new primary without a full
-// restore. SINGLE_USER in the same batch takes exclusive access, which
-// BACKUP LOG ... WITH NORECOVERY needs.
+// StmtTailLogBackup takes the tail-of-log backup and leaves the database
+// RESTORING, so it can follow the new primary without a full restore (and
+// takes no write from then on: the fence). BACKUP LOG ... WITH NORECOVERY
+// needs exclusive access, and SINGLE_USER set from this master session does
+// not keep the one slot for it, so the batch first kills every other
+// session in the database (a pooled health probe may hold the slot), then
+// sets SINGLE_USER and backs up at once. The database must not be
+// READ_ONLY: a read-only database cannot be left RESTORING. Switchover
+// retries the batch on ErrExclusiveAccess and ErrDatabaseInUse.
 func StmtTailLogBackup(db, path string) string {
-	return fmt.Sprintf("ALTER DATABASE [%s] SET SINGLE_USER WITH ROLLBACK IMMEDIATE; BACKUP LOG [%s] TO DISK = %s WITH INIT, NORECOVERY", db, db, lit(path))
+	return fmt.Sprintf("DECLARE @kill nvarchar(max) = N''; "+
+		"SELECT @kill = @kill + N'KILL ' + CONVERT(nvarchar(10), session_id) + N' ' FROM sys.dm_exec_sessions WHERE database_id = DB_ID(%s) AND session_id <> @@SPID; "+
+		"EXEC(@kill); "+
+		"ALTER DATABASE [%s] SET SINGLE_USER WITH ROLLBACK IMMEDIATE; "+
+		"BACKUP LOG [%s] TO DISK = %s WITH INIT, NORECOVERY", lit(db), db, db, lit(path))
+}
+
+// StmtBackOnline brings a database that a tail-log backup left RESTORING
+// back online, open to every user: the way back when a planned switch
+// fails after its tail-log backup (nothing is lost: the tail is still in
+// the database, and the backup stays a link of the log chain).
+func StmtBackOnline(db string) string {
+	return fmt.Sprintf("RESTORE DATABASE [%s] WITH RECOVERY; ALTER DATABASE [%s] SET MULTI_USER WITH ROLLBACK IMMEDIATE", db, db)
+}
+
+// StmtMultiUser opens the database to every user again (after a failed
+// tail-log batch left it SINGLE_USER).
+func StmtMultiUser(db string) string {
+	return fmt.Sprintf("ALTER DATABASE [%s] SET MULTI_USER WITH ROLLBACK IMMEDIATE", db)
 }
 
 // StmtFence makes the primary refuse writes for a planned switch.
