@@ -597,6 +597,10 @@ func TestRTOAfterRefusedSignOff(t *testing.T) {
 			}
 			b.op(1, history.JournalEntry, fmt.Sprintf("je-%d", i), typ, status, "a", "aos-a-1", time.Second, nil)
 		}
+		// The run ends with a write in flight: cut short, it says nothing.
+		b.at(55 * time.Minute)
+		b.add(history.Op{Process: 2, Type: history.Invoke, Kind: history.JournalEntry, Key: "je-cut"})
+		b.add(history.Op{Process: 2, Type: history.Unknown, Kind: history.JournalEntry, Key: "je-cut", Error: `Post "http://x/journal": context canceled`})
 		return Input{History: b.h, Budgets: DefaultBudgets()}
 	}
 	r := check(t, RTO{}, build(true), Pass, "sign-off was refused", "recovered in region a")

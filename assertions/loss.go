@@ -2,6 +2,7 @@ package assertions
 
 import (
 	"fmt"
+	"time"
 
 	"github.com/bcdr-harness/bcdr/clock"
 	"github.com/bcdr-harness/bcdr/history"
@@ -66,13 +67,30 @@ func regionLost(h history.History) bool {
 // check that puts hundreds of writes lost over 42 minutes in a 2-minute
 // window is itself wrong). Writes outside are named; a pass becomes
 // unknown, since the figure it passed on does not cover what was lost.
-func guardWindow(r Result, clk *clock.Clock) Result {
+//
+// A region is not lost in an instant: its processes are killed while the
+// injection runs, and a write can be acknowledged in between. An
+// acknowledgement after the window's end but before the region-loss
+// injection that opened it had finished is inside the loss.
+func guardWindow(r Result, h history.History) Result {
 	if r.Window == nil || len(r.Lost) == 0 {
 		return r
 	}
+	clk := h.Clock()
+	end := r.Window.End
+	for _, op := range h.Events(history.EvFaultInjected) {
+		rl, _ := op.Value["region_loss"].(bool)
+		took, ok := num(op.Value["inject_wall_s"])
+		if !rl || !ok || op.Service > r.Window.End {
+			continue
+		}
+		if e := clk.At(op.Wall.Add(time.Duration(took * float64(time.Second)))); e > end {
+			end = e
+		}
+	}
 	var outside []LostWrite
 	for _, l := range r.Lost {
-		if l.AckSvc < r.Window.Start || l.AckSvc > r.Window.End {
+		if l.AckSvc < r.Window.Start || l.AckSvc > end {
 			outside = append(outside, l)
 		}
 	}

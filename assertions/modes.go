@@ -270,5 +270,5 @@ func (SignOff) Check(in Input) Result {
 		r.Verdict = Pass
 		r.Explanation = fmt.Sprintf("the failover at service %s lost no acknowledged write and went ahead without sign-off, as the promise allows", clock.Round(start.Service))
 	}
-	return finish(guardWindow(r, clk), clk)
+	return finish(guardWindow(r, in.History), clk)
 }

@@ -82,7 +82,7 @@ func (RPO) Check(in Input) Result {
 			clk.Format(r.Observed), clk.Format(r.Budget), len(lost), lossName(fault),
 			describeLost(lostWrites(lost), clk, fault.Service, "the loss"))
 	}
-	return finish(guardWindow(r, clk), clk)
+	return finish(guardWindow(r, in.History), clk)
 }
 
 // noFailoverLoss is the RPO of a run that never failed over: nothing may be
@@ -180,8 +180,8 @@ func (RTO) Check(in Input) Result {
 	var lastBad *history.Completion
 	for _, c := range in.History.Completions() {
 		c := c
-		if !c.Invoke.Kind.IsWrite() || c.Result.Wall.Before(fault.Wall) || c.Result.Wall.After(end) {
-			continue
+		if !c.Invoke.Kind.IsWrite() || c.Result.Wall.Before(fault.Wall) || c.Result.Wall.After(end) || cancelled(c.Result) {
+			continue // a write cut short by the end of the run says nothing of recovery
 		}
 		if c.Result.Type == history.OK && c.Result.Region == to {
 			if recovered == nil {
