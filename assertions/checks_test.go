@@ -731,3 +731,38 @@ func TestSingleInstanceFaultOutageIsExpected(t *testing.T) {
 		t.Errorf("with no rpo the blob-crash failure is unjudged, got %q", why)
 	}
 }
+
+// A region is not lost in an instant: a write acknowledged while the
+// region-loss injection was still killing it is inside the loss, and the
+// consistency guard says nothing; one acknowledged after the injection
+// had finished is named.
+func TestLossGuardAcceptsWritesDuringTheInjection(t *testing.T) {
+	build := func(took float64) Input {
+		b := newBuilder()
+		after := &topology.Snapshot{Region: "b", Journal: map[string]topology.JournalEntry{}}
+		for i := 1; i <= 20; i++ {
+			b.at(time.Duration(i) * time.Minute)
+			key := fmt.Sprintf("je-%d", i)
+			b.op(1, history.JournalEntry, key, history.OK, 200, "a", "aos-a-1", time.Second, nil)
+			if i <= 15 {
+				after.Journal[key] = topology.JournalEntry{Key: key}
+			}
+		}
+		b.at(20*time.Minute + 2*time.Second)
+		b.event(history.EvFaultInjected, map[string]any{"fault": "region-outage", "region_loss": true, "verified": true, "inject_wall_s": took})
+		b.h.Ops[len(b.h.Ops)-1].Service = 20*time.Minute - 5*time.Second // injection began before the last acknowledgement
+		b.h.Ops[len(b.h.Ops)-1].Wall = b.h.Epoch.Add(time.Duration(float64(20*time.Minute-5*time.Second) / b.h.Scale))
+		b.at(40 * time.Minute)
+		b.event(history.EvSignOffRequested, map[string]any{"possible_loss": true})
+		b.event(history.EvSignOffGranted, map[string]any{"region": "a"})
+		b.event(history.EvFailoverStart, map[string]any{"from": "a", "to": "b"})
+		b.event(history.EvFailoverDone, map[string]any{"from": "a", "to": "b"})
+		return Input{History: b.h, AfterFailover: after, Final: after, Budgets: DefaultBudgets()}
+	}
+	if r := (RPO{}).Check(build(0.1)); r.Verdict != Pass || strings.Contains(r.Explanation, "INCONSISTENT") {
+		t.Errorf("a write acknowledged 5 service seconds into a 20-second injection: %s: %s", r.Verdict, r.Explanation)
+	}
+	if r := (RPO{}).Check(build(0)); r.Verdict != Unknown || !strings.Contains(r.Explanation, "INCONSISTENT") {
+		t.Errorf("a write acknowledged after an instant injection: %s: %s", r.Verdict, r.Explanation)
+	}
+}
