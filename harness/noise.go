@@ -23,17 +23,14 @@ const noiseTick = 10 * time.Millisecond
 // A busy machine (other processes, a compile, a CI neighbour) shows here
 // as it shows in every schedule of the harness.
 type NoiseMeter struct {
-	mu    sync.Mutex
-	late  []time.Duration
-	start time.Time
-	done  chan struct{}
+	mu   sync.Mutex
+	late []time.Duration
 }
 
 // StartNoiseMeter starts measuring until ctx ends.
 func StartNoiseMeter(ctx context.Context) *NoiseMeter {
-	m := &NoiseMeter{start: time.Now(), done: make(chan struct{})}
+	m := &NoiseMeter{}
 	go func() {
-		defer close(m.done)
 		t := time.NewTicker(noiseTick)
 		defer t.Stop()
 		last := time.Now()
@@ -41,15 +38,8 @@ func StartNoiseMeter(ctx context.Context) *NoiseMeter {
 			select {
 			case <-ctx.Done():
 				return
-			case now := <-t.C:
-				// The tick's own timestamp would hide a late wake-up of this
-				// goroutine; time.Now is when it ran.
-				now = time.Now()
-				late := now.Sub(last) - noiseTick
-				last = now
-				if late < 0 {
-					late = 0
-				}
+			case <-t.C:
+				late := lateBy(&last, noiseTick)
 				m.mu.Lock()
 				m.late = append(m.late, late)
 				m.mu.Unlock()
@@ -57,6 +47,16 @@ func StartNoiseMeter(ctx context.Context) *NoiseMeter {
 		}
 	}()
 	return m
+}
+
+// lateBy is how much more than period has passed since *last (0 if not
+// more), measured when the caller runs: a tick's own timestamp would hide
+// a late wake-up. It moves *last to now.
+func lateBy(last *time.Time, period time.Duration) time.Duration {
+	now := time.Now()
+	late := now.Sub(*last) - period
+	*last = now
+	return max(late, 0)
 }
 
 // Figures returns the worst, 99th and 50th percentile lateness so far and

@@ -153,11 +153,9 @@ func (w *Workload) Run(ctx context.Context) {
 			case <-ctx.Done():
 				return
 			case <-t.C:
-				now := time.Now()
-				if late := int64(now.Sub(last) - period); late > w.pacingLate.Load() {
+				if late := int64(lateBy(&last, period)); late > w.pacingLate.Load() {
 					w.pacingLate.Store(late)
 				}
-				last = now
 				select {
 				case tokens <- struct{}{}:
 				default: // every client is busy: the op is not offered
