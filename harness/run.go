@@ -241,6 +241,11 @@ func Run(ctx context.Context, sc Scenario, opt Options) (out *Outcome, err error
 		}
 	}
 
+	if err := AwaitInSync(ctx, env, rec, InSyncLimit); err != nil {
+		finishRes(assertions.Unknown, "the pair was not in sync after bring-up: "+err.Error())
+		return out, fmt.Errorf("before the steady state: %w", err)
+	}
+
 	runCtx, stopRun := context.WithCancel(ctx)
 	defer stopRun()
 	RecordHealth(runCtx, rec, env, "before")

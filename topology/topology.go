@@ -267,6 +267,13 @@ func (s ShippingStatus) Lag(now time.Time) time.Duration {
 	return max(now.Sub(since), 0)
 }
 
+// InSync tells whether log shipping runs and the secondary has restored
+// everything the primary was seen to commit.
+func (s ShippingStatus) InSync() bool {
+	_, atRisk := s.atRiskSince()
+	return s.Shipping && !atRisk
+}
+
 func (s ShippingStatus) atRiskSince() (time.Time, bool) {
 	if s.PrimaryLast.CommitTime.IsZero() || s.PrimaryLast.Seq <= s.Restore.Seq {
 		return time.Time{}, false

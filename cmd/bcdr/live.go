@@ -246,6 +246,10 @@ func runUp(ctx context.Context, sc harness.Scenario, o upOptions, stdout, stderr
 		logf("down")
 	}()
 	logf("up in %.1fs", time.Since(start).Seconds())
+	if err := harness.AwaitInSync(ctx, env, rec, harness.InSyncLimit); err != nil {
+		// A live session is still useful out of sync: say so, go on.
+		logf("the pair is not in sync after bring-up: %v", err)
+	}
 	harness.RecordHealth(ctx, rec, env, "before")
 	sess.phase("live")
 
