@@ -156,6 +156,7 @@ func (d *drill) run() history.History {
 			}
 			b.event(history.EvLag, v)
 		}
+
 		region, typ := "a", history.OK
 		switch {
 		case t >= d.fault && t <= foDone:

@@ -41,8 +41,66 @@ type Noise struct {
 	// MachineWallMS is the longest stretch of machine work the clock ran
 	// at the machine scale for (judged at its wall value, not scaled).
 	MachineWallMS float64 `json:"machine_wall_ms"`
+	// MachineWaitMaxMS is the longest any one thread of the run's
+	// processes (the harness, the servers and instances it started)
+	// waited for a CPU within one tick of the machine-wait meter;
+	// MachineWaitMS sums the ticks' longest waits over the whole run.
+	MachineWaitMaxMS float64 `json:"machine_wait_max_ms,omitempty"`
+	MachineWaitMS    float64 `json:"machine_wait_ms,omitempty"`
 	// Scale is the base time scale the noise is multiplied by.
 	Scale float64 `json:"time_scale"`
+
+	waits []waitTick   // the machine-wait meter's ticks
+	ops   []history.Op // to place a check's window in wall time
+}
+
+// waitTick is one tick of the machine-wait meter: the longest wait of a
+// thread between from and to.
+type waitTick struct {
+	from, to time.Time
+	wait     time.Duration
+}
+
+// MachineWaitIn is the sum of the meter's per-tick longest waits over the
+// ticks that overlap [from, to] (wall time): at most this much of a chain
+// of steps that ran then was spent waiting for a CPU.
+func (n Noise) MachineWaitIn(from, to time.Time) time.Duration {
+	var sum time.Duration
+	for _, t := range n.waits {
+		if t.to.After(from) && t.from.Before(to) {
+			sum += t.wait
+		}
+	}
+	return sum
+}
+
+// wallWindow places the stretch a check's figure was measured over in wall
+// time: the window's operations, or for replication-lag (whose figure is
+// the age of the backlog at its worst sample) the backlog's age back from
+// that sample.
+func (n Noise) wallWindow(r Result) (time.Time, time.Time, bool) {
+	if r.Window == nil {
+		return time.Time{}, time.Time{}, false
+	}
+	at := func(i int) (time.Time, bool) {
+		if i >= 0 && i < len(n.ops) && n.ops[i].Index == i {
+			return n.ops[i].Wall, true
+		}
+		return time.Time{}, false
+	}
+	to, ok := at(r.Window.EndOp)
+	if !ok {
+		return time.Time{}, time.Time{}, false
+	}
+	if r.Name == "replication-lag" {
+		scale := n.Scale
+		if scale <= 0 {
+			scale = 1
+		}
+		return to.Add(-time.Duration(float64(r.Observed) / scale)), to, true
+	}
+	from, ok := at(r.Window.StartOp)
+	return from, to, ok
 }
 
 // clientRetryStep is the longest pause of a client between two attempts
@@ -60,6 +118,12 @@ func (n Noise) Jitter() time.Duration {
 // For is the noise band of a check in wall time, with what it is made of
 // (0 for a check whose figure is not a time, or is judged at wall value).
 func (n Noise) For(check string) (time.Duration, string) {
+	band, parts, _ := n.band(check)
+	return band, parts
+}
+
+// band is For, and whether check judges a time figure at all.
+func (n Noise) band(check string) (time.Duration, string, bool) {
 	j := n.Jitter()
 	parts := []string{"timer lateness " + clock.Round(j).String()}
 	add := func(d time.Duration, what string) {
@@ -82,9 +146,9 @@ func (n Noise) For(check string) (time.Duration, string) {
 		add(msDur(n.RequestWallMS), "the slowest steady-state request")
 		add(msDur(n.FailoverWallMS), "the failover's machine steps")
 	default:
-		return 0, ""
+		return 0, "", false
 	}
-	return j, strings.Join(parts, " + ")
+	return j, strings.Join(parts, " + "), true
 }
 
 // MeasureNoise reads a run's timing noise from its history: the
@@ -132,6 +196,17 @@ func MeasureNoise(h history.History) Noise {
 			n.FailoverWallMS += v
 		}
 	}
+	n.ops = h.Ops
+	for _, op := range h.Events("machine-wait") {
+		w, ok := num(op.Value["max_ms"])
+		if !ok {
+			continue
+		}
+		period, _ := num(op.Value["period_ms"])
+		n.waits = append(n.waits, waitTick{from: op.Wall.Add(-msDur(period)), to: op.Wall, wait: msDur(w)})
+		n.MachineWaitMaxMS = math.Max(n.MachineWaitMaxMS, w)
+		n.MachineWaitMS += w
+	}
 	for _, op := range h.Events("machine-time") {
 		if v, ok := num(op.Value["wall_ms"]); ok {
 			n.MachineWallMS = math.Max(n.MachineWallMS, v)
@@ -143,7 +218,16 @@ func MeasureNoise(h history.History) Noise {
 // Apply turns a failure that rests only on a time figure within the noise
 // band of its budget into unknown, and notes the band on the result.
 func (n Noise) Apply(r Result) Result {
-	band, parts := n.For(r.Name)
+	band, parts, timed := n.band(r.Name)
+	if !timed {
+		return r
+	}
+	if from, to, ok := n.wallWindow(r); ok {
+		if w := n.MachineWaitIn(from, to); w > 0 {
+			band += w
+			parts += " + CPU waits in the window " + clock.Round(w).String()
+		}
+	}
 	if band <= 0 {
 		return r
 	}

@@ -98,3 +98,50 @@ func TestMeasureNoiseReadsTheHistory(t *testing.T) {
 		t.Errorf("ledger has a noise band %s; it judges no time", band)
 	}
 }
+
+// CPU waits of the run's processes inside a check's window widen its band:
+// a lag 5 minutes over its budget whose backlog built up while the servers
+// waited 100 ms for a CPU every service minute (2 s wall in 20 minutes) is
+// too close to call; with 5 ms per minute it still fails.
+func TestJudgeMachineWaitInTheWindow(t *testing.T) {
+	for _, c := range []struct {
+		waitMS float64
+		want   Verdict
+	}{{100, Unknown}, {5, Fail}} {
+		// The lag grows a minute a minute up to 20 minutes: the worst
+		// sample's backlog built up over the 20 minutes before it.
+		b := newBuilder()
+		for m := 1; m <= 25; m++ {
+			b.at(time.Duration(m) * time.Minute)
+			b.event("machine-wait", map[string]any{"max_ms": c.waitMS, "period_ms": 300.0})
+			b.event(history.EvLag, map[string]any{"sql_lag_s": float64(60 * min(m, 20)), "sql_restored": true, "blob_lag_s": 0.0})
+		}
+		r := judgeOne(t, Input{History: b.h, Budgets: DefaultBudgets()}, "replication-lag")
+		if r.Verdict != c.want {
+			t.Errorf("waits of %gms a minute: %s, want %s: %s", c.waitMS, r.Verdict, c.want, r.Explanation)
+		}
+		if c.want == Unknown && !strings.Contains(r.Explanation, "CPU waits in the window 2s") {
+			t.Errorf("the explanation does not name the CPU waits: %s", r.Explanation)
+		}
+	}
+}
+
+func TestMachineWaitIn(t *testing.T) {
+	b := newBuilder()
+	for i := 1; i <= 5; i++ {
+		b.at(time.Duration(i) * time.Minute) // 300 ms wall apart at scale 200
+		b.event("machine-wait", map[string]any{"max_ms": float64(10 * i), "period_ms": 300.0})
+	}
+	n := MeasureNoise(b.h)
+	if n.MachineWaitMaxMS != 50 || n.MachineWaitMS != 150 {
+		t.Fatalf("max %g sum %g, want 50 and 150", n.MachineWaitMaxMS, n.MachineWaitMS)
+	}
+	e := b.h.Epoch
+	// Ticks end at 300, 600, ... 1500 ms wall and each covers the 300 ms before.
+	if got := n.MachineWaitIn(e.Add(650*time.Millisecond), e.Add(1000*time.Millisecond)); got != 70*time.Millisecond {
+		t.Errorf("waits in 650..1000 ms = %s, want the ticks ending at 900 and 1200 (30+40 ms)", got)
+	}
+	if got := n.MachineWaitIn(e.Add(2*time.Second), e.Add(3*time.Second)); got != 0 {
+		t.Errorf("waits after the last tick = %s, want 0", got)
+	}
+}

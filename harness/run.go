@@ -251,6 +251,7 @@ func Run(ctx context.Context, sc Scenario, opt Options) (out *Outcome, err error
 	RecordHealth(runCtx, rec, env, "before")
 
 	noise := StartNoiseMeter(runCtx)
+	StartMachineWait(runCtx, rec, processRoots(runCtx, env))
 	wl := NewWorkload(sc.Workload, env.Router().URL(), rec, clk, sc.Seed, sc.Budgets.RetryBudget)
 	wlCtx, stopWL := context.WithCancel(runCtx)
 	defer stopWL()

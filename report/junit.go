@@ -136,6 +136,8 @@ func junitProperties(r Result) []junitProperty {
 			junitProperty{"noise.blob_round_wall_ms", f(n.BlobRoundWallMS)},
 			junitProperty{"noise.request_wall_ms", f(n.RequestWallMS)},
 			junitProperty{"noise.machine_wall_ms", f(n.MachineWallMS)},
+			junitProperty{"noise.machine_wait_max_ms", f(n.MachineWaitMaxMS)},
+			junitProperty{"noise.machine_wait_ms", f(n.MachineWaitMS)},
 		)
 	}
 	if r.MachineScale > 0 {

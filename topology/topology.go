@@ -145,6 +145,14 @@ type Environment interface {
 	Close(ctx context.Context) error
 }
 
+// ProcessRoots is an environment whose processes are not children of the
+// harness (containers): HostPIDs returns the pids, on this host, of their
+// root processes, so that the machine-wait meter can read how long they
+// waited for a CPU. Best effort: a pid it cannot tell is left out.
+type ProcessRoots interface {
+	HostPIDs(ctx context.Context) []int
+}
+
 // Region is one region of the pair.
 type Region interface {
 	Name() RegionName

@@ -303,6 +303,10 @@ func printSummary(w io.Writer, r report.Result, dir string) {
 	if n := r.Noise; n != nil {
 		fmt.Fprintf(w, "  timing noise (wall): timers late up to %.0fms (p99 %.0fms), pacing %.0fms, lag sampler %.0fms; a log shipping round %.0fms, a blob round %.0fms; slowest steady request %.0fms\n",
 			n.TimerLateMaxMS, n.TimerLateP99MS, n.PacingLateMaxMS, n.SamplerLateMaxMS, n.ShipWallMS, n.BlobRoundWallMS, n.RequestWallMS)
+		if n.MachineWaitMS > 0 {
+			fmt.Fprintf(w, "  CPU waits (wall): the run's processes waited for a CPU up to %.0fms in one %s tick, %.0fms over the run (added to a check's noise where they fall in its window)\n",
+				n.MachineWaitMaxMS, "200ms", n.MachineWaitMS)
+		}
 		if r.MachineScale > 0 {
 			fmt.Fprintf(w, "  machine time: the planned switch (%.0fms wall) ran at scale %g, judged at its wall value\n", n.MachineWallMS, r.MachineScale)
 		}

@@ -753,3 +753,31 @@ func (e *Env) setShareLost(r topology.RegionName, lost bool) {
 		b.Store(lost)
 	}
 }
+
+// HostPIDs returns the host pid of every running container's init process
+// (topology.ProcessRoots): the machine-wait meter reads how long the
+// servers inside waited for a CPU.
+func (e *Env) HostPIDs(ctx context.Context) []int {
+	cli, err := docker(ctx)
+	if err != nil {
+		return nil
+	}
+	ctrs := e.ctrs // complete once Up has returned
+	var pids []int
+	for _, c := range ctrs {
+		id := c.ID()
+		if id == "" {
+			continue
+		}
+		res, err := cli.ContainerInspect(ctx, id, client.ContainerInspectOptions{})
+		if err != nil || res.Container.State == nil || !res.Container.State.Running {
+			continue
+		}
+		if pid := res.Container.State.Pid; pid > 0 {
+			pids = append(pids, pid)
+		}
+	}
+	return pids
+}
+
+var _ topology.ProcessRoots = (*Env)(nil)
