@@ -2,6 +2,7 @@ package assertions
 
 import (
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/bcdr-harness/bcdr/faults"
@@ -168,4 +169,29 @@ func Unjudged(in Input, results []Result) string {
 	}
 	return fmt.Sprintf("%s failed or went unknown where no check that ran judged them (%s), so the run cannot pass: the checks its faults call for were skipped, said unknown, or no fault explains the failures",
 		plural(len(unjudged), "customer request", "customer requests"), describeFailures(unjudged))
+}
+
+// timeoutSpans returns the wall stretch of every write that failed between
+// from and to, or nil if any of them failed with a definite error (an HTTP
+// error, a refused connection): only time-outs may be a stalled machine.
+func timeoutSpans(h history.History, from, to time.Time) []span {
+	var out []span
+	for _, c := range h.Completions() {
+		if !c.Invoke.Kind.IsWrite() || c.Result.Type == history.OK || cancelled(c.Result) ||
+			c.Result.Wall.Before(from) || c.Result.Wall.After(to) {
+			continue
+		}
+		if c.Result.Type != history.Unknown || !timedOut(c.Result) {
+			return nil
+		}
+		out = append(out, span{from: c.Invoke.Wall, to: c.Result.Wall})
+	}
+	return out
+}
+
+// timedOut tells whether a request's last attempt ended by running out of
+// time rather than by an answer or a refusal.
+func timedOut(op history.Op) bool {
+	e := op.Error
+	return strings.Contains(e, "deadline exceeded") || strings.Contains(e, "Timeout") || strings.Contains(e, "timeout")
 }

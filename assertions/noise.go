@@ -218,6 +218,9 @@ func MeasureNoise(h history.History) Noise {
 // Apply turns a failure that rests only on a time figure within the noise
 // band of its budget into unknown, and notes the band on the result.
 func (n Noise) Apply(r Result) Result {
+	if r.Verdict == Fail && !r.overBudget && len(r.timeouts) > 0 {
+		return n.applyTimeouts(r)
+	}
 	band, parts, timed := n.band(r.Name)
 	if !timed {
 		return r
@@ -275,4 +278,36 @@ func Judge(in Input, names []string) ([]Result, Verdict, Noise) {
 		vs = append(vs, r.Verdict)
 	}
 	return out, Worst(vs...), noise
+}
+
+// AttemptTimeout is how long a client waits for one attempt of a request
+// (wall time) when it may retry for retryWall: a few attempts fit in the
+// retry budget, never under AttemptFloor. The workload uses it.
+func AttemptTimeout(retryWall time.Duration) time.Duration {
+	return max(retryWall/4, AttemptFloor)
+}
+
+// AttemptFloor is the shortest attempt time-out of a client.
+const AttemptFloor = 150 * time.Millisecond
+
+// applyTimeouts makes a failure that rests only on time-outs unknown when,
+// during each of them, the harness's timers were late or the run's
+// processes waited for a CPU by at least one attempt's time-out: a stalled
+// machine explains each, so the run cannot tell a broken promise from it.
+func (n Noise) applyTimeouts(r Result) Result {
+	attempt := max(r.attempt, AttemptFloor)
+	worst := time.Duration(-1)
+	for _, s := range r.timeouts {
+		stall := max(n.Jitter(), n.MachineWaitIn(s.from, s.to))
+		if stall < attempt {
+			return r
+		}
+		if worst < 0 || stall < worst {
+			worst = stall
+		}
+	}
+	r.Verdict, r.TooClose = Unknown, true
+	r.Explanation = fmt.Sprintf("too close to call: the failure rests on %d request(s) that timed out, and during each the harness's timers were late or the run's processes waited for a CPU at least %s (an attempt times out after %s): a stalled machine explains them. %s",
+		len(r.timeouts), clock.Round(worst), clock.Round(attempt), r.Explanation)
+	return r
 }

@@ -1,6 +1,7 @@
 package assertions
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -143,5 +144,42 @@ func TestMachineWaitIn(t *testing.T) {
 	}
 	if got := n.MachineWaitIn(e.Add(2*time.Second), e.Add(3*time.Second)); got != 0 {
 		t.Errorf("waits after the last tick = %s, want 0", got)
+	}
+}
+
+// rto's "stay successful" resting on writes that timed out while the run's
+// processes waited for a CPU longer than an attempt's time-out is too close
+// to call; the same time-outs on a quiet machine, or a definite error,
+// still fail.
+func TestRTOTimeOutsOnAStalledMachine(t *testing.T) {
+	build := func(waitMS float64, errText string, typ history.Type) Input {
+		b := newBuilder()
+		b.event(history.EvFaultInjected, map[string]any{"fault": "region-outage", "region_loss": true, "verified": true})
+		b.at(10 * time.Minute)
+		b.event(history.EvFailoverDone, map[string]any{"from": "a", "to": "b"})
+		for i := 0; i < 5; i++ {
+			b.at(b.t + time.Minute)
+			b.op(1, history.JournalEntry, fmt.Sprintf("ok-%d", i), history.OK, 200, "b", "b-0", time.Second, nil)
+		}
+		b.at(b.t + time.Minute)
+		_, res := b.op(1, history.JournalEntry, "late", typ, 0, "", "", 2*time.Minute, nil)
+		b.h.Ops[res.Index].Error = errText
+		if waitMS > 0 {
+			b.event("machine-wait", map[string]any{"max_ms": waitMS, "period_ms": 600.0})
+		}
+		b.at(b.t + time.Minute)
+		b.event(history.EvFailbackStart, map[string]any{"from": "b", "to": "a"})
+		return Input{History: b.h, Budgets: DefaultBudgets()}
+	}
+	deadline := `Post "http://127.0.0.1:1/journal": context deadline exceeded`
+	if r := judgeOne(t, build(400, deadline, history.Unknown), "rto"); r.Verdict != Unknown || !r.TooClose ||
+		!strings.Contains(r.Explanation, "waited for a CPU") {
+		t.Errorf("time-out during a 400 ms CPU wait: %s (too close %t): %s", r.Verdict, r.TooClose, r.Explanation)
+	}
+	if r := judgeOne(t, build(0, deadline, history.Unknown), "rto"); r.Verdict != Fail {
+		t.Errorf("time-out on a quiet machine: %s, want fail: %s", r.Verdict, r.Explanation)
+	}
+	if r := judgeOne(t, build(400, "HTTP 500: region b refused the write", history.Fail), "rto"); r.Verdict != Fail {
+		t.Errorf("a definite error during a CPU wait: %s, want fail: %s", r.Verdict, r.Explanation)
 	}
 }

@@ -176,7 +176,7 @@ func (RTO) Check(in Input) Result {
 	if fb, ok := in.History.FirstEvent(history.EvFailbackStart); ok {
 		end = fb.Wall
 	}
-	var recovered *history.Completion
+	var recovered, recoveredOnce *history.Completion
 	var lastBad *history.Completion
 	for _, c := range in.History.Completions() {
 		c := c
@@ -187,11 +187,20 @@ func (RTO) Check(in Input) Result {
 			if recovered == nil {
 				recovered = &c
 			}
+			if recoveredOnce == nil {
+				recoveredOnce = &c
+			}
 		} else if c.Result.Type != history.OK {
 			recovered, lastBad = nil, &c
 		}
 	}
 	r := Result{Name: "rto", Budget: in.Budgets.RTO, Ops: []int{fault.Index}}
+	if recovered == nil && recoveredOnce != nil {
+		// Writes did recover there; only what failed after rests the
+		// failure, and if each was a time-out a stalled machine may explain it.
+		r.timeouts = timeoutSpans(in.History, recoveredOnce.Result.Wall, end)
+		r.attempt = AttemptTimeout(clk.Wall(in.Budgets.RetryBudget))
+	}
 	if recovered == nil {
 		r.Verdict = Fail
 		r.Explanation = fmt.Sprintf("%swrites did not recover in region %s and stay successful before failback (fault %s at service %s)", waited, to, faultName(fault), clock.Round(fault.Service))

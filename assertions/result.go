@@ -88,6 +88,10 @@ type Result struct {
 
 	// overBudget marks a failure that rests only on Observed > Budget.
 	overBudget bool
+	// timeouts marks a failure that rests only on requests that timed out
+	// (no definite error): each is the wall stretch of one such request.
+	timeouts []span
+	attempt  time.Duration // a client's attempt time-out (wall)
 }
 
 // Window is a stretch of the run in service time, with the history

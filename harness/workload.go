@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/bcdr-harness/bcdr/assertions"
 	"io"
 	"math/rand"
 	"net"
@@ -68,11 +69,7 @@ type attempt struct {
 func (w *Workload) try(ctx context.Context, method, path string, body []byte) attempt {
 	// Several attempts fit in the retry budget, so one attempt stuck on a
 	// frozen instance leaves room to retry on a healthy one.
-	timeout := w.retry / 4
-	if timeout < 150*time.Millisecond {
-		timeout = 150 * time.Millisecond
-	}
-	ctx, cancel := context.WithTimeout(ctx, timeout)
+	ctx, cancel := context.WithTimeout(ctx, assertions.AttemptTimeout(w.retry))
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, method, w.url+path, bytes.NewReader(body))
 	if err != nil {
