@@ -70,6 +70,12 @@ func runDrillWith(t *testing.T, name string, expect map[string]assertions.Verdic
 		}
 		t.Logf("%s: verdict %s, %d acknowledged writes, %d failed, %d unknown", name, out.Result.Verdict,
 			out.Result.Workload.AcknowledgedWrites, out.Result.Workload.Failed, out.Result.Workload.Unknown)
+		if out.Result.Reason != "" {
+			t.Logf("%s: %s", name, out.Result.Reason)
+		}
+		if expect == nil && out.Result.Verdict == assertions.Fail {
+			t.Errorf("%s: run verdict fail: %s", name, out.Result.Reason)
+		}
 		for _, c := range out.Result.Checks {
 			t.Logf("  %-20s %-7s observed %8.1fs budget %8.1fs lost %d: %s", c.Name, c.Verdict, c.ObservedServiceS, c.BudgetServiceS, c.LostCount, c.Explanation)
 			want, named := expect[c.Name]
