@@ -2,9 +2,11 @@ package assertions
 
 import (
 	"fmt"
+	"math"
 	"strings"
 	"time"
 
+	"github.com/bcdr-harness/bcdr/clock"
 	"github.com/bcdr-harness/bcdr/faults"
 	"github.com/bcdr-harness/bcdr/history"
 )
@@ -167,6 +169,9 @@ func Unjudged(in Input, results []Result) string {
 	if len(unjudged) == 0 {
 		return ""
 	}
+	if why := stalledTimeouts(h, in.Budgets, unjudged); why != "" {
+		return why
+	}
 	return fmt.Sprintf("%s failed or went unknown where no check that ran judged them (%s), so the run cannot pass: the checks its faults call for were skipped, said unknown, or no fault explains the failures",
 		plural(len(unjudged), "customer request", "customer requests"), describeFailures(unjudged))
 }
@@ -194,4 +199,31 @@ func timeoutSpans(h history.History, from, to time.Time) []span {
 func timedOut(op history.Op) bool {
 	e := op.Error
 	return strings.Contains(e, "deadline exceeded") || strings.Contains(e, "Timeout") || strings.Contains(e, "timeout")
+}
+
+// stalledTimeouts explains unjudged failures that are all time-outs, each
+// during a stall of the machine (timers late or the run's processes waiting
+// for a CPU) at least as long as a client's attempt: too close to call, with
+// the scale that would decide. "" if any of them is not so.
+func stalledTimeouts(h history.History, b Budgets, cs []history.Completion) string {
+	n := MeasureNoise(h)
+	clk := h.Clock()
+	attempt := AttemptTimeout(clk.Wall(b.RetryBudget))
+	least := time.Duration(-1)
+	for _, c := range cs {
+		if c.Result.Type != history.Unknown || !timedOut(c.Result) {
+			return ""
+		}
+		stall := max(n.Jitter(), n.MachineWaitIn(c.Invoke.Wall, c.Result.Wall))
+		if stall < attempt {
+			return ""
+		}
+		if least < 0 || stall < least {
+			least = stall
+		}
+	}
+	// An attempt lasts a quarter of the retry budget in wall time.
+	scale := math.Max(1, math.Floor(float64(b.RetryBudget)/4/float64(2*least)))
+	return fmt.Sprintf("too close to call: %s timed out where no check judged them (%s), and during each the harness's timers were late or the run's processes waited for a CPU at least %s, longer than a client's attempt (%s): a stalled machine explains them; rerun with --scale %g, where an attempt lasts twice that stall",
+		plural(len(cs), "customer request", "customer requests"), describeFailures(cs), clock.Round(least), clock.Round(attempt), scale)
 }

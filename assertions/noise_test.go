@@ -183,3 +183,32 @@ func TestRTOTimeOutsOnAStalledMachine(t *testing.T) {
 		t.Errorf("a definite error during a CPU wait: %s, want fail: %s", r.Verdict, r.Explanation)
 	}
 }
+
+// A steady-state write that timed out while the run's processes waited for
+// a CPU longer than an attempt leaves the run unknown as too close to call,
+// with the scale that decides; the same time-out on a quiet machine is an
+// unjudged failure.
+func TestUnjudgedTimeOutWithinNoise(t *testing.T) {
+	build := func(waitMS float64) Input {
+		b := newBuilder()
+		b.at(time.Minute)
+		b.op(1, history.JournalEntry, "je-1", history.OK, 200, "a", "aos-a-1", time.Second, nil)
+		b.at(5 * time.Minute)
+		_, res := b.op(1, history.JournalEntry, "je-2", history.Unknown, 0, "", "", 2*time.Minute, nil)
+		b.h.Ops[res.Index].Error = `Post "http://127.0.0.1:1/journal": context deadline exceeded`
+		if waitMS > 0 {
+			b.event("machine-wait", map[string]any{"max_ms": waitMS, "period_ms": 600.0})
+		}
+		return Input{History: b.h, Budgets: DefaultBudgets()}
+	}
+	why := Unjudged(build(300), nil)
+	for _, want := range []string{"too close to call", "je-2", "waited for a CPU at least 300ms", "--scale 50"} {
+		if !strings.Contains(why, want) {
+			t.Errorf("stalled: %q lacks %q", why, want)
+		}
+	}
+	why = Unjudged(build(0), nil)
+	if strings.Contains(why, "too close") || !strings.Contains(why, "cannot pass") {
+		t.Errorf("quiet: %q, want an unjudged failure", why)
+	}
+}
