@@ -226,6 +226,12 @@ checks: [validity, rpo, failback-loss]
 		if !failedRPO || len(j.Suites[0].Cases) != len(assertions.RegionChecks()) {
 			t.Errorf("junit: %d cases, rpo failing %t; want the %d region checks, rpo failing", len(j.Suites[0].Cases), failedRPO, len(assertions.RegionChecks()))
 		}
+		// Judged again from its files, the failing run fails the same way.
+		stdout, stderr, code = sb.run(t, "check", fail)
+		t.Logf("bcdr check:\n%s", stdout)
+		if code != exitFail || !strings.Contains(stdout, "every verdict is the same") {
+			t.Errorf("bcdr check on the failing run: exit %d, want 1 and every verdict the same\n%s", code, stderr)
+		}
 	})
 
 	t.Run("interrupted", func(t *testing.T) {
@@ -280,6 +286,13 @@ checks: [validity, rpo, failback-loss]
 		}
 		if !strings.Contains(log.String(), "interrupted") {
 			t.Errorf("stderr does not say the drill was interrupted")
+		}
+		// Never judged, so nothing to judge again: bcdr check says so.
+		if _, err := os.Stat(filepath.Join(cut, report.EvidenceFile)); err == nil {
+			t.Errorf("the interrupted run kept evidence of checks it never ran")
+		}
+		if _, stderr, code := runInProcess(t, "check", cut); code != exitUsage || !strings.Contains(stderr, "no evidence.json") {
+			t.Errorf("bcdr check on the interrupted run: exit %d, stderr %q; want 254 and no evidence.json", code, stderr)
 		}
 	})
 
