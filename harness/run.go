@@ -21,6 +21,15 @@ import (
 type Outcome struct {
 	Result  report.Result
 	History history.History
+	// Evidence is what the checks read besides the history (nil when the
+	// run ended before its checks).
+	Evidence *assertions.Evidence
+}
+
+// Save writes the run's folder: result.json, history.jsonl, evidence.json,
+// junit.xml and report.html. Rejudge reads it back.
+func (o *Outcome) Save(dir string) error {
+	return report.WriteRun(dir, o.Result, o.History, o.Evidence)
 }
 
 // Passed tells whether every check passed.
@@ -338,18 +347,40 @@ func Run(ctx context.Context, sc Scenario, opt Options) (out *Outcome, err error
 	if ferr != nil {
 		rec.Event("snapshot-error", map[string]any{"error": ferr.Error()})
 	}
-	in := assertions.Input{History: rec.Ops(), AfterFailover: afterFailover, Final: final, Budgets: sc.Budgets}
+	// The checks read the history as it is saved (wall instants without
+	// their monotonic reading), so that Rejudge finds the same figures.
+	in := assertions.Input{History: rec.Ops().WallOnly(), AfterFailover: afterFailover, Final: final, Budgets: sc.Budgets}
 	_, failedOver := in.History.FirstEvent(history.EvFailoverStart)
 	names, skipped := sc.ChecksToRun(failedOver)
 	res.SkippedChecks = skipped
-	checks, _, nz := assertions.Judge(in, names)
-	res.Checks, res.Noise = checks, &nz
+	ev := assertions.NewEvidence(in, names)
+	j := JudgeRun(in, ev.Checks)
+	res.Checks, res.Noise = j.Checks, &j.Noise
 	if len(in.History.Segments) > 0 {
 		res.MachineScale = MachineScale
 	}
-	v, reason := Verdict(in, res.Checks)
-	finishRes(v, reason)
+	finishRes(j.Verdict, j.Reason)
+	out.Evidence = &ev
 	return out, nil
+}
+
+// Judgement is what the checks made of a run: each check's result, the
+// timing noise they were judged with, and the run's verdict with the
+// reason when it is not a plain one.
+type Judgement struct {
+	Checks  []assertions.Result
+	Noise   assertions.Noise
+	Verdict assertions.Verdict
+	Reason  string
+}
+
+// JudgeRun judges a run's input by the named checks: assertions.Judge (a
+// failure within the run's timing noise of its budget is unknown), then
+// Verdict. Run and Rejudge both judge through it.
+func JudgeRun(in assertions.Input, names []string) Judgement {
+	checks, _, nz := assertions.Judge(in, names)
+	v, reason := Verdict(in, checks)
+	return Judgement{Checks: checks, Noise: nz, Verdict: v, Reason: reason}
 }
 
 // Judge runs the named checks on what a run recorded (assertions.Judge: a

@@ -273,3 +273,22 @@ func Load(path string) (History, error) {
 	}
 	return h, nil
 }
+
+// WallOnly returns the history as Save writes it and Load reads it back:
+// every wall instant (of the operations, the clock's epoch and its scale
+// changes) without the monotonic clock reading time.Now attaches, which
+// JSON does not keep. Judging this form gives the figures a saved run
+// gives again: a difference of two instants is read from the wall clock in
+// both.
+func (h History) WallOnly() History {
+	out := History{Scale: h.Scale, Epoch: h.Epoch.Round(0), Ops: make([]Op, len(h.Ops))}
+	for _, s := range h.Segments {
+		s.Wall = s.Wall.Round(0)
+		out.Segments = append(out.Segments, s)
+	}
+	for i, op := range h.Ops {
+		op.Wall = op.Wall.Round(0)
+		out.Ops[i] = op
+	}
+	return out
+}

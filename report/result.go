@@ -1,5 +1,7 @@
 // Package report writes what a drill found, for machines and for people:
 // result.json (the verdict and every check), history.jsonl (every operation),
+// evidence.json (what the checks read besides the history: budgets, checks,
+// data snapshots; with history.jsonl enough to judge the run again),
 // junit.xml (one test case per check, for CI) and report.html (one
 // self-contained page with inline SVG charts).
 package report

@@ -35,7 +35,8 @@ func drillUsage(w io.Writer, fs *flag.FlagSet) {
 Runs a built-in drill (bcdr scenarios lists them) or a scenario file on the
 environment the provider knob selects (default: local processes, no Docker),
 prints each check's observed value against its budget, and writes
-DIR/result.json, history.jsonl, junit.xml and report.html.
+DIR/result.json, history.jsonl, evidence.json (what the checks read: bcdr
+check DIR judges the run again from it), junit.xml and report.html.
 
 While it runs, a terminal shows the phase, wall and service time, the writes
 so far and a bar for each long wait; without a terminal (CI) every event is a
@@ -245,7 +246,7 @@ func cmdDrill(ctx context.Context, args []string, stdout, stderr io.Writer) (int
 	if sf.file != "" {
 		outcome.Result.Replay = sf.replay(sc, base)
 	}
-	if err := report.WriteAll(dir, outcome.Result, outcome.History); err != nil {
+	if err := outcome.Save(dir); err != nil {
 		return exitInternal, fmt.Errorf("write results: %w", err)
 	}
 	printSummary(stdout, outcome.Result, dir)

@@ -36,6 +36,30 @@ type junit struct {
 	} `xml:"testsuite"`
 }
 
+// copyDir copies the files of a run folder.
+func copyDir(t *testing.T, from, to string) {
+	t.Helper()
+	if err := os.MkdirAll(to, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	ents, err := os.ReadDir(from)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range ents {
+		if e.IsDir() {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join(from, e.Name()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(to, e.Name()), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
 func readRun(t *testing.T, dir string) (report.Result, junit) {
 	t.Helper()
 	r, err := report.ReadResult(dir)
@@ -104,6 +128,65 @@ func TestDrillsPassFailInterruptAndTrend(t *testing.T) {
 		t.Logf("junit.xml: suite %s, %d cases, %d failures; %d acknowledged writes", j.Suites[0].Name, j.Suites[0].Tests, j.Suites[0].Failures, r.Workload.AcknowledgedWrites)
 	})
 
+	// Negative control of bcdr check: the passing run judged again from
+	// its folder gives every verdict again; a copy whose final snapshot
+	// lacks one acknowledged journal entry fails failback-loss.
+	t.Run("check", func(t *testing.T) {
+		if _, err := os.Stat(filepath.Join(pass, report.EvidenceFile)); err != nil {
+			t.Fatalf("the passing drill kept no evidence: %v", err)
+		}
+		stdout, stderr, code := sb.run(t, "check", pass)
+		t.Logf("bcdr check (untouched):\n%s", stdout)
+		if code != exitPass || !strings.Contains(stdout, "every verdict is the same") {
+			t.Errorf("untouched run: exit %d, want 0 and every verdict the same\n%s", code, stderr)
+		}
+
+		tampered := filepath.Join(runs, "tampered")
+		copyDir(t, pass, tampered)
+		ev, err := report.ReadEvidence(tampered)
+		if err != nil {
+			t.Fatal(err)
+		}
+		h, err := history.Load(filepath.Join(tampered, report.HistoryFile))
+		if err != nil {
+			t.Fatal(err)
+		}
+		// An entry the failed-over region acknowledged: failback-loss's own
+		// stake, never one rpo already counts as lost to the failover.
+		foDone, ok := h.FirstEvent(history.EvFailoverDone)
+		if !ok || ev.Final == nil {
+			t.Fatalf("the passing run has no failover-done (%t) or no final snapshot", ok)
+		}
+		removed := ""
+		for _, c := range h.AcknowledgedWrites() {
+			if _, stored := ev.Final.Journal[c.Invoke.Key]; stored && c.Invoke.Kind == history.JournalEntry && c.Result.Index > foDone.Index {
+				removed = c.Invoke.Key
+				break
+			}
+		}
+		if removed == "" {
+			t.Fatal("no journal entry acknowledged after the failover is in the final snapshot")
+		}
+		delete(ev.Final.Journal, removed)
+		if err := report.WriteEvidence(tampered, ev); err != nil {
+			t.Fatal(err)
+		}
+		stdout, stderr, code = sb.run(t, "check", tampered)
+		t.Logf("bcdr check (journal entry %s removed from the final snapshot):\n%s", removed, stdout)
+		if code != exitFail {
+			t.Errorf("tampered run: exit %d, want %d\n%s", code, exitFail, stderr)
+		}
+		if !strings.Contains(stdout, "failback-loss: verdict saved pass, re-judged fail") {
+			t.Errorf("bcdr check does not say failback-loss was saved pass and re-judged fail")
+		}
+		if !strings.Contains(stdout, removed) {
+			t.Errorf("the re-judged explanation does not name the removed entry %s", removed)
+		}
+		if strings.Contains(stdout, "every verdict is the same") {
+			t.Errorf("bcdr check says every verdict is the same for the tampered run")
+		}
+	})
+
 	t.Run("fail from a scenario file", func(t *testing.T) {
 		file := writeFile(t, runs, "slow-backups.yaml", `# log backups less often than the RPO budget allows: rpo must fail
 scenario: region-outage
@@ -142,6 +225,12 @@ checks: [validity, rpo, failback-loss]
 		}
 		if !failedRPO || len(j.Suites[0].Cases) != len(assertions.RegionChecks()) {
 			t.Errorf("junit: %d cases, rpo failing %t; want the %d region checks, rpo failing", len(j.Suites[0].Cases), failedRPO, len(assertions.RegionChecks()))
+		}
+		// Judged again from its files, the failing run fails the same way.
+		stdout, stderr, code = sb.run(t, "check", fail)
+		t.Logf("bcdr check:\n%s", stdout)
+		if code != exitFail || !strings.Contains(stdout, "every verdict is the same") {
+			t.Errorf("bcdr check on the failing run: exit %d, want 1 and every verdict the same\n%s", code, stderr)
 		}
 	})
 
@@ -197,6 +286,13 @@ checks: [validity, rpo, failback-loss]
 		}
 		if !strings.Contains(log.String(), "interrupted") {
 			t.Errorf("stderr does not say the drill was interrupted")
+		}
+		// Never judged, so nothing to judge again: bcdr check says so.
+		if _, err := os.Stat(filepath.Join(cut, report.EvidenceFile)); err == nil {
+			t.Errorf("the interrupted run kept evidence of checks it never ran")
+		}
+		if _, stderr, code := runInProcess(t, "check", cut); code != exitUsage || !strings.Contains(stderr, "no evidence.json") {
+			t.Errorf("bcdr check on the interrupted run: exit %d, stderr %q; want 254 and no evidence.json", code, stderr)
 		}
 	})
 

@@ -5,7 +5,7 @@
 //	bcdr drill region-outage --seed 7 --set rpo=15m --out runs/x
 //	bcdr drill --file nightly.yaml
 //	bcdr up --detach; bcdr inject wan-partition; bcdr status; bcdr recover; bcdr down
-//	bcdr scenarios | faults | report DIR | trend DIR... | clean
+//	bcdr scenarios | faults | report DIR | trend DIR... | check DIR | clean
 //
 // Exit codes: 0 every check passed, 1 a check failed, 2 the run could not
 // tell (unknown, or interrupted), 254 bad arguments or scenario, 255 an
@@ -13,7 +13,7 @@
 //
 // A drill runs in this process: harness.Run with a progress display
 // (progress.go) fed by the harness's log lines and the recorded operations,
-// then report.WriteAll into the output folder, also after Ctrl-C.
+// then harness.Outcome.Save into the output folder, also after Ctrl-C.
 //
 // A long-lived environment (bcdr up) is one process that owns it: it brings
 // the environment up, runs a light workload (and, with --runbook, the DR
@@ -80,6 +80,7 @@ Usage:
   bcdr down                       tear the environment down
   bcdr report DIR                 render junit.xml and report.html again from a saved run
   bcdr trend DIR...               compare saved runs side by side
+  bcdr check DIR                  judge a saved run again from its files and compare the verdicts
   bcdr clean                      remove what killed runs left behind
 
 Every command takes --help.
@@ -125,6 +126,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = cmdReport(args[1:], stdout)
 	case "trend":
 		err = cmdTrend(args[1:], stdout)
+	case "check":
+		code, err = cmdCheck(args[1:], stdout)
 	case "up":
 		code, err = cmdUp(ctx, args[1:], stdout, stderr)
 	case "inject":

@@ -1,6 +1,7 @@
 // Package suitetest is the test-facing layer of the suites: it runs a
-// scenario under testing.T, saves its results where CI can find them, and
-// compares every check with the verdict the scenario expects.
+// scenario under testing.T, saves its results where CI can find them, judges
+// the saved run again from its files (Rejudge), and compares every check
+// with the verdict the scenario expects.
 package suitetest
 
 import (
@@ -18,7 +19,6 @@ import (
 	"github.com/bcdr-harness/bcdr/faults"
 	"github.com/bcdr-harness/bcdr/harness"
 	"github.com/bcdr-harness/bcdr/history"
-	"github.com/bcdr-harness/bcdr/report"
 	_ "github.com/bcdr-harness/bcdr/topology/containers" // BCDR_PROVIDER=containers
 	_ "github.com/bcdr-harness/bcdr/topology/local"      // the embedded default provider
 )
@@ -69,11 +69,20 @@ func Run(t testing.TB, sc harness.Scenario) *harness.Outcome {
 	}
 	if out != nil {
 		replayFile := replayable(t, sc, out)
-		if dir := os.Getenv("BCDR_RESULTS"); dir != "" {
-			d := filepath.Join(dir, strings.ReplaceAll(t.Name(), "/", "_"))
-			if werr := report.WriteAll(d, out.Result, out.History); werr != nil {
-				t.Logf("save results: %v", werr)
-			} else if replayFile != nil {
+		// Every run is saved (under BCDR_RESULTS, else in a folder of the
+		// test's own) and judged again from its files alone.
+		dir, kept := os.Getenv("BCDR_RESULTS"), true
+		if dir == "" {
+			dir, kept = t.TempDir(), false
+		}
+		d := filepath.Join(dir, strings.ReplaceAll(t.Name(), "/", "_"))
+		if werr := out.Save(d); werr != nil {
+			t.Errorf("save results: %v", werr)
+		} else {
+			if err == nil && ctx.Err() == nil {
+				Rejudge(t, d)
+			}
+			if kept && replayFile != nil {
 				p := filepath.Join(d, "scenario.yaml")
 				if werr := os.WriteFile(p, replayFile, 0o644); werr == nil {
 					out.Result.Replay = "bcdr drill --file " + p
@@ -92,6 +101,27 @@ func Run(t testing.TB, sc harness.Scenario) *harness.Outcome {
 		t.Fatalf("%s: run failed: %v", sc.Name, err)
 	}
 	return out
+}
+
+// Rejudge judges the run saved in dir again from its files alone
+// (harness.Rejudge: history.jsonl and evidence.json, the code the run was
+// judged with) and fails the test for every way the outcome differs from
+// the saved result.json: a check's verdict, figure or noise band, naming
+// the check, or the run's verdict.
+func Rejudge(t testing.TB, dir string) *harness.Rejudgement {
+	t.Helper()
+	rj, err := harness.Rejudge(dir)
+	if err != nil {
+		t.Errorf("judge the saved run again: %v", err)
+		return nil
+	}
+	for _, d := range rj.Differences {
+		t.Errorf("judged again from its saved files, the run differs: %s", d)
+	}
+	if len(rj.Differences) == 0 {
+		t.Logf("judged again from its saved files: %d checks, every verdict and figure the same (%s)", len(rj.Again.Checks), rj.Again.Verdict)
+	}
+	return rj
 }
 
 // replayable makes a row that is not a built-in scenario replayable from

@@ -1,11 +1,15 @@
 package suitetest
 
 import (
+	"fmt"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/bcdr-harness/bcdr/assertions"
 	"github.com/bcdr-harness/bcdr/harness"
 	"github.com/bcdr-harness/bcdr/history"
+	"github.com/bcdr-harness/bcdr/report"
 )
 
 func TestKnownIssueMatchesOnlyItsSymptom(t *testing.T) {
@@ -59,5 +63,54 @@ func TestBringUpFailedOnlyBeforeTheDrill(t *testing.T) {
 	}
 	if bringUpFailed(nil) || bringUpFailed(mk()) {
 		t.Error("no outcome or an empty history is not a failed bring-up")
+	}
+}
+
+// errorRecorder is a testing.TB that keeps what a helper reports.
+type errorRecorder struct {
+	testing.TB
+	errors []string
+}
+
+func (r *errorRecorder) Errorf(format string, args ...any) {
+	r.errors = append(r.errors, fmt.Sprintf(format, args...))
+}
+func (r *errorRecorder) Logf(string, ...any) {}
+func (r *errorRecorder) Helper()             {}
+
+// Rejudge passes a saved run its files judge the same, and fails one whose
+// result.json says otherwise, naming the check.
+func TestRejudgeFailsADifferingVerdictNamingTheCheck(t *testing.T) {
+	in := assertions.Input{History: history.History{Scale: 200, Epoch: time.Unix(1_800_000_000, 0)}, Budgets: assertions.DefaultBudgets()}
+	names := []string{"validity", "ledger"}
+	ev := assertions.NewEvidence(in, names)
+	j := harness.JudgeRun(in, ev.Checks)
+	out := &harness.Outcome{History: in.History, Evidence: &ev,
+		Result: report.Result{Scenario: "synthetic", Checks: j.Checks, Verdict: j.Verdict, Reason: j.Reason}}
+	dir := t.TempDir()
+	if err := out.Save(dir); err != nil {
+		t.Fatal(err)
+	}
+	same := &errorRecorder{TB: t}
+	if rj := Rejudge(same, dir); rj == nil || len(same.errors) > 0 {
+		t.Fatalf("the untouched run: %v", same.errors)
+	}
+	ledger, ok := out.Check("ledger")
+	if !ok || ledger.Verdict == assertions.Pass {
+		t.Fatalf("the synthetic run was meant to leave the ledger unjudged, got %+v", ledger)
+	}
+	for i := range out.Result.Checks {
+		if out.Result.Checks[i].Name == "ledger" {
+			out.Result.Checks[i].Verdict = assertions.Pass
+		}
+	}
+	if err := report.WriteResult(dir, out.Result); err != nil {
+		t.Fatal(err)
+	}
+	differs := &errorRecorder{TB: t}
+	Rejudge(differs, dir)
+	want := fmt.Sprintf("ledger: verdict saved pass, re-judged %s", ledger.Verdict)
+	if len(differs.errors) != 1 || !strings.Contains(differs.errors[0], want) {
+		t.Errorf("a saved pass the files do not give: errors %q, want one saying %q", differs.errors, want)
 	}
 }
