@@ -320,10 +320,13 @@ func faultSteps(file string, n *yaml.Node) ([]FaultStep, error) {
 				}
 				dur, err := time.ParseDuration(v)
 				if err != nil {
+					if overflowsDuration(v) {
+						return nil, ferr(dn.Line, d.key, "must be in 0s..%s, got %s", shortDur(MaxFaultOffset), v)
+					}
 					return nil, ferr(dn.Line, d.key, "not a duration (want e.g. 15m, 4h): %q", v)
 				}
-				if dur < 0 {
-					return nil, ferr(dn.Line, d.key, "must not be negative, got %s", v)
+				if dur < 0 || dur > MaxFaultOffset {
+					return nil, ferr(dn.Line, d.key, "must be in 0s..%s, got %s", shortDur(MaxFaultOffset), v)
 				}
 				*d.to = dur
 			}
