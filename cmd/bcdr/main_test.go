@@ -18,6 +18,10 @@ import (
 var bin string
 
 func TestMain(m *testing.M) {
+	if os.Getenv(ownerHelperEnv) != "" {
+		ownerHelper()
+		return
+	}
 	dir, err := os.MkdirTemp("", "bcdr-cli-test-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
