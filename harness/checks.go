@@ -105,7 +105,7 @@ func checkNames(field string, names []string) error {
 // skipChecksKnob is the skip-checks knob: derived checks the run drops, by
 // name, comma-separated ("" = none).
 func skipChecksKnob() Knob {
-	return Knob{Name: "skip-checks", Help: "checks to drop from the ones the faults call for, comma-separated (shown in every report)",
+	return Knob{Name: "skip-checks", Help: "checks to drop from the ones the faults call for, comma-separated (shown in every report)", Range: "check names",
 		get: func(s *Scenario) string { return strings.Join(s.SkipChecks, ",") },
 		set: func(s *Scenario, v string) error {
 			var names []string

@@ -105,14 +105,17 @@ func prepare(sc Scenario) (Scenario, []prepared, *Schedule, error) {
 }
 
 func prepareSteps(sc Scenario) ([]prepared, error) {
+	// Every knob in its range, also in a scenario built in Go.
+	if err := CheckKnobs(sc); err != nil {
+		return nil, err
+	}
 	if err := sc.Spec.Validate(); err != nil {
 		return nil, &KnobError{Knob: "topology", Err: err}
 	}
-	if sc.Scale != 0 && sc.Scale < 1 {
-		return nil, &KnobError{Knob: "time-scale", Err: fmt.Errorf("must be at least 1 (or auto), got %g", sc.Scale)}
-	}
-	if sc.Workload.Clients < 1 || sc.Workload.Rate <= 0 {
-		return nil, &KnobError{Knob: "clients", Err: errors.New("the workload needs at least one client and a positive rate")}
+	for i, st := range sc.Faults {
+		if err := CheckFaultTimes(st); err != nil {
+			return nil, &faults.Error{Msg: fmt.Sprintf("faults[%d] (%s): %v", i, st.Name, err)}
+		}
 	}
 	if err := checkNames("checks", sc.Checks); err != nil {
 		return nil, err

@@ -8,8 +8,11 @@
 package harness
 
 import (
+	"errors"
 	"fmt"
+	"math"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -126,79 +129,185 @@ func DefaultScenario() Scenario {
 type Knob struct {
 	Name string
 	Help string
-	get  func(*Scenario) string
-	set  func(*Scenario, string) error
+	// Range is the values the knob takes, as shown by bcdr drill --help:
+	// "1..10000", "1s..24h", "true|false".
+	Range string
+	get   func(*Scenario) string
+	set   func(*Scenario, string) error
+	// check tells whether the scenario's value is in range (nil: every value
+	// the field can hold is); Validate runs it on scenarios built in Go.
+	check func(*Scenario) error
 }
 
-func durKnob(name, help string, p func(*Scenario) *time.Duration) Knob {
-	return Knob{Name: name, Help: help,
+// Ranges of the numeric knobs. A value outside them either cannot run (a
+// rate of 1e12 writes per second has no ticker period) or asks the machine
+// for more than a drill can have (100000 clients).
+const (
+	MaxRate           = 10000 // business writes per wall second
+	MaxClients        = 256
+	MaxTimeScale      = 1000
+	MaxInstances      = 50
+	MaxFaultDomains   = 5
+	MaxDetectAfter    = 100
+	MaxMinWrites      = 100_000_000
+	MaxBlobDropEvery  = 1_000_000
+	MinSchedule       = time.Second // log backup, copy, restore, blob replication, health probes
+	MaxSchedule       = 24 * time.Hour
+	MinPhase          = time.Second // steady state, holds, windows, the failed-over period
+	MaxPhase          = 168 * time.Hour
+	MinBudget         = time.Second
+	MaxBudget         = 720 * time.Hour
+	MaxFaultOffset    = 168 * time.Hour // a fault step's at and duration
+	maxSlowSwitchover = 168 * time.Hour
+)
+
+// shortDur writes a duration without its zero tails: 24h, 1h30m, 1s.
+func shortDur(d time.Duration) string {
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
+}
+
+func rangeError(rng, got string) error {
+	return fmt.Errorf("must be in %s, got %s", rng, got)
+}
+
+func durKnob(name, help string, min, max time.Duration, p func(*Scenario) *time.Duration) Knob {
+	rng := shortDur(min) + ".." + shortDur(max)
+	return Knob{Name: name, Help: help, Range: rng,
 		get: func(s *Scenario) string { return p(s).String() },
 		set: func(s *Scenario, v string) error {
-			d, err := time.ParseDuration(v)
+			d, err := time.ParseDuration(strings.TrimSpace(v))
 			if err != nil {
+				if overflowsDuration(v) {
+					return rangeError(rng, v)
+				}
 				return fmt.Errorf("not a duration (want e.g. 15m, 4h): %q", v)
 			}
-			if d < 0 {
-				return fmt.Errorf("must not be negative, got %s", v)
+			if d < min || d > max {
+				return rangeError(rng, v)
 			}
 			*p(s) = d
 			return nil
-		}}
-}
-
-func posDurKnob(name, help string, p func(*Scenario) *time.Duration) Knob {
-	k := durKnob(name, help, p)
-	set := k.set
-	k.set = func(s *Scenario, v string) error {
-		if err := set(s, v); err != nil {
-			return err
-		}
-		if *p(s) == 0 {
-			return fmt.Errorf("must be positive, got %s", v)
-		}
-		return nil
-	}
-	return k
-}
-
-func intKnob(name, help string, min int, p func(*Scenario) *int) Knob {
-	return Knob{Name: name, Help: help,
-		get: func(s *Scenario) string { return fmt.Sprint(*p(s)) },
-		set: func(s *Scenario, v string) error {
-			var n int
-			if _, err := fmt.Sscan(v, &n); err != nil || fmt.Sprint(n) != strings.TrimSpace(v) {
-				return fmt.Errorf("not an integer: %q", v)
+		},
+		check: func(s *Scenario) error {
+			if d := *p(s); d < min || d > max {
+				return rangeError(rng, d.String())
 			}
-			if n < min {
-				return fmt.Errorf("must be at least %d, got %d", min, n)
-			}
-			*p(s) = n
 			return nil
 		}}
 }
 
-func floatKnob(name, help string, min float64, p func(*Scenario) *float64) Knob {
-	return Knob{Name: name, Help: help,
-		get: func(s *Scenario) string { return fmt.Sprint(*p(s)) },
+// overflowsDuration tells whether v is a duration too large for
+// time.Duration (which time.ParseDuration reports only as "invalid
+// duration"): a plain number that overflows, and valid once made small.
+func overflowsDuration(v string) bool {
+	v = strings.TrimLeft(strings.TrimSpace(v), "+-")
+	i := strings.IndexFunc(v, func(r rune) bool { return r != '.' && (r < '0' || r > '9') })
+	if i <= 0 || strings.Count(v[:i], ".") > 1 || v[:i] == "." {
+		return false
+	}
+	if _, err := time.ParseDuration(v); err == nil {
+		return false
+	}
+	_, err := time.ParseDuration("1" + v[i:])
+	return err == nil
+}
+
+// parseInt reads a decimal integer written the plain way (no sign but -, no
+// leading zeros, no base prefix); ok is false for anything else. An integer
+// too big for int64 reads as ±inf (big = true).
+func parseInt(v string) (n int64, big, ok bool) {
+	v = strings.TrimSpace(v)
+	n, err := strconv.ParseInt(v, 10, 64)
+	if err != nil {
+		var ne *strconv.NumError
+		if errors.As(err, &ne) && ne.Err == strconv.ErrRange {
+			return n, true, true
+		}
+		return 0, false, false
+	}
+	if strconv.FormatInt(n, 10) != v {
+		return 0, false, false
+	}
+	return n, false, true
+}
+
+func intKnob(name, help string, min, max int, p func(*Scenario) *int) Knob {
+	rng := fmt.Sprintf("%d..%d", min, max)
+	return Knob{Name: name, Help: help, Range: rng,
+		get: func(s *Scenario) string { return strconv.Itoa(*p(s)) },
 		set: func(s *Scenario, v string) error {
-			var f float64
-			if _, err := fmt.Sscan(v, &f); err != nil {
-				return fmt.Errorf("not a number: %q", v)
+			n, big, ok := parseInt(v)
+			if !ok {
+				return fmt.Errorf("not an integer: %q", v)
 			}
-			if f < min {
-				return fmt.Errorf("must be at least %g, got %g", min, f)
+			if big || n < int64(min) || n > int64(max) {
+				return rangeError(rng, strings.TrimSpace(v))
+			}
+			*p(s) = int(n)
+			return nil
+		},
+		check: func(s *Scenario) error {
+			if n := *p(s); n < min || n > max {
+				return rangeError(rng, strconv.Itoa(n))
+			}
+			return nil
+		}}
+}
+
+// parseFloat reads a finite number; NaN and infinities are refused.
+func parseFloat(v string) (float64, error) {
+	f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
+	if err != nil {
+		var ne *strconv.NumError
+		if errors.As(err, &ne) && ne.Err == strconv.ErrRange {
+			return 0, fmt.Errorf("too large or too small a number: %q", v)
+		}
+		return 0, fmt.Errorf("not a number: %q", v)
+	}
+	if math.IsNaN(f) || math.IsInf(f, 0) {
+		return 0, fmt.Errorf("must be a finite number, got %q", v)
+	}
+	return f, nil
+}
+
+func floatKnob(name, help string, min, max float64, p func(*Scenario) *float64) Knob {
+	rng := fmt.Sprintf("%g..%g", min, max)
+	inRange := func(f float64) bool { return f >= min && f <= max } // false for NaN
+	return Knob{Name: name, Help: help, Range: rng,
+		get: func(s *Scenario) string { return strconv.FormatFloat(*p(s), 'g', -1, 64) },
+		set: func(s *Scenario, v string) error {
+			f, err := parseFloat(v)
+			if err != nil {
+				return err
+			}
+			if !inRange(f) {
+				return rangeError(rng, strings.TrimSpace(v))
 			}
 			*p(s) = f
 			return nil
+		},
+		check: func(s *Scenario) error {
+			if f := *p(s); !inRange(f) {
+				return rangeError(rng, strconv.FormatFloat(f, 'g', -1, 64))
+			}
+			return nil
 		}}
 }
 
-// scaleKnob is the time scale: a number of at least 1, or auto (0) for the
-// provider's own.
+// scaleKnob is the time scale: a number in 1..MaxTimeScale, or auto (0) for
+// the provider's own.
 func scaleKnob() Knob {
-	k := floatKnob("time-scale", "service seconds per wall second (auto: the provider's, 200 local, 100 containers)", 1,
+	k := floatKnob("time-scale", "service seconds per wall second (auto: the provider's, 200 local, 100 containers)", 1, MaxTimeScale,
 		func(s *Scenario) *float64 { return &s.Scale })
-	get, set := k.get, k.set
+	get, set, check := k.get, k.set, k.check
+	k.Range = "auto or " + k.Range
 	k.get = func(s *Scenario) string {
 		if s.Scale == 0 {
 			return "auto"
@@ -206,11 +315,23 @@ func scaleKnob() Knob {
 		return get(s)
 	}
 	k.set = func(s *Scenario, v string) error {
-		if v == "auto" || v == "0" {
+		if v := strings.TrimSpace(v); v == "auto" || v == "0" {
 			s.Scale = 0
 			return nil
 		}
-		return set(s, v)
+		if err := set(s, v); err != nil {
+			return fmt.Errorf("%v (or auto)", err)
+		}
+		return nil
+	}
+	k.check = func(s *Scenario) error {
+		if s.Scale == 0 {
+			return nil
+		}
+		if err := check(s); err != nil {
+			return fmt.Errorf("%v (or auto)", err)
+		}
+		return nil
 	}
 	return k
 }
@@ -255,7 +376,7 @@ func (s *Scenario) TimeScale() float64 {
 }
 
 func boolKnob(name, help string, p func(*Scenario) *bool) Knob {
-	return Knob{Name: name, Help: help,
+	return Knob{Name: name, Help: help, Range: "true|false",
 		get: func(s *Scenario) string { return fmt.Sprint(*p(s)) },
 		set: func(s *Scenario, v string) error {
 			switch v {
@@ -271,7 +392,7 @@ func boolKnob(name, help string, p func(*Scenario) *bool) Knob {
 }
 
 func choiceKnob(name, help string, choices []string, p func(*Scenario) *string) Knob {
-	return Knob{Name: name, Help: help + " (" + strings.Join(choices, ", ") + ")",
+	return Knob{Name: name, Help: help + " (" + strings.Join(choices, ", ") + ")", Range: strings.Join(choices, "|"),
 		get: func(s *Scenario) string { return *p(s) },
 		set: func(s *Scenario, v string) error {
 			for _, c := range choices {
@@ -288,47 +409,52 @@ func choiceKnob(name, help string, choices []string, p func(*Scenario) *string) 
 func Knobs() []Knob {
 	return []Knob{
 		scaleKnob(),
-		{Name: "seed", Help: "seed of every random choice (workload, schedules)",
+		{Name: "seed", Help: "seed of every random choice (workload, schedules)", Range: "0..9223372036854775807",
 			get: func(s *Scenario) string { return fmt.Sprint(s.Seed) },
 			set: func(s *Scenario, v string) error {
-				if _, err := fmt.Sscan(v, &s.Seed); err != nil {
+				n, big, ok := parseInt(v)
+				if !ok {
 					return fmt.Errorf("not an integer: %q", v)
 				}
+				if big || n < 0 {
+					return rangeError("0..9223372036854775807", strings.TrimSpace(v))
+				}
+				s.Seed = n
 				return nil
 			}},
 		choiceKnob("provider", "where the environment runs", []string{"local", "containers"}, func(s *Scenario) *string { return &s.Spec.Provider }),
 		choiceKnob("sql-engine", "SQL engine", []string{"postgres", "sqlserver"}, func(s *Scenario) *string { return &s.Spec.SQLEngine }),
 		blobEngineKnob(),
-		posDurKnob("rpo", "RPO budget: most data loss allowed on a region failover (service time)", func(s *Scenario) *time.Duration { return &s.Budgets.RPO }),
-		posDurKnob("rto", "RTO budget: longest recovery allowed on a region failover (service time)", func(s *Scenario) *time.Duration { return &s.Budgets.RTO }),
-		posDurKnob("failback-interruption", "longest write interruption allowed during failback", func(s *Scenario) *time.Duration { return &s.Budgets.FailbackInterruption }),
-		posDurKnob("batch-outage", "longest batch-service outage allowed around failback", func(s *Scenario) *time.Duration { return &s.Budgets.BatchOutage }),
-		posDurKnob("retry-budget", "how long a client retries one request before the failure is customer-visible", func(s *Scenario) *time.Duration { return &s.Budgets.RetryBudget }),
-		intKnob("min-writes-before-fault", "least acknowledged writes before the fault for a valid run", 0, func(s *Scenario) *int { return &s.Budgets.MinWritesBeforeFault }),
-		posDurKnob("log-backup-interval", "SQL log backup schedule; bounds the RPO", func(s *Scenario) *time.Duration { return &s.Spec.LogBackupInterval }),
-		posDurKnob("log-copy-interval", "SQL log copy (across the WAN) schedule", func(s *Scenario) *time.Duration { return &s.Spec.LogCopyInterval }),
-		posDurKnob("log-restore-interval", "SQL log restore schedule on the secondary", func(s *Scenario) *time.Duration { return &s.Spec.LogRestoreInterval }),
-		posDurKnob("blob-replication-interval", "blob replication schedule", func(s *Scenario) *time.Duration { return &s.Spec.BlobReplInterval }),
-		posDurKnob("probe-interval", "load-balancer health probe interval", func(s *Scenario) *time.Duration { return &s.Spec.ProbeInterval }),
-		posDurKnob("decision-window", "how long an outage lasts before the region is declared lost", func(s *Scenario) *time.Duration { return &s.Runbook.DecisionWindow }),
-		intKnob("detect-after", "failed health probes in a row that make an outage", 1, func(s *Scenario) *int { return &s.Runbook.DetectAfter }),
+		durKnob("rpo", "RPO budget: most data loss allowed on a region failover (service time)", MinBudget, MaxBudget, func(s *Scenario) *time.Duration { return &s.Budgets.RPO }),
+		durKnob("rto", "RTO budget: longest recovery allowed on a region failover (service time)", MinBudget, MaxBudget, func(s *Scenario) *time.Duration { return &s.Budgets.RTO }),
+		durKnob("failback-interruption", "longest write interruption allowed during failback", MinBudget, MaxBudget, func(s *Scenario) *time.Duration { return &s.Budgets.FailbackInterruption }),
+		durKnob("batch-outage", "longest batch-service outage allowed around failback", MinBudget, MaxBudget, func(s *Scenario) *time.Duration { return &s.Budgets.BatchOutage }),
+		durKnob("retry-budget", "how long a client retries one request before the failure is customer-visible", MinBudget, MaxBudget, func(s *Scenario) *time.Duration { return &s.Budgets.RetryBudget }),
+		intKnob("min-writes-before-fault", "least acknowledged writes before the fault for a valid run", 0, MaxMinWrites, func(s *Scenario) *int { return &s.Budgets.MinWritesBeforeFault }),
+		durKnob("log-backup-interval", "SQL log backup schedule; bounds the RPO", MinSchedule, MaxSchedule, func(s *Scenario) *time.Duration { return &s.Spec.LogBackupInterval }),
+		durKnob("log-copy-interval", "SQL log copy (across the WAN) schedule", MinSchedule, MaxSchedule, func(s *Scenario) *time.Duration { return &s.Spec.LogCopyInterval }),
+		durKnob("log-restore-interval", "SQL log restore schedule on the secondary", MinSchedule, MaxSchedule, func(s *Scenario) *time.Duration { return &s.Spec.LogRestoreInterval }),
+		durKnob("blob-replication-interval", "blob replication schedule", MinSchedule, MaxSchedule, func(s *Scenario) *time.Duration { return &s.Spec.BlobReplInterval }),
+		durKnob("probe-interval", "load-balancer health probe interval", MinSchedule, MaxSchedule, func(s *Scenario) *time.Duration { return &s.Spec.ProbeInterval }),
+		durKnob("decision-window", "how long an outage lasts before the region is declared lost", MinPhase, MaxPhase, func(s *Scenario) *time.Duration { return &s.Runbook.DecisionWindow }),
+		intKnob("detect-after", "failed health probes in a row that make an outage", 1, MaxDetectAfter, func(s *Scenario) *int { return &s.Runbook.DetectAfter }),
 		choiceKnob("sign-off", "customer's answer when a failover could lose data", []string{"approve", "refuse"}, func(s *Scenario) *string { return &s.Runbook.SignOff }),
-		posDurKnob("failed-over-for", "how long to run failed over before the primary region returns", func(s *Scenario) *time.Duration { return &s.Runbook.FailedOverFor }),
-		intKnob("instances-per-region", "AOS instances per region", 1, func(s *Scenario) *int { return &s.Spec.InstancesPerRegion }),
-		intKnob("fault-domains", "fault domains per region", 1, func(s *Scenario) *int { return &s.Spec.FaultDomains }),
+		durKnob("failed-over-for", "how long to run failed over before the primary region returns", MinPhase, MaxPhase, func(s *Scenario) *time.Duration { return &s.Runbook.FailedOverFor }),
+		intKnob("instances-per-region", "AOS instances per region", 1, MaxInstances, func(s *Scenario) *int { return &s.Spec.InstancesPerRegion }),
+		intKnob("fault-domains", "fault domains per region", 1, MaxFaultDomains, func(s *Scenario) *int { return &s.Spec.FaultDomains }),
 		choiceKnob("placement", "placement of instances over fault domains", []string{"round-robin", "single"}, func(s *Scenario) *string { return &s.Spec.Placement }),
-		intKnob("clients", "concurrent workload clients", 1, func(s *Scenario) *int { return &s.Workload.Clients }),
-		floatKnob("rate", "business writes per wall second, all clients", 1, func(s *Scenario) *float64 { return &s.Workload.Rate }),
-		posDurKnob("probe-every", "service time between batch, report and maintenance probes", func(s *Scenario) *time.Duration { return &s.Workload.ProbeEvery }),
-		posDurKnob("steady-state", "traffic before the first fault (service time)", func(s *Scenario) *time.Duration { return &s.SteadyState }),
-		posDurKnob("fault-hold", "how long a non-region fault stays injected", func(s *Scenario) *time.Duration { return &s.FaultHold }),
-		posDurKnob("after", "traffic after the last recovery (service time)", func(s *Scenario) *time.Duration { return &s.After }),
+		intKnob("clients", "concurrent workload clients", 1, MaxClients, func(s *Scenario) *int { return &s.Workload.Clients }),
+		floatKnob("rate", "business writes per wall second, all clients", 1, MaxRate, func(s *Scenario) *float64 { return &s.Workload.Rate }),
+		durKnob("probe-every", "service time between batch, report and maintenance probes", MinPhase, MaxPhase, func(s *Scenario) *time.Duration { return &s.Workload.ProbeEvery }),
+		durKnob("steady-state", "traffic before the first fault (service time)", MinPhase, MaxPhase, func(s *Scenario) *time.Duration { return &s.SteadyState }),
+		durKnob("fault-hold", "how long a non-region fault stays injected", MinPhase, MaxPhase, func(s *Scenario) *time.Duration { return &s.FaultHold }),
+		durKnob("after", "traffic after the last recovery (service time)", MinPhase, MaxPhase, func(s *Scenario) *time.Duration { return &s.After }),
 		boolKnob("skip-final-log-backup", "DEFECT: failback skips the tail-of-log backup (shows failback-loss catching it)", func(s *Scenario) *bool { return &s.Runbook.SkipFinalLogBackup }),
 		boolKnob("skip-sign-off-gate", "DEFECT: fail over without asking for sign-off", func(s *Scenario) *bool { return &s.Runbook.SkipSignOffGate }),
 		boolKnob("skip-limited-mode", "DEFECT: stay out of limited mode while failed over", func(s *Scenario) *bool { return &s.Runbook.SkipLimitedMode }),
 		skipChecksKnob(),
-		durKnob("slow-switchover", "DEFECT: the failback's planned switch keeps the front door drained this much longer (shows failback-interruption and batch-outage catching it)", func(s *Scenario) *time.Duration { return &s.Runbook.SlowSwitchover }),
-		intKnob("blob-drop-every", "DEFECT: the blob replicator drops every Nth object (0 = never)", 0, func(s *Scenario) *int { return &s.Spec.BlobDropEvery }),
+		durKnob("slow-switchover", "DEFECT: the failback's planned switch keeps the front door drained this much longer (shows failback-interruption and batch-outage catching it)", 0, maxSlowSwitchover, func(s *Scenario) *time.Duration { return &s.Runbook.SlowSwitchover }),
+		intKnob("blob-drop-every", "DEFECT: the blob replicator drops every Nth object (0 = never)", 0, MaxBlobDropEvery, func(s *Scenario) *int { return &s.Spec.BlobDropEvery }),
 		boolKnob("aos-ignore-limited-mode", "DEFECT: the AOS accepts maintenance in limited mode", func(s *Scenario) *bool { return &s.Spec.AOSIgnoreLimitedMode }),
 	}
 }
@@ -410,4 +536,30 @@ func (s *Scenario) ReplayCommand(base Scenario) string {
 		cmd += " " + strings.Join(parts, " ")
 	}
 	return cmd
+}
+
+// CheckKnobs reports the first knob whose value is out of its range.
+func CheckKnobs(sc Scenario) error {
+	for _, k := range Knobs() {
+		if k.check == nil {
+			continue
+		}
+		if err := k.check(&sc); err != nil {
+			return &KnobError{Knob: k.Name, Err: err}
+		}
+	}
+	return nil
+}
+
+// CheckFaultTimes tells whether a fault step's at and duration are in
+// 0..MaxFaultOffset.
+func CheckFaultTimes(st FaultStep) error {
+	rng := "0s.." + shortDur(MaxFaultOffset)
+	if st.At < 0 || st.At > MaxFaultOffset {
+		return fmt.Errorf("at: %w", rangeError(rng, st.At.String()))
+	}
+	if st.Duration < 0 || st.Duration > MaxFaultOffset {
+		return fmt.Errorf("duration: %w", rangeError(rng, st.Duration.String()))
+	}
+	return nil
 }

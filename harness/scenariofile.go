@@ -320,10 +320,13 @@ func faultSteps(file string, n *yaml.Node) ([]FaultStep, error) {
 				}
 				dur, err := time.ParseDuration(v)
 				if err != nil {
+					if overflowsDuration(v) {
+						return nil, ferr(dn.Line, d.key, "must be in 0s..%s, got %s", shortDur(MaxFaultOffset), v)
+					}
 					return nil, ferr(dn.Line, d.key, "not a duration (want e.g. 15m, 4h): %q", v)
 				}
-				if dur < 0 {
-					return nil, ferr(dn.Line, d.key, "must not be negative, got %s", v)
+				if dur < 0 || dur > MaxFaultOffset {
+					return nil, ferr(dn.Line, d.key, "must be in 0s..%s, got %s", shortDur(MaxFaultOffset), v)
 				}
 				*d.to = dur
 			}
@@ -525,15 +528,15 @@ func yamlErrorText(err error) string {
 
 // fileDoc is a scenario file as written by ScenarioFile.
 type fileDoc struct {
-	Scenario    string            `yaml:"scenario"`
-	Name        string            `yaml:"name,omitempty"`
-	Description string            `yaml:"description,omitempty"`
-	Seed        int64             `yaml:"seed"`
-	Set         map[string]string `yaml:"set,omitempty"`
-	Faults      []fileFault       `yaml:"faults"` // always written: none is not the base's
-	Checks      []string          `yaml:"checks,omitempty"`
-	SkipChecks  []string          `yaml:"skip-checks,omitempty"`
-	Expect      map[string]string `yaml:"expect,omitempty"`
+	Scenario    string             `yaml:"scenario"`
+	Name        string             `yaml:"name,omitempty"`
+	Description *string            `yaml:"description,omitempty"` // nil: the base's; "" is written
+	Seed        int64              `yaml:"seed"`
+	Set         map[string]string  `yaml:"set,omitempty"`
+	Faults      []fileFault        `yaml:"faults"`           // always written: none is not the base's
+	Checks      *[]string          `yaml:"checks,omitempty"` // nil: the base's; an empty list is written
+	SkipChecks  []string           `yaml:"skip-checks,omitempty"`
+	Expect      *map[string]string `yaml:"expect,omitempty"` // nil: the base's; an empty map is written
 }
 
 type fileFault struct {
@@ -549,12 +552,22 @@ type fileFault struct {
 // bcdr drill --file reads it back to the same scenario, so a suite row or a
 // derived scenario that is not built in can be replayed from the CLI.
 func ScenarioFile(sc, base Scenario) ([]byte, error) {
-	doc := fileDoc{Scenario: base.Name, Seed: sc.Seed, Checks: sc.Checks, SkipChecks: sc.SkipChecks, Faults: []fileFault{}}
+	doc := fileDoc{Scenario: base.Name, Seed: sc.Seed, SkipChecks: sc.SkipChecks, Faults: []fileFault{}}
 	if sc.Name != base.Name {
 		doc.Name = sc.Name
 	}
 	if sc.Description != base.Description {
-		doc.Description = sc.Description
+		doc.Description = &sc.Description
+	}
+	// An empty list or map is written when the base has some: left out, the
+	// file would get the base's.
+	if len(sc.Checks) > 0 || len(base.Checks) > 0 {
+		checks := append([]string{}, sc.Checks...)
+		doc.Checks = &checks
+	}
+	if len(sc.Expect) > 0 || len(base.Expect) > 0 {
+		expect := map[string]string{}
+		doc.Expect = &expect
 	}
 	bv := base.KnobValues()
 	for k, v := range sc.KnobValues() {
@@ -576,10 +589,7 @@ func ScenarioFile(sc, base Scenario) ([]byte, error) {
 		doc.Faults = append(doc.Faults, ff)
 	}
 	for k, v := range sc.Expect {
-		if doc.Expect == nil {
-			doc.Expect = map[string]string{}
-		}
-		doc.Expect[k] = string(v)
+		(*doc.Expect)[k] = string(v)
 	}
 	return yaml.Marshal(doc)
 }

@@ -42,3 +42,19 @@ func TestScenarioFileRoundTrip(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, base, got, "%s", data)
 }
+
+// An empty description is written as such: left out, the file would read
+// back with the base's description (found by FuzzScenarioFile).
+func TestScenarioFileRoundTripKeepsAnEmptyDescription(t *testing.T) {
+	base := DefaultScenario()
+	require.NotEmpty(t, base.Description, "the test needs a base with a description")
+	sc := base
+	sc.Name = "x"
+	sc.Description = ""
+	data, err := ScenarioFile(sc, base)
+	require.NoError(t, err)
+	require.Contains(t, string(data), "description: \"\"")
+	got, _, err := ParseScenarioFile("replay.yaml", data)
+	require.NoError(t, err, "%s", data)
+	require.Equal(t, sc, got, "%s", data)
+}

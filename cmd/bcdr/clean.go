@@ -15,6 +15,8 @@ import (
 
 	"github.com/bcdr-harness/bcdr/control"
 	"github.com/bcdr-harness/bcdr/topology/containers" // also registers the "containers" provider
+	"github.com/bcdr-harness/bcdr/topology/local"
+	"github.com/bcdr-harness/bcdr/topology/workdir"
 )
 
 // ourProcess is a process a bcdr run started.
@@ -119,7 +121,7 @@ func cmdClean(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	runID := fs.String("run-id", "", "containers: clean only this run's containers (default: every bcdr run's)")
 	docker := fs.Bool("containers", true, "also remove bcdr containers, networks and volumes when Docker answers")
 	dry := fs.Bool("dry-run", false, "list what would be removed, remove nothing")
-	minAge := fs.Duration("min-age", time.Minute, "leave work directories younger than this (a run may be starting there)")
+	minAge := fs.Duration("min-age", time.Minute, "leave work directories without an owner record younger than this (a run may be starting there)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			fmt.Fprintf(stdout, `Usage: bcdr clean [--all] [--dry-run] [--state DIR] [--min-age D] [--run-id ID] [--containers=false]
@@ -127,8 +129,10 @@ func cmdClean(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 Removes what runs that were killed left behind, so the machine is as before:
   - AOS stub and PostgreSQL processes of bcdr runs whose bcdr process is gone
     (with --all: every one, running drills and environments included),
-  - bcdr-run-* work directories under %s that no live process uses
-    (and older than --min-age, unless --all),
+  - bcdr-run-* work directories under %s whose owner (the pid and
+    start time recorded inside) is gone, whatever their age; one without
+    that record when no live process uses it and it is older than --min-age
+    (with --all: every one); each directory kept is listed with the reason,
   - the state file under --state when its process is gone,
   - containers, networks and volumes labelled bcdr.run (every run's, or
     --run-id's): do not run it while a containers drill is running.
@@ -204,15 +208,16 @@ Flags:
 		time.Sleep(200 * time.Millisecond)
 	}
 
-	// 3. Work directories.
-	dirs, _ := filepath.Glob(filepath.Join(os.TempDir(), "bcdr-run-*"))
+	// 3. Work directories: removed as soon as the owner recorded inside
+	// (pid and start time) is gone, whatever their age; one without a
+	// record (an older bcdr's) when no live process uses it and it is older
+	// than --min-age. Every one kept is listed with the reason.
+	dirs, _ := filepath.Glob(filepath.Join(os.TempDir(), local.WorkDirPrefix+"*"))
 	inUse := dirsInUse()
 	for _, d := range dirs {
-		if inUse(d) && !*all {
+		if keep := keepWorkDir(d, inUse, *minAge); keep != "" && !*all {
+			fmt.Fprintf(stdout, "kept directory %s: %s\n", d, keep)
 			continue
-		}
-		if fi, err := os.Stat(d); err == nil && !*all && time.Since(fi.ModTime()) < *minAge {
-			continue // a run may be starting there
 		}
 		act("directory %s", d)
 		n++
@@ -249,6 +254,27 @@ Flags:
 		fmt.Fprintln(stdout, "nothing to clean")
 	}
 	return errors.Join(errs...)
+}
+
+// keepWorkDir tells why a work directory must stay ("" = it may go).
+func keepWorkDir(d string, inUse func(string) bool, minAge time.Duration) string {
+	owner, err := workdir.ReadOwner(d)
+	switch {
+	case err == nil && owner.Alive():
+		return fmt.Sprintf("its owner, %s, is running", owner)
+	case inUse(d):
+		return "a live process uses it"
+	case err == nil:
+		return "" // its owner is gone
+	}
+	why := "no owner record"
+	if !errors.Is(err, workdir.ErrNoOwner) {
+		why = err.Error()
+	}
+	if fi, serr := os.Stat(d); serr == nil && time.Since(fi.ModTime()) < minAge {
+		return fmt.Sprintf("%s, and younger than --min-age %s (a run may be starting there)", why, minAge)
+	}
+	return ""
 }
 
 // dirsInUse returns a test for whether a live process names a directory in

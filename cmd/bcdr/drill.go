@@ -48,12 +48,13 @@ Flags:
 `)
 	fs.SetOutput(w)
 	fs.PrintDefaults()
-	fmt.Fprintf(w, "\nKnobs (--set name=value; durations are service time, e.g. 15m, 4h):\n")
+	fmt.Fprintf(w, "\nKnobs (--set name=value; durations are service time, e.g. 15m, 4h; a value outside\nits range is refused before anything starts):\n")
 	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
+	fmt.Fprintf(tw, "  KNOB\tDEFAULT\tRANGE\tMEANING\n")
 	def := harness.DefaultScenario()
 	for _, k := range harness.Knobs() {
 		v, _ := def.Get(k.Name)
-		fmt.Fprintf(tw, "  %s\t%s\t%s\n", k.Name, v, k.Help)
+		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\n", k.Name, v, k.Range, k.Help)
 	}
 	tw.Flush()
 	fmt.Fprint(w, scenarioFileHelp)
@@ -74,8 +75,8 @@ that name the file, line and field:
   faults:                     # replaces the base's faults (bcdr faults)
     - name: region-outage
       params: {region: a}
-      at: 0s                  # service time after the steady state
-      duration: 0s            # 0: the fault's default hold
+      at: 0s                  # service time after the steady state (0s..168h)
+      duration: 0s            # 0: the fault's default hold (0s..168h)
   checks: [validity, rpo, rto, failback-loss]
   expect: {rpo: pass}         # what suites compare against
 Command-line flags apply after the file: --set, --seed and --scale win.

@@ -29,7 +29,12 @@ import (
 	"github.com/bcdr-harness/bcdr/topology/pgship"
 	"github.com/bcdr-harness/bcdr/topology/ports"
 	"github.com/bcdr-harness/bcdr/topology/proc"
+	"github.com/bcdr-harness/bcdr/topology/workdir"
 )
+
+// WorkDirPrefix starts the name of a run's work directory in the temp dir
+// (bcdr clean looks for it).
+const WorkDirPrefix = "bcdr-run-"
 
 // RoleEnv is the variable that turns a re-executed binary into an AOS stub.
 const RoleEnv = "BCDR_ROLE"
@@ -85,7 +90,9 @@ func Up(ctx context.Context, spec topology.Spec, clk *clock.Clock) (_ *Env, err 
 	}()
 	e.workDir = spec.WorkDir
 	if e.workDir == "" {
-		if e.workDir, err = os.MkdirTemp("", "bcdr-run-"); err != nil {
+		// The owner (pid and start time) is recorded inside: bcdr clean
+		// removes the directory as soon as this process is gone.
+		if e.workDir, err = workdir.Create(WorkDirPrefix); err != nil {
 			return nil, fmt.Errorf("work dir: %w", err)
 		}
 		e.ownDir = true
