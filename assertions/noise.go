@@ -71,8 +71,13 @@ func (n Noise) MachineWaitIn(from, to time.Time) time.Duration {
 			sum += t.wait
 		}
 	}
-	return sum
+	// A chain cannot have waited longer than the stretch lasted (with a
+	// tick's slack at each end).
+	return min(sum, to.Sub(from)+2*machineWaitTick)
 }
+
+// machineWaitTick is the meter's period (harness.machineWaitTick).
+const machineWaitTick = 200 * time.Millisecond
 
 // wallWindow places the stretch a check's figure was measured over in wall
 // time: the window's operations, or for replication-lag (whose figure is
@@ -203,7 +208,14 @@ func MeasureNoise(h history.History) Noise {
 			continue
 		}
 		period, _ := num(op.Value["period_ms"])
-		n.waits = append(n.waits, waitTick{from: op.Wall.Add(-msDur(period)), to: op.Wall, wait: msDur(w)})
+		// A thread's wait is counted when it next runs, so one tick may
+		// report a wait that built up over several: no tick counts more
+		// than its own length.
+		wait := msDur(w)
+		if period > 0 {
+			wait = min(wait, msDur(period))
+		}
+		n.waits = append(n.waits, waitTick{from: op.Wall.Add(-msDur(period)), to: op.Wall, wait: wait})
 		n.MachineWaitMaxMS = math.Max(n.MachineWaitMaxMS, w)
 		n.MachineWaitMS += w
 	}

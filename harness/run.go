@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -64,6 +65,41 @@ func (o *Outcome) DecidingScale() (float64, string) {
 		return 0, ""
 	}
 	return scale, why
+}
+
+// MaxRerunSlowdown bounds RerunScale: a rerun at a scale this many times
+// lower than the run's would last about this many times longer.
+const MaxRerunSlowdown = 4
+
+// RerunScale is DecidingScale when a run there would last at most
+// slowdown times as long as this one (slowdown <= 0: MaxRerunSlowdown), and
+// 0 otherwise: a run too close to call by that much stays unknown, since a
+// machine that noisy would make the rerun take hours of wall time.
+func (o *Outcome) RerunScale(slowdown float64) (float64, string) {
+	if slowdown <= 0 {
+		slowdown = MaxRerunSlowdown
+	}
+	scale, why := o.DecidingScale()
+	if scale == 0 || scale*slowdown < o.Result.TimeScale {
+		return 0, why
+	}
+	return scale, why
+}
+
+// Undecided lists what left the run too close to call: each check that
+// was (assertions.Result.TooClose) and the run's own reason when it says
+// so (time-outs during a stalled machine). Empty when nothing was.
+func (o *Outcome) Undecided() []string {
+	var out []string
+	for _, c := range o.Result.Checks {
+		if c.Verdict == assertions.Unknown && c.TooClose {
+			out = append(out, c.Name+": "+c.Explanation)
+		}
+	}
+	if o.Result.Verdict == assertions.Unknown && strings.HasPrefix(o.Result.Reason, "too close to call") {
+		out = append(out, "run: "+o.Result.Reason)
+	}
+	return out
 }
 
 // Options tune a run without changing the scenario.

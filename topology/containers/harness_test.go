@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -55,7 +57,9 @@ func runDrillWith(t *testing.T, name string, expect map[string]assertions.Verdic
 	}}
 	out, err := harness.Run(context.Background(), sc, opts)
 	if err == nil {
-		if scale, why := out.DecidingScale(); scale > 0 {
+		// A rerun at most twice as long: the five drills share one test
+		// timeout.
+		if scale, why := out.RerunScale(2); scale > 0 && len(undecided(out, expect)) > 0 {
 			// Too close to call: the same drill at a finer scale decides.
 			t.Logf("%s: %s; deciding at scale %g", name, why, scale)
 			sc.Scale = scale
@@ -63,6 +67,11 @@ func runDrillWith(t *testing.T, name string, expect map[string]assertions.Verdic
 		}
 	}
 	if out != nil {
+		if dir := os.Getenv("BCDR_RESULTS"); dir != "" {
+			if err := out.Save(filepath.Join(dir, t.Name())); err != nil {
+				t.Logf("save the run: %v", err)
+			}
+		}
 		for _, name := range []string{"snapshot-error", "runbook-failed", "runbook-error", harness.EvFailoverRetry, "failback-retry", harness.EvOldPrimaryFenced} {
 			for _, op := range out.History.Events(name) {
 				t.Logf("event %s: %v", name, op.Value)
@@ -82,7 +91,7 @@ func runDrillWith(t *testing.T, name string, expect map[string]assertions.Verdic
 			if expect == nil {
 				want, named = assertions.Pass, true
 			}
-			if named && c.Verdict != want {
+			if named && c.Verdict != want && !(c.Verdict == assertions.Unknown && c.TooClose) {
 				t.Errorf("check %s: want %s, got %s", c.Name, want, c.Verdict)
 			}
 		}
@@ -93,6 +102,9 @@ func runDrillWith(t *testing.T, name string, expect map[string]assertions.Verdic
 	c, n, v, err := containers.Leftovers(context.Background(), runID)
 	if err != nil || c+n+v != 0 {
 		t.Errorf("after the drill: %d containers, %d networks, %d volumes of run %s left (%v)", c, n, v, runID, err)
+	}
+	if u := undecided(out, expect); len(u) > 0 && !t.Failed() {
+		t.Skipf("too close to call on this machine, not judged: %s", strings.Join(u, "; "))
 	}
 }
 
@@ -161,4 +173,17 @@ func TestDrillWANPartitionOnContainers(t *testing.T) {
 		return sc
 	})
 	runDrill(t, "wan-partition", nil)
+}
+
+// undecided is what left the checks the test judges (all when expect is
+// nil) too close to call.
+func undecided(out *harness.Outcome, expect map[string]assertions.Verdict) []string {
+	var u []string
+	for _, line := range out.Undecided() {
+		name, _, _ := strings.Cut(line, ":")
+		if _, named := expect[name]; expect == nil || named {
+			u = append(u, line)
+		}
+	}
+	return u
 }
