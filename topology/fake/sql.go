@@ -73,7 +73,8 @@ func newPair(clk *clock.Clock, client *http.Client, wan func(string, topology.Re
 	for _, r := range []topology.RegionName{topology.RegionA, topology.RegionB} {
 		n := &node{name: r, db: newDB(), standby: r == topology.RegionB}
 		var err error
-		if n.sql, err = newSvc(p.sqlHandler(n)); err != nil {
+		n.sql = &svc{h: p.sqlHandler(n), pg: true}
+		if err = n.sql.start(); err != nil {
 			p.close()
 			return nil, fmt.Errorf("sql server %s: %w", r, err)
 		}

@@ -22,6 +22,7 @@ type svc struct {
 	addr string
 	srv  *http.Server
 	h    http.Handler
+	pg   bool // answer PostgreSQL probes (an SQL server)
 }
 
 func newSvc(h http.Handler) (*svc, error) {
@@ -40,6 +41,9 @@ func (s *svc) start() error {
 		return err
 	}
 	s.addr = l.Addr().String()
+	if s.pg {
+		l = pgListener{l}
+	}
 	s.srv = &http.Server{Handler: s.h, ReadHeaderTimeout: 5 * time.Second}
 	go func(srv *http.Server) { _ = srv.Serve(l) }(s.srv)
 	return nil
