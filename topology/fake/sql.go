@@ -161,6 +161,10 @@ func (p *pair) exec(n *node, o Op) (execResult, error) {
 			return execResult{Replayed: true}, nil
 		}
 		d.commit(o, time.Now())
+		if n.name == p.primary {
+			// The monitor sees every commit of the reachable primary.
+			p.last = d.position(time.Now())
+		}
 		return execResult{}, nil
 	}
 	switch o.Kind {
