@@ -45,6 +45,9 @@ const (
 	Hardware Class = "hardware"
 	Network  Class = "network"
 	Region   Class = "region"
+	// None is a fault that does nothing (noop): a control for the harness
+	// itself, never drawn into a random schedule.
+	None Class = "none"
 )
 
 // Param describes one parameter of a fault.

@@ -105,7 +105,9 @@ func NewSchedule(seed int64, window time.Duration, pool []string, count int, spe
 	}
 	if len(pool) == 0 {
 		for _, d := range faults.Catalogue() {
-			pool = append(pool, d.Name)
+			if d.Class != faults.None {
+				pool = append(pool, d.Name)
+			}
 		}
 	}
 	pool = append([]string(nil), pool...)
