@@ -71,13 +71,9 @@ func (n Noise) MachineWaitIn(from, to time.Time) time.Duration {
 			sum += t.wait
 		}
 	}
-	// A chain cannot have waited longer than the stretch lasted (with a
-	// tick's slack at each end).
-	return min(sum, to.Sub(from)+2*machineWaitTick)
+	// A chain cannot have waited longer than the stretch lasted.
+	return min(sum, max(to.Sub(from), 0))
 }
-
-// machineWaitTick is the meter's period (harness.machineWaitTick).
-const machineWaitTick = 200 * time.Millisecond
 
 // wallWindow places the stretch a check's figure was measured over in wall
 // time: the window's operations, or for replication-lag (whose figure is
