@@ -238,7 +238,9 @@ func TestFaultsOnEmbeddedEnvironment(t *testing.T) {
 		})
 	}
 	for _, d := range faults.Catalogue() {
-		if !covered[d.Name] {
+		// noop touches nothing and claims no effect to verify; its
+		// lifecycle runs on the fake (fake_lifecycle_test.go).
+		if !covered[d.Name] && d.Class != faults.None {
 			t.Errorf("fault %s has no case here", d.Name)
 		}
 	}
