@@ -202,7 +202,7 @@ func timedOut(op history.Op) bool {
 }
 
 // stalledTimeouts explains unjudged failures that are all time-outs, each
-// during a stall of the machine (timers late or the run's processes waiting
+// during a stall of the machine (the run's processes waiting
 // for a CPU) at least as long as a client's attempt: too close to call, with
 // the scale that would decide. "" if any of them is not so.
 func stalledTimeouts(h history.History, b Budgets, cs []history.Completion) string {
@@ -214,7 +214,7 @@ func stalledTimeouts(h history.History, b Budgets, cs []history.Completion) stri
 		if c.Result.Type != history.Unknown || !timedOut(c.Result) {
 			return ""
 		}
-		stall := max(n.Jitter(), n.MachineWaitIn(c.Invoke.Wall, c.Result.Wall))
+		stall := n.MachineWaitIn(c.Invoke.Wall, c.Result.Wall)
 		if stall < attempt {
 			return ""
 		}
@@ -224,6 +224,6 @@ func stalledTimeouts(h history.History, b Budgets, cs []history.Completion) stri
 	}
 	// An attempt lasts a quarter of the retry budget in wall time.
 	scale := math.Max(1, math.Floor(float64(b.RetryBudget)/4/float64(2*least)))
-	return fmt.Sprintf("too close to call: %s timed out where no check judged them (%s), and during each the harness's timers were late or the run's processes waited for a CPU at least %s, longer than a client's attempt (%s): a stalled machine explains them; rerun with --scale %g, where an attempt lasts twice that stall",
+	return fmt.Sprintf("too close to call: %s timed out where no check judged them (%s), and during each the run's processes (the harness's included) waited for a CPU at least %s, longer than a client's attempt (%s): a stalled machine explains them; rerun with --scale %g, where an attempt lasts twice that stall",
 		plural(len(cs), "customer request", "customer requests"), describeFailures(cs), clock.Round(least), clock.Round(attempt), scale)
 }

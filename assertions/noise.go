@@ -299,14 +299,15 @@ func AttemptTimeout(retryWall time.Duration) time.Duration {
 const AttemptFloor = 150 * time.Millisecond
 
 // applyTimeouts makes a failure that rests only on time-outs unknown when,
-// during each of them, the harness's timers were late or the run's
-// processes waited for a CPU by at least one attempt's time-out: a stalled
-// machine explains each, so the run cannot tell a broken promise from it.
+// during each of them, the run's processes (the harness's included) waited
+// for a CPU by at least one attempt's time-out: a stalled machine explains
+// each, so the run cannot tell a broken promise from it. Only waits inside
+// each request count: the run's worst timer lateness may lie elsewhere.
 func (n Noise) applyTimeouts(r Result) Result {
 	attempt := max(r.attempt, AttemptFloor)
 	worst := time.Duration(-1)
 	for _, s := range r.timeouts {
-		stall := max(n.Jitter(), n.MachineWaitIn(s.from, s.to))
+		stall := n.MachineWaitIn(s.from, s.to)
 		if stall < attempt {
 			return r
 		}
@@ -315,7 +316,7 @@ func (n Noise) applyTimeouts(r Result) Result {
 		}
 	}
 	r.Verdict, r.TooClose = Unknown, true
-	r.Explanation = fmt.Sprintf("too close to call: the failure rests on %d request(s) that timed out, and during each the harness's timers were late or the run's processes waited for a CPU at least %s (an attempt times out after %s): a stalled machine explains them. %s",
+	r.Explanation = fmt.Sprintf("too close to call: the failure rests on %d request(s) that timed out, and during each the run's processes (the harness's included) waited for a CPU at least %s (an attempt times out after %s): a stalled machine explains them. %s",
 		len(r.timeouts), clock.Round(worst), clock.Round(attempt), r.Explanation)
 	return r
 }
