@@ -422,13 +422,6 @@ func JudgeRun(in assertions.Input, names []string) Judgement {
 	return Judgement{Checks: checks, Noise: nz, Verdict: v, Reason: reason}
 }
 
-// Judge runs the named checks on what a run recorded (assertions.Judge: a
-// failure within the run's timing noise of its budget is unknown).
-func Judge(in assertions.Input, names []string) []assertions.Result {
-	out, _, _ := assertions.Judge(in, names)
-	return out
-}
-
 // Verdict is a run's verdict from its checks' results, with the reason when
 // it is unknown: the worst of them (unknown for none), and never pass when
 // customer requests failed or went unknown where no check judged them.
