@@ -264,8 +264,12 @@ func (SignOff) Check(in Input) Result {
 			clock.Round(start.Service), plural(len(lost), "acknowledged write", "acknowledged writes"), clk.Format(r.Observed), clock.Round(granted.Service))
 	case asked:
 		r.Verdict = Pass
-		r.Explanation = fmt.Sprintf("the failover at service %s lost no acknowledged write; sign-off was asked at %s because the runbook saw unshipped commits (possibly unacknowledged ones) and granted at %s",
-			clock.Round(start.Service), clock.Round(requested.Service), clock.Round(granted.Service))
+		why := str(requested.Value, "reason")
+		if why == "" {
+			why = "the runbook saw unshipped commits (possibly unacknowledged ones)"
+		}
+		r.Explanation = fmt.Sprintf("the failover at service %s lost no acknowledged write; sign-off was asked at %s (%s) and granted at %s",
+			clock.Round(start.Service), clock.Round(requested.Service), why, clock.Round(granted.Service))
 	default:
 		r.Verdict = Pass
 		r.Explanation = fmt.Sprintf("the failover at service %s lost no acknowledged write and went ahead without sign-off, as the promise allows", clock.Round(start.Service))

@@ -37,6 +37,7 @@ type Runbook struct {
 	failedAt   time.Time
 	failedBack bool
 	lastUp     time.Time
+	detectedAt time.Time // when the current outage was detected
 	err        error
 	done       chan struct{} // closed when failback finished
 	over       chan struct{} // closed when failover finished
@@ -142,6 +143,9 @@ func (rb *Runbook) detect(ctx context.Context) error {
 			rb.mu.Unlock()
 		} else if fails++; fails >= rb.cfg.DetectAfter {
 			rb.rec.Event(history.EvOutageDetected, map[string]any{"region": string(rb.primary), "failed_probes": fails})
+			rb.mu.Lock()
+			rb.detectedAt = time.Now()
+			rb.mu.Unlock()
 			return nil
 		}
 		if err := rb.sleep(ctx, rb.probeEvery()); err != nil {
@@ -176,11 +180,18 @@ func (rb *Runbook) decide(ctx context.Context) (bool, error) {
 	if err != nil {
 		return false, fmt.Errorf("read log shipping status: %w", err)
 	}
-	if !st.PossibleLoss() || rb.cfg.SkipSignOffGate {
+	rb.mu.Lock()
+	detected := rb.detectedAt
+	rb.mu.Unlock()
+	lossy, why := possibleLoss(st, detected)
+	if !lossy || rb.cfg.SkipSignOffGate {
 		return true, nil
 	}
-	req := map[string]any{"possible_loss": true, "primary_last_commit": st.PrimaryLast.CommitTime,
+	req := map[string]any{"possible_loss": true, "reason": why, "primary_last_commit": st.PrimaryLast.CommitTime,
 		"primary_last_lsn": st.PrimaryLast.LSN, "copied_lsn": st.Copy.LSN}
+	if !st.PrimaryLast.At.IsZero() {
+		req["primary_last_read"] = st.PrimaryLast.At
+	}
 	if !st.Copy.CommitTime.IsZero() && !st.PrimaryLast.CommitTime.IsZero() {
 		req["exposure_service_s"] = clk.Between(st.Copy.CommitTime, st.PrimaryLast.CommitTime).Seconds()
 	}
@@ -201,6 +212,23 @@ func (rb *Runbook) decide(ctx context.Context) (bool, error) {
 }
 
 // errStandDown ends the runbook without failing over.
+// possibleLoss tells whether failing over now could lose committed data,
+// and why. The positions tell when the primary was seen committing beyond
+// what reached the secondary. But the primary's newest commit is known only
+// as of its last reading: read before the outage was detected, it cannot
+// rule out commits acknowledged after it (the region went on serving until
+// it was lost), so such a failover is possibly lossy whatever the positions
+// say.
+func possibleLoss(st topology.ShippingStatus, detected time.Time) (bool, string) {
+	switch {
+	case st.PossibleLoss():
+		return true, "the primary was seen committing beyond what reached the secondary"
+	case st.PrimaryLast.At.IsZero() || st.PrimaryLast.At.Before(detected):
+		return true, "the primary was not read since the outage was detected: commits after its last reading cannot be ruled out"
+	}
+	return false, ""
+}
+
 var errStandDown = fmt.Errorf("runbook stood down: sign-off refused")
 
 func (rb *Runbook) setMode(ctx context.Context, r topology.RegionName, limited bool) error {
