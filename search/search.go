@@ -53,6 +53,11 @@ type Candidate struct {
 	Verdict assertions.Verdict `json:"verdict"`
 	Why     string             `json:"why,omitempty"` // the explanation of an unknown
 	Wall    time.Duration      `json:"wall"`
+	// Measured tells whether the check measured its figure in a valid run,
+	// whatever its verdict (a failure within the timing noise is unknown,
+	// too close to call, but measured: TooClose).
+	Measured bool `json:"measured,omitempty"`
+	TooClose bool `json:"too_close,omitempty"`
 	// Kept tells whether a shrink kept the change (it still failed).
 	Kept bool `json:"kept,omitempty"`
 	// Outcome is the drill's result (nil when it did not start).
@@ -76,6 +81,17 @@ func Worse(a, b Candidate) bool {
 		return a.Figure > b.Figure
 	}
 	return a.Verdict == assertions.Fail && b.Verdict != assertions.Fail
+}
+
+// Higher tells whether a measured a larger figure than b: what the local
+// search climbs. A failure too close to call still points the way to the
+// worst moment, though it is reported as the worst only when nothing is
+// known (Worse).
+func Higher(a, b Candidate) bool {
+	if a.Measured != b.Measured {
+		return a.Measured
+	}
+	return a.Figure > b.Figure
 }
 
 // judge reads the named check out of a drill's outcome. A run whose
@@ -103,8 +119,9 @@ func judge(out *harness.Outcome, err error, check string) Candidate {
 		c.Why = fmt.Sprintf("the run was not judged by %s", check)
 		return c
 	}
-	c.Verdict = r.Verdict
+	c.Verdict, c.TooClose = r.Verdict, r.TooClose
 	c.Figure = time.Duration(r.ObservedServiceS * float64(time.Second)).Round(time.Second)
+	c.Measured = r.Verdict != assertions.Unknown || r.TooClose
 	if r.Verdict != assertions.Pass {
 		c.Why = r.Explanation
 	}
@@ -207,12 +224,12 @@ func (p *Planner) Next() (time.Duration, bool) {
 	return 0, false
 }
 
-// Observe tells the planner what a moment gave: worst is true when it is
-// the worst so far.
-func (p *Planner) Observe(at time.Duration, worst bool) {
+// Observe tells the planner what a moment gave: higher is true when its
+// figure is the highest so far (Higher).
+func (p *Planner) Observe(at time.Duration, higher bool) {
 	p.tried[at] = true
 	coarse := p.n <= len(p.coarse)
-	if worst {
+	if higher {
 		p.best, p.haveBst = at, true
 		return
 	}
@@ -289,6 +306,7 @@ func Search(ctx context.Context, sc harness.Scenario, opt Options) (*Report, err
 		return nil, err
 	}
 	rep := &Report{Figure: opt.Figure, Period: Period(sc, opt.Figure), Step: step, Base: sc, Worst: -1}
+	lead := -1 // the candidate the local search climbs from
 	if rep.Period <= 0 {
 		return nil, fmt.Errorf("figure %s: the scenario's schedule interval is %s", opt.Figure, rep.Period)
 	}
@@ -302,11 +320,14 @@ func Search(ctx context.Context, sc harness.Scenario, opt Options) (*Report, err
 		c := judge(out, err, opt.Figure)
 		c.N, c.At = i+1, at
 		rep.Candidates = append(rep.Candidates, c)
-		worst := rep.Worst < 0 || Worse(c, rep.Candidates[rep.Worst])
-		if worst {
+		if rep.Worst < 0 || Worse(c, rep.Candidates[rep.Worst]) {
 			rep.Worst = len(rep.Candidates) - 1
 		}
-		pl.Observe(at, worst)
+		higher := lead < 0 || Higher(c, rep.Candidates[lead])
+		if higher {
+			lead = len(rep.Candidates) - 1
+		}
+		pl.Observe(at, higher)
 		if opt.OnCandidate != nil {
 			opt.OnCandidate(c)
 		}

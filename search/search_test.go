@@ -319,7 +319,7 @@ func TestShrinkKeepsWhatStillFailsTheSameCheck(t *testing.T) {
 	require.Len(t, sh.Steps, 1)
 }
 
-func TestShrinkRefusesASchedulThatDoesNotFail(t *testing.T) {
+func TestShrinkRefusesAScheduleThatDoesNotFail(t *testing.T) {
 	run := func(_ context.Context, s harness.Scenario) (*harness.Outcome, error) {
 		return outcome(assertions.Pass, "rpo", assertions.Pass, time.Minute), nil
 	}
@@ -327,4 +327,38 @@ func TestShrinkRefusesASchedulThatDoesNotFail(t *testing.T) {
 	require.ErrorIs(t, err, ErrNoFailure)
 	_, err = Shrink(context.Background(), threeFaults(), ShrinkOptions{Run: run, Check: "rpo"})
 	require.ErrorIs(t, err, ErrNoFailure)
+}
+
+// A failure too close to call is not reported as the worst when something
+// is known, but the local search climbs from it: it points at the worst
+// moment.
+func TestSearchClimbsFromAFailureTooCloseToCall(t *testing.T) {
+	sc := harness.DefaultScenario()
+	period := sc.Spec.LogBackupInterval
+	f := sawtooth(period, 0) // largest just before each period's end
+	var ran []time.Duration
+	run := func(_ context.Context, s harness.Scenario) (*harness.Outcome, error) {
+		at := s.Faults[0].At
+		ran = append(ran, at)
+		out := outcome(assertions.Pass, "rpo", assertions.Pass, f(at))
+		if f(at) > 3*time.Minute {
+			out.Result.Checks[1].Verdict = assertions.Unknown
+			out.Result.Checks[1].TooClose = true
+		}
+		return out, nil
+	}
+	rep, err := Search(context.Background(), sc, Options{Runs: 3, Seed: 1, Run: run})
+	require.NoError(t, err)
+	require.Len(t, ran, 3)
+	c := rep.Candidates
+	// The sweep: one moment under 3m of figure, one over it (too close).
+	hi, lo := c[0], c[1]
+	if Higher(lo, hi) {
+		hi, lo = lo, hi
+	}
+	require.True(t, hi.TooClose && hi.Measured && !hi.Known(), "%+v", c)
+	require.True(t, lo.Known(), "%+v", c)
+	require.Equal(t, hi.At+NewPlanner(period, 3, 1).step, ran[2], "the third moment steps right of the too-close one")
+	w, _ := rep.WorstCandidate()
+	require.True(t, w.Known(), "a known moment is reported as the worst: %+v", w)
 }

@@ -114,9 +114,6 @@ func (f *searchFlags) parse(cmd string, args []string, w io.Writer, usage string
 	if f.out == "" {
 		f.out = filepath.Join("runs", fmt.Sprintf("%s-%s-%d-%s", cmd, sc.Name, sc.Seed, time.Now().Format("20060102-150405")))
 	}
-	if err := probeOut(cmd, f.out); err != nil {
-		return sc, base, err
-	}
 	return sc, base, nil
 }
 
@@ -158,6 +155,9 @@ func cmdSearch(ctx context.Context, args []string, stdout, stderr io.Writer) (in
 	}
 	if !valid {
 		return exitUsage, usagef("search: --figure must be one of %s, got %q", strings.Join(search.Figures, ", "), figure)
+	}
+	if err := probeOut("search", f.out); err != nil {
+		return exitUsage, err
 	}
 	period := search.Period(sc, figure)
 	fmt.Fprintf(stdout, "search %s: %d drills of %s (seed %d, %s provider), the region loss moved over %s (one period of its schedule)\n",
@@ -215,20 +215,23 @@ func cmdSearch(ctx context.Context, args []string, stdout, stderr io.Writer) (in
 
 // candidateFormat prints one line of the search table (each line as its
 // drill ends, so no tabwriter).
-const candidateFormat = "  %-3s %-10s %-9s %-14s %-7s %s\n"
+const candidateFormat = "  %-3s %-10s %-9s %-20s %-7s %s\n"
 
 func candidateCells(c search.Candidate) (n, fig, verdict, wall, why string) {
 	n, fig, wall = fmt.Sprint(c.N), c.Figure.String(), "-"
 	if c.N == 0 {
 		n = "-"
 	}
-	if !c.Known() {
+	if !c.Known() && !c.Measured {
 		fig = "-"
 	}
 	if c.Wall > 0 {
 		wall = fmt.Sprintf("%.1fs", c.Wall.Seconds())
 	}
 	verdict = string(c.Verdict)
+	if c.TooClose {
+		verdict += " (too close)"
+	}
 	if c.Kept {
 		verdict += " (kept)"
 	}
@@ -250,7 +253,7 @@ func printCandidate(w io.Writer, c search.Candidate) {
 // is long.
 func printTry(w io.Writer, c search.Candidate) {
 	n, fig, verdict, wall, why := candidateCells(c)
-	line := fmt.Sprintf("  %-3s %-7s %-9s %-14s %s", n, wall, fig, verdict, c.Change)
+	line := fmt.Sprintf("  %-3s %-7s %-9s %-20s %s", n, wall, fig, verdict, c.Change)
 	if why != "" {
 		line += "  [" + why + "]"
 	}
@@ -270,13 +273,16 @@ func cmdShrink(ctx context.Context, args []string, stdout, stderr io.Writer) (in
 		}
 		return exitUsage, err
 	}
+	if err := probeOut("shrink", f.out); err != nil {
+		return exitUsage, err
+	}
 	origin := f.sf.replay(sc, base)
 	if s, err := harness.ScheduleFor(sc); err == nil && s != nil {
 		fmt.Fprintln(stdout, s.String())
 	}
 	fmt.Fprintf(stdout, "shrink: %s (budget %d drills)\n", origin, f.runs)
 	tw := stdout
-	fmt.Fprintf(tw, "  %-3s %-7s %-9s %-14s %s\n", "#", "WALL", "FIGURE", "VERDICT", "CHANGE")
+	fmt.Fprintf(tw, "  %-3s %-7s %-9s %-20s %s\n", "#", "WALL", "FIGURE", "VERDICT", "CHANGE")
 	n := 0
 	sh, err := search.Shrink(ctx, sc, search.ShrinkOptions{Check: check, Runs: f.runs,
 		Run: savingRun(stderr, base, func(harness.Scenario) string {
