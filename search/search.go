@@ -194,7 +194,10 @@ func NewPlanner(period time.Duration, runs int, seed int64) *Planner {
 	p := &Planner{maxAt: period + gap, minStep: max(time.Second, (period / 128).Round(time.Second)),
 		tried: map[time.Duration]bool{}, step: (gap / 2).Round(time.Second), dir: 1}
 	for k := 0; k < n; k++ {
-		p.coarse = append(p.coarse, (phase + time.Duration(k)*gap).Round(time.Second))
+		at := (phase + time.Duration(k)*gap).Round(time.Second)
+		if len(p.coarse) == 0 || at != p.coarse[len(p.coarse)-1] {
+			p.coarse = append(p.coarse, at) // a period shorter than the sweep has fewer moments
+		}
 	}
 	return p
 }
@@ -245,7 +248,8 @@ func (p *Planner) turn() {
 		return
 	}
 	p.dir = 1
-	p.step = (p.step / 2).Round(time.Second)
+	p.step = (p.step / 2).Truncate(time.Second) // Round would keep 1s at 1s
+
 }
 
 // Options tune a search.

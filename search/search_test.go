@@ -362,3 +362,23 @@ func TestSearchClimbsFromAFailureTooCloseToCall(t *testing.T) {
 	w, _ := rep.WorstCandidate()
 	require.True(t, w.Known(), "a known moment is reported as the worst: %+v", w)
 }
+
+// The planner runs out of moments instead of looping when the period is
+// short (a blob replication interval of a minute: steps of a second) and
+// nothing gets worse than the sweep.
+func TestPlannerEndsOnAShortPeriod(t *testing.T) {
+	for _, period := range []time.Duration{time.Minute, 3 * time.Second, 5 * time.Minute} {
+		p := NewPlanner(period, 1000, 1)
+		n := 0
+		for {
+			at, ok := p.Next()
+			if !ok {
+				break
+			}
+			p.Observe(at, false)
+			n++
+			require.Less(t, n, 1000, "period %s: the planner does not end", period)
+		}
+		require.GreaterOrEqual(t, n, min(CoarseCount(1000), int(period/time.Second)), "period %s", period)
+	}
+}
