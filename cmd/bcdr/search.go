@@ -192,8 +192,10 @@ func cmdSearch(ctx context.Context, args []string, stdout, stderr io.Writer) (in
 		return exitInternal, fmt.Errorf("write %s: %w", file, ferr)
 	}
 	fmt.Fprintf(stdout, "worst: #%d, %s at +%s after the steady state: %s %s (%s)", w.N, sc.Faults[step].Name, w.At, figure, w.Figure, w.Verdict)
-	if r, ok := w.Outcome.Check(figure); ok && r.BudgetServiceS > 0 {
-		fmt.Fprintf(stdout, ", budget %s", time.Duration(r.BudgetServiceS*float64(time.Second)))
+	if w.Outcome != nil {
+		if r, ok := w.Outcome.Check(figure); ok && r.BudgetServiceS > 0 {
+			fmt.Fprintf(stdout, ", budget %s", time.Duration(r.BudgetServiceS*float64(time.Second)))
+		}
 	}
 	fmt.Fprintln(stdout)
 	if !w.Known() {
