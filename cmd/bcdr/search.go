@@ -163,7 +163,7 @@ func cmdSearch(ctx context.Context, args []string, stdout, stderr io.Writer) (in
 	fmt.Fprintf(stdout, "search %s: %d drills of %s (seed %d, %s provider), the region loss moved over %s (one period of its schedule)\n",
 		figure, f.runs, sc.Name, sc.Seed, sc.Spec.Provider, period)
 	tw := stdout
-	fmt.Fprintf(tw, candidateFormat, "#", "AT", strings.ToUpper(figure), "VERDICT", "WALL", "")
+	fmt.Fprintln(tw, strings.TrimRight(fmt.Sprintf(candidateFormat, "#", "AT", strings.ToUpper(figure), "VERDICT", "WALL", ""), " "))
 	step, _ := search.LossStep(sc)
 	n := 0
 	rep, err := search.Search(ctx, sc, search.Options{Figure: figure, Runs: f.runs, Seed: sc.Seed,
@@ -217,7 +217,7 @@ func cmdSearch(ctx context.Context, args []string, stdout, stderr io.Writer) (in
 
 // candidateFormat prints one line of the search table (each line as its
 // drill ends, so no tabwriter).
-const candidateFormat = "  %-3s %-10s %-9s %-20s %-7s %s\n"
+const candidateFormat = "  %-3s %-10s %-9s %-20s %-7s %s"
 
 func candidateCells(c search.Candidate) (n, fig, verdict, wall, why string) {
 	n, fig, wall = fmt.Sprint(c.N), c.Figure.String(), "-"
@@ -248,7 +248,7 @@ func candidateCells(c search.Candidate) (n, fig, verdict, wall, why string) {
 
 func printCandidate(w io.Writer, c search.Candidate) {
 	n, fig, verdict, wall, why := candidateCells(c)
-	fmt.Fprintf(w, candidateFormat, n, "+"+c.At.String(), fig, verdict, wall, why)
+	fmt.Fprintln(w, strings.TrimRight(fmt.Sprintf(candidateFormat, n, "+"+c.At.String(), fig, verdict, wall, why), " "))
 }
 
 // printTry prints one line of the shrink table: the change last, since it
