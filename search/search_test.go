@@ -382,3 +382,40 @@ func TestPlannerEndsOnAShortPeriod(t *testing.T) {
 		require.GreaterOrEqual(t, n, min(CoarseCount(1000), int(period/time.Second)), "period %s", period)
 	}
 }
+
+// A failure that does not come back when the smallest schedule is run
+// again backs off the change that made it a matter of luck.
+func TestShrinkBacksOffAFailureThatDoesNotComeBack(t *testing.T) {
+	sc := threeFaults()
+	sc.Faults = sc.Faults[2:] // the region loss alone
+	sc.Workload.Clients = 1
+	calls15 := 0
+	run := func(_ context.Context, s harness.Scenario) (*harness.Outcome, error) {
+		v := assertions.Fail
+		if s.Workload.Rate < 30 {
+			// At 15 writes/s the loss shows once, then never again.
+			calls15++
+			if calls15 > 1 || s.Workload.Rate < 15 {
+				v = assertions.Pass
+			}
+		}
+		return outcome(assertions.Pass, "failback-loss", v, time.Minute), nil
+	}
+	sh, err := Shrink(context.Background(), sc, ShrinkOptions{Run: run, Runs: 30, Confirm: 1})
+	require.NoError(t, err)
+	require.True(t, sh.Confirmed)
+	require.Equal(t, 30.0, sh.Scenario.Workload.Rate, "backed off to the rate that fails every time")
+	require.Equal(t, []string{"rate 60 -> 30 writes/s"}, sh.Steps)
+	require.Equal(t, []string{"rate 30 -> 15 writes/s"}, sh.BackedOff)
+	data, err := sh.File(harness.DefaultScenario(), "x", "y.yaml")
+	require.NoError(t, err)
+	require.Contains(t, string(data), "# confirmed:")
+	require.Contains(t, string(data), "backed off (its failure did not come back when run again): rate 30 -> 15")
+
+	// Without a budget for it, nothing is confirmed.
+	calls15 = 0
+	sh, err = Shrink(context.Background(), sc, ShrinkOptions{Run: run, Runs: 3, Confirm: 1})
+	require.NoError(t, err)
+	require.Equal(t, 3, sh.Runs)
+	require.False(t, sh.Confirmed && sh.Scenario.Workload.Rate < 30, "a flaky schedule confirmed: %+v", sh.Steps)
+}

@@ -195,6 +195,12 @@ type ShrinkOptions struct {
 	// Runs is the budget of drills, the original's included; 0 = 30.
 	Runs int
 	Run  RunFunc
+	// Confirm is how many times the smallest schedule is run again at the
+	// end (0: not at all); the budget includes them. A failure that does not
+	// come back every time (a smaller workload can make it a matter of
+	// luck) backs off the last kept change and confirms the schedule before
+	// it, down to the original.
+	Confirm int
 	// OnTry is called after each try (a drill, or a change not run since it
 	// would not be meaningful: Candidate.N 0).
 	OnTry func(Candidate)
@@ -214,6 +220,11 @@ type Shrunk struct {
 	Steps    []string
 	Tries    []Candidate
 	Runs     int // drills run, the original's included
+	// Confirmed tells whether Scenario failed Check again in each of the
+	// ShrinkOptions.Confirm runs; BackedOff lists the kept changes undone
+	// because their failure did not come back.
+	Confirmed bool
+	BackedOff []string
 }
 
 // Shrink runs sc, then tries the changes of Shrinks one at a time, keeping
@@ -266,7 +277,9 @@ func Shrink(ctx context.Context, sc harness.Scenario, opt ShrinkOptions) (*Shrun
 	}
 	rejected := map[string]bool{}
 	cur := exp
-	for s.Runs < opt.Runs && ctx.Err() == nil {
+	kept := []harness.Scenario{exp} // each schedule kept, the original first
+	shrinkRuns := max(opt.Runs-opt.Confirm, 1)
+	for s.Runs < shrinkRuns && ctx.Err() == nil {
 		progressed := false
 		for _, ch := range Shrinks(cur, check) {
 			if rejected[ch.Desc] {
@@ -282,7 +295,7 @@ func Shrink(ctx context.Context, sc harness.Scenario, opt ShrinkOptions) (*Shrun
 				}
 				continue
 			}
-			if s.Runs >= opt.Runs || ctx.Err() != nil {
+			if s.Runs >= shrinkRuns || ctx.Err() != nil {
 				break
 			}
 			out, err := opt.Run(ctx, cand)
@@ -296,6 +309,7 @@ func Shrink(ctx context.Context, sc harness.Scenario, opt ShrinkOptions) (*Shrun
 			}
 			if c.Kept {
 				cur = cand
+				kept = append(kept, cand)
 				s.Steps = append(s.Steps, ch.Desc)
 				progressed = true
 				break
@@ -307,7 +321,48 @@ func Shrink(ctx context.Context, sc harness.Scenario, opt ShrinkOptions) (*Shrun
 		}
 	}
 	s.Scenario = cur
+	s.confirm(ctx, opt, kept)
 	return s, ctx.Err()
+}
+
+// confirm runs the smallest schedule opt.Confirm times more; when one run
+// does not fail the check, it backs off the last kept change and confirms
+// the schedule before it.
+func (s *Shrunk) confirm(ctx context.Context, opt ShrinkOptions, kept []harness.Scenario) {
+	if opt.Confirm <= 0 {
+		return
+	}
+	for ctx.Err() == nil {
+		cur := kept[len(kept)-1]
+		ok := true
+		for i := 0; i < opt.Confirm && ok; i++ {
+			if s.Runs >= opt.Runs || ctx.Err() != nil {
+				return // the budget is spent: not confirmed
+			}
+			out, err := opt.Run(ctx, cur)
+			s.Runs++
+			c := judge(out, err, s.Check)
+			c.N, c.Change = s.Runs, fmt.Sprintf("confirm: the schedule after %d steps again", len(kept)-1)
+			c.Kept = c.Verdict == assertions.Fail
+			ok = c.Kept
+			s.Tries = append(s.Tries, c)
+			if opt.OnTry != nil {
+				opt.OnTry(c)
+			}
+		}
+		if ok {
+			s.Confirmed = true
+			s.Scenario = cur
+			return
+		}
+		if len(kept) == 1 {
+			return // the original itself does not fail every time
+		}
+		kept = kept[:len(kept)-1]
+		s.BackedOff = append(s.BackedOff, s.Steps[len(s.Steps)-1])
+		s.Steps = s.Steps[:len(s.Steps)-1]
+		s.Scenario = kept[len(kept)-1]
+	}
 }
 
 // File writes the smallest schedule as a scenario file over base: a header
@@ -343,6 +398,12 @@ func (s *Shrunk) File(base harness.Scenario, origin, path string) ([]byte, error
 	}
 	for i, st := range s.Steps {
 		fmt.Fprintf(&b, "#   %d. %s\n", i+1, st)
+	}
+	for _, st := range s.BackedOff {
+		fmt.Fprintf(&b, "#   backed off (its failure did not come back when run again): %s\n", st)
+	}
+	if s.Confirmed {
+		fmt.Fprintf(&b, "# confirmed: it failed %s again when run again\n", s.Check)
 	}
 	fmt.Fprintf(&b, "# replay: bcdr drill --file %s\n", path)
 	b.Write(body)

@@ -56,13 +56,16 @@ single fault, drop a fault, halve a fault's hold, halve the clients, halve the
 rate. Fault times stay absolute (dropping a fault moves no other); a change that
 would lose every region, or leave too little traffic before the first fault, is
 not run, and a run whose validity check does not pass is not taken. --runs is the
-budget of drills (default 30, the original's included).
+budget of drills (default 30, the original's included). At the end the smallest
+schedule runs again (--confirm, default once) and must fail again: a failure that
+does not come back (a smaller workload can make it a matter of luck) backs off the
+last kept change, down to the original.
 
 Writes the smallest schedule found as DIR/shrunk.yaml, with the original command
 and seed and every shrink step in its header, and prints its replay command
 (bcdr drill --file DIR/shrunk.yaml fails the same check).
 
-Exit codes: 0 shrunk (the schedule still fails), 2 nothing could be told,
+Exit codes: 0 shrunk (and confirmed, when asked), 2 not confirmed or nothing could be told,
 254 bad arguments or a schedule that does not fail, 255 internal error.
 `
 
@@ -265,9 +268,11 @@ func printTry(w io.Writer, c search.Candidate) {
 func cmdShrink(ctx context.Context, args []string, stdout, stderr io.Writer) (int, error) {
 	var f searchFlags
 	check := ""
+	confirm := 1
 	sc, base, err := f.parse("shrink", args, stdout, shrinkUsage, func(fs *flag.FlagSet) {
 		fs.IntVar(&f.runs, "runs", 30, "budget of drills, the original's included")
 		fs.StringVar(&check, "check", "", "the check that must keep failing (default: the first the original fails)")
+		fs.IntVar(&confirm, "confirm", 1, "runs of the smallest schedule at the end that must fail again (0: none)")
 	})
 	if err != nil {
 		if errors.Is(err, errHelp) {
@@ -286,7 +291,10 @@ func cmdShrink(ctx context.Context, args []string, stdout, stderr io.Writer) (in
 	tw := stdout
 	fmt.Fprintf(tw, "  %-3s %-7s %-9s %-20s %s\n", "#", "WALL", "FIGURE", "VERDICT", "CHANGE")
 	n := 0
-	sh, err := search.Shrink(ctx, sc, search.ShrinkOptions{Check: check, Runs: f.runs,
+	if confirm < 0 || confirm >= f.runs {
+		return exitUsage, usagef("shrink: --confirm must be in 0..%d (below --runs), got %d", f.runs-1, confirm)
+	}
+	sh, err := search.Shrink(ctx, sc, search.ShrinkOptions{Check: check, Runs: f.runs, Confirm: confirm,
 		Run: savingRun(stderr, base, func(harness.Scenario) string {
 			n++
 			return filepath.Join(f.out, fmt.Sprintf("try-%02d", n))
@@ -317,9 +325,21 @@ func cmdShrink(ctx context.Context, args []string, stdout, stderr io.Writer) (in
 	for i, s := range sh.Steps {
 		fmt.Fprintf(stdout, "  %d. %s\n", i+1, s)
 	}
+	for _, s := range sh.BackedOff {
+		fmt.Fprintf(stdout, "  backed off (its failure did not come back): %s\n", s)
+	}
+	switch {
+	case sh.Confirmed:
+		fmt.Fprintf(stdout, "  confirmed: it failed %s again in %d more runs\n", sh.Check, confirm)
+	case confirm > 0:
+		fmt.Fprintf(stdout, "  NOT confirmed: the budget ran out, or even the original does not fail every time\n")
+	}
 	fmt.Fprintf(stdout, "  scenario: %s\n  replay:   bcdr drill --file %s\n  runs:     %s\n", file, file, f.out)
 	if err != nil {
 		fmt.Fprintln(stderr, "bcdr: shrink stopped early:", err)
+		return exitUnknown, nil
+	}
+	if confirm > 0 && !sh.Confirmed {
 		return exitUnknown, nil
 	}
 	return exitPass, nil
