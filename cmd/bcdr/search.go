@@ -57,7 +57,7 @@ rate. Fault times stay absolute (dropping a fault moves no other); a change that
 would lose every region, or leave too little traffic before the first fault, is
 not run, and a run whose validity check does not pass is not taken. --runs is the
 budget of drills (default 30, the original's included). At the end the smallest
-schedule runs again (--confirm, default once) and must fail again: a failure that
+schedule runs again (--confirm, default twice) and must fail each time: a failure that
 does not come back (a smaller workload can make it a matter of luck) backs off the
 last kept change, down to the original.
 
@@ -268,11 +268,11 @@ func printTry(w io.Writer, c search.Candidate) {
 func cmdShrink(ctx context.Context, args []string, stdout, stderr io.Writer) (int, error) {
 	var f searchFlags
 	check := ""
-	confirm := 1
+	confirm := 2
 	sc, base, err := f.parse("shrink", args, stdout, shrinkUsage, func(fs *flag.FlagSet) {
 		fs.IntVar(&f.runs, "runs", 30, "budget of drills, the original's included")
 		fs.StringVar(&check, "check", "", "the check that must keep failing (default: the first the original fails)")
-		fs.IntVar(&confirm, "confirm", 1, "runs of the smallest schedule at the end that must fail again (0: none)")
+		fs.IntVar(&confirm, "confirm", 2, "runs of the smallest schedule at the end that must each fail again (0: none)")
 	})
 	if err != nil {
 		if errors.Is(err, errHelp) {
