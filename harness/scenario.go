@@ -422,7 +422,7 @@ func Knobs() []Knob {
 				s.Seed = n
 				return nil
 			}},
-		choiceKnob("provider", "where the environment runs", []string{"local", "containers"}, func(s *Scenario) *string { return &s.Spec.Provider }),
+		choiceKnob("provider", "where the environment runs (fake: in memory, no database or Docker; for tests and searches)", []string{"local", "containers", "fake"}, func(s *Scenario) *string { return &s.Spec.Provider }),
 		choiceKnob("sql-engine", "SQL engine", []string{"postgres", "sqlserver"}, func(s *Scenario) *string { return &s.Spec.SQLEngine }),
 		blobEngineKnob(),
 		durKnob("rpo", "RPO budget: most data loss allowed on a region failover (service time)", MinBudget, MaxBudget, func(s *Scenario) *time.Duration { return &s.Budgets.RPO }),

@@ -238,6 +238,14 @@ func ScheduleFor(sc Scenario) (*Schedule, error) {
 	return s, err
 }
 
+// ExpandSchedule returns the scenario as Run will run it: a RandomStep
+// replaced by the faults its seed picks (at their absolute times), and the
+// schedule (nil when the scenario has no RandomStep). A shrinker edits the
+// expanded faults, so removing one never moves the others.
+func ExpandSchedule(sc Scenario) (Scenario, *Schedule, error) {
+	return expandSchedule(sc)
+}
+
 // expandSchedule replaces a RandomStep of the scenario by the schedule its
 // seed picks, and sets the checks the schedule needs when the scenario
 // names none.

@@ -44,6 +44,7 @@ import (
 	"github.com/bcdr-harness/bcdr/control"
 	"github.com/bcdr-harness/bcdr/faults"
 	"github.com/bcdr-harness/bcdr/harness"
+	_ "github.com/bcdr-harness/bcdr/topology/fake"  // the in-memory provider (--set provider=fake)
 	_ "github.com/bcdr-harness/bcdr/topology/local" // the embedded default provider
 )
 
@@ -71,6 +72,8 @@ const topUsage = `bcdr: disaster-recovery drills for a two-region finance enviro
 Usage:
   bcdr drill NAME [flags]         run a drill (bcdr drill --help lists every knob)
   bcdr drill --file S.yaml        run a drill described by a scenario file (YAML or JSON)
+  bcdr search [--figure F]        find the moment of the region loss that makes a figure worst (rpo by default)
+  bcdr shrink NAME|--file S.yaml  shrink a failing schedule to the fewest faults that still fail the same check
   bcdr scenarios                  list the built-in scenarios
   bcdr faults                     list the fault catalogue
   bcdr up [--detach] [--out DIR]  stand the environment up and keep it running (history saved at teardown)
@@ -118,6 +121,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	switch args[0] {
 	case "drill":
 		code, err = cmdDrill(ctx, args[1:], stdout, stderr)
+	case "search":
+		code, err = cmdSearch(ctx, args[1:], stdout, stderr)
+	case "shrink":
+		code, err = cmdShrink(ctx, args[1:], stdout, stderr)
 	case "scenarios":
 		err = cmdScenarios(args[1:], stdout)
 	case "faults":

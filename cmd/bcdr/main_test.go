@@ -128,14 +128,14 @@ func TestBadArgumentsExit254WithOneLine(t *testing.T) {
 }
 
 func TestEveryCommandHasHelp(t *testing.T) {
-	for _, cmd := range []string{"drill", "scenarios", "faults", "up", "inject", "recover", "status", "down", "report", "trend", "check", "clean"} {
+	for _, cmd := range []string{"drill", "search", "shrink", "scenarios", "faults", "up", "inject", "recover", "status", "down", "report", "trend", "check", "clean"} {
 		stdout, stderr, code := runInProcess(t, cmd, "--help")
 		if code != exitPass || !strings.Contains(stdout, "Usage: bcdr "+cmd) {
 			t.Errorf("bcdr %s --help: exit %d, stdout %q, stderr %q", cmd, code, stdout, stderr)
 		}
 	}
 	stdout, _, code := runInProcess(t, "--help")
-	for _, cmd := range []string{"drill", "up", "inject", "recover", "status", "down", "clean", "trend", "check"} {
+	for _, cmd := range []string{"drill", "search", "shrink", "up", "inject", "recover", "status", "down", "clean", "trend", "check"} {
 		if !strings.Contains(stdout, "bcdr "+cmd) {
 			t.Errorf("bcdr --help does not list %s", cmd)
 		}
