@@ -52,7 +52,22 @@ type Noise struct {
 
 	waits []waitTick   // the machine-wait meter's ticks
 	ops   []history.Op // to place a check's window in wall time
+	// machine are the stretches the clock ran at the machine scale (a wall
+	// second is a service second); sleeps the runbook's deliberate waits
+	// (a timer, on no run queue).
+	machine, sleeps []span
 }
+
+// covers tells whether the span holds all of [from, to].
+func (s span) covers(from, to time.Time) bool { return !from.Before(s.from) && !to.After(s.to) }
+
+// Events the runbook records around its stretches (package harness names
+// them): machine-time at the machine scale, policy-sleep for a deliberate
+// delay. Both carry begin: true at the start and begin: false at the end.
+const (
+	evMachineTime = "machine-time"
+	evPolicySleep = "policy-sleep"
+)
 
 // waitTick is one tick of the machine-wait meter: the longest wait of a
 // thread between from and to.
@@ -72,6 +87,43 @@ func (n Noise) MachineWaitIn(from, to time.Time) time.Duration {
 		}
 	}
 	// A chain cannot have waited longer than the stretch lasted.
+	return min(sum, max(to.Sub(from), 0))
+}
+
+// chainWaitIn is MachineWaitIn for a check's figure, weighed by what the
+// clock made of each tick: a tick inside a deliberate sleep of the runbook
+// counts nothing (the chain that ends the figure was a timer then, on no
+// run queue; its lateness at wake-up is timer lateness, already in the
+// band), a tick inside a machine-time stretch counts 1/scale (the clock
+// turned its wall seconds into as many service seconds, not scale times
+// as many), any other tick in full. A tick only partly inside counts in
+// full: the band stays an upper bound.
+func (n Noise) chainWaitIn(from, to time.Time) time.Duration {
+	scale := n.Scale
+	if scale < 1 {
+		scale = 1
+	}
+	inside := func(spans []span, t waitTick) bool {
+		for _, s := range spans {
+			if s.covers(t.from, t.to) {
+				return true
+			}
+		}
+		return false
+	}
+	var sum time.Duration
+	for _, t := range n.waits {
+		if !t.to.After(from) || !t.from.Before(to) {
+			continue
+		}
+		switch {
+		case inside(n.sleeps, t):
+		case inside(n.machine, t):
+			sum += time.Duration(float64(t.wait) / scale)
+		default:
+			sum += t.wait
+		}
+	}
 	return min(sum, max(to.Sub(from), 0))
 }
 
@@ -215,12 +267,32 @@ func MeasureNoise(h history.History) Noise {
 		n.MachineWaitMaxMS = math.Max(n.MachineWaitMaxMS, w)
 		n.MachineWaitMS += w
 	}
-	for _, op := range h.Events("machine-time") {
+	for _, op := range h.Events(evMachineTime) {
 		if v, ok := num(op.Value["wall_ms"]); ok {
 			n.MachineWallMS = math.Max(n.MachineWallMS, v)
 		}
 	}
+	n.machine, n.sleeps = spans(h, evMachineTime), spans(h, evPolicySleep)
 	return n
+}
+
+// spans pairs the begin and end events of a kind of stretch, in order; a
+// stretch never ended (the run was cut) is left out.
+func spans(h history.History, kind string) []span {
+	var out []span
+	var open *time.Time
+	for _, op := range h.Events(kind) {
+		if b, _ := op.Value["begin"].(bool); b {
+			w := op.Wall
+			open = &w
+			continue
+		}
+		if open != nil {
+			out = append(out, span{from: *open, to: op.Wall})
+			open = nil
+		}
+	}
+	return out
 }
 
 // Apply turns a failure that rests only on a time figure within the noise
@@ -234,7 +306,7 @@ func (n Noise) Apply(r Result) Result {
 		return r
 	}
 	if from, to, ok := n.wallWindow(r); ok {
-		if w := n.MachineWaitIn(from, to); w > 0 {
+		if w := n.chainWaitIn(from, to); w > 0 {
 			band += w
 			parts += " + CPU waits in the window " + clock.Round(w).String()
 		}

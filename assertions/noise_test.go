@@ -212,3 +212,41 @@ func TestUnjudgedTimeOutWithinNoise(t *testing.T) {
 		t.Errorf("quiet: %q, want an unjudged failure", why)
 	}
 }
+
+// A failback interruption of 30 minutes against 5 on a machine whose
+// processes waited for a CPU most of every tick: with nothing known of the
+// window it is too close to call; when the runbook recorded that it slept
+// through the window (the slow-switchover defect's delay), or that the
+// clock ran at the machine scale then, the waits of other processes did
+// not stretch the figure and it fails.
+func TestChainWaitsExcludeSleepsAndWeighMachineTime(t *testing.T) {
+	for _, c := range []struct {
+		name    string
+		stretch string // "", evPolicySleep, evMachineTime
+		want    Verdict
+	}{{"nothing recorded", "", Unknown}, {"a deliberate sleep", evPolicySleep, Fail}, {"machine time", evMachineTime, Fail}} {
+		b := newBuilder()
+		const tick = 200 * time.Millisecond // wall
+		svc := func(wall time.Duration) time.Duration { return time.Duration(float64(wall) * b.h.Scale) }
+		start := b.event("front-door-drained", nil)
+		var end history.Op
+		for w := tick; w <= 46*tick; w += tick {
+			b.at(svc(w))
+			b.event("machine-wait", map[string]any{"max_ms": 190.0, "period_ms": 200.0})
+			switch {
+			case w == 2*tick && c.stretch != "":
+				b.event(c.stretch, map[string]any{"begin": true})
+			case w == 43*tick && c.stretch != "":
+				b.event(c.stretch, map[string]any{"begin": false})
+			case w == 45*tick:
+				end = b.event("first-write-after", nil)
+			}
+		}
+		r := Result{Name: "failback-interruption", Verdict: Fail, overBudget: true, Observed: end.Service - start.Service,
+			Budget: 5 * time.Minute, Window: &Window{StartOp: start.Index, EndOp: end.Index}}
+		got := MeasureNoise(b.h).Apply(r)
+		if got.Verdict != c.want {
+			t.Errorf("%s: %s, want %s (noise %.1fs wall): %s", c.name, got.Verdict, c.want, got.NoiseWallS, got.Explanation)
+		}
+	}
+}

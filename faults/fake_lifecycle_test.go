@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -51,9 +52,11 @@ func healthy(t *testing.T, env topology.Environment, r topology.RegionName) {
 
 // trickle posts journal entries through the front door until stopped, so
 // that faults which need traffic (a stalled replication) see commits.
-func trickle(url string) (stop func()) {
+func trickle(url string) (committed <-chan struct{}, stop func()) {
 	done := make(chan struct{})
 	finished := make(chan struct{})
+	first := make(chan struct{})
+	var once sync.Once
 	go func() {
 		defer close(finished)
 		c := &http.Client{Timeout: 500 * time.Millisecond}
@@ -65,11 +68,14 @@ func trickle(url string) (stop func()) {
 			}
 			body := fmt.Sprintf(`{"key":"je-trickle-%d","lines":[{"account":"1100-cash","debit":1},{"account":"4000-revenue","credit":1}]}`, i)
 			if resp, err := c.Post(url+"/journal", "application/json", strings.NewReader(body)); err == nil {
+				if resp.StatusCode/100 == 2 {
+					once.Do(func() { close(first) })
+				}
 				resp.Body.Close()
 			}
 		}
 	}()
-	return func() { close(done); <-finished }
+	return first, func() { close(done); <-finished }
 }
 
 // TestCatalogueLifecycleOnFake injects, verifies and recovers every fault
@@ -85,9 +91,24 @@ func TestCatalogueLifecycleOnFake(t *testing.T) {
 			env := fakeEnv(t)
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			defer cancel()
-			stop := trickle(env.Router().URL())
+			committed, stop := trickle(env.Router().URL())
 			defer stop()
-			f, _, err := faults.New(d.Name, nil)
+			// Inject only once the workload commits: a fault whose proof is
+			// the primary committing past the secondary has nothing to show
+			// on a loaded machine that has not run the first write yet.
+			select {
+			case <-committed:
+			case <-ctx.Done():
+				t.Fatal("the trickle committed nothing in 30 s")
+			}
+			var params map[string]string
+			if d.Name == "replication-stall-then-loss" {
+				// A stall of about a wall second at this scale (the default
+				// 5 minutes is 15 ms): time for the trickle to commit during
+				// it however loaded the machine.
+				params = map[string]string{"stall": "6h"}
+			}
+			f, _, err := faults.New(d.Name, params)
 			if err != nil {
 				t.Fatal(err)
 			}

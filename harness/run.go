@@ -512,6 +512,10 @@ const (
 	// the clock ran at MachineScale for (begin true, then false with its
 	// wall_ms).
 	EvMachineTime = "machine-time"
+	// EvPolicySleep marks a deliberate delay of the runbook (begin: true,
+	// then begin: false): CPU waits while it lasts are not noise of the
+	// figure it delays (assertions reads the same name).
+	EvPolicySleep = "policy-sleep"
 )
 
 // waitEvent waits until the recorder holds the named event and returns its

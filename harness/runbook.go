@@ -435,7 +435,12 @@ func (rb *Runbook) failbackOnce(ctx context.Context, from, to topology.RegionNam
 		// The slow-switchover defect: the switch takes this much longer
 		// while the front door stays drained.
 		release()
-		if err := rb.env.Clock().Sleep(ctx, d); err != nil {
+		// Recorded as a deliberate sleep: the noise band does not count
+		// the CPU waits of other processes while this chain is a timer.
+		rb.rec.Event(EvPolicySleep, map[string]any{"what": "slow switchover", "begin": true})
+		err := rb.env.Clock().Sleep(ctx, d)
+		rb.rec.Event(EvPolicySleep, map[string]any{"what": "slow switchover", "begin": false})
+		if err != nil {
 			return err
 		}
 		release = rb.machineTime("planned switch: limited mode off, front door back")

@@ -82,6 +82,43 @@ func readRun(t *testing.T, dir string) (report.Result, junit) {
 	return r, j
 }
 
+// skipIfTooClose skips a drill's subtest when the drill ended unknown
+// because a check was too close to call on this machine (the harness's own
+// timing noise covers the gap to the budget): a loaded machine decided
+// nothing, which is neither the pass nor the failure the test is about. Any
+// other unknown is left to the test to fail.
+func skipIfTooClose(t *testing.T, dir string, code int) {
+	t.Helper()
+	if code != exitUnknown {
+		return
+	}
+	r, err := report.ReadResult(dir)
+	if err != nil {
+		return
+	}
+	for _, c := range r.Checks {
+		if c.TooClose {
+			t.Skipf("too close to call on this machine, not judged: %s: %s", c.Name, c.Explanation)
+		}
+	}
+	if strings.Contains(r.Reason, "too close to call") {
+		t.Skipf("too close to call on this machine, not judged: %s", r.Reason)
+	}
+}
+
+// requireVerdict skips a subtest built on an earlier drill that did not
+// reach the verdict it needs (skipped as too close to call, or failed).
+func requireVerdict(t *testing.T, dir string, want assertions.Verdict) {
+	t.Helper()
+	r, err := report.ReadResult(dir)
+	if err != nil {
+		t.Skipf("the drill it builds on wrote no result: %v", err)
+	}
+	if r.Verdict != want {
+		t.Skipf("the drill it builds on ended %s, not %s: %s", r.Verdict, want, r.Reason)
+	}
+}
+
 var plainLine = regexp.MustCompile(`^\d\d:\d\d:\d\d \+\s*\d+\.\ds\s+\[[0-9hms]+\]  \S`)
 
 // Three drills in a row, one at a time (the machine has two cores): one
@@ -98,6 +135,7 @@ func TestDrillsPassFailInterruptAndTrend(t *testing.T) {
 	t.Run("pass", func(t *testing.T) {
 		stdout, stderr, code := sb.run(t, append(append([]string{"drill", "region-outage"}, small...), "--out", pass)...)
 		t.Logf("stdout:\n%s", stdout)
+		skipIfTooClose(t, pass, code)
 		if code != exitPass {
 			t.Fatalf("exit %d, want 0\n%s", code, stderr)
 		}
@@ -132,6 +170,7 @@ func TestDrillsPassFailInterruptAndTrend(t *testing.T) {
 	// its folder gives every verdict again; a copy whose final snapshot
 	// lacks one acknowledged journal entry fails failback-loss.
 	t.Run("check", func(t *testing.T) {
+		requireVerdict(t, pass, assertions.Pass)
 		if _, err := os.Stat(filepath.Join(pass, report.EvidenceFile)); err != nil {
 			t.Fatalf("the passing drill kept no evidence: %v", err)
 		}
@@ -204,6 +243,7 @@ checks: [validity, rpo, failback-loss]
 `)
 		stdout, stderr, code := sb.run(t, "drill", "--file", file, "--out", fail)
 		t.Logf("stdout:\n%s", stdout)
+		skipIfTooClose(t, fail, code)
 		if code != exitFail {
 			t.Fatalf("exit %d, want 1\n%s", code, stderr)
 		}
@@ -302,6 +342,8 @@ checks: [validity, rpo, failback-loss]
 				t.Skipf("an earlier drill wrote no result: %v", err)
 			}
 		}
+		requireVerdict(t, pass, assertions.Pass)
+		requireVerdict(t, fail, assertions.Fail)
 		stdout, stderr, code := runInProcess(t, "trend", pass, fail, cut)
 		t.Logf("bcdr trend:\n%s", stdout)
 		if code != 0 {
