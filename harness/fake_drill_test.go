@@ -49,14 +49,7 @@ func TestFakeRegionOutageDrillPasses(t *testing.T) {
 	// service time (the workload's 50 ms floor) are what lets batch-outage
 	// see inside it.
 	out := fakeDrill(t, "region-outage", "probe-every=10s")
-	for _, c := range out.Result.Checks {
-		if c.Verdict != assertions.Pass {
-			t.Errorf("check %s: %s: %s", c.Name, c.Verdict, c.Explanation)
-		}
-	}
-	if out.Result.Verdict != assertions.Pass {
-		t.Errorf("run verdict %s, want pass: %s", out.Result.Verdict, out.Result.Reason)
-	}
+	requirePass(t, out)
 	if n := out.Result.Workload.AcknowledgedWrites; n == 0 {
 		t.Error("no acknowledged write: the drill judged nothing")
 	}

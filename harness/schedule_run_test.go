@@ -109,14 +109,7 @@ func TestRandomScheduleRuns(t *testing.T) {
 			t.Errorf("environment not healthy after recovering %v: %v", op.Value["fault"], op.Value["health_after_error"])
 		}
 	}
-	if out.Result.Verdict != assertions.Pass {
-		for _, c := range out.Result.Checks {
-			if c.Verdict != assertions.Pass {
-				t.Logf("%s %s: %s", c.Name, c.Verdict, c.Explanation)
-			}
-		}
-		t.Fatalf("verdict %s: %s", out.Result.Verdict, out.Result.Reason)
-	}
+	requirePass(t, out)
 }
 
 // TestFailbackFaultNeedsARegionLoss: a fault that waits for the failback in
@@ -177,9 +170,7 @@ func TestStallThenLossWithAFailbackFault(t *testing.T) {
 	for _, c := range out.Result.Checks {
 		t.Logf("%s: %s (%s)", c.Name, c.Verdict, c.Explanation)
 	}
-	if out.Result.Verdict != assertions.Pass {
-		t.Fatalf("verdict %s: %s", out.Result.Verdict, out.Result.Reason)
-	}
+	requirePass(t, out)
 }
 
 // TestStallThenLossSignOffRefused: with the customer refusing sign-off,
@@ -212,7 +203,5 @@ func TestStallThenLossSignOffRefused(t *testing.T) {
 	if _, ok := h.FirstEvent(history.EvFailoverStart); ok {
 		t.Errorf("failed over although sign-off was refused")
 	}
-	if out.Result.Verdict != assertions.Pass {
-		t.Fatalf("verdict %s: %s", out.Result.Verdict, out.Result.Reason)
-	}
+	requirePass(t, out)
 }
