@@ -372,19 +372,29 @@ func (rb *Runbook) failback(ctx context.Context) error {
 		wait = 200 * time.Millisecond
 	}
 	const attempts = 10
+	var p failbackProgress
 	for attempt := 1; ; attempt++ {
-		err := rb.failbackOnce(ctx, from, to)
+		err := rb.failbackOnce(ctx, from, to, &p)
 		if err == nil {
 			break
 		}
 		if ctx.Err() != nil || attempt == attempts {
 			return err
 		}
-		rb.rec.Event("failback-retry", map[string]any{"attempt": attempt, "error": err.Error()})
-		if err := rb.env.Router().SwitchTo(from); err != nil {
+		moved := p.moved()
+		rb.rec.Event("failback-retry", map[string]any{"attempt": attempt, "error": err.Error(),
+			"sql_moved": p.sql, "blob_moved": p.blob})
+		pause := wait
+		if moved {
+			// Past the point of no return: a role already serves from
+			// the new region, so the old one cannot take traffic back.
+			// The front door stays drained and the rest of the switch is
+			// retried soon.
+			pause = max(rb.env.Clock().Wall(30*time.Second), 200*time.Millisecond)
+		} else if err := rb.env.Router().SwitchTo(from); err != nil {
 			return fmt.Errorf("resume traffic on %s after a failed failback: %w", from, err)
 		}
-		if err := rb.sleep(ctx, wait); err != nil {
+		if err := rb.sleep(ctx, pause); err != nil {
 			return err
 		}
 	}
@@ -406,12 +416,18 @@ func (rb *Runbook) failback(ctx context.Context) error {
 // failback-interruption check judges that cost at its wall value instead
 // of multiplying it by the scale. A deliberate delay (the slow-switchover
 // defect) is policy and runs at the drill's own scale.
-func (rb *Runbook) failbackOnce(ctx context.Context, from, to topology.RegionName) error {
-	if err := rb.env.SQL().Resync(ctx); err != nil {
-		return fmt.Errorf("resync SQL in %s from %s: %w", to, from, err)
+func (rb *Runbook) failbackOnce(ctx context.Context, from, to topology.RegionName, p *failbackProgress) error {
+	rb.observeProgress(ctx, to, p)
+	if !p.sql {
+		if err := rb.env.SQL().Resync(ctx); err != nil {
+			return fmt.Errorf("resync SQL in %s from %s: %w", to, from, err)
+		}
 	}
-	if err := rb.env.Blob().Resync(ctx); err != nil {
-		return fmt.Errorf("resync blob store in %s: %w", to, err)
+	if !p.blob && !p.blobResynced {
+		if err := rb.env.Blob().Resync(ctx); err != nil {
+			return fmt.Errorf("resync blob store in %s: %w", to, err)
+		}
+		p.blobResynced = true
 	}
 	rb.rec.Event("resync-done", map[string]any{"region": string(to)})
 	// Planned switch: stop traffic, move the roles with nothing left behind.
@@ -421,16 +437,22 @@ func (rb *Runbook) failbackOnce(ctx context.Context, from, to topology.RegionNam
 		return err
 	}
 	rb.rec.Event("front-door-drained", nil)
-	t := time.Now()
-	if err := rb.env.SQL().Switchover(ctx, topology.SwitchoverOptions{SkipFinalLogBackup: rb.cfg.SkipFinalLogBackup}); err != nil {
-		return fmt.Errorf("SQL switchover to %s: %w", to, err)
+	if !p.sql {
+		t := time.Now()
+		if err := rb.env.SQL().Switchover(ctx, topology.SwitchoverOptions{SkipFinalLogBackup: rb.cfg.SkipFinalLogBackup}); err != nil {
+			return fmt.Errorf("SQL switchover to %s: %w", to, err)
+		}
+		p.sql = true
+		rb.rec.Event(EvSQLSwitched, map[string]any{"region": string(to), "wall_ms": time.Since(t).Milliseconds()})
 	}
-	rb.rec.Event(EvSQLSwitched, map[string]any{"region": string(to), "wall_ms": time.Since(t).Milliseconds()})
-	t = time.Now()
-	if err := rb.env.Blob().Switchover(ctx); err != nil {
-		return fmt.Errorf("blob switchover to %s: %w", to, err)
+	if !p.blob {
+		t := time.Now()
+		if err := rb.env.Blob().Switchover(ctx); err != nil {
+			return fmt.Errorf("blob switchover to %s: %w", to, err)
+		}
+		p.blob = true
+		rb.rec.Event(EvBlobSwitched, map[string]any{"region": string(to), "wall_ms": time.Since(t).Milliseconds()})
 	}
-	rb.rec.Event(EvBlobSwitched, map[string]any{"region": string(to), "wall_ms": time.Since(t).Milliseconds()})
 	if d := rb.cfg.SlowSwitchover; d > 0 {
 		// The slow-switchover defect: the switch takes this much longer
 		// while the front door stays drained.
@@ -446,7 +468,7 @@ func (rb *Runbook) failbackOnce(ctx context.Context, from, to topology.RegionNam
 		release = rb.machineTime("planned switch: limited mode off, front door back")
 		defer release()
 	}
-	t = time.Now()
+	t := time.Now()
 	if err := rb.setMode(ctx, to, false); err != nil {
 		return err
 	}
@@ -457,6 +479,35 @@ func (rb *Runbook) failbackOnce(ctx context.Context, from, to topology.RegionNam
 		return fmt.Errorf("switch front door: %w", err)
 	}
 	return nil
+}
+
+// failbackProgress is what the attempts of one failback have done so far.
+// Each step runs once: a retry resumes where the last attempt stopped
+// instead of switching a role that already moved back again.
+type failbackProgress struct {
+	// sql and blob are set once that store's role is in the target region.
+	sql, blob bool
+	// blobResynced is set once replication towards the target runs.
+	blobResynced bool
+}
+
+// moved tells whether any role already serves from the target region.
+func (p failbackProgress) moved() bool { return p.sql || p.blob }
+
+// observeProgress marks a role as moved when its engine says it is in the
+// target region already: a switchover that failed after its promote left
+// it there, and running it again would move it back.
+func (rb *Runbook) observeProgress(ctx context.Context, to topology.RegionName, p *failbackProgress) {
+	if !p.sql {
+		if st, err := rb.env.SQL().Status(ctx); err == nil && st.Primary == to {
+			p.sql = true
+		}
+	}
+	if !p.blob {
+		if st, err := rb.env.Blob().Status(ctx); err == nil && st.Source == to {
+			p.blob = true
+		}
+	}
 }
 
 // MachineScale is the time scale of the runbook's machine steps (the

@@ -103,6 +103,10 @@ type Config struct {
 	// PollInterval is how often the pending set is read while waiting
 	// (default 200 ms).
 	PollInterval time.Duration
+	// CatchUpTimeout bounds how long Resync waits for MinIO to replicate
+	// the objects that existed when it started (default 20 times
+	// SyncTimeout).
+	CatchUpTimeout time.Duration
 }
 
 // Replication is MinIO bucket replication between two regions. It
@@ -137,6 +141,9 @@ func New(cfg Config) (*Replication, error) {
 	}
 	if cfg.SyncTimeout <= 0 {
 		cfg.SyncTimeout = 30 * time.Second
+	}
+	if cfg.CatchUpTimeout <= 0 {
+		cfg.CatchUpTimeout = 20 * cfg.SyncTimeout
 	}
 	if cfg.PollInterval <= 0 {
 		cfg.PollInterval = 200 * time.Millisecond
@@ -546,13 +553,21 @@ func (r *Replication) SyncNow(ctx context.Context) error {
 }
 
 func (r *Replication) waitDrained(ctx context.Context, src topology.RegionName) error {
-	deadline := time.Now().Add(r.cfg.SyncTimeout)
+	return r.waitReplicated(ctx, src, time.Time{}, r.cfg.SyncTimeout)
+}
+
+// waitReplicated waits, up to timeout, until MinIO reports replicated every
+// object of src written before `before` (every object when it is zero).
+func (r *Replication) waitReplicated(ctx context.Context, src topology.RegionName, before time.Time, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
 	for {
 		st, err := r.ObjectStates(ctx, src)
-		if err == nil && st.Pending == 0 {
-			r.mu.Lock()
-			r.lastSync = time.Now()
-			r.mu.Unlock()
+		if err == nil && (st.Pending == 0 || (!before.IsZero() && !st.OldestPending.Before(before))) {
+			if st.Pending == 0 {
+				r.mu.Lock()
+				r.lastSync = time.Now()
+				r.mu.Unlock()
+			}
 			return nil
 		}
 		if time.Now().After(deadline) {
@@ -560,7 +575,7 @@ func (r *Replication) waitDrained(ctx context.Context, src topology.RegionName) 
 				return fmt.Errorf("replication from region %s: %w", src, err)
 			}
 			return fmt.Errorf("replication from region %s: MinIO reports %d objects not replicated (%d failed) after %s",
-				src, st.Pending, st.Failed, r.cfg.SyncTimeout)
+				src, st.Pending, st.Failed, timeout)
 		}
 		select {
 		case <-ctx.Done():
@@ -598,7 +613,8 @@ func (r *Replication) Failover(ctx context.Context) error {
 
 // Resync implements topology.Replication: replicate from the current
 // source to the other region, including every object the other lacks (a
-// resync of existing objects). The other region's stale rule, left from
+// resync of existing objects), and return once MinIO has replicated every
+// object that existed when it started. The other region's stale rule, left from
 // when it was the source, is removed first so nothing flows backwards, the
 // application may only read there, and it accepts the replication user.
 func (r *Replication) Resync(ctx context.Context) error {
@@ -621,12 +637,20 @@ func (r *Replication) Resync(ctx context.Context) error {
 		return fmt.Errorf("resync: %w", err)
 	}
 	_, _ = src.Exec.Exec(ctx, r.RemoveRulesCommand())
+	start := time.Now()
 	if err := r.startRule(ctx, src, true); err != nil {
 		return fmt.Errorf("resync region %s from %s: %w", dst.Region, src.Region, err)
 	}
 	r.mu.Lock()
 	r.replicating = true
 	r.mu.Unlock()
+	// Caught up before the planned switch: MinIO resyncs the objects that
+	// existed before the rule in the background, and a switchover that
+	// starts before that backlog is gone would wait for all of it with
+	// the front door drained.
+	if err := r.waitReplicated(ctx, src.Region, start, r.cfg.CatchUpTimeout); err != nil {
+		return fmt.Errorf("resync region %s from %s: catching up: %w", dst.Region, src.Region, err)
+	}
 	return nil
 }
 

@@ -366,3 +366,23 @@ func TestAddUserErrorCarriesNoSecret(t *testing.T) {
 		assert.NotContains(t, err.Error(), secret)
 	}
 }
+
+// Resync returns once the backlog that existed when it started is
+// replicated; objects written after it started do not hold it up, and a
+// backlog MinIO never replicates is an error naming what is pending.
+func TestResyncWaitsForTheBacklogOnly(t *testing.T) {
+	repl, _, fakes := newRepl(t)
+	ctx := context.Background()
+	require.NoError(t, repl.Setup(ctx))
+	require.NoError(t, repl.Failover(ctx))
+	repl.cfg.CatchUpTimeout = 150 * time.Millisecond
+
+	fakes["b"].set("inv/old", "PENDING", time.Now().Add(-time.Hour))
+	err := repl.Resync(ctx)
+	require.ErrorContains(t, err, "catching up")
+	require.ErrorContains(t, err, "1 objects not replicated")
+
+	fakes["b"].set("inv/old", "COMPLETED", time.Now().Add(-time.Hour))
+	fakes["b"].set("inv/new", "PENDING", time.Now().Add(time.Hour))
+	require.NoError(t, repl.Resync(ctx), "an object written after the resync started does not hold it up")
+}
