@@ -287,6 +287,12 @@ func Run(ctx context.Context, sc Scenario, opt Options) (out *Outcome, err error
 				return out, err
 			}
 		}
+		// The blast-radius guard, before anything starts (and again as
+		// the fault strikes: faults.Strike).
+		if err := faults.Guard(ctx, env, p.fault); err != nil {
+			finishRes(assertions.Unknown, err.Error())
+			return out, err
+		}
 	}
 
 	if err := AwaitInSync(ctx, env, rec, InSyncLimit); err != nil {
@@ -576,7 +582,7 @@ func runOne(ctx context.Context, sc Scenario, p prepared, env topology.Environme
 	injected := func(v map[string]any) {
 		rec.Append(history.Op{Process: -1, Type: history.Info, Kind: history.Event, Key: history.EvFaultInjected, Wall: began, Value: v})
 	}
-	if err := p.fault.Inject(ctx, env); err != nil {
+	if err := faults.Strike(ctx, env, p.fault); err != nil {
 		injected(map[string]any{"fault": p.step.Name, "params": p.step.Params, "region_loss": p.def.RegionLoss,
 			"verified": false, "verify_error": "inject failed: " + err.Error()})
 		return fmt.Errorf("inject %s: %w", p.step.Name, err)

@@ -237,8 +237,9 @@ func cmdDrill(ctx context.Context, args []string, stdout, stderr io.Writer) (int
 	stopWatch()
 	pr.close()
 	var fe *faults.Error
-	if errors.As(runErr, &fe) {
-		// A target the environment does not have: nothing was injected.
+	if errors.As(runErr, &fe) || faults.IsRefused(runErr) {
+		// A target the environment does not have, or did not create
+		// (the blast-radius guard): nothing was injected.
 		return exitUsage, runErr
 	}
 	if outcome == nil {
