@@ -5,7 +5,7 @@ SEED      ?= 1
 RUNS      ?= runs
 export TESTCONTAINERS_RYUK_DISABLED ?= true
 
-.PHONY: deps drill test test-short bench suites vet build clean images test-containers campaign
+.PHONY: deps drill test test-short bench suites vet build clean images test-containers campaign leaks
 
 ## deps: install what the embedded default needs (PostgreSQL 15 server binaries).
 deps:
@@ -44,6 +44,15 @@ bench: deps
 CAMPAIGN_ARGS ?=
 campaign: deps
 	$(GO) run ./cmd/campaign -out $(RUNS)/campaign $(CAMPAIGN_ARGS)
+
+## leaks: drills back to back, some interrupted (SIGINT), some at their
+## --timeout, some by a deliberate panic; then nothing of ours may be left
+## (processes, ports, shared memory, containers, networks, volumes, temp
+## dirs), before and after bcdr clean. LEAKS_ARGS=-runs 4, or
+## -provider containers (make images first).
+LEAKS_ARGS ?=
+leaks: deps
+	$(GO) run ./cmd/leaks -out $(RUNS)/leaks $(LEAKS_ARGS)
 
 ## images: build every image locally (no registry needed).
 images:

@@ -183,7 +183,7 @@ func (s *Server) handleInject(w http.ResponseWriter, r *http.Request) {
 	af, err := s.Inject(req.Name, req.Params)
 	if err != nil {
 		var fe *faults.Error
-		if errors.As(err, &fe) {
+		if errors.As(err, &fe) || faults.IsRefused(err) {
 			writeErr(w, http.StatusBadRequest, err)
 			return
 		}
@@ -260,6 +260,10 @@ func (s *Server) Inject(name string, params map[string]string) (ActiveFault, err
 		s.rec.Append(history.Op{Process: -1, Type: history.Info, Kind: history.Event, Key: history.EvFaultInjected, Wall: af.Injected, Value: v})
 	}
 	faults.RecordLoss(f, s.rec, nil)
+	// The blast-radius guard: nothing the run did not create is touched.
+	if err := faults.Guard(ctx, s.env, f); err != nil {
+		return ActiveFault{}, err
+	}
 	if err := f.Inject(ctx, s.env); err != nil {
 		injected(map[string]any{"fault": name, "params": params, "region_loss": def.RegionLoss, "verified": false,
 			"verify_error": "inject failed: " + err.Error()})

@@ -2,6 +2,7 @@ package harness_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -111,20 +112,17 @@ func TestNothingLeftAfterAPanic(t *testing.T) {
 	var atStart local.Resources
 	onEnv := func(e topology.Environment) { env, atStart = e, e.(*local.Env).Resources() }
 	sc := small("instance-crash")
-	func() {
-		defer func() {
-			if recover() == nil {
-				t.Fatal("the drill did not panic")
+	out, err := harness.Run(context.Background(), sc, harness.Options{
+		OnEnv: onEnv,
+		Logf: func(format string, args ...any) {
+			if strings.Contains(fmt.Sprintf(format, args...), "phase faults") {
+				panic("injected panic in the runner")
 			}
-		}()
-		_, _ = harness.Run(context.Background(), sc, harness.Options{
-			OnEnv: onEnv,
-			Logf: func(format string, args ...any) {
-				if strings.Contains(fmt.Sprintf(format, args...), "phase faults") {
-					panic("injected panic in the runner")
-				}
-			},
-		})
-	}()
+		},
+	})
+	var pe *harness.PanicError
+	if !errors.As(err, &pe) || out == nil || out.Result.Verdict != "unknown" {
+		t.Fatalf("a panic in the runner: %v (outcome %v), want a PanicError and verdict unknown", err, out)
+	}
 	requireReleased(t, env, atStart)
 }

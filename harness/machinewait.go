@@ -52,7 +52,7 @@ func StartMachineWait(ctx context.Context, rec *history.Recorder, roots func() [
 	}
 	m := &MachineWaitMeter{rec: rec, roots: roots, last: map[threadID]uint64{}}
 	m.sample() // the baseline
-	go func() {
+	goSafe(ctx, "the machine-wait meter", func() {
 		t := time.NewTicker(machineWaitTick)
 		defer t.Stop()
 		prev := time.Now()
@@ -68,7 +68,7 @@ func StartMachineWait(ctx context.Context, rec *history.Recorder, roots func() [
 				prev = now
 			}
 		}
-	}()
+	})
 }
 
 // sample reads every thread's run-queue wait and returns the largest

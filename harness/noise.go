@@ -30,7 +30,7 @@ type NoiseMeter struct {
 // StartNoiseMeter starts measuring until ctx ends.
 func StartNoiseMeter(ctx context.Context) *NoiseMeter {
 	m := &NoiseMeter{}
-	go func() {
+	goSafe(ctx, "the noise meter", func() {
 		t := time.NewTicker(noiseTick)
 		defer t.Stop()
 		last := time.Now()
@@ -45,7 +45,7 @@ func StartNoiseMeter(ctx context.Context) *NoiseMeter {
 				m.mu.Unlock()
 			}
 		}
-	}()
+	})
 	return m
 }
 

@@ -201,6 +201,11 @@ func Run(ctx context.Context, sc Scenario, opt Options) (out *Outcome, err error
 	if err != nil {
 		return nil, err
 	}
+	// A panic in any goroutine of the run stops it (panics.go).
+	ctx, trap, stopTrap := withPanicTrap(ctx)
+	defer stopTrap()
+	testPanic := readTestPanic(time.Now())
+	testPanic.start(ctx)
 	clk := clock.New(sc.TimeScale())
 	rec := history.NewRecorder(clk)
 	if opt.OnOp != nil {
@@ -241,6 +246,7 @@ func Run(ctx context.Context, sc Scenario, opt Options) (out *Outcome, err error
 	var blobEngine topology.ReplicationDescriber // set once the environment is up
 	var describing sync.WaitGroup
 	phase := func(name string) {
+		testPanic.due()
 		rec.Event(history.EvPhase, map[string]any{"phase": name})
 		logf("phase %s (service %s)", name, clock.Round(clk.Now()))
 		if blobEngine == nil {
@@ -252,16 +258,38 @@ func Run(ctx context.Context, sc Scenario, opt Options) (out *Outcome, err error
 			return
 		}
 		describing.Add(1)
-		go func() {
+		goSafe(ctx, "the blob engine's report", func() {
 			defer describing.Done()
 			describeBlob(ctx, rec, logf, blobEngine, name)
-		}()
+		})
 	}
+	// However the run ends (a panic here or in one of its goroutines
+	// included), the environment is released and a panic is returned as a
+	// *PanicError with what was recorded, never raised again.
+	var env topology.Environment
+	defer func() {
+		if p := recover(); p != nil {
+			trap.catch("the runner", p)
+		}
+		if env != nil {
+			cerr := env.Close(context.Background())
+			if err == nil && cerr != nil {
+				err = fmt.Errorf("tear down: %w", cerr)
+			}
+		}
+		if pe := trap.Err(); pe != nil {
+			logf("%v", pe)
+			res.Verdict, res.Reason = assertions.Unknown, pe.Error()
+			finishRes(assertions.Unknown, pe.Error())
+			out.Evidence, err = nil, pe
+		}
+	}()
 	phase("bring-up")
 	spec := sc.Spec
 	spec.BlobEngine = sc.BlobEngine()
-	env, err := topology.Up(ctx, spec, clk)
+	env, err = topology.Up(ctx, spec, clk)
 	if err != nil {
+		env = nil // a provider's nil environment, typed: nothing to close
 		finishRes(assertions.Unknown, "bring-up failed: "+err.Error())
 		return out, fmt.Errorf("bring up %s environment: %w", sc.Spec.Provider, err)
 	}
@@ -269,16 +297,6 @@ func Run(ctx context.Context, sc Scenario, opt Options) (out *Outcome, err error
 		opt.OnEnv(env)
 	}
 	blobEngine, _ = env.Blob().(topology.ReplicationDescriber)
-	defer func() {
-		if p := recover(); p != nil {
-			_ = env.Close(context.Background())
-			panic(p)
-		}
-		cerr := env.Close(context.Background())
-		if err == nil && cerr != nil {
-			err = fmt.Errorf("tear down: %w", cerr)
-		}
-	}()
 	defer describing.Wait() // before the teardown
 	for _, p := range steps {
 		if t, ok := p.fault.(faults.Targeted); ok {
@@ -286,6 +304,12 @@ func Run(ctx context.Context, sc Scenario, opt Options) (out *Outcome, err error
 				finishRes(assertions.Unknown, err.Error())
 				return out, err
 			}
+		}
+		// The blast-radius guard, before anything starts (and again as
+		// the fault strikes: faults.Strike).
+		if err := faults.Guard(ctx, env, p.fault); err != nil {
+			finishRes(assertions.Unknown, err.Error())
+			return out, err
 		}
 	}
 
@@ -320,7 +344,7 @@ func Run(ctx context.Context, sc Scenario, opt Options) (out *Outcome, err error
 	rbCtx, stopRB := context.WithCancel(runCtx)
 	defer stopRB()
 	rbDone := make(chan struct{})
-	go func() { defer close(rbDone); rb.Run(rbCtx) }()
+	goSafe(rbCtx, "the runbook", func() { defer close(rbDone); rb.Run(rbCtx) })
 
 	phase("steady-state")
 	runErr := clk.Sleep(runCtx, sc.SteadyState)
@@ -482,7 +506,11 @@ func runFaults(ctx context.Context, sc Scenario, steps []prepared, env topology.
 	for _, p := range steps {
 		p := p
 		go func() {
-			errc <- runOne(ctx, sc, p, env, rec, rb, logf, start+p.step.At)
+			// A panic in the fault still answers, so the others are waited for.
+			err := fmt.Errorf("fault %s panicked", p.step.Name)
+			defer func() { errc <- err }()
+			defer recoverTo(ctx, "fault "+p.step.Name)
+			err = runOne(ctx, sc, p, env, rec, rb, logf, start+p.step.At)
 		}()
 	}
 	var errs []error
@@ -576,7 +604,7 @@ func runOne(ctx context.Context, sc Scenario, p prepared, env topology.Environme
 	injected := func(v map[string]any) {
 		rec.Append(history.Op{Process: -1, Type: history.Info, Kind: history.Event, Key: history.EvFaultInjected, Wall: began, Value: v})
 	}
-	if err := p.fault.Inject(ctx, env); err != nil {
+	if err := faults.Strike(ctx, env, p.fault); err != nil {
 		injected(map[string]any{"fault": p.step.Name, "params": p.step.Params, "region_loss": p.def.RegionLoss,
 			"verified": false, "verify_error": "inject failed: " + err.Error()})
 		return fmt.Errorf("inject %s: %w", p.step.Name, err)
@@ -765,7 +793,7 @@ func LagSampleEvery(clk *clock.Clock) time.Duration {
 // work, read as timing noise by the checks).
 func StartLagSampler(ctx context.Context, rec *history.Recorder, env topology.Environment) <-chan struct{} {
 	done := make(chan struct{})
-	go func() {
+	goSafe(ctx, "the lag sampler", func() {
 		defer close(done)
 		clk := env.Clock()
 		t := time.NewTicker(LagSampleEvery(clk))
@@ -813,6 +841,6 @@ func StartLagSampler(ctx context.Context, rec *history.Recorder, env topology.En
 			}
 			rec.Event(history.EvLag, v)
 		}
-	}()
+	})
 	return done
 }

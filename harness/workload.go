@@ -138,7 +138,7 @@ var accounts = []string{"1100-cash", "1200-receivables", "2100-payables", "4000-
 func (w *Workload) Run(ctx context.Context) {
 	tokens := make(chan struct{})
 	w.wg.Add(1)
-	go func() {
+	goSafe(ctx, "the workload pacer", func() {
 		defer w.wg.Done()
 		defer close(tokens)
 		period := time.Duration(float64(time.Second) / w.cfg.Rate)
@@ -159,10 +159,10 @@ func (w *Workload) Run(ctx context.Context) {
 				}
 			}
 		}
-	}()
+	})
 	for c := 0; c < w.cfg.Clients; c++ {
 		w.wg.Add(1)
-		go func(c int) {
+		goSafe(ctx, fmt.Sprintf("workload client %d", c), func() {
 			defer w.wg.Done()
 			rng := rand.New(rand.NewSource(w.seed*1000 + int64(c)))
 			n := 0
@@ -175,7 +175,7 @@ func (w *Workload) Run(ctx context.Context) {
 					w.journal(ctx, c, "je-"+key, rng)
 				}
 			}
-		}(c)
+		})
 	}
 }
 
@@ -201,7 +201,7 @@ func (w *Workload) invoice(ctx context.Context, process int, key string, rng *ra
 // door every cfg.ProbeEvery (service time) until ctx ends.
 func (w *Workload) Probes(ctx context.Context) {
 	w.wg.Add(1)
-	go func() {
+	goSafe(ctx, "the workload probes", func() {
 		defer w.wg.Done()
 		every := w.clk.Wall(w.cfg.ProbeEvery)
 		if every < 50*time.Millisecond {
@@ -226,7 +226,7 @@ func (w *Workload) Probes(ctx context.Context) {
 			w.call(ctx, base+2, history.Maintenance, "maint-"+key, http.MethodPost, "/maintenance",
 				[]byte(`{"kind":"`+kind+`"}`), map[string]any{"kind": kind})
 		}
-	}()
+	})
 }
 
 // Wait blocks until every client and probe has stopped (after ctx ends).

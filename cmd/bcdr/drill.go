@@ -186,6 +186,7 @@ func cmdDrill(ctx context.Context, args []string, stdout, stderr io.Writer) (int
 	sf.register(fs)
 	out := fs.String("out", "", "output directory (default runs/NAME-SEED-TIME)")
 	quiet := fs.Bool("quiet", false, "print only the summary (same as --progress none)")
+	timeout := fs.Duration("timeout", 0, "wall-time deadline of the drill (0 = none): when it passes, the drill stops as on Ctrl-C (verdict unknown, exit 2)")
 	mode := fs.String("progress", "auto", "how to show a running drill: auto (a status line on a terminal, plain lines otherwise), tty, plain or none")
 	name := ""
 	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
@@ -227,6 +228,14 @@ func cmdDrill(ctx context.Context, args []string, stdout, stderr io.Writer) (int
 	if err := probeOut("drill", dir); err != nil {
 		return exitUsage, err
 	}
+	if *timeout < 0 {
+		return exitUsage, usagef("drill: --timeout must not be negative, got %s", *timeout)
+	}
+	if *timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, *timeout)
+		defer cancel()
+	}
 	pr := newProgress(stderr, *mode, sc)
 	pr.logf("drill %s seed %d scale %g provider %s, results in %s", sc.Name, sc.Seed, sc.TimeScale(), sc.Spec.Provider, dir)
 	stopWatch := context.AfterFunc(ctx, func() {
@@ -237,8 +246,9 @@ func cmdDrill(ctx context.Context, args []string, stdout, stderr io.Writer) (int
 	stopWatch()
 	pr.close()
 	var fe *faults.Error
-	if errors.As(runErr, &fe) {
-		// A target the environment does not have: nothing was injected.
+	if errors.As(runErr, &fe) || faults.IsRefused(runErr) {
+		// A target the environment does not have, or did not create
+		// (the blast-radius guard): nothing was injected.
 		return exitUsage, runErr
 	}
 	if outcome == nil {
@@ -251,8 +261,15 @@ func cmdDrill(ctx context.Context, args []string, stdout, stderr io.Writer) (int
 		return exitInternal, fmt.Errorf("write results: %w", err)
 	}
 	printSummary(stdout, outcome.Result, dir)
+	var pe *harness.PanicError
+	if errors.As(runErr, &pe) {
+		fmt.Fprintf(stderr, "bcdr: internal error: %v; what was recorded is in %s\n%s", pe, dir, pe.Stack)
+		return exitInternal, nil
+	}
 	if runErr != nil {
-		if ctx.Err() != nil {
+		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			fmt.Fprintf(stderr, "bcdr: drill stopped at its --timeout (%s); what was recorded is in %s\n", *timeout, dir)
+		} else if ctx.Err() != nil {
 			fmt.Fprintln(stderr, "bcdr: drill interrupted; what was recorded is in", dir)
 		} else {
 			fmt.Fprintln(stderr, "bcdr: drill did not finish:", runErr)

@@ -404,3 +404,28 @@ func (b *syncBuffer) Write(p []byte) (int, error) {
 	return b.buf.Write(p)
 }
 func (b *syncBuffer) String() string { b.mu.Lock(); defer b.mu.Unlock(); return b.buf.String() }
+
+// A drill that panics (the test hook of the leak campaign) or reaches its
+// --timeout still tears down and writes what it recorded: a panic exits 255
+// with one clear line, a deadline exits 2.
+func TestDrillPanicAndTimeout(t *testing.T) {
+	sets := []string{"--set", "provider=fake", "--set", "instances-per-region=3", "--set", "steady-state=2h", "--progress", "none"}
+	t.Run("panic", func(t *testing.T) {
+		t.Setenv(harness.TestPanicEnv, "500ms")
+		out := filepath.Join(t.TempDir(), "run")
+		_, stderr, code := runInProcess(t, append([]string{"drill", "instance-crash", "--out", out}, sets...)...)
+		if code != exitInternal || !strings.Contains(stderr, "internal error: panic in a test goroutine") {
+			t.Fatalf("exit %d, stderr %q", code, stderr)
+		}
+		if _, err := os.Stat(filepath.Join(out, "result.json")); err != nil {
+			t.Fatalf("nothing written: %v", err)
+		}
+	})
+	t.Run("timeout", func(t *testing.T) {
+		out := filepath.Join(t.TempDir(), "run")
+		_, stderr, code := runInProcess(t, append([]string{"drill", "instance-crash", "--timeout", "1s", "--out", out}, sets...)...)
+		if code != exitUnknown || !strings.Contains(stderr, "stopped at its --timeout") {
+			t.Fatalf("exit %d, stderr %q", code, stderr)
+		}
+	})
+}

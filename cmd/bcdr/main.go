@@ -39,6 +39,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"syscall"
 
 	"github.com/bcdr-harness/bcdr/control"
@@ -108,7 +109,15 @@ func main() {
 	os.Exit(code)
 }
 
-func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) (code int) {
+	// A panic outside a drill's own guard (harness.PanicError) still ends
+	// with one clear line and exit 255; bcdr clean removes anything left.
+	defer func() {
+		if p := recover(); p != nil {
+			fmt.Fprintf(stderr, "bcdr: internal error: panic: %v (bcdr clean removes anything left)\n%s", p, debug.Stack())
+			code = exitInternal
+		}
+	}()
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
 		fmt.Fprint(stdout, topUsage)
 		if len(args) == 0 {
@@ -117,7 +126,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return exitPass
 	}
 	var err error
-	code := exitPass
+	code = exitPass
 	switch args[0] {
 	case "drill":
 		code, err = cmdDrill(ctx, args[1:], stdout, stderr)

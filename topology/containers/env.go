@@ -145,10 +145,12 @@ const workDirPrefix = "bcdr-containers-"
 
 // Env is a running two-region environment in containers.
 type Env struct {
-	spec    topology.Spec
-	clk     *clock.Clock
-	images  Images
-	runID   string
+	spec   topology.Spec
+	clk    *clock.Clock
+	images Images
+	runID  string
+	// reg records what the run created (the blast-radius guard).
+	reg     *topology.Registry
 	workDir string
 	ownDir  bool
 	labels  map[string]string
@@ -229,6 +231,7 @@ func Up(ctx context.Context, spec topology.Spec, clk *clock.Clock) (_ *Env, err 
 		nets: map[topology.RegionName]string{}, gateways: map[topology.RegionName]string{},
 		pgs: map[topology.RegionName]*pgNode{}, s3s: map[topology.RegionName]*s3Store{}, regions: map[topology.RegionName]*Region{}}
 	e.labels = map[string]string{LabelRun: e.runID, LabelCreator: "bcdr"}
+	e.own()
 	defer func() {
 		if err != nil {
 			_ = e.Close(context.Background())
@@ -361,6 +364,7 @@ func (e *Env) makeNetworks(ctx context.Context) error {
 			return fmt.Errorf("network of region %s: %w", r, err)
 		}
 		e.nets[r] = nw.Name
+		e.reg.Add(topology.Target{Kind: topology.TargetNetwork, ID: nw.Name, Name: "network of region " + string(r)})
 		res, err := cli.NetworkInspect(ctx, nw.ID, client.NetworkInspectOptions{})
 		if err != nil {
 			return fmt.Errorf("inspect network of region %s: %w", r, err)
@@ -382,6 +386,7 @@ func (e *Env) name(s string) string { return e.runID + "-" + s }
 func (e *Env) track(c *ctr) *ctr {
 	if c != nil && c.c != nil {
 		e.ctrs = append(e.ctrs, c)
+		e.reg.Add(ctrTarget(c))
 	}
 	return c
 }
@@ -424,7 +429,7 @@ func (e *Env) startToxiproxy(ctx context.Context) error {
 	if e.engine() == EngineSQLServer {
 		sqlPort = ":1433"
 	}
-	e.toxi = &toxi{cli: toxiclient.NewClient(fmt.Sprintf("127.0.0.1:%d", api)), links: map[string]*remoteLink{}}
+	e.toxi = &toxi{cli: toxiclient.NewClient(fmt.Sprintf("127.0.0.1:%d", api)), links: map[string]*remoteLink{}, ctr: e.toxiCtr, reg: e.reg}
 	for _, r := range []topology.RegionName{topology.RegionA, topology.RegionB} {
 		// The share server runs on the host, on the region network's gateway.
 		ln, err := net.Listen("tcp", e.gateways[r]+":0")

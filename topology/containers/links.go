@@ -23,6 +23,7 @@ type remoteLink struct {
 	proxies    []*toxiclient.Proxy
 	toxics     map[string]bool
 	addrs      map[string]string // proxy kind ("sql-a", "blob", ...) -> loopback address
+	ctr        *ctr              // the Toxiproxy container that runs the proxies
 }
 
 // Proxies tells, for each proxy of the link, the loopback address that
@@ -268,7 +269,9 @@ func (s *linkSet) Names() []string {
 type toxi struct {
 	cli   *toxiclient.Client
 	links map[string]*remoteLink
-	next  int // next container port for a proxy
+	next  int                // next container port for a proxy
+	ctr   *ctr               // the Toxiproxy container
+	reg   *topology.Registry // the run's record of what it created
 }
 
 // proxy creates a proxy listening on a container port and adds it to the
@@ -282,10 +285,11 @@ func (t *toxi) proxy(link, name, kind, upstream string, port int, hostAddr strin
 	}
 	l := t.links[link]
 	if l == nil {
-		l = &remoteLink{name: link, cli: t.cli, toxics: map[string]bool{}, addrs: map[string]string{}}
+		l = &remoteLink{name: link, cli: t.cli, toxics: map[string]bool{}, addrs: map[string]string{}, ctr: t.ctr}
 		t.links[link] = l
 	}
 	l.proxies = append(l.proxies, p)
 	l.addrs[kind] = hostAddr
+	t.reg.Add(remoteProxyTarget(link, p.Name, t.ctr.ID()))
 	return p, nil
 }

@@ -56,6 +56,11 @@ func (in *Instance) Index() int { return in.cfg.Index }
 // Addr is where the instance listens.
 func (in *Instance) Addr() string { return in.srv.address() }
 
+// Targets names the instance's in-process server (topology.Targeter).
+func (in *Instance) Targets() []topology.Target {
+	return []topology.Target{serverTarget(in.srv, "AOS instance "+in.ID())}
+}
+
 // Kill crashes the instance: its listener and connections close.
 func (in *Instance) Kill(context.Context) error {
 	in.mu.Lock()

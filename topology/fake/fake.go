@@ -58,6 +58,8 @@ type Env struct {
 	wg      sync.WaitGroup
 	wanMu   sync.Mutex
 	wan     map[string]string // "kind/region" -> WAN proxy address
+	// reg records what the run created (the blast-radius guard).
+	reg *topology.Registry
 
 	closeOnce sync.Once
 }
@@ -74,7 +76,9 @@ func Up(ctx context.Context, spec topology.Spec, clk *clock.Clock) (_ *Env, err 
 	}
 	tr := &http.Transport{DialContext: (&net.Dialer{Timeout: time.Second}).DialContext, MaxIdleConnsPerHost: 32}
 	e := &Env{spec: spec, clk: clk, client: &http.Client{Transport: tr}, links: netlink.NewSet(),
-		buckets: map[topology.RegionName]*bucket{}, regions: map[topology.RegionName]*Region{}, wan: map[string]string{}}
+		buckets: map[topology.RegionName]*bucket{}, regions: map[topology.RegionName]*Region{}, wan: map[string]string{},
+		reg: topology.NewRegistry(Name)}
+	e.links.Own(e.reg)
 	defer func() {
 		if err != nil {
 			_ = e.Close(context.Background())
@@ -125,6 +129,12 @@ func Up(ctx context.Context, spec topology.Spec, clk *clock.Clock) (_ *Env, err 
 			return nil, err
 		}
 	}
+	// Every in-process server the run created is its own.
+	for _, r := range e.regions {
+		for _, t := range r.PartTargets(topology.PartAll) {
+			e.reg.Add(t)
+		}
+	}
 	runCtx, cancel := context.WithCancel(context.Background())
 	e.cancel = cancel
 	topology.RunJobs(runCtx, clk, &e.pair.costs, &e.wg, e.pair.jobs(spec)...)
@@ -168,6 +178,37 @@ func (e *Env) startRegion(r topology.RegionName) (*Region, error) {
 		return nil, err
 	}
 	return reg, nil
+}
+
+// Owns tells whether the run created the target (topology.Owner).
+func (e *Env) Owns(ctx context.Context, t topology.Target) error { return e.reg.Owns(ctx, t) }
+
+// Registry is the record of what the run created (tests register a
+// foreign target's look-alike in it, or check against it).
+func (e *Env) Registry() *topology.Registry { return e.reg }
+
+// serverTarget names an in-process server of the environment.
+func serverTarget(s *svc, name string) topology.Target {
+	return topology.Target{Kind: topology.TargetServer, ID: s.address(), Name: name}
+}
+
+// PartTargets names the in-process servers of a part of the region
+// (topology.PartTargeter).
+func (r *Region) PartTargets(part string) []topology.Target {
+	var out []topology.Target
+	n := r.env.pair.nodes[r.name]
+	if part == topology.PartAll {
+		for _, in := range r.instances {
+			out = append(out, in.Targets()...)
+		}
+	}
+	if part == topology.PartSQL || part == topology.PartAll {
+		out = append(out, serverTarget(n.sql, "SQL server of region "+string(r.name)), serverTarget(n.share, "log share of region "+string(r.name)))
+	}
+	if part == topology.PartBlob || part == topology.PartAll {
+		out = append(out, serverTarget(r.env.buckets[r.name].srv, "blob store of region "+string(r.name)))
+	}
+	return out
 }
 
 // Spec returns the spec the environment was built from.

@@ -16,6 +16,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"sync"
 	"time"
 
@@ -57,8 +58,10 @@ type Env struct {
 	blobCreds blob.Credentials
 	workDir   string
 	ownDir    bool
-	cancel    context.CancelFunc
-	wg        sync.WaitGroup
+	// reg records what the run created (the blast-radius guard).
+	reg    *topology.Registry
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
 
 	links   *netlink.Set
 	pair    *pgship.Pair
@@ -97,6 +100,8 @@ func Up(ctx context.Context, spec topology.Spec, clk *clock.Clock) (_ *Env, err 
 		}
 		e.ownDir = true
 	}
+	e.reg = topology.NewRegistry(filepath.Base(e.workDir))
+	e.links.Own(e.reg)
 	// Parents of the data directories must be traversable by the postgres user.
 	if err = os.Chmod(e.workDir, 0o755); err != nil {
 		return nil, fmt.Errorf("work dir: %w", err)
@@ -109,6 +114,7 @@ func Up(ctx context.Context, spec topology.Spec, clk *clock.Clock) (_ *Env, err 
 		if e.blobs[r], err = blob.NewServer(e.blobCreds); err != nil {
 			return nil, fmt.Errorf("blob store %s: %w", r, err)
 		}
+		e.reg.Add(e.blobTarget(r))
 	}
 	wanAddrs := sync.Map{} // "kind/region" -> proxy address
 	wanDial := func(kind string, to topology.RegionName) string {
@@ -124,6 +130,9 @@ func Up(ctx context.Context, spec topology.Spec, clk *clock.Clock) (_ *Env, err 
 		// primary is rebuilt as its secondary in the background, as SQL
 		// Server's role reversal needs no rebuild.
 		BackgroundRebuild: true,
+		OnProcess: func(r topology.RegionName, pid int) {
+			e.reg.AddProcess(pid, "postgres of region "+string(r))
+		},
 	})
 	if err != nil {
 		return nil, fmt.Errorf("sql pair: %w", err)
@@ -222,6 +231,8 @@ func (e *Env) startRegion(ctx context.Context, r topology.RegionName, exe string
 			S3AccessKey: e.blobCreds.AppAccessKey, S3Secret: e.blobCreds.AppSecret, S3Bucket: blob.Bucket,
 			IgnoreLimitedMode: e.spec.AOSIgnoreLimitedMode, RequestTimeout: 3 * time.Second}
 		p := proc.New(cfg.ID(), []string{exe}, append(cfg.Env(), RoleEnv+"=aos"))
+		id := cfg.ID()
+		p.OnStart(func(pid int) { e.reg.AddProcess(pid, "AOS instance "+id) })
 		if err := p.Start(); err != nil {
 			return nil, err
 		}
@@ -237,6 +248,33 @@ func (e *Env) startRegion(ctx context.Context, r topology.RegionName, exe string
 		return nil, err
 	}
 	return reg, nil
+}
+
+// Owns tells whether the run created the target (topology.Owner).
+func (e *Env) Owns(ctx context.Context, t topology.Target) error { return e.reg.Owns(ctx, t) }
+
+// blobTarget is region r's in-process blob store.
+func (e *Env) blobTarget(r topology.RegionName) topology.Target {
+	return topology.Target{Kind: topology.TargetServer, ID: e.blobs[r].Addr(), Name: "blob store of region " + string(r)}
+}
+
+// PartTargets names what a part of the region runs as (topology.PartTargeter).
+func (r *Region) PartTargets(part string) []topology.Target {
+	var out []topology.Target
+	if part == topology.PartAll {
+		for _, in := range r.instances {
+			out = append(out, in.Targets()...)
+		}
+	}
+	if part == topology.PartSQL || part == topology.PartAll {
+		if pid := r.env.pair.Postmaster(r.name); pid > 0 {
+			out = append(out, topology.ProcessTarget(pid, "postgres of region "+string(r.name)))
+		}
+	}
+	if part == topology.PartBlob || part == topology.PartAll {
+		out = append(out, r.env.blobTarget(r.name))
+	}
+	return out
 }
 
 // BlobCredentials are the run's blob keys (the application's for
@@ -469,6 +507,14 @@ func (in *Instance) Restart(context.Context) error { return in.p.Start() }
 
 // Alive tells whether the process runs and is not frozen.
 func (in *Instance) Alive() bool { return in.p.Alive() }
+
+// Targets names the instance's process (topology.Targeter).
+func (in *Instance) Targets() []topology.Target {
+	if pid := in.p.Pid(); pid > 0 {
+		return []topology.Target{topology.ProcessTarget(pid, "AOS instance "+in.ID())}
+	}
+	return nil
+}
 
 // Pid is the process id, for tests that look for leftovers.
 func (in *Instance) Pid() int { return in.p.Pid() }

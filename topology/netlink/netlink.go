@@ -25,6 +25,7 @@ type Set struct {
 	mu     sync.Mutex
 	server *toxiproxy.ApiServer
 	links  map[string]*Link
+	reg    *topology.Registry
 }
 
 // NewSet returns an empty set backed by an embedded Toxiproxy.
@@ -67,7 +68,37 @@ func (s *Set) Add(link, proxy, upstream string) (string, error) {
 		p.Stop()
 	}
 	l.mu.Unlock()
+	s.reg.Add(proxyTarget(link, p))
 	return p.Listen, nil
+}
+
+// Own records every proxy of the set, and every one added later, in reg:
+// they are the run's (the blast-radius guard, topology.Owner).
+func (s *Set) Own(reg *topology.Registry) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.reg = reg
+	for _, l := range s.links {
+		for _, t := range l.Targets() {
+			reg.Add(t)
+		}
+	}
+}
+
+// proxyTarget names a proxy of a link by its name and listen address.
+func proxyTarget(link string, p *toxiproxy.Proxy) topology.Target {
+	return topology.Target{Kind: topology.TargetProxy, ID: p.Name + "@" + p.Listen, Name: "link " + link}
+}
+
+// Targets names the link's proxies (topology.Targeter).
+func (l *Link) Targets() []topology.Target {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	out := make([]topology.Target, 0, len(l.proxies))
+	for _, p := range l.proxies {
+		out = append(out, proxyTarget(l.name, p))
+	}
+	return out
 }
 
 // Get returns a link by name.

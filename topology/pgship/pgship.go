@@ -77,6 +77,9 @@ type Config struct {
 	// tail-log backup WITH NORECOVERY leaves the old primary restoring), so
 	// this is closer to the modelled product's timing.
 	BackgroundRebuild bool
+	// OnProcess is told each postmaster started, with its region and pid
+	// (the environment records its processes for the blast-radius guard).
+	OnProcess func(region topology.RegionName, pid int)
 }
 
 // Role names used in the app DSN and for replication.
@@ -355,6 +358,11 @@ func (p *Pair) newRegion(name topology.RegionName) (*region, error) {
 		logPath: filepath.Join(r.run, "postgres.log"),
 		env:     []string{"PATH=/usr/bin:/bin", "LC_ALL=C", "TZ=UTC"},
 		user:    p.user,
+		onStart: func(pid int) {
+			if p.cfg.OnProcess != nil {
+				p.cfg.OnProcess(name, pid)
+			}
+		},
 		args: []string{
 			"-c", "port=" + strconv.Itoa(r.port),
 			"-c", "listen_addresses=127.0.0.1",
@@ -760,6 +768,14 @@ func (p *Pair) Close() error {
 	}
 	p.jobs.Wait()
 	return errors.Join(errs...)
+}
+
+// Postmaster is the pid of region r's running postmaster (0 when none).
+func (p *Pair) Postmaster(r topology.RegionName) int {
+	if reg := p.regions[r]; reg != nil && reg.srv != nil {
+		return reg.srv.postmaster()
+	}
+	return 0
 }
 
 // pids lists the live processes of both servers (for tests).

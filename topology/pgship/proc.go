@@ -182,6 +182,7 @@ type server struct {
 	done    chan struct{} // closed when the postmaster has been reaped
 	closed  bool          // set by shutdown: never start again
 	logDone chan struct{} // closed when the server's output is all in the log file
+	onStart func(pid int) // told the postmaster's pid at every start
 }
 
 // logFlushed waits (briefly) until the output of an exited server is all in
@@ -251,6 +252,9 @@ func (s *server) start() error {
 	done := make(chan struct{})
 	go func() { _ = cmd.Wait(); close(done) }()
 	s.cmd, s.done = cmd, done
+	if s.onStart != nil {
+		s.onStart(cmd.Process.Pid)
+	}
 	return nil
 }
 
@@ -341,6 +345,21 @@ func (s *server) kill() error {
 	}
 	removeSysVShm(s.dataDir)
 	return nil
+}
+
+// postmaster returns the pid of the running postmaster (0 when none).
+func (s *server) postmaster() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cmd == nil {
+		return 0
+	}
+	select {
+	case <-s.done:
+		return 0
+	default:
+	}
+	return s.cmd.Process.Pid
 }
 
 // pids returns the postmaster and its current descendants (for tests).

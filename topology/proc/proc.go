@@ -18,10 +18,19 @@ type Process struct {
 	argv []string
 	env  []string
 
-	mu     sync.Mutex
-	cmd    *exec.Cmd
-	done   chan struct{}
-	frozen bool
+	mu      sync.Mutex
+	cmd     *exec.Cmd
+	done    chan struct{}
+	frozen  bool
+	onStart func(pid int)
+}
+
+// OnStart sets a function told the pid of every start (the environment
+// records its processes for the blast-radius guard).
+func (p *Process) OnStart(f func(pid int)) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.onStart = f
 }
 
 // New describes a process; Start runs it.
@@ -52,6 +61,9 @@ func (p *Process) Start() error {
 	done := make(chan struct{})
 	go func() { _ = cmd.Wait(); close(done) }()
 	p.cmd, p.done, p.frozen = cmd, done, false
+	if p.onStart != nil {
+		p.onStart(cmd.Process.Pid)
+	}
 	return nil
 }
 

@@ -1,0 +1,203 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+)
+
+// What the campaign looks for.
+var kinds = []string{"processes", "listening ports", "SysV shared memory", "POSIX shared memory", "containers", "networks", "volumes", "work dirs"}
+
+// leftovers lists what was found, by kind.
+type leftovers map[string][]string
+
+func (l leftovers) total() int {
+	n := 0
+	for _, v := range l {
+		n += len(v)
+	}
+	return n
+}
+
+func (l leftovers) summary() string {
+	var parts []string
+	for _, k := range kinds {
+		if n := len(l[k]); n > 0 {
+			parts = append(parts, fmt.Sprintf("%d %s", n, k))
+		}
+	}
+	if len(parts) == 0 {
+		return "nothing"
+	}
+	return strings.Join(parts, ", ")
+}
+
+// scope is what belongs to the campaign: its binary, its temp dir, its
+// runs' ids, and the shared memory that existed before it started.
+type scope struct {
+	bin, tmp  string
+	docker    bool
+	runIDs    []string
+	shmBefore map[string]bool
+}
+
+// find looks for what the campaign's drills left; full adds the shared
+// memory and Docker (slower) to the processes, ports and work dirs.
+func (s *scope) find(full bool) leftovers {
+	l := leftovers{}
+	pids := s.processes(l)
+	l["listening ports"] = listening(pids)
+	if ents, err := os.ReadDir(s.tmp); err == nil {
+		for _, e := range ents {
+			if strings.HasPrefix(e.Name(), "bcdr-") {
+				l["work dirs"] = append(l["work dirs"], filepath.Join(s.tmp, e.Name()))
+			}
+		}
+	}
+	if !full {
+		return l
+	}
+	mapped := mappedShm()
+	for name, nattch := range sharedMemory() {
+		if s.shmBefore[name] {
+			continue
+		}
+		if strings.HasPrefix(name, "sysv ") {
+			if nattch == "0" {
+				l["SysV shared memory"] = append(l["SysV shared memory"], name)
+			}
+		} else if !mapped[name] {
+			l["POSIX shared memory"] = append(l["POSIX shared memory"], name)
+		}
+	}
+	if s.docker {
+		for _, id := range s.runIDs {
+			f := "label=bcdr.run=" + id
+			l["containers"] = append(l["containers"], dockerIDs("ps", "-aq", "--filter", f)...)
+			l["networks"] = append(l["networks"], dockerIDs("network", "ls", "-q", "--filter", f)...)
+			l["volumes"] = append(l["volumes"], dockerIDs("volume", "ls", "-q", "--filter", f)...)
+		}
+	}
+	return l
+}
+
+// processes lists (into l) and returns the campaign's live processes: the
+// bcdr binary it built (drills and the AOS stubs they re-execute) and
+// PostgreSQL processes working in its temp dir.
+func (s *scope) processes(l leftovers) []int {
+	ents, _ := os.ReadDir("/proc")
+	var pids []int
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil || pid == os.Getpid() {
+			continue
+		}
+		exe, _ := os.Readlink(filepath.Join("/proc", e.Name(), "exe"))
+		cwd, _ := os.Readlink(filepath.Join("/proc", e.Name(), "cwd"))
+		cmd, _ := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
+		what := ""
+		switch {
+		case strings.TrimSuffix(exe, " (deleted)") == s.bin:
+			what = "bcdr"
+		case strings.HasPrefix(cwd, s.tmp+"/") || strings.Contains(string(cmd), s.tmp+"/"):
+			what = "postgres"
+		default:
+			continue
+		}
+		if st, _ := os.ReadFile(filepath.Join("/proc", e.Name(), "stat")); strings.Contains(string(st), ") Z ") {
+			continue // a zombie holds nothing
+		}
+		pids = append(pids, pid)
+		argv := strings.ReplaceAll(strings.TrimRight(string(cmd), "\x00"), "\x00", " ")
+		if len(argv) > 80 {
+			argv = argv[:80] + "..."
+		}
+		l["processes"] = append(l["processes"], fmt.Sprintf("%d %s: %s", pid, what, argv))
+	}
+	return pids
+}
+
+// listening lists the TCP ports the processes listen on.
+func listening(pids []int) []string {
+	if len(pids) == 0 {
+		return nil
+	}
+	inodes := map[string]int{}
+	for _, pid := range pids {
+		fds, _ := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid))
+		for _, fd := range fds {
+			t, _ := os.Readlink(fmt.Sprintf("/proc/%d/fd/%s", pid, fd.Name()))
+			if in, ok := strings.CutPrefix(t, "socket:["); ok {
+				inodes[strings.TrimSuffix(in, "]")] = pid
+			}
+		}
+	}
+	var out []string
+	for _, f := range []string{"/proc/net/tcp", "/proc/net/tcp6"} {
+		b, _ := os.ReadFile(f)
+		for _, line := range strings.Split(string(b), "\n")[1:] {
+			fs := strings.Fields(line)
+			if len(fs) < 10 || fs[3] != "0A" { // 0A: LISTEN
+				continue
+			}
+			if pid, ok := inodes[fs[9]]; ok {
+				port, _ := strconv.ParseInt(fs[1][strings.LastIndexByte(fs[1], ':')+1:], 16, 32)
+				out = append(out, fmt.Sprintf("port %d (pid %d)", port, pid))
+			}
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// sharedMemory maps each System V segment ("sysv KEY/ID" to its attach
+// count) and PostgreSQL's POSIX segments ("/dev/shm/NAME").
+func sharedMemory() map[string]string {
+	out := map[string]string{}
+	b, _ := os.ReadFile("/proc/sysvipc/shm")
+	for _, line := range strings.Split(string(b), "\n")[1:] {
+		fs := strings.Fields(line)
+		if len(fs) >= 7 {
+			out["sysv "+fs[0]+"/"+fs[1]] = fs[6]
+		}
+	}
+	ents, _ := os.ReadDir("/dev/shm")
+	for _, e := range ents {
+		if strings.HasPrefix(e.Name(), "PostgreSQL.") {
+			out["/dev/shm/"+e.Name()] = ""
+		}
+	}
+	return out
+}
+
+// mappedShm is the set of /dev/shm files some live process maps.
+func mappedShm() map[string]bool {
+	out := map[string]bool{}
+	ents, _ := os.ReadDir("/proc")
+	for _, e := range ents {
+		if _, err := strconv.Atoi(e.Name()); err != nil {
+			continue
+		}
+		b, _ := os.ReadFile(filepath.Join("/proc", e.Name(), "maps"))
+		for _, line := range strings.Split(string(b), "\n") {
+			if i := strings.Index(line, "/dev/shm/"); i >= 0 {
+				out[strings.TrimSuffix(line[i:], " (deleted)")] = true
+			}
+		}
+	}
+	return out
+}
+
+// dockerIDs runs a docker listing (read-only) and returns its lines.
+func dockerIDs(args ...string) []string {
+	b, err := exec.Command("docker", args...).Output()
+	if err != nil {
+		return []string{"docker " + strings.Join(args, " ") + ": " + err.Error()}
+	}
+	return strings.Fields(string(b))
+}
