@@ -143,8 +143,8 @@ func (d *drill) run() history.History {
 		case t == 62*time.Minute:
 			b.event(history.EvFailbackStart, map[string]any{"from": "b", "to": "a"})
 		case t == d.failbackDrained:
-			b.event("resync-done", nil)
-			b.event("front-door-drained", nil)
+			b.event(history.EvResyncDone, nil)
+			b.event(history.EvFrontDoorDrained, nil)
 		case t == d.failbackDone:
 			b.event(history.EvLimitedModeOff, map[string]any{"region": "a"})
 			b.event(history.EvFailbackDone, map[string]any{"from": "b", "to": "a"})

@@ -138,7 +138,7 @@ func failbackSteps(h history.History, start history.Op) string {
 			continue
 		}
 		switch op.Key {
-		case history.EvFailbackStart, "resync-done", "front-door-drained", history.EvLimitedModeOff, history.EvFailbackDone, "runbook-error":
+		case history.EvFailbackStart, history.EvResyncDone, history.EvFrontDoorDrained, history.EvLimitedModeOff, history.EvFailbackDone, history.EvRunbookError:
 			out += fmt.Sprintf(" %s at %s,", op.Key, clock.Round(op.Service))
 			n++
 		}

@@ -243,7 +243,7 @@ func (SignOff) Check(in Input) Result {
 		lostText := "it happened to lose no acknowledged write"
 		if len(lost) > 0 {
 			lostText = fmt.Sprintf("it lost %s (a loss window of %s: %s)", plural(len(lost), "acknowledged write", "acknowledged writes"), clk.Format(r.Observed),
-				describeLost(lostWrites(lost), clk, start.Service, "failover-start"))
+				describeLost(lostWrites(lost), clk, start.Service, history.EvFailoverStart))
 		}
 		r.Explanation = fmt.Sprintf("sign-off was requested at service %s but never granted, and the runbook failed over anyway at %s; %s. A failover the runbook judged possibly lossy must wait for the customer's written sign-off",
 			clock.Round(requested.Service), clock.Round(start.Service), lostText)
@@ -256,7 +256,7 @@ func (SignOff) Check(in Input) Result {
 		}
 		r.Explanation = fmt.Sprintf("the failover at service %s lost %s (a loss window of %s: %s) without the customer's written sign-off: %s. A failover with possible data loss must wait for sign-off",
 			clock.Round(start.Service), plural(len(lost), "acknowledged write", "acknowledged writes"), clk.Format(r.Observed),
-			describeLost(lostWrites(lost), clk, start.Service, "failover-start"), why)
+			describeLost(lostWrites(lost), clk, start.Service, history.EvFailoverStart), why)
 	case len(lost) > 0:
 		r.Verdict = Pass
 		r.Budget = in.Budgets.RPO // what the customer consented to

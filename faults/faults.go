@@ -84,6 +84,14 @@ type Definition struct {
 	Pick func(rng *rand.Rand, spec topology.Spec) Params `json:"-"`
 }
 
+// Injected completes the value of a fault-injected event with what the
+// checks read of the catalogue (region_loss, class, single_instance), so
+// that a saved history is judged without the catalogue. It returns v.
+func (d Definition) Injected(v map[string]any) map[string]any {
+	v["region_loss"], v["class"], v["single_instance"] = d.RegionLoss, string(d.Class), d.SingleInstance
+	return v
+}
+
 // Params are a fault's parameters as text, validated by the fault.
 type Params map[string]string
 

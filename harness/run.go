@@ -312,7 +312,7 @@ func Run(ctx context.Context, sc Scenario, opt Options) (out *Outcome, err error
 	rb.OnFailedOver = func(ctx context.Context, promoted topology.RegionName) {
 		s, err := env.Snapshot(ctx, promoted)
 		if err != nil {
-			rec.Event("snapshot-error", map[string]any{"error": err.Error()})
+			rec.Event(history.EvSnapshotError, map[string]any{"error": err.Error()})
 			return
 		}
 		afterFailover = s
@@ -379,12 +379,12 @@ func Run(ctx context.Context, sc Scenario, opt Options) (out *Outcome, err error
 		return out, runErr
 	}
 	if rb.Err() != nil && !errors.Is(rb.Err(), errStandDown) {
-		rec.Event("runbook-failed", map[string]any{"error": rb.Err().Error()})
+		rec.Event(history.EvRunbookFailed, map[string]any{"error": rb.Err().Error()})
 	}
 	RecordHealth(ctx, rec, env, "after")
 	final, ferr := env.Snapshot(ctx, env.Router().Active())
 	if ferr != nil {
-		rec.Event("snapshot-error", map[string]any{"error": ferr.Error()})
+		rec.Event(history.EvSnapshotError, map[string]any{"error": ferr.Error()})
 	}
 	// The checks read the history as it is saved (wall instants without
 	// their monotonic reading), so that Rejudge finds the same figures.
@@ -508,14 +508,6 @@ const (
 	EvSQLSwitched  = "sql-switched"
 	EvBlobSwitched = "blob-switched"
 	EvModeSlow     = "limited-mode-slow"
-	// EvMachineTime marks the start and end of a stretch of machine work
-	// the clock ran at MachineScale for (begin true, then false with its
-	// wall_ms).
-	EvMachineTime = "machine-time"
-	// EvPolicySleep marks a deliberate delay of the runbook (begin: true,
-	// then begin: false): CPU waits while it lasts are not noise of the
-	// figure it delays (assertions reads the same name).
-	EvPolicySleep = "policy-sleep"
 )
 
 // waitEvent waits until the recorder holds the named event and returns its
@@ -577,12 +569,12 @@ func runOne(ctx context.Context, sc Scenario, p prepared, env topology.Environme
 		rec.Append(history.Op{Process: -1, Type: history.Info, Kind: history.Event, Key: history.EvFaultInjected, Wall: began, Value: v})
 	}
 	if err := p.fault.Inject(ctx, env); err != nil {
-		injected(map[string]any{"fault": p.step.Name, "params": p.step.Params, "region_loss": p.def.RegionLoss,
-			"verified": false, "verify_error": "inject failed: " + err.Error()})
+		injected(p.def.Injected(map[string]any{"fault": p.step.Name, "params": p.step.Params,
+			"verified": false, "verify_error": "inject failed: " + err.Error()}))
 		return fmt.Errorf("inject %s: %w", p.step.Name, err)
 	}
-	ev := map[string]any{"fault": p.step.Name, "params": p.step.Params, "region_loss": p.def.RegionLoss, "verified": true,
-		"healthy_before": healthyBefore == nil, "inject_wall_s": time.Since(began).Seconds()}
+	ev := p.def.Injected(map[string]any{"fault": p.step.Name, "params": p.step.Params, "verified": true,
+		"healthy_before": healthyBefore == nil, "inject_wall_s": time.Since(began).Seconds()})
 	if healthyBefore != nil {
 		ev["health_before_error"] = healthyBefore.Error()
 	}
