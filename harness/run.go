@@ -33,17 +33,9 @@ func (o *Outcome) Save(dir string) error {
 	return report.WriteRun(dir, o.Result, o.History, o.Evidence)
 }
 
-// Passed tells whether every check passed.
-func (o *Outcome) Passed() bool { return o.Result.Verdict == assertions.Pass }
-
 // Check returns the result of a named check.
 func (o *Outcome) Check(name string) (assertions.Result, bool) {
-	for _, c := range o.Result.Checks {
-		if c.Name == name {
-			return c, true
-		}
-	}
-	return assertions.Result{}, false
+	return findCheck(o.Result.Checks, name)
 }
 
 // DecidingScale is the time scale to run the same drill again at when a
@@ -462,6 +454,7 @@ func awaitFailback(ctx context.Context, rb *Runbook, rbDone <-chan struct{}) err
 	}
 }
 
+// findCheck returns the result of the named check among rs.
 func findCheck(rs []assertions.Result, name string) (assertions.Result, bool) {
 	for _, r := range rs {
 		if r.Name == name {

@@ -6,7 +6,6 @@ package suitetest
 
 import (
 	"context"
-	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -262,11 +261,6 @@ func AllPass(t testing.TB, out *harness.Outcome) {
 	if out.Result.Verdict != assertions.Pass && !undecided {
 		t.Errorf("run verdict %s (%s)", out.Result.Verdict, out.Result.Reason)
 	}
-}
-
-// Describe is a one-line summary for failure messages.
-func Describe(out *harness.Outcome) string {
-	return fmt.Sprintf("%s verdict %s (%s)", out.Result.Scenario, out.Result.Verdict, out.Result.Reason)
 }
 
 // Short returns a built-in scenario cut to suite length, so that a suite of

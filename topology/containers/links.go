@@ -268,7 +268,6 @@ func (s *linkSet) Names() []string {
 type toxi struct {
 	cli   *toxiclient.Client
 	links map[string]*remoteLink
-	next  int // next container port for a proxy
 }
 
 // proxy creates a proxy listening on a container port and adds it to the
