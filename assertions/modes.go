@@ -8,7 +8,7 @@ import (
 	"github.com/bcdr-harness/bcdr/history"
 )
 
-// LimitedMode checks the seed's limited mode: while the environment runs
+// LimitedMode checks the BCDR article's limited mode: while the environment runs
 // failed over, update maintenance and package deployment are refused and
 // financial reporting is unavailable (HTTP 423 from the AOS); after failback
 // both work again. "Failed over" is read from the answers themselves: a
@@ -140,7 +140,7 @@ func fbText(failedBack bool, fb history.Op) string {
 	return ", failback-done at " + clock.Round(fb.Service).String()
 }
 
-// SignOff checks the seed's consent rule: a failover that loses
+// SignOff checks the BCDR article's consent rule: a failover that loses
 // acknowledged writes needs the customer's sign-off granted before it
 // starts; a failover with nothing to lose needs none; a refused sign-off
 // leaves the environment waiting for its region, never failed over. Loss is

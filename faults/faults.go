@@ -37,7 +37,8 @@ type Verifier interface {
 	Verify(ctx context.Context, env topology.Environment) error
 }
 
-// Class groups faults as the seed names them.
+// Class groups faults as the BCDR article names their causes (faulty
+// hardware, network outage, region-wide outage).
 type Class string
 
 // Fault classes.
