@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/http"
 	"sort"
-	"strings"
 	"sync"
 	"time"
 
@@ -76,22 +75,6 @@ func (o *Outcome) RerunScale(slowdown float64) (float64, string) {
 		return 0, why
 	}
 	return scale, why
-}
-
-// Undecided lists what left the run too close to call: each check that
-// was (assertions.Result.TooClose) and the run's own reason when it says
-// so (time-outs during a stalled machine). Empty when nothing was.
-func (o *Outcome) Undecided() []string {
-	var out []string
-	for _, c := range o.Result.Checks {
-		if c.Verdict == assertions.Unknown && c.TooClose {
-			out = append(out, c.Name+": "+c.Explanation)
-		}
-	}
-	if o.Result.Verdict == assertions.Unknown && strings.HasPrefix(o.Result.Reason, "too close to call") {
-		out = append(out, "run: "+o.Result.Reason)
-	}
-	return out
 }
 
 // Options tune a run without changing the scenario.
