@@ -55,17 +55,16 @@ func (b *builder) op(proc int, kind history.Kind, key string, typ history.Type, 
 // lag samples every minute, region a lost at 30m, failover at 47m, failback
 // 62m-64m (the front door drained from 63m), 10 minutes after.
 type drill struct {
-	b                *builder
-	acked            []string // acknowledged write keys, in order
-	ackAt            map[string]time.Duration
-	fault, foStart   time.Duration
-	failbackDrained  time.Duration
-	failbackDone     time.Duration
-	signOff          bool
-	maintB, reportB  int // status of maintenance and reports answered by b while failed over
-	sqlLag, blobLag  float64
-	n                int
-	lastDocumentLoss time.Duration
+	b               *builder
+	acked           []string // acknowledged write keys, in order
+	ackAt           map[string]time.Duration
+	fault, foStart  time.Duration
+	failbackDrained time.Duration
+	failbackDone    time.Duration
+	signOff         bool
+	maintB, reportB int // status of maintenance and reports answered by b while failed over
+	sqlLag, blobLag float64
+	n               int
 	// askOnly records a sign-off request that is never granted (signOff false).
 	askOnly bool
 	// quietFailedOver: no client writes while failed over.
@@ -143,8 +142,8 @@ func (d *drill) run() history.History {
 		case t == 62*time.Minute:
 			b.event(history.EvFailbackStart, map[string]any{"from": "b", "to": "a"})
 		case t == d.failbackDrained:
-			b.event("resync-done", nil)
-			b.event("front-door-drained", nil)
+			b.event(history.EvResyncDone, nil)
+			b.event(history.EvFrontDoorDrained, nil)
 		case t == d.failbackDone:
 			b.event(history.EvLimitedModeOff, map[string]any{"region": "a"})
 			b.event(history.EvFailbackDone, map[string]any{"from": "b", "to": "a"})

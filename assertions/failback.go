@@ -9,7 +9,7 @@ import (
 	"github.com/bcdr-harness/bcdr/history"
 )
 
-// FailbackInterruption checks the seed's "users interrupted at most a few
+// FailbackInterruption checks the BCDR article's "users interrupted at most a few
 // minutes" during failback: the longest stretch without a successful write,
 // from the last write acknowledged before the failback started to the first
 // write acknowledged by the primary region after it finished, must be
@@ -138,7 +138,7 @@ func failbackSteps(h history.History, start history.Op) string {
 			continue
 		}
 		switch op.Key {
-		case history.EvFailbackStart, "resync-done", "front-door-drained", history.EvLimitedModeOff, history.EvFailbackDone, "runbook-error":
+		case history.EvFailbackStart, history.EvResyncDone, history.EvFrontDoorDrained, history.EvLimitedModeOff, history.EvFailbackDone, history.EvRunbookError:
 			out += fmt.Sprintf(" %s at %s,", op.Key, clock.Round(op.Service))
 			n++
 		}
@@ -152,7 +152,7 @@ func failbackSteps(h history.History, start history.Op) string {
 	return out[:len(out)-1]
 }
 
-// BatchOutage checks the seed's "the batch service might be unavailable for
+// BatchOutage checks the BCDR article's "the batch service might be unavailable for
 // up to 25 minutes" around failback. Batch probes run through the front
 // door; the outage is the longest stretch from the last successful batch
 // run (or failback-start, whichever is later) before a failed probe to the

@@ -9,7 +9,7 @@ import (
 	"github.com/bcdr-harness/bcdr/history"
 )
 
-// FaultDomainAvailability checks the seed's "hardware faults inside a region:
+// FaultDomainAvailability checks the BCDR article's "hardware faults inside a region:
 // customers barely notice, no data loss", and holds network faults to the
 // same. For every hardware or network fault that does not take the region
 // away (an instance crash or freeze, a fault domain's loss, a SQL crash in

@@ -61,8 +61,21 @@ func availabilityFault(op history.Op) bool {
 	if rl, _ := op.Value["region_loss"].(bool); rl {
 		return false
 	}
+	class, single, ok := faultClass(op)
+	return ok && !single && (class == faults.Hardware || class == faults.Network)
+}
+
+// faultClass is the class of the fault a fault-injected event records, and
+// whether it takes what the model runs only one of per region. The event
+// carries both (class, single_instance); a history saved before it did is
+// judged by the fault catalogue. ok is false for a fault neither knows.
+func faultClass(op history.Op) (class faults.Class, singleInstance, ok bool) {
+	if c, has := op.Value["class"].(string); has {
+		single, _ := op.Value["single_instance"].(bool)
+		return faults.Class(c), single, true
+	}
 	d, ok := faults.Lookup(faultName(op))
-	return ok && !d.SingleInstance && (d.Class == faults.Hardware || d.Class == faults.Network)
+	return d.Class, d.SingleInstance, ok
 }
 
 // heldBy tells whether any of the spans holds the completion.
@@ -82,8 +95,7 @@ func heldBy(spans []span, c history.Completion) bool {
 func singleInstanceSpans(h history.History, retry time.Duration) []span {
 	var out []span
 	for _, op := range h.Events(history.EvFaultInjected) {
-		d, ok := faults.Lookup(faultName(op))
-		if !ok || !d.SingleInstance {
+		if _, single, ok := faultClass(op); !ok || !single {
 			continue
 		}
 		end := lastOp(h).Wall

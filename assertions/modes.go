@@ -8,7 +8,7 @@ import (
 	"github.com/bcdr-harness/bcdr/history"
 )
 
-// LimitedMode checks the seed's limited mode: while the environment runs
+// LimitedMode checks the BCDR article's limited mode: while the environment runs
 // failed over, update maintenance and package deployment are refused and
 // financial reporting is unavailable (HTTP 423 from the AOS); after failback
 // both work again. "Failed over" is read from the answers themselves: a
@@ -140,7 +140,7 @@ func fbText(failedBack bool, fb history.Op) string {
 	return ", failback-done at " + clock.Round(fb.Service).String()
 }
 
-// SignOff checks the seed's consent rule: a failover that loses
+// SignOff checks the BCDR article's consent rule: a failover that loses
 // acknowledged writes needs the customer's sign-off granted before it
 // starts; a failover with nothing to lose needs none; a refused sign-off
 // leaves the environment waiting for its region, never failed over. Loss is
@@ -243,7 +243,7 @@ func (SignOff) Check(in Input) Result {
 		lostText := "it happened to lose no acknowledged write"
 		if len(lost) > 0 {
 			lostText = fmt.Sprintf("it lost %s (a loss window of %s: %s)", plural(len(lost), "acknowledged write", "acknowledged writes"), clk.Format(r.Observed),
-				describeLost(lostWrites(lost), clk, start.Service, "failover-start"))
+				describeLost(lostWrites(lost), clk, start.Service, history.EvFailoverStart))
 		}
 		r.Explanation = fmt.Sprintf("sign-off was requested at service %s but never granted, and the runbook failed over anyway at %s; %s. A failover the runbook judged possibly lossy must wait for the customer's written sign-off",
 			clock.Round(requested.Service), clock.Round(start.Service), lostText)
@@ -256,7 +256,7 @@ func (SignOff) Check(in Input) Result {
 		}
 		r.Explanation = fmt.Sprintf("the failover at service %s lost %s (a loss window of %s: %s) without the customer's written sign-off: %s. A failover with possible data loss must wait for sign-off",
 			clock.Round(start.Service), plural(len(lost), "acknowledged write", "acknowledged writes"), clk.Format(r.Observed),
-			describeLost(lostWrites(lost), clk, start.Service, "failover-start"), why)
+			describeLost(lostWrites(lost), clk, start.Service, history.EvFailoverStart), why)
 	case len(lost) > 0:
 		r.Verdict = Pass
 		r.Budget = in.Budgets.RPO // what the customer consented to

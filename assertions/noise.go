@@ -61,14 +61,6 @@ type Noise struct {
 // covers tells whether the span holds all of [from, to].
 func (s span) covers(from, to time.Time) bool { return !from.Before(s.from) && !to.After(s.to) }
 
-// Events the runbook records around its stretches (package harness names
-// them): machine-time at the machine scale, policy-sleep for a deliberate
-// delay. Both carry begin: true at the start and begin: false at the end.
-const (
-	evMachineTime = "machine-time"
-	evPolicySleep = "policy-sleep"
-)
-
 // waitTick is one tick of the machine-wait meter: the longest wait of a
 // thread between from and to.
 type waitTick struct {
@@ -214,7 +206,7 @@ func MeasureNoise(h history.History) Noise {
 		firstFault = f
 	}
 	samplerEvery := 0.0
-	if ev, ok := h.FirstEvent("timing-noise"); ok {
+	if ev, ok := h.FirstEvent(history.EvTimingNoise); ok {
 		n.TimerLateMaxMS, _ = num(ev.Value["timer_late_max_ms"])
 		n.TimerLateP99MS, _ = num(ev.Value["timer_late_p99_ms"])
 		n.PacingLateMaxMS, _ = num(ev.Value["pacing_late_max_ms"])
@@ -250,7 +242,7 @@ func MeasureNoise(h history.History) Noise {
 		}
 	}
 	n.ops = h.Ops
-	for _, op := range h.Events("machine-wait") {
+	for _, op := range h.Events(history.EvMachineWait) {
 		w, ok := num(op.Value["max_ms"])
 		if !ok {
 			continue
@@ -267,12 +259,12 @@ func MeasureNoise(h history.History) Noise {
 		n.MachineWaitMaxMS = math.Max(n.MachineWaitMaxMS, w)
 		n.MachineWaitMS += w
 	}
-	for _, op := range h.Events(evMachineTime) {
+	for _, op := range h.Events(history.EvMachineTime) {
 		if v, ok := num(op.Value["wall_ms"]); ok {
 			n.MachineWallMS = math.Max(n.MachineWallMS, v)
 		}
 	}
-	n.machine, n.sleeps = spans(h, evMachineTime), spans(h, evPolicySleep)
+	n.machine, n.sleeps = spans(h, history.EvMachineTime), spans(h, history.EvPolicySleep)
 	return n
 }
 

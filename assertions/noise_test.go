@@ -77,7 +77,7 @@ func TestJudgeNoiseDoesNotExcuseLoss(t *testing.T) {
 
 func TestMeasureNoiseReadsTheHistory(t *testing.T) {
 	b := newBuilder()
-	b.event("timing-noise", map[string]any{"timer_late_max_ms": 12.0, "pacing_late_max_ms": 30.0, "sampler_every_ms": 300.0})
+	b.event(history.EvTimingNoise, map[string]any{"timer_late_max_ms": 12.0, "pacing_late_max_ms": 30.0, "sampler_every_ms": 300.0})
 	b.at(time.Minute)
 	b.event(history.EvLag, map[string]any{"sql_ship_wall_ms": 400.0, "blob_round_wall_ms": 50.0})
 	b.at(4 * time.Minute) // 900 ms wall after the last sample at scale 200: 600 ms late
@@ -114,7 +114,7 @@ func TestJudgeMachineWaitInTheWindow(t *testing.T) {
 		b := newBuilder()
 		for m := 1; m <= 25; m++ {
 			b.at(time.Duration(m) * time.Minute)
-			b.event("machine-wait", map[string]any{"max_ms": c.waitMS, "period_ms": 300.0})
+			b.event(history.EvMachineWait, map[string]any{"max_ms": c.waitMS, "period_ms": 300.0})
 			b.event(history.EvLag, map[string]any{"sql_lag_s": float64(60 * min(m, 20)), "sql_restored": true, "blob_lag_s": 0.0})
 		}
 		r := judgeOne(t, Input{History: b.h, Budgets: DefaultBudgets()}, "replication-lag")
@@ -131,7 +131,7 @@ func TestMachineWaitIn(t *testing.T) {
 	b := newBuilder()
 	for i := 1; i <= 5; i++ {
 		b.at(time.Duration(i) * time.Minute) // 300 ms wall apart at scale 200
-		b.event("machine-wait", map[string]any{"max_ms": float64(10 * i), "period_ms": 300.0})
+		b.event(history.EvMachineWait, map[string]any{"max_ms": float64(10 * i), "period_ms": 300.0})
 	}
 	n := MeasureNoise(b.h)
 	if n.MachineWaitMaxMS != 50 || n.MachineWaitMS != 150 {
@@ -165,7 +165,7 @@ func TestRTOTimeOutsOnAStalledMachine(t *testing.T) {
 		_, res := b.op(1, history.JournalEntry, "late", typ, 0, "", "", 2*time.Minute, nil)
 		b.h.Ops[res.Index].Error = errText
 		if waitMS > 0 {
-			b.event("machine-wait", map[string]any{"max_ms": waitMS, "period_ms": 600.0})
+			b.event(history.EvMachineWait, map[string]any{"max_ms": waitMS, "period_ms": 600.0})
 		}
 		b.at(b.t + time.Minute)
 		b.event(history.EvFailbackStart, map[string]any{"from": "b", "to": "a"})
@@ -197,7 +197,7 @@ func TestUnjudgedTimeOutWithinNoise(t *testing.T) {
 		_, res := b.op(1, history.JournalEntry, "je-2", history.Unknown, 0, "", "", 2*time.Minute, nil)
 		b.h.Ops[res.Index].Error = `Post "http://127.0.0.1:1/journal": context deadline exceeded`
 		if waitMS > 0 {
-			b.event("machine-wait", map[string]any{"max_ms": waitMS, "period_ms": 600.0})
+			b.event(history.EvMachineWait, map[string]any{"max_ms": waitMS, "period_ms": 600.0})
 		}
 		return Input{History: b.h, Budgets: DefaultBudgets()}
 	}
@@ -222,17 +222,17 @@ func TestUnjudgedTimeOutWithinNoise(t *testing.T) {
 func TestChainWaitsExcludeSleepsAndWeighMachineTime(t *testing.T) {
 	for _, c := range []struct {
 		name    string
-		stretch string // "", evPolicySleep, evMachineTime
+		stretch string // "", history.EvPolicySleep, history.EvMachineTime
 		want    Verdict
-	}{{"nothing recorded", "", Unknown}, {"a deliberate sleep", evPolicySleep, Fail}, {"machine time", evMachineTime, Fail}} {
+	}{{"nothing recorded", "", Unknown}, {"a deliberate sleep", history.EvPolicySleep, Fail}, {"machine time", history.EvMachineTime, Fail}} {
 		b := newBuilder()
 		const tick = 200 * time.Millisecond // wall
 		svc := func(wall time.Duration) time.Duration { return time.Duration(float64(wall) * b.h.Scale) }
-		start := b.event("front-door-drained", nil)
+		start := b.event(history.EvFrontDoorDrained, nil)
 		var end history.Op
 		for w := tick; w <= 46*tick; w += tick {
 			b.at(svc(w))
-			b.event("machine-wait", map[string]any{"max_ms": 190.0, "period_ms": 200.0})
+			b.event(history.EvMachineWait, map[string]any{"max_ms": 190.0, "period_ms": 200.0})
 			switch {
 			case w == 2*tick && c.stretch != "":
 				b.event(c.stretch, map[string]any{"begin": true})

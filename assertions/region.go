@@ -311,8 +311,8 @@ func (FailbackLoss) Check(in Input) Result {
 	}
 	// The loss is measured up to the switch: the front door's drain (the
 	// last moment region b took writes), else failback-done.
-	sw, refName := fb, "failback-done"
-	if d, ok := eventAfter(in.History, "front-door-drained", start); ok {
+	sw, refName := fb, history.EvFailbackDone
+	if d, ok := eventAfter(in.History, history.EvFrontDoorDrained, start); ok {
 		sw, refName = d, "the front door's drain"
 	}
 	r.Verdict = Fail
@@ -336,7 +336,7 @@ func ackedWhileFailedOver(h history.History, start history.Op) int {
 		return 0
 	}
 	to := str(done.Value, "to")
-	end, ok := eventAfter(h, "front-door-drained", start)
+	end, ok := eventAfter(h, history.EvFrontDoorDrained, start)
 	if !ok {
 		if end, ok = h.FirstEvent(history.EvFailbackDone); !ok {
 			end = lastOp(h)

@@ -1,5 +1,8 @@
 // Package assertions holds the checks that decide whether a drill kept the
-// environment's promises. A check reads only the recorded history and the
+// environment's promises: those of Microsoft's public article "Business
+// continuity and disaster recovery" for Dynamics 365 finance and operations
+// apps (the BCDR article below), in this repository's words in
+// docs/promises.md. A check reads only the recorded history and the
 // surviving data (snapshots taken from the stores), never the runbook's or the
 // topology's own belief, and explains itself when it fails: which writes,
 // which times, which fault.
@@ -134,7 +137,7 @@ type Budgets struct {
 	MinWritesBeforeFault int `json:"min_writes_before_fault"`
 }
 
-// DefaultBudgets are the seed's objectives.
+// DefaultBudgets are the BCDR article's objectives.
 func DefaultBudgets() Budgets {
 	return Budgets{
 		RPO:                  15 * time.Minute,

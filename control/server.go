@@ -265,8 +265,8 @@ func (s *Server) Inject(name string, params map[string]string) (ActiveFault, err
 		return ActiveFault{}, err
 	}
 	if err := f.Inject(ctx, s.env); err != nil {
-		injected(map[string]any{"fault": name, "params": params, "region_loss": def.RegionLoss, "verified": false,
-			"verify_error": "inject failed: " + err.Error()})
+		injected(def.Injected(map[string]any{"fault": name, "params": params, "verified": false,
+			"verify_error": "inject failed: " + err.Error()}))
 		// A half-injected fault is still recorded, so that recover can undo it.
 		af.VerifyError = "inject failed: " + err.Error()
 		s.add(af)
@@ -282,8 +282,8 @@ func (s *Server) Inject(name string, params map[string]string) (ActiveFault, err
 		// As in a drill: a fault never observed is not confirmed.
 		af.Verified, af.VerifyError = false, "the fault has no way to observe its effect"
 	}
-	injected(map[string]any{"fault": name, "params": params, "region_loss": def.RegionLoss,
-		"verified": af.Verified, "verify_error": af.VerifyError, "inject_wall_s": injectWall})
+	injected(def.Injected(map[string]any{"fault": name, "params": params,
+		"verified": af.Verified, "verify_error": af.VerifyError, "inject_wall_s": injectWall}))
 	s.add(af)
 	return *af, nil
 }

@@ -37,7 +37,8 @@ type Verifier interface {
 	Verify(ctx context.Context, env topology.Environment) error
 }
 
-// Class groups faults as the seed names them.
+// Class groups faults as the BCDR article names their causes (faulty
+// hardware, network outage, region-wide outage).
 type Class string
 
 // Fault classes.
@@ -82,6 +83,14 @@ type Definition struct {
 	// Pick chooses parameters at random for a seeded schedule (nil = the
 	// defaults). It must use only rng so that a seed replays.
 	Pick func(rng *rand.Rand, spec topology.Spec) Params `json:"-"`
+}
+
+// Injected completes the value of a fault-injected event with what the
+// checks read of the catalogue (region_loss, class, single_instance), so
+// that a saved history is judged without the catalogue. It returns v.
+func (d Definition) Injected(v map[string]any) map[string]any {
+	v["region_loss"], v["class"], v["single_instance"] = d.RegionLoss, string(d.Class), d.SingleInstance
+	return v
 }
 
 // Params are a fault's parameters as text, validated by the fault.

@@ -257,17 +257,16 @@ func (f *isolation) Evidence() map[string]any {
 
 // flapping takes a region down and up on a schedule (service time).
 type flapping struct {
-	region       topology.RegionName
-	down, up     time.Duration
-	cycles       int
-	outage       *regionOutage
-	stop         context.CancelFunc
-	done         chan struct{}
-	mu           sync.Mutex
-	isDown       bool
-	outages      int
-	errs         []error
-	firstVerdict error
+	region   topology.RegionName
+	down, up time.Duration
+	cycles   int
+	outage   *regionOutage
+	stop     context.CancelFunc
+	done     chan struct{}
+	mu       sync.Mutex
+	isDown   bool
+	outages  int
+	errs     []error
 }
 
 // OnRegionLoss passes the hook to the outages: each one is a loss.

@@ -12,13 +12,6 @@ import (
 	"github.com/bcdr-harness/bcdr/topology"
 )
 
-// EvMachineWait records, for one tick of the machine-wait meter, the
-// longest time any one thread of the run's processes spent runnable but
-// not running (waiting for a CPU): max_ms, over the tick of period_ms
-// ending at the event's wall time. Only ticks with a wait of at least
-// machineWaitFloor are recorded. assertions.MeasureNoise reads them.
-const EvMachineWait = "machine-wait"
-
 const (
 	machineWaitTick = 200 * time.Millisecond
 	// machineWaitFloor is the least per-tick wait worth recording: below
@@ -43,7 +36,7 @@ type MachineWaitMeter struct {
 
 type threadID struct{ pid, tid int }
 
-// StartMachineWait measures until ctx ends and records EvMachineWait
+// StartMachineWait measures until ctx ends and records history.EvMachineWait
 // events. roots may be nil; it is called every tick. It does nothing where
 // /proc/self/schedstat cannot be read (not Linux, or no scheduler stats).
 func StartMachineWait(ctx context.Context, rec *history.Recorder, roots func() []int) {
@@ -63,7 +56,7 @@ func StartMachineWait(ctx context.Context, rec *history.Recorder, roots func() [
 			case now := <-t.C:
 				worst := m.sample()
 				if worst >= machineWaitFloor && ctx.Err() == nil {
-					rec.Event(EvMachineWait, map[string]any{"max_ms": ms(worst), "period_ms": ms(time.Since(prev))})
+					rec.Event(history.EvMachineWait, map[string]any{"max_ms": ms(worst), "period_ms": ms(time.Since(prev))})
 				}
 				prev = now
 			}

@@ -9,12 +9,6 @@ import (
 	"github.com/bcdr-harness/bcdr/history"
 )
 
-// EvTimingNoise records the harness's own timing noise over a run (wall
-// time): how late a fine ticker woke (scheduler stalls, a loaded machine)
-// and how late the workload's pacing ticks were. assertions.MeasureNoise
-// reads it with the lag samples' job costs.
-const EvTimingNoise = "timing-noise"
-
 // noiseTick is the period of the lateness probe.
 const noiseTick = 10 * time.Millisecond
 
@@ -73,7 +67,7 @@ func (m *NoiseMeter) Figures() (worst, p99, p50 time.Duration, n int) {
 	return l[len(l)-1], at(0.99), at(0.5), len(l)
 }
 
-// Record writes the figures as an EvTimingNoise event, with the
+// Record writes the figures as an history.EvTimingNoise event, with the
 // workload's pacing lateness (nil: none) and the lag sampler's period.
 func (m *NoiseMeter) Record(rec *history.Recorder, wl *Workload, samplerEvery time.Duration) {
 	worst, p99, p50, n := m.Figures()
@@ -84,7 +78,7 @@ func (m *NoiseMeter) Record(rec *history.Recorder, wl *Workload, samplerEvery ti
 	if wl != nil {
 		v["pacing_late_max_ms"] = ms(wl.PacingLate())
 	}
-	rec.Event(EvTimingNoise, v)
+	rec.Event(history.EvTimingNoise, v)
 }
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }

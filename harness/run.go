@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/http"
 	"sort"
-	"strings"
 	"sync"
 	"time"
 
@@ -33,17 +32,9 @@ func (o *Outcome) Save(dir string) error {
 	return report.WriteRun(dir, o.Result, o.History, o.Evidence)
 }
 
-// Passed tells whether every check passed.
-func (o *Outcome) Passed() bool { return o.Result.Verdict == assertions.Pass }
-
 // Check returns the result of a named check.
 func (o *Outcome) Check(name string) (assertions.Result, bool) {
-	for _, c := range o.Result.Checks {
-		if c.Name == name {
-			return c, true
-		}
-	}
-	return assertions.Result{}, false
+	return findCheck(o.Result.Checks, name)
 }
 
 // DecidingScale is the time scale to run the same drill again at when a
@@ -84,22 +75,6 @@ func (o *Outcome) RerunScale(slowdown float64) (float64, string) {
 		return 0, why
 	}
 	return scale, why
-}
-
-// Undecided lists what left the run too close to call: each check that
-// was (assertions.Result.TooClose) and the run's own reason when it says
-// so (time-outs during a stalled machine). Empty when nothing was.
-func (o *Outcome) Undecided() []string {
-	var out []string
-	for _, c := range o.Result.Checks {
-		if c.Verdict == assertions.Unknown && c.TooClose {
-			out = append(out, c.Name+": "+c.Explanation)
-		}
-	}
-	if o.Result.Verdict == assertions.Unknown && strings.HasPrefix(o.Result.Reason, "too close to call") {
-		out = append(out, "run: "+o.Result.Reason)
-	}
-	return out
 }
 
 // Options tune a run without changing the scenario.
@@ -336,7 +311,7 @@ func Run(ctx context.Context, sc Scenario, opt Options) (out *Outcome, err error
 	rb.OnFailedOver = func(ctx context.Context, promoted topology.RegionName) {
 		s, err := env.Snapshot(ctx, promoted)
 		if err != nil {
-			rec.Event("snapshot-error", map[string]any{"error": err.Error()})
+			rec.Event(history.EvSnapshotError, map[string]any{"error": err.Error()})
 			return
 		}
 		afterFailover = s
@@ -403,12 +378,12 @@ func Run(ctx context.Context, sc Scenario, opt Options) (out *Outcome, err error
 		return out, runErr
 	}
 	if rb.Err() != nil && !errors.Is(rb.Err(), errStandDown) {
-		rec.Event("runbook-failed", map[string]any{"error": rb.Err().Error()})
+		rec.Event(history.EvRunbookFailed, map[string]any{"error": rb.Err().Error()})
 	}
 	RecordHealth(ctx, rec, env, "after")
 	final, ferr := env.Snapshot(ctx, env.Router().Active())
 	if ferr != nil {
-		rec.Event("snapshot-error", map[string]any{"error": ferr.Error()})
+		rec.Event(history.EvSnapshotError, map[string]any{"error": ferr.Error()})
 	}
 	// The checks read the history as it is saved (wall instants without
 	// their monotonic reading), so that Rejudge finds the same figures.
@@ -486,6 +461,7 @@ func awaitFailback(ctx context.Context, rb *Runbook, rbDone <-chan struct{}) err
 	}
 }
 
+// findCheck returns the result of the named check among rs.
 func findCheck(rs []assertions.Result, name string) (assertions.Result, bool) {
 	for _, r := range rs {
 		if r.Name == name {
@@ -536,14 +512,6 @@ const (
 	EvSQLSwitched  = "sql-switched"
 	EvBlobSwitched = "blob-switched"
 	EvModeSlow     = "limited-mode-slow"
-	// EvMachineTime marks the start and end of a stretch of machine work
-	// the clock ran at MachineScale for (begin true, then false with its
-	// wall_ms).
-	EvMachineTime = "machine-time"
-	// EvPolicySleep marks a deliberate delay of the runbook (begin: true,
-	// then begin: false): CPU waits while it lasts are not noise of the
-	// figure it delays (assertions reads the same name).
-	EvPolicySleep = "policy-sleep"
 )
 
 // waitEvent waits until the recorder holds the named event and returns its
@@ -605,12 +573,12 @@ func runOne(ctx context.Context, sc Scenario, p prepared, env topology.Environme
 		rec.Append(history.Op{Process: -1, Type: history.Info, Kind: history.Event, Key: history.EvFaultInjected, Wall: began, Value: v})
 	}
 	if err := faults.Strike(ctx, env, p.fault); err != nil {
-		injected(map[string]any{"fault": p.step.Name, "params": p.step.Params, "region_loss": p.def.RegionLoss,
-			"verified": false, "verify_error": "inject failed: " + err.Error()})
+		injected(p.def.Injected(map[string]any{"fault": p.step.Name, "params": p.step.Params,
+			"verified": false, "verify_error": "inject failed: " + err.Error()}))
 		return fmt.Errorf("inject %s: %w", p.step.Name, err)
 	}
-	ev := map[string]any{"fault": p.step.Name, "params": p.step.Params, "region_loss": p.def.RegionLoss, "verified": true,
-		"healthy_before": healthyBefore == nil, "inject_wall_s": time.Since(began).Seconds()}
+	ev := p.def.Injected(map[string]any{"fault": p.step.Name, "params": p.step.Params, "verified": true,
+		"healthy_before": healthyBefore == nil, "inject_wall_s": time.Since(began).Seconds()})
 	if healthyBefore != nil {
 		ev["health_before_error"] = healthyBefore.Error()
 	}

@@ -103,7 +103,7 @@ func (rb *Runbook) Run(ctx context.Context) {
 		rb.mu.Lock()
 		rb.err = err
 		rb.mu.Unlock()
-		rb.rec.Event("runbook-error", map[string]any{"error": err.Error()})
+		rb.rec.Event(history.EvRunbookError, map[string]any{"error": err.Error()})
 	}
 }
 
@@ -382,7 +382,7 @@ func (rb *Runbook) failback(ctx context.Context) error {
 			return err
 		}
 		moved := p.moved()
-		rb.rec.Event("failback-retry", map[string]any{"attempt": attempt, "error": err.Error(),
+		rb.rec.Event(history.EvFailbackRetry, map[string]any{"attempt": attempt, "error": err.Error(),
 			"sql_moved": p.sql, "blob_moved": p.blob})
 		pause := wait
 		if moved {
@@ -429,14 +429,14 @@ func (rb *Runbook) failbackOnce(ctx context.Context, from, to topology.RegionNam
 		}
 		p.blobResynced = true
 	}
-	rb.rec.Event("resync-done", map[string]any{"region": string(to)})
+	rb.rec.Event(history.EvResyncDone, map[string]any{"region": string(to)})
 	// Planned switch: stop traffic, move the roles with nothing left behind.
 	release := rb.machineTime("planned switch: drain, SQL and blob switchover")
 	defer release()
 	if err := rb.env.Router().Drain(); err != nil {
 		return err
 	}
-	rb.rec.Event("front-door-drained", nil)
+	rb.rec.Event(history.EvFrontDoorDrained, nil)
 	if !p.sql {
 		t := time.Now()
 		if err := rb.env.SQL().Switchover(ctx, topology.SwitchoverOptions{SkipFinalLogBackup: rb.cfg.SkipFinalLogBackup}); err != nil {
@@ -459,9 +459,9 @@ func (rb *Runbook) failbackOnce(ctx context.Context, from, to topology.RegionNam
 		release()
 		// Recorded as a deliberate sleep: the noise band does not count
 		// the CPU waits of other processes while this chain is a timer.
-		rb.rec.Event(EvPolicySleep, map[string]any{"what": "slow switchover", "begin": true})
+		rb.rec.Event(history.EvPolicySleep, map[string]any{"what": "slow switchover", "begin": true})
 		err := rb.env.Clock().Sleep(ctx, d)
-		rb.rec.Event(EvPolicySleep, map[string]any{"what": "slow switchover", "begin": false})
+		rb.rec.Event(history.EvPolicySleep, map[string]any{"what": "slow switchover", "begin": false})
 		if err != nil {
 			return err
 		}
@@ -515,17 +515,17 @@ func (rb *Runbook) observeProgress(ctx context.Context, to topology.RegionName, 
 const MachineScale = 1
 
 // machineTime runs the clock at MachineScale until the returned function is
-// called, and records both ends (EvMachineTime).
+// called, and records both ends (history.EvMachineTime).
 func (rb *Runbook) machineTime(what string) (release func()) {
 	clk := rb.env.Clock()
 	start := time.Now()
-	rb.rec.Event(EvMachineTime, map[string]any{"what": what, "scale": MachineScale, "begin": true})
+	rb.rec.Event(history.EvMachineTime, map[string]any{"what": what, "scale": MachineScale, "begin": true})
 	hold := clk.Hold(MachineScale)
 	var once sync.Once
 	return func() {
 		once.Do(func() {
 			hold()
-			rb.rec.Event(EvMachineTime, map[string]any{"what": what, "scale": clk.Current(), "begin": false,
+			rb.rec.Event(history.EvMachineTime, map[string]any{"what": what, "scale": clk.Current(), "begin": false,
 				"wall_ms": time.Since(start).Milliseconds()})
 		})
 	}

@@ -22,7 +22,7 @@ type resumeEnv struct {
 	router *routerSpy
 }
 
-func (e *resumeEnv) SQL() topology.LogShipping { return e.sql }
+func (e *resumeEnv) SQL() topology.LogShipping  { return e.sql }
 func (e *resumeEnv) Blob() topology.Replication { return e.blob }
 func (e *resumeEnv) Router() topology.Router    { return e.router }
 

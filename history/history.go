@@ -73,6 +73,36 @@ const (
 	// of its injection.
 	EvRegionLost = "region-lost"
 	EvRegionBack = "region-back"
+	// EvResyncDone records that the failback's reverse replication caught
+	// up (value: region); EvFrontDoorDrained that the front door stopped
+	// taking writes for the failback's switch.
+	EvResyncDone       = "resync-done"
+	EvFrontDoorDrained = "front-door-drained"
+	// EvRunbookError records a runbook step that failed (value: error);
+	// EvRunbookFailed records, after the fault phase, that the runbook
+	// ended in error; EvFailbackRetry a failback attempt that failed and is
+	// run again (value: attempt, error).
+	EvRunbookError  = "runbook-error"
+	EvRunbookFailed = "runbook-failed"
+	EvFailbackRetry = "failback-retry"
+	// EvSnapshotError records a snapshot of the surviving data that could
+	// not be taken (value: error).
+	EvSnapshotError = "snapshot-error"
+	// EvMachineTime marks the start and end of a stretch of machine work
+	// the clock ran at the machine scale (begin true, then false with its
+	// wall_ms); EvPolicySleep marks a deliberate delay of the runbook
+	// (begin: true, then begin: false): CPU waits while it lasts are not
+	// noise of the figure it delays.
+	EvMachineTime = "machine-time"
+	EvPolicySleep = "policy-sleep"
+	// EvMachineWait records, for one tick of the machine-wait meter, the
+	// longest time any one thread of the run's processes spent runnable but
+	// not running (waiting for a CPU): max_ms, over the tick of period_ms
+	// ending at the event's wall time. EvTimingNoise records the harness's
+	// own timing noise over a run (wall time): how late a fine ticker woke
+	// and how late the workload's pacing ticks were.
+	EvMachineWait = "machine-wait"
+	EvTimingNoise = "timing-noise"
 )
 
 // Op is one entry of the history.

@@ -30,7 +30,8 @@ type box struct{ X, Y, W, H float64 }
 // Bottom is the y coordinate of the box's lower edge.
 func (b box) Bottom() float64 { return b.Y + b.H }
 
-// Right is the x coordinate of the box's right edge.
+// Right is the x coordinate of the box's right edge (report.html.tmpl
+// reads it: no Go code calls it).
 func (b box) Right() float64 { return b.X + b.W }
 
 func plotBox() box {

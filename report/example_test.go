@@ -3,6 +3,7 @@ package report_test
 import (
 	"fmt"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/bcdr-harness/bcdr/assertions"
@@ -42,7 +43,28 @@ func ExampleWriteAll() {
 		fmt.Println(err)
 		return
 	}
-	if err := report.Trend(os.Stdout, []string{dir}); err != nil {
+	files, err := os.ReadDir(dir)
+	if err != nil {
 		fmt.Println(err)
+		return
 	}
+	for _, f := range files {
+		fmt.Println(f.Name())
+	}
+	var trend strings.Builder
+	if err := report.Trend(&trend, []string{dir}); err != nil {
+		fmt.Println(err)
+		return
+	}
+	// The folder is a temporary one: name it the same on every run.
+	fmt.Print(strings.ReplaceAll(trend.String(), dir, "runs/region-outage-42"))
+	// Output:
+	// history.jsonl
+	// junit.xml
+	// report.html
+	// result.json
+	// check  #1 region-outage seed=42
+	// (run)  pass
+	// rpo    pass 0s
+	// #1 runs/region-outage-42
 }

@@ -82,11 +82,11 @@ func readRun(t *testing.T, dir string) (report.Result, junit) {
 	return r, j
 }
 
-// skipIfTooClose skips a drill's subtest when the drill ended unknown
-// because a check was too close to call on this machine (the harness's own
-// timing noise covers the gap to the budget): a loaded machine decided
-// nothing, which is neither the pass nor the failure the test is about. Any
-// other unknown is left to the test to fail.
+// skipIfTooClose skips a drill's subtest when the drill ended unknown only
+// because it was too close to call on this machine (harness.TooCloseOnly:
+// the harness's own timing noise covers the gap to the budget): a loaded
+// machine decided nothing, which is neither the pass nor the failure the
+// test is about. Any other unknown is left to the test to fail.
 func skipIfTooClose(t *testing.T, dir string, code int) {
 	t.Helper()
 	if code != exitUnknown {
@@ -96,13 +96,8 @@ func skipIfTooClose(t *testing.T, dir string, code int) {
 	if err != nil {
 		return
 	}
-	for _, c := range r.Checks {
-		if c.TooClose {
-			t.Skipf("too close to call on this machine, not judged: %s: %s", c.Name, c.Explanation)
-		}
-	}
-	if strings.Contains(r.Reason, "too close to call") {
-		t.Skipf("too close to call on this machine, not judged: %s", r.Reason)
+	if why, ok := harness.TooCloseOnly(r.Checks, r.Reason); ok {
+		t.Skipf("too close to call on this machine, not judged: %s", why)
 	}
 }
 

@@ -75,7 +75,7 @@ func (s *upSession) onFailedOver(env topology.Environment) func(context.Context,
 		}
 		snap, err := env.Snapshot(ctx, promoted)
 		if err != nil {
-			s.rec.Event("snapshot-error", map[string]any{"error": err.Error(), "when": "after failover"})
+			s.rec.Event(history.EvSnapshotError, map[string]any{"error": err.Error(), "when": "after failover"})
 			return
 		}
 		s.mu.Lock()
@@ -106,7 +106,7 @@ func (s *upSession) save(env topology.Environment, reason string, logf func(stri
 		final, ferr := env.Snapshot(sctx, active)
 		cancel()
 		if ferr != nil {
-			s.rec.Event("snapshot-error", map[string]any{"error": ferr.Error(), "when": "at teardown"})
+			s.rec.Event(history.EvSnapshotError, map[string]any{"error": ferr.Error(), "when": "at teardown"})
 			logf("final snapshot of region %s: %v (the checks that read the data say unknown)", active, ferr)
 			final = nil
 		}

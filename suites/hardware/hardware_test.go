@@ -1,6 +1,6 @@
 // Package hardware holds the drills for hardware faults inside a region:
 // an AOS instance crashed or frozen, a whole fault domain lost, the SQL
-// primary crashed and restarted in place. The seed's promise: customers
+// primary crashed and restarted in place. The BCDR article's promise: customers
 // barely notice and no data is lost; no region failover happens.
 package hardware_test
 
@@ -15,7 +15,7 @@ import (
 )
 
 // scenario is a short hardware drill: one fault in region a, held for hold
-// (0 = the suite's default hold), and the checks of the seed's hardware
+// (0 = the suite's default hold), and the checks of the BCDR article's hardware
 // promise.
 func scenario(name, desc string, hold time.Duration, fault string, params map[string]string, expect map[string]assertions.Verdict) harness.Scenario {
 	sc := suitetest.Short("instance-crash")
@@ -25,7 +25,7 @@ func scenario(name, desc string, hold time.Duration, fault string, params map[st
 	return sc
 }
 
-// promise is the seed's hardware promise as checks: customers barely
+// promise is the BCDR article's hardware promise as checks: customers barely
 // notice (fault-domain-availability), no data loss (rpo: without a failover
 // nothing may be lost), the ledger and the documents intact, replication
 // healthy in steady state, and a valid run.

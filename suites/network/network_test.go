@@ -29,7 +29,7 @@ func noLoss() map[string]assertions.Verdict {
 	return suitetest.Pass("validity", "fault-domain-availability", "rpo", "ledger", "cross-store", "replication-lag")
 }
 
-// regionPromise is the seed's region promise as checks.
+// regionPromise is the BCDR article's region promise as checks.
 func regionPromise() map[string]assertions.Verdict {
 	return suitetest.Pass("validity", "rpo", "rto", "sign-off", "failback-loss", "limited-mode", "ledger", "cross-store", "replication-lag")
 }

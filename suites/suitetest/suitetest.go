@@ -6,7 +6,6 @@ package suitetest
 
 import (
 	"context"
-	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -163,9 +162,13 @@ func bringUpFailed(out *harness.Outcome) bool {
 }
 
 // Expect compares each check's verdict with want (check name -> verdict).
+// A test whose wanted checks missed their verdicts only for being too
+// close to call is skipped (the run's own verdict is not Expect's
+// business, so neither is its reason).
 func Expect(t testing.TB, out *harness.Outcome, want map[string]assertions.Verdict) {
 	t.Helper()
-	defer skipUndecided(t, out)
+	var missed []assertions.Result // the wanted checks that did not get their verdict
+	defer func() { skipTooClose(t, missed, "") }()
 	for name, v := range want {
 		c, ok := out.Check(name)
 		if !ok {
@@ -177,25 +180,27 @@ func Expect(t testing.TB, out *harness.Outcome, want map[string]assertions.Verdi
 				t.Logf("KNOWN ISSUE, not counted (BCDR_STRICT=1 counts it): check %s %s: %s\n    known because: %s", name, c.Verdict, c.Explanation, k.Why)
 				continue
 			}
+			missed = append(missed, c)
 			if c.Verdict == assertions.Unknown && c.TooClose {
-				continue // skipUndecided says so
+				continue // skipTooClose says so
 			}
 			t.Errorf("check %s: want %s, got %s: %s", name, v, c.Verdict, c.Explanation)
 		}
 	}
 }
 
-// skipUndecided skips a test that nothing else failed when its run was
-// too close to call even after the rerun (harness.Outcome.Undecided): the
-// machine was too noisy to tell a pass from a fail, which is no verdict
-// either way, and the skip line says why and by how much.
-func skipUndecided(t testing.TB, out *harness.Outcome) {
+// skipTooClose skips a test that nothing else failed when what it judged
+// (checks, and the run's reason) was too close to call even after the
+// rerun (harness.TooCloseOnly): the machine was too noisy to tell a pass
+// from a fail, which is no verdict either way, and the skip line says why
+// and by how much.
+func skipTooClose(t testing.TB, checks []assertions.Result, runReason string) {
 	t.Helper()
-	u := out.Undecided()
-	if len(u) == 0 || t.Failed() {
+	why, ok := harness.TooCloseOnly(checks, runReason)
+	if !ok || t.Failed() {
 		return
 	}
-	t.Skipf("too close to call on this machine, not judged (a quieter machine or a lower --scale decides): %s", strings.Join(u, "; "))
+	t.Skipf("too close to call on this machine, not judged (a quieter machine or a lower --scale decides): %s", why)
 }
 
 // KnownIssue is a failure that is understood, owned outside the suites and
@@ -246,9 +251,7 @@ func AllPass(t testing.TB, out *harness.Outcome) {
 	if len(out.Result.Checks) == 0 {
 		t.Fatal("the run checked nothing")
 	}
-	if len(out.Undecided()) > 0 {
-		defer skipUndecided(t, out)
-	}
+	defer skipTooClose(t, out.Result.Checks, out.Result.Reason)
 	for _, c := range out.Result.Checks {
 		if c.Verdict == assertions.Unknown && c.TooClose {
 			continue
@@ -257,16 +260,9 @@ func AllPass(t testing.TB, out *harness.Outcome) {
 			t.Errorf("check %s: %s: %s", c.Name, c.Verdict, c.Explanation)
 		}
 	}
-	undecided := len(out.Undecided()) > 0 && out.Result.Verdict == assertions.Unknown &&
-		(out.Result.Reason == "" || strings.HasPrefix(out.Result.Reason, "too close to call"))
-	if out.Result.Verdict != assertions.Pass && !undecided {
+	if _, tooClose := harness.TooCloseOnly(out.Result.Checks, out.Result.Reason); out.Result.Verdict != assertions.Pass && !tooClose {
 		t.Errorf("run verdict %s (%s)", out.Result.Verdict, out.Result.Reason)
 	}
-}
-
-// Describe is a one-line summary for failure messages.
-func Describe(out *harness.Outcome) string {
-	return fmt.Sprintf("%s verdict %s (%s)", out.Result.Scenario, out.Result.Verdict, out.Result.Reason)
 }
 
 // Short returns a built-in scenario cut to suite length, so that a suite of

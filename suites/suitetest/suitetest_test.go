@@ -114,3 +114,26 @@ func TestRejudgeFailsADifferingVerdictNamingTheCheck(t *testing.T) {
 		t.Errorf("a saved pass the files do not give: errors %q, want one saying %q", differs.errors, want)
 	}
 }
+
+// A run that only fell too close to call is skipped by AllPass and by an
+// Expect whose wanted check was the one too close; an Expect whose wanted
+// checks got their verdicts passes.
+func TestTooCloseRunsAreSkipped(t *testing.T) {
+	out := &harness.Outcome{Result: report.Result{Verdict: assertions.Unknown, Checks: []assertions.Result{
+		{Name: "rpo", Verdict: assertions.Pass},
+		{Name: "failback-interruption", Verdict: assertions.Unknown, TooClose: true, Explanation: "too close to call: over by 1s"},
+	}}}
+	var allPass, expectClose, expectOther bool
+	t.Run("all pass", func(t *testing.T) { defer func() { allPass = t.Skipped() }(); AllPass(t, out) })
+	t.Run("expect the close one", func(t *testing.T) {
+		defer func() { expectClose = t.Skipped() }()
+		Expect(t, out, map[string]assertions.Verdict{"failback-interruption": assertions.Pass})
+	})
+	t.Run("expect another", func(t *testing.T) {
+		defer func() { expectOther = t.Skipped() }()
+		Expect(t, out, map[string]assertions.Verdict{"rpo": assertions.Pass})
+	})
+	if !allPass || !expectClose || expectOther {
+		t.Errorf("skipped: AllPass %v (want true), Expect of the too-close check %v (want true), Expect of a decided check %v (want false)", allPass, expectClose, expectOther)
+	}
+}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/bcdr-harness/bcdr/assertions"
 	"github.com/bcdr-harness/bcdr/harness"
+	"github.com/bcdr-harness/bcdr/history"
 	"github.com/bcdr-harness/bcdr/topology"
 	"github.com/bcdr-harness/bcdr/topology/containers"
 	"github.com/bcdr-harness/bcdr/topology/miniorepl"
@@ -72,7 +73,7 @@ func runDrillWith(t *testing.T, name string, expect map[string]assertions.Verdic
 				t.Logf("save the run: %v", err)
 			}
 		}
-		for _, name := range []string{"snapshot-error", "runbook-failed", "runbook-error", harness.EvFailoverRetry, "failback-retry", harness.EvOldPrimaryFenced} {
+		for _, name := range []string{history.EvSnapshotError, history.EvRunbookFailed, history.EvRunbookError, harness.EvFailoverRetry, history.EvFailbackRetry, harness.EvOldPrimaryFenced} {
 			for _, op := range out.History.Events(name) {
 				t.Logf("event %s: %v", name, op.Value)
 			}

@@ -269,7 +269,6 @@ func (s *linkSet) Names() []string {
 type toxi struct {
 	cli   *toxiclient.Client
 	links map[string]*remoteLink
-	next  int                // next container port for a proxy
 	ctr   *ctr               // the Toxiproxy container
 	reg   *topology.Registry // the run's record of what it created
 }

@@ -215,12 +215,11 @@ func (f *fakeServer) take() []string {
 }
 
 type pair struct {
-	ship   *Shipping
-	a, b   *fakeServer
-	wan    map[topology.RegionName]*httptest.Server
-	nowNS  int64
-	dirs   map[topology.RegionName]string
-	nameAt func(i int) string
+	ship  *Shipping
+	a, b  *fakeServer
+	wan   map[topology.RegionName]*httptest.Server
+	nowNS int64
+	dirs  map[topology.RegionName]string
 }
 
 // newPair wires two fake servers: each has host directories backup/ and

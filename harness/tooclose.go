@@ -1,0 +1,61 @@
+package harness
+
+import (
+	"strings"
+
+	"github.com/bcdr-harness/bcdr/assertions"
+)
+
+// tooClosePrefix opens the explanation of a check, and the reason of a
+// run, that was too close to call.
+const tooClosePrefix = "too close to call"
+
+// Undecided lists what left the run too close to call: each check that
+// was (assertions.Result.TooClose) and the run's own reason when it says
+// so (time-outs during a stalled machine). Empty when nothing was.
+func (o *Outcome) Undecided() []string {
+	reason := ""
+	if o.Result.Verdict == assertions.Unknown {
+		reason = o.Result.Reason
+	}
+	return undecided(o.Result.Checks, reason)
+}
+
+// undecided lists the checks that were too close to call, then the run's
+// reason when it says it was.
+func undecided(checks []assertions.Result, runReason string) []string {
+	var out []string
+	for _, c := range checks {
+		if c.Verdict == assertions.Unknown && c.TooClose {
+			out = append(out, c.Name+": "+c.Explanation)
+		}
+	}
+	if strings.HasPrefix(runReason, tooClosePrefix) {
+		out = append(out, "run: "+runReason)
+	}
+	return out
+}
+
+// TooCloseOnly tells whether a run (its checks and its reason, "" for
+// none) was too close to call and nothing else: every check that did not
+// pass is unknown for being within the harness's own timing noise
+// (assertions.Result.TooClose), the reason is empty or says the run was
+// too close to call, and at least one of them was. reason lists what was,
+// for a test's skip line. A test skips such a run: a loaded machine
+// decided nothing, which is neither a pass nor a failure. Any other
+// unknown, or any fail, is not too close only (ok false).
+func TooCloseOnly(checks []assertions.Result, runReason string) (reason string, ok bool) {
+	for _, c := range checks {
+		if c.Verdict != assertions.Pass && !(c.Verdict == assertions.Unknown && c.TooClose) {
+			return "", false
+		}
+	}
+	if runReason != "" && !strings.HasPrefix(runReason, tooClosePrefix) {
+		return "", false
+	}
+	u := undecided(checks, runReason)
+	if len(u) == 0 {
+		return "", false
+	}
+	return strings.Join(u, "; "), true
+}
