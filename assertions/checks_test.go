@@ -72,6 +72,9 @@ type drill struct {
 	// shipWallMS is the wall cost of a log shipping round the lag samples
 	// report (timing noise), 0 for none.
 	shipWallMS float64
+	// standbyRebuilt, when set, records the old primary rebuilt then;
+	// failAt makes the write at that moment fail (once).
+	standbyRebuilt, failAt time.Duration
 }
 
 func newDrill() *drill {
@@ -147,6 +150,8 @@ func (d *drill) run() history.History {
 		case t == d.failbackDone:
 			b.event(history.EvLimitedModeOff, map[string]any{"region": "a"})
 			b.event(history.EvFailbackDone, map[string]any{"from": "b", "to": "a"})
+		case d.standbyRebuilt > 0 && t == d.standbyRebuilt:
+			b.event(history.EvStandbyRebuilt, map[string]any{"region": "b"})
 		}
 		if t%time.Minute == 0 && t < d.fault {
 			v := map[string]any{"sql_lag_s": d.sqlLag, "blob_lag_s": d.blobLag}
@@ -164,6 +169,9 @@ func (d *drill) run() history.History {
 			region = "b"
 		case t >= d.failbackDrained && t <= d.failbackDone:
 			region, typ = "", history.Fail
+		}
+		if d.failAt > 0 && t == d.failAt {
+			region, typ = "a", history.Fail
 		}
 		if !(d.quietFailedOver && region == "b") {
 			d.write(region, typ)
@@ -765,4 +773,27 @@ func TestLossGuardAcceptsWritesDuringTheInjection(t *testing.T) {
 	if r := (RPO{}).Check(build(0)); r.Verdict != Unknown || !strings.Contains(r.Explanation, "INCONSISTENT") {
 		t.Errorf("a write acknowledged after an instant injection: %s: %s", r.Verdict, r.Explanation)
 	}
+}
+
+// The failback lasts until the old primary is rebuilt as a standby: a write
+// that fails while the rebuild loads the machine, after failback-done and
+// its retry budget, is the failback checks' business, and only theirs.
+func TestFailbackLastsUntilTheStandbyIsRebuilt(t *testing.T) {
+	var judging []Result
+	for _, n := range []string{"rpo", "rto", "failback-interruption", "batch-outage"} {
+		judging = append(judging, Result{Name: n, Verdict: Pass})
+	}
+	d := newDrill()
+	d.failAt = 70 * time.Minute // failback-done at 64 min
+	in := d.input(time.Minute)
+	if why := Unjudged(in, judging); !strings.Contains(why, "invoked at service 1h10m0s") {
+		t.Errorf("without a standby-rebuilt event the failure at 70 min is outside the failback: %q", why)
+	}
+	d = newDrill()
+	d.failAt, d.standbyRebuilt = 70*time.Minute, 72*time.Minute
+	in = d.input(time.Minute)
+	if why := Unjudged(in, judging); why != "" {
+		t.Errorf("before the standby was rebuilt the failure is the failback's: %q", why)
+	}
+	check(t, FailbackInterruption{}, in, Pass)
 }

@@ -30,6 +30,7 @@ func (FailbackInterruption) Check(in Input) Result {
 	}
 	done, finished := eventAfter(h, history.EvFailbackDone, start)
 	to := str(done.Value, "to")
+	over := failbackOver(h, done, finished)
 	acks := h.AcknowledgedWrites()
 	r := Result{Name: name, Budget: in.Budgets.FailbackInterruption}
 
@@ -52,7 +53,7 @@ func (FailbackInterruption) Check(in Input) Result {
 			worst, worstFrom, worstTo = gap, prev, c.Result
 		}
 		prev = c.Result
-		if finished && c.Result.Wall.After(done.Wall) && (to == "" || c.Result.Region == to) {
+		if finished && c.Result.Wall.After(over.Wall) && (to == "" || c.Result.Region == to) {
 			op := c.Result
 			resumed = &op
 			break
@@ -108,6 +109,19 @@ func describeOp(op history.Op) string {
 		return op.Key
 	}
 	return fmt.Sprintf("%s (%s)", op.Key, who(op))
+}
+
+// failbackOver is the moment the failback ended: the old primary rebuilt
+// as a standby (history.EvStandbyRebuilt) when the runbook saw it after
+// failback-done, failback-done otherwise.
+func failbackOver(h history.History, done history.Op, finished bool) history.Op {
+	if !finished {
+		return done
+	}
+	if rb, ok := eventAfter(h, history.EvStandbyRebuilt, done); ok {
+		return rb
+	}
+	return done
 }
 
 // failedWritesBetween counts write requests that failed or timed out with
@@ -174,6 +188,7 @@ func (BatchOutage) Check(in Input) Result {
 		return unknown(name, "no failback started, so the batch outage around it could not be measured")
 	}
 	done, finished := eventAfter(h, history.EvFailbackDone, start)
+	over := failbackOver(h, done, finished)
 	batches := completionsOf(h, history.Batch)
 	r := Result{Name: name, Budget: in.Budgets.BatchOutage, Ops: []int{start.Index}}
 	if finished {
@@ -196,7 +211,7 @@ func (BatchOutage) Check(in Input) Result {
 			continue
 		}
 		inv := c.Invoke
-		if !inv.Wall.Before(start.Wall) && (!finished || !inv.Wall.After(done.Wall)) {
+		if !inv.Wall.Before(start.Wall) && (!finished || !inv.Wall.After(over.Wall)) {
 			probesInFailback++
 			if prevInvoke != nil && inv.Service-prevInvoke.Service > sparsest {
 				sparsest = inv.Service - prevInvoke.Service
@@ -211,7 +226,7 @@ func (BatchOutage) Check(in Input) Result {
 				down = false
 			}
 			lastOK, haveOK = c.Result, true
-			if finished && c.Result.Wall.After(done.Wall) {
+			if finished && c.Result.Wall.After(over.Wall) {
 				okAfter = true
 			}
 			continue
@@ -220,7 +235,7 @@ func (BatchOutage) Check(in Input) Result {
 			fails++
 			continue
 		}
-		inFailback := c.Result.Wall.After(start.Wall) && (!finished || !c.Invoke.Wall.After(done.Wall))
+		inFailback := c.Result.Wall.After(start.Wall) && (!finished || !c.Invoke.Wall.After(over.Wall))
 		if !inFailback {
 			continue
 		}

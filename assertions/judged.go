@@ -158,7 +158,7 @@ func Unjudged(in Input, results []Result) string {
 	if fb, ok := h.FirstEvent(history.EvFailbackStart); ok && (judging["failback-interruption"] || judging["batch-outage"]) {
 		end := lastOp(h).Wall
 		if done, ok := eventAfter(h, history.EvFailbackDone, fb); ok {
-			end = done.Wall.Add(retry)
+			end = failbackOver(h, done, true).Wall.Add(retry)
 		}
 		windows = append(windows, span{from: fb.Wall, to: end})
 	}
@@ -219,8 +219,7 @@ func timedOut(op history.Op) bool {
 // the scale that would decide. "" if any of them is not so.
 func stalledTimeouts(h history.History, b Budgets, cs []history.Completion) string {
 	n := MeasureNoise(h)
-	clk := h.Clock()
-	attempt := AttemptTimeout(clk.Wall(b.RetryBudget))
+	attempt := runAttempt(h, b)
 	least := time.Duration(-1)
 	for _, c := range cs {
 		if c.Result.Type != history.Unknown || !timedOut(c.Result) {

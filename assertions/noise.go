@@ -354,9 +354,23 @@ func Judge(in Input, names []string) ([]Result, Verdict, Noise) {
 
 // AttemptTimeout is how long a client waits for one attempt of a request
 // (wall time) when it may retry for retryWall: a few attempts fit in the
-// retry budget, never under AttemptFloor. The workload uses it.
-func AttemptTimeout(retryWall time.Duration) time.Duration {
-	return max(retryWall/4, AttemptFloor)
+// retry budget, never under AttemptFloor nor the provider's floor (a
+// request's round trip is machine work, judged at its wall value). The
+// workload uses it and records it (history.EvWorkload).
+func AttemptTimeout(retryWall, providerFloor time.Duration) time.Duration {
+	return max(retryWall/4, AttemptFloor, providerFloor)
+}
+
+// runAttempt is the attempt time-out the run's clients used, as the
+// workload recorded it; for a history without that record, the one the
+// retry budget gives.
+func runAttempt(h history.History, b Budgets) time.Duration {
+	if ev, ok := h.FirstEvent(history.EvWorkload); ok {
+		if ms, ok := ev.Value["attempt_ms"].(float64); ok && ms > 0 {
+			return time.Duration(ms * float64(time.Millisecond))
+		}
+	}
+	return AttemptTimeout(h.Clock().Wall(b.RetryBudget), 0)
 }
 
 // AttemptFloor is the shortest attempt time-out of a client.

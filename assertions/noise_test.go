@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bcdr-harness/bcdr/clock"
 	"github.com/bcdr-harness/bcdr/history"
 )
 
@@ -248,5 +249,23 @@ func TestChainWaitsExcludeSleepsAndWeighMachineTime(t *testing.T) {
 		if got.Verdict != c.want {
 			t.Errorf("%s: %s, want %s (noise %.1fs wall): %s", c.name, got.Verdict, c.want, got.NoiseWallS, got.Explanation)
 		}
+	}
+}
+
+// The attempt time-out a check weighs time-outs against is the one the
+// clients used, as the workload recorded it (a provider's floor included);
+// a history without that record falls back to the retry budget's.
+func TestRunAttemptIsTheRecordedOne(t *testing.T) {
+	b := Budgets{RetryBudget: 2 * time.Minute}
+	rec := history.NewRecorder(clock.New(100))
+	if got, want := runAttempt(rec.Ops(), b), 300*time.Millisecond; got != want {
+		t.Errorf("without a record: %s, want %s (a quarter of 1.2 s)", got, want)
+	}
+	rec.Event(history.EvWorkload, map[string]any{"attempt_ms": 600.0, "retry_ms": 1200.0})
+	if got, want := runAttempt(rec.Ops(), b), 600*time.Millisecond; got != want {
+		t.Errorf("recorded: %s, want %s", got, want)
+	}
+	if got := AttemptTimeout(1200*time.Millisecond, 600*time.Millisecond); got != 600*time.Millisecond {
+		t.Errorf("AttemptTimeout with a provider floor: %s, want 600ms", got)
 	}
 }

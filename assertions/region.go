@@ -199,7 +199,7 @@ func (RTO) Check(in Input) Result {
 		// Writes did recover there; only what failed after rests the
 		// failure, and if each was a time-out a stalled machine may explain it.
 		r.timeouts = timeoutSpans(in.History, recoveredOnce.Result.Wall, end)
-		r.attempt = AttemptTimeout(clk.Wall(in.Budgets.RetryBudget))
+		r.attempt = runAttempt(in.History, in.Budgets)
 	}
 	if recovered == nil {
 		r.Verdict = Fail

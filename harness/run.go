@@ -299,7 +299,7 @@ func Run(ctx context.Context, sc Scenario, opt Options) (out *Outcome, err error
 
 	noise := StartNoiseMeter(runCtx)
 	StartMachineWait(runCtx, rec, processRoots(runCtx, env))
-	wl := NewWorkload(sc.Workload, env.Router().URL(), rec, clk, sc.Seed, sc.Budgets.RetryBudget)
+	wl := NewWorkload(sc.Workload, env.Router().URL(), rec, clk, sc.Seed, sc.Budgets.RetryBudget, topology.ProviderAttemptFloor(sc.Spec.Provider))
 	wlCtx, stopWL := context.WithCancel(runCtx)
 	defer stopWL()
 	wl.Run(wlCtx)

@@ -404,7 +404,26 @@ func (rb *Runbook) failback(ctx context.Context) error {
 	rb.mu.Unlock()
 	rb.rec.Event(history.EvFailbackDone, map[string]any{"from": string(from), "to": string(to)})
 	close(rb.done)
+	rb.awaitStandby(ctx, from)
 	return nil
+}
+
+// awaitStandby records when log shipping runs again after the failback
+// (history.EvStandbyRebuilt): the old primary is rebuilt as a standby after
+// the traffic switch, and until then the failback is not over, so the
+// failback checks judge requests up to that moment.
+func (rb *Runbook) awaitStandby(ctx context.Context, standby topology.RegionName) {
+	start := time.Now()
+	for {
+		if st, err := rb.env.SQL().Status(ctx); err == nil && st.Shipping {
+			rb.rec.Event(history.EvStandbyRebuilt, map[string]any{"region": string(standby),
+				"wall_ms": time.Since(start).Milliseconds()})
+			return
+		}
+		if rb.sleep(ctx, rb.probeEvery()) != nil {
+			return
+		}
+	}
 }
 
 // failbackOnce is one attempt: resync, drain, planned switch, undrain.

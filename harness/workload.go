@@ -28,14 +28,16 @@ import (
 // Workload drives finance traffic through the front door and records every
 // operation. Writes carry idempotency keys, so a retry never applies twice.
 type Workload struct {
-	cfg    WorkloadConfig
-	url    string
-	rec    *history.Recorder
-	clk    *clock.Clock
-	seed   int64
-	retry  time.Duration // wall time a client retries one request
-	client *http.Client
-	wg     sync.WaitGroup
+	cfg   WorkloadConfig
+	url   string
+	rec   *history.Recorder
+	clk   *clock.Clock
+	seed  int64
+	retry time.Duration // wall time a client retries one request
+	// attempt is one attempt's time-out (wall).
+	attempt time.Duration
+	client  *http.Client
+	wg      sync.WaitGroup
 	// pacingLate is the worst lateness of a pacing tick (wall nanoseconds).
 	pacingLate atomic.Int64
 }
@@ -45,14 +47,18 @@ type Workload struct {
 func (w *Workload) PacingLate() time.Duration { return time.Duration(w.pacingLate.Load()) }
 
 // NewWorkload prepares clients against the router at url.
-func NewWorkload(cfg WorkloadConfig, url string, rec *history.Recorder, clk *clock.Clock, seed int64, retryBudget time.Duration) *Workload {
+// attemptFloor is the provider's shortest attempt (topology.ProviderAttemptFloor).
+func NewWorkload(cfg WorkloadConfig, url string, rec *history.Recorder, clk *clock.Clock, seed int64, retryBudget, attemptFloor time.Duration) *Workload {
 	retry := clk.Wall(retryBudget)
 	if retry < 300*time.Millisecond {
 		retry = 300 * time.Millisecond
 	}
 	tr := &http.Transport{DialContext: (&net.Dialer{Timeout: time.Second}).DialContext, MaxIdleConnsPerHost: 64}
-	return &Workload{cfg: cfg, url: url, rec: rec, clk: clk, seed: seed, retry: retry,
-		client: &http.Client{Transport: tr}}
+	w := &Workload{cfg: cfg, url: url, rec: rec, clk: clk, seed: seed, retry: retry,
+		attempt: assertions.AttemptTimeout(retry, attemptFloor), client: &http.Client{Transport: tr}}
+	rec.Event(history.EvWorkload, map[string]any{"attempt_ms": float64(w.attempt) / float64(time.Millisecond),
+		"retry_ms": float64(retry) / float64(time.Millisecond)})
+	return w
 }
 
 // attempt is the outcome of one HTTP try.
@@ -69,7 +75,7 @@ type attempt struct {
 func (w *Workload) try(ctx context.Context, method, path string, body []byte) attempt {
 	// Several attempts fit in the retry budget, so one attempt stuck on a
 	// frozen instance leaves room to retry on a healthy one.
-	ctx, cancel := context.WithTimeout(ctx, assertions.AttemptTimeout(w.retry))
+	ctx, cancel := context.WithTimeout(ctx, w.attempt)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, method, w.url+path, bytes.NewReader(body))
 	if err != nil {

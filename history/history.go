@@ -85,6 +85,9 @@ const (
 	EvRunbookError  = "runbook-error"
 	EvRunbookFailed = "runbook-failed"
 	EvFailbackRetry = "failback-retry"
+	// EvStandbyRebuilt closes a failback: the old primary shipped to again
+	// (its rebuild runs after the traffic switch, on the same machine).
+	EvStandbyRebuilt = "standby-rebuilt"
 	// EvSnapshotError records a snapshot of the surviving data that could
 	// not be taken (value: error).
 	EvSnapshotError = "snapshot-error"
@@ -94,6 +97,9 @@ const (
 	// (begin: true, then begin: false): CPU waits while it lasts are not
 	// noise of the figure it delays.
 	EvMachineTime = "machine-time"
+	// EvWorkload records the clients' settings as the run used them
+	// (attempt_ms: one attempt's time-out, retry_ms: the retry budget, wall).
+	EvWorkload = "workload"
 	EvPolicySleep = "policy-sleep"
 	// EvMachineWait records, for one tick of the machine-wait meter, the
 	// longest time any one thread of the run's processes spent runnable but

@@ -526,6 +526,25 @@ func RegisterScale(name string, scale float64) {
 	scales[name] = scale
 }
 
+// RegisterAttemptFloor declares the shortest client attempt (wall time)
+// the provider's data path needs: a request's round trip is machine work
+// that costs the same wall time at any time scale, so no scale may make a
+// client give up on an attempt sooner than this.
+func RegisterAttemptFloor(name string, d time.Duration) {
+	providersMu.Lock()
+	defer providersMu.Unlock()
+	attemptFloors[name] = d
+}
+
+// ProviderAttemptFloor is the provider's attempt floor (0 if it set none).
+func ProviderAttemptFloor(name string) time.Duration {
+	providersMu.Lock()
+	defer providersMu.Unlock()
+	return attemptFloors[name]
+}
+
+var attemptFloors = map[string]time.Duration{}
+
 // ProviderScale is the provider's time scale (DefaultTimeScale if it set none).
 func ProviderScale(name string) float64 {
 	providersMu.Lock()

@@ -552,17 +552,23 @@ func (r *Replication) SyncNow(ctx context.Context) error {
 	return r.waitDrained(ctx, src)
 }
 
+// catchUpLag is how old the oldest pending object may be when a resync
+// counts as caught up: MinIO replicates new writes as they come.
+const catchUpLag = time.Second
+
 func (r *Replication) waitDrained(ctx context.Context, src topology.RegionName) error {
 	return r.waitReplicated(ctx, src, time.Time{}, r.cfg.SyncTimeout)
 }
 
 // waitReplicated waits, up to timeout, until MinIO reports replicated every
-// object of src written before `before` (every object when it is zero).
+// object of src written before `before` and keeps up with the rest (its
+// oldest pending object is under catchUpLag old), or every object when
+// before is zero.
 func (r *Replication) waitReplicated(ctx context.Context, src topology.RegionName, before time.Time, timeout time.Duration) error {
 	deadline := time.Now().Add(timeout)
 	for {
 		st, err := r.ObjectStates(ctx, src)
-		if err == nil && (st.Pending == 0 || (!before.IsZero() && !st.OldestPending.Before(before))) {
+		if err == nil && (st.Pending == 0 || (!before.IsZero() && !st.OldestPending.Before(before) && time.Since(st.OldestPending) < catchUpLag)) {
 			if st.Pending == 0 {
 				r.mu.Lock()
 				r.lastSync = time.Now()
