@@ -205,3 +205,16 @@ func TestStallThenLossSignOffRefused(t *testing.T) {
 	}
 	requirePass(t, out)
 }
+
+// Aim names the WAN link's proxies, which the fault's toxic acts on.
+func (f *unobservable) Aim(env topology.Environment) ([]topology.Target, error) {
+	l, ok := env.Links().Get(topology.LinkWAN)
+	if !ok {
+		return nil, errors.New("no link wan")
+	}
+	t, ok := l.(topology.Targeter)
+	if !ok {
+		return nil, fmt.Errorf("link wan (%T) does not name its proxies", l)
+	}
+	return t.Targets(), nil
+}

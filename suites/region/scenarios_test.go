@@ -122,6 +122,9 @@ type beforeLogBackup struct {
 
 func (f *beforeLogBackup) Name() string { return worstMomentFault }
 
+// Aim names nothing: the fault only watches the backup schedule.
+func (f *beforeLogBackup) Aim(topology.Environment) ([]topology.Target, error) { return nil, nil }
+
 // Inject waits for a log backup to complete, then until margin before the
 // next one (the backup job sleeps one interval after each run).
 func (f *beforeLogBackup) Inject(ctx context.Context, env topology.Environment) error {
