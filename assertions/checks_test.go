@@ -64,7 +64,9 @@ type drill struct {
 	signOff         bool
 	maintB, reportB int // status of maintenance and reports answered by b while failed over
 	sqlLag, blobLag float64
-	n               int
+	// blobStale: every lag sample says the blob source could not be read.
+	blobStale bool
+	n         int
 	// askOnly records a sign-off request that is never granted (signOff false).
 	askOnly bool
 	// quietFailedOver: no client writes while failed over.
@@ -155,6 +157,9 @@ func (d *drill) run() history.History {
 		}
 		if t%time.Minute == 0 && t < d.fault {
 			v := map[string]any{"sql_lag_s": d.sqlLag, "blob_lag_s": d.blobLag}
+			if d.blobStale {
+				v = map[string]any{"sql_lag_s": d.sqlLag, "blob_stale": true}
+			}
 			if d.shipWallMS > 0 {
 				v["sql_ship_wall_ms"] = d.shipWallMS
 			}
@@ -372,6 +377,15 @@ func TestReplicationLag(t *testing.T) {
 		t.Errorf("observed %s violations %d", r.Observed, r.Violations)
 	}
 	check(t, ReplicationLag{}, Input{History: newBuilder().h}, Unknown, "samples")
+	// The blob source unreadable at every sample: its last figures (a lag
+	// of 0) measure nothing, and the check must not pass on SQL alone.
+	d = newDrill()
+	d.blobStale = true
+	check(t, ReplicationLag{}, d.input(time.Minute), Unknown, "no blob replication lag was measured", "could not be read at 29 samples")
+	// A blob lag that never rose above 0 names no sample.
+	d = newDrill()
+	d.blobLag = 0
+	check(t, ReplicationLag{}, d.input(time.Minute), Pass, "blob lag stayed at 0s")
 }
 
 func TestLedger(t *testing.T) {

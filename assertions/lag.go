@@ -39,7 +39,7 @@ func (ReplicationLag) Check(in Input) Result {
 		end = f
 	}
 	var samples []lagSample
-	unrestored := 0
+	unrestored, staleBlob := 0, 0
 	for _, op := range h.Events(history.EvLag) {
 		// By time, not by index: a composite fault's injected event is
 		// recorded when its injection returns, stamped with its start.
@@ -58,6 +58,8 @@ func (ReplicationLag) Check(in Input) Result {
 		}
 		if v, ok := num(op.Value["blob_lag_s"]); ok {
 			s.blob, s.hasBlob = time.Duration(v*float64(time.Second)), true
+		} else if stale, _ := op.Value["blob_stale"].(bool); stale {
+			staleBlob++
 		}
 		if s.hasSQL || s.hasBlob {
 			samples = append(samples, s)
@@ -70,14 +72,24 @@ func (ReplicationLag) Check(in Input) Result {
 		}
 		return unknown(name, why)
 	}
-	sqlSamples := 0
+	sqlSamples, blobSamples := 0, 0
 	for _, s := range samples {
 		if s.hasSQL {
 			sqlSamples++
 		}
+		if s.hasBlob {
+			blobSamples++
+		}
 	}
 	if sqlSamples == 0 {
 		return unknown(name, fmt.Sprintf("no SQL log shipping lag was measured before the first fault (%s taken before the secondary restored anything), so the secondary's lag could not be judged", plural(unrestored, "sample was", "samples were")))
+	}
+	if blobSamples == 0 {
+		why := "no blob replication lag was measured before the first fault"
+		if staleBlob > 0 {
+			why += fmt.Sprintf(" (the source bucket could not be read at %s)", plural(staleBlob, "sample", "samples"))
+		}
+		return unknown(name, why+", so the blob store's secondary could not be judged")
 	}
 	r := Result{Name: name, Budget: in.Budgets.RPO}
 	var worstSQL, worstBlob lagSample
@@ -109,10 +121,12 @@ func (ReplicationLag) Check(in Input) Result {
 		worst, store, r.Observed = worstBlob, "blob replication", worstBlob.blob
 	}
 	r.Ops = append(r.Ops, worst.op.Index)
-	figures := fmt.Sprintf("SQL lag peaked at %s (service %s, sample #%d), blob lag at %s (service %s, sample #%d), over %d samples from service %s to %s",
-		clk.Format(worstSQL.sql), clock.Round(worstSQL.op.Service), worstSQL.op.Index,
-		clk.Format(worstBlob.blob), clock.Round(worstBlob.op.Service), worstBlob.op.Index,
-		len(samples), clock.Round(samples[0].op.Service), clock.Round(samples[len(samples)-1].op.Service))
+	figures := fmt.Sprintf("SQL lag %s, blob lag %s, over %d samples (%d of SQL, %d of blob) from service %s to %s",
+		peak(clk, worstSQL.op, worstSQL.sql), peak(clk, worstBlob.op, worstBlob.blob),
+		len(samples), sqlSamples, blobSamples, clock.Round(samples[0].op.Service), clock.Round(samples[len(samples)-1].op.Service))
+	if staleBlob > 0 {
+		figures += fmt.Sprintf("; the blob source could not be read at %s, not counted", plural(staleBlob, "sample", "samples"))
+	}
 	if firstOver == nil {
 		r.Verdict = Pass
 		r.Explanation = fmt.Sprintf("in steady state both geo-secondaries stayed within the RPO budget %s: %s", clk.Format(r.Budget), figures)
@@ -134,6 +148,15 @@ func (ReplicationLag) Check(in Input) Result {
 	r.Explanation = fmt.Sprintf("in steady state the replication lag exceeded the RPO budget %s: %s; worst was %s at %s (service %s). A region lost at that moment would lose more than the RPO: check the log backup and blob replication intervals and the WAN; %s",
 		clk.Format(r.Budget), joinAnd(which), store, clk.Format(r.Observed), clock.Round(worst.op.Service), figures)
 	return finish(r, clk)
+}
+
+// peak says where a store's lag peaked, or that it stayed at 0 (no sample
+// above 0: no sample to name).
+func peak(clk *clock.Clock, op history.Op, lag time.Duration) string {
+	if lag <= 0 {
+		return "stayed at 0s"
+	}
+	return fmt.Sprintf("peaked at %s (service %s, sample #%d)", clk.Format(lag), clock.Round(op.Service), op.Index)
 }
 
 func firstOverOf(samples []lagSample, budget time.Duration, sql bool) lagSample {

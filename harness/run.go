@@ -302,9 +302,12 @@ func Run(ctx context.Context, sc Scenario, opt Options) (out *Outcome, err error
 	wl := NewWorkload(sc.Workload, env.Router().URL(), rec, clk, sc.Seed, sc.Budgets.RetryBudget, topology.ProviderAttemptFloor(sc.Spec.Provider))
 	wlCtx, stopWL := context.WithCancel(runCtx)
 	defer stopWL()
+	// The sampler's first reading comes before the first business write:
+	// the primary seen with nothing the secondary lacks dates the data at
+	// risk from then, not from the bring-up's last restored commit.
+	sampler := StartLagSampler(wlCtx, rec, env)
 	wl.Run(wlCtx)
 	wl.Probes(wlCtx)
-	sampler := StartLagSampler(wlCtx, rec, env)
 
 	var afterFailover *topology.Snapshot
 	rb := NewRunbook(sc.Runbook, env, rec)
@@ -761,54 +764,73 @@ func LagSampleEvery(clk *clock.Clock) time.Duration {
 // work, read as timing noise by the checks).
 func StartLagSampler(ctx context.Context, rec *history.Recorder, env topology.Environment) <-chan struct{} {
 	done := make(chan struct{})
+	s := &lagSampler{rec: rec, env: env}
+	// The first reading is taken before returning: a workload started
+	// next finds the primary seen with nothing the secondary lacks.
+	s.sample(ctx)
 	goSafe(ctx, "the lag sampler", func() {
 		defer close(done)
-		clk := env.Clock()
-		t := time.NewTicker(LagSampleEvery(clk))
+		t := time.NewTicker(LagSampleEvery(env.Clock()))
 		defer t.Stop()
-		var sql topology.LagTracker
 		for {
 			select {
 			case <-ctx.Done():
 				return
 			case <-t.C:
 			}
-			now := time.Now()
-			v := map[string]any{}
-			if st, err := env.SQL().Status(ctx); err == nil {
-				lag := time.Duration(0)
-				since, atRisk := sql.AtRiskSince(st)
-				if atRisk {
-					lag = max(clk.Between(since, now), 0)
-				}
-				v["sql_lag_s"] = lag.Seconds()
-				// A lag of 0 means nothing when the secondary has restored
-				// nothing and no commit was seen at risk either.
-				v["sql_restored"] = !st.Restore.CommitTime.IsZero() || atRisk
-				v["sql_primary"] = string(st.Primary)
-				v["sql_shipping"] = st.Shipping
-				v["sql_backup_errors"] = st.BackupErrors
-				v["sql_copy_errors"] = st.CopyErrors
-				if w := st.ShipWall(); w > 0 {
-					v["sql_ship_wall_ms"] = ms(w)
-				}
-			}
-			if st, err := env.Blob().Status(ctx); err == nil {
-				lag := time.Duration(0)
-				if !st.OldestPending.IsZero() {
-					lag = max(clk.Between(st.OldestPending, now), 0)
-				}
-				v["blob_lag_s"] = lag.Seconds()
-				v["blob_pending"] = st.Pending
-				if st.RoundWall > 0 {
-					v["blob_round_wall_ms"] = ms(st.RoundWall)
-				}
-			}
-			if ctx.Err() != nil {
-				return // a status cut short by the teardown is no sample
-			}
-			rec.Event(history.EvLag, v)
+			s.sample(ctx)
 		}
 	})
 	return done
+}
+
+// lagSampler takes the lag samples StartLagSampler records.
+type lagSampler struct {
+	rec *history.Recorder
+	env topology.Environment
+	sql topology.LagTracker
+}
+
+// sample reads both stores' status and records one EvLag event.
+func (s *lagSampler) sample(ctx context.Context) {
+	clk := s.env.Clock()
+	now := time.Now()
+	v := map[string]any{}
+	if st, err := s.env.SQL().Status(ctx); err == nil {
+		lag := time.Duration(0)
+		since, atRisk := s.sql.AtRiskSince(st)
+		if atRisk {
+			lag = max(clk.Between(since, now), 0)
+		}
+		v["sql_lag_s"] = lag.Seconds()
+		// A lag of 0 means nothing when the secondary has restored
+		// nothing and no commit was seen at risk either.
+		v["sql_restored"] = !st.Restore.CommitTime.IsZero() || atRisk
+		v["sql_primary"] = string(st.Primary)
+		v["sql_shipping"] = st.Shipping
+		v["sql_backup_errors"] = st.BackupErrors
+		v["sql_copy_errors"] = st.CopyErrors
+		if w := st.ShipWall(); w > 0 {
+			v["sql_ship_wall_ms"] = ms(w)
+		}
+	}
+	if st, err := s.env.Blob().Status(ctx); err == nil && st.Stale {
+		// The source could not be read: its last figures measure
+		// nothing now, and a lag of 0 would pass unseen.
+		v["blob_stale"] = true
+	} else if err == nil {
+		lag := time.Duration(0)
+		if !st.OldestPending.IsZero() {
+			lag = max(clk.Between(st.OldestPending, now), 0)
+		}
+		v["blob_lag_s"] = lag.Seconds()
+		v["blob_pending"] = st.Pending
+		if st.RoundWall > 0 {
+			v["blob_round_wall_ms"] = ms(st.RoundWall)
+		}
+	}
+	if ctx.Err() != nil {
+		return // a status cut short by the teardown is no sample
+	}
+	s.rec.Event(history.EvLag, v)
 }

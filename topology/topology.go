@@ -238,6 +238,7 @@ type ShippingStatus struct {
 	Restore  Position `json:"restore"` // newest backup restored on the secondary
 	// PrimaryLast is the newest commit on the primary, as last observed while
 	// it was reachable: what a failover would have to reach to lose nothing.
+	// Its At is the latest time the primary was seen with nothing newer.
 	PrimaryLast Position `json:"primary_last"`
 	// BackupErrors counts failed log backups (a full log share, a crashed server).
 	BackupErrors int `json:"backup_errors"`
@@ -291,33 +292,100 @@ func (s ShippingStatus) atRiskSince() (time.Time, bool) {
 
 // LagTracker follows log-shipping statuses over time to tell the age of the
 // data at risk, also before anything was restored. The zero value is ready.
+//
+// One status bounds the oldest missing write from below by the newest
+// restored commit: exact under steady traffic, but after a quiet spell
+// (the bring-up's seed data restored, then minutes before the first
+// business write) it would date the data at risk from the last restored
+// commit, long before anything was at risk. The tracker also remembers
+// when the primary was last seen with nothing newer than a position
+// (PrimaryLast.At): once that position is restored, whatever is missing
+// was committed after that moment.
 type LagTracker struct {
 	primary RegionName
 	first   time.Time // the first commit seen beyond the restored position while nothing was restored
+	seen    []seenAt  // the primary's newest commit as read, oldest first
 }
 
-// AtRiskSince returns the commit time of the oldest write the secondary
-// has not restored, and false when it has restored everything the primary
-// was seen to commit. With nothing restored since shipping (re)started it is
-// the first commit the tracker saw beyond the restored position (statuses
-// are sampled, so a write slightly older may be missing too).
+// seenAt is one reading of the primary's newest commit: its position and
+// the latest time the primary was seen with nothing newer.
+type seenAt struct {
+	seq uint64
+	at  time.Time
+}
+
+// maxSeen bounds the readings kept (a secondary that restores nothing for
+// that many readings keeps its oldest ones dropped; the bound then falls
+// back to the newest restored commit, an older, safe one).
+const maxSeen = 4096
+
+// AtRiskSince returns when the oldest write the secondary has not
+// restored was committed (at the latest), and false when it has restored
+// everything the primary was seen to commit. With nothing restored since
+// shipping (re)started it is the first commit the tracker saw beyond the
+// restored position (statuses are sampled, so a write slightly older may
+// be missing too).
 func (t *LagTracker) AtRiskSince(s ShippingStatus) (time.Time, bool) {
 	if s.Primary != t.primary {
-		t.primary, t.first = s.Primary, time.Time{}
+		t.primary, t.first, t.seen = s.Primary, time.Time{}, nil
 	}
+	t.note(s.PrimaryLast)
 	since, ok := s.atRiskSince()
+	// The latest reading at or below the restored position: the primary
+	// had committed nothing the secondary lacks at that moment.
+	var floor time.Time
+	k := -1
+	for i, o := range t.seen {
+		if o.seq > s.Restore.Seq {
+			break
+		}
+		floor, k = o.at, i
+	}
+	if k > 0 {
+		t.seen = t.seen[k:]
+	}
 	if !ok {
 		t.first = time.Time{}
 		return time.Time{}, false
 	}
 	if !since.IsZero() {
 		t.first = time.Time{}
+		if floor.After(since) {
+			since = floor
+		}
 		return since, true
 	}
 	if t.first.IsZero() {
 		t.first = s.PrimaryLast.CommitTime
 	}
 	return t.first, true
+}
+
+// note keeps one reading of the primary's newest commit.
+func (t *LagTracker) note(p Position) {
+	if p.CommitTime.IsZero() {
+		return
+	}
+	at := p.At
+	if at.Before(p.CommitTime) {
+		at = p.CommitTime
+	}
+	if n := len(t.seen); n > 0 {
+		last := &t.seen[n-1]
+		switch {
+		case p.Seq < last.seq:
+			return
+		case p.Seq == last.seq:
+			if at.After(last.at) {
+				last.at = at
+			}
+			return
+		}
+	}
+	if len(t.seen) >= maxSeen {
+		t.seen = append(t.seen[:0], t.seen[1:]...)
+	}
+	t.seen = append(t.seen, seenAt{p.Seq, at})
 }
 
 // SwitchoverOptions tunes a planned switch of roles.
@@ -359,10 +427,16 @@ type ReplicationStatus struct {
 	Source      RegionName `json:"source"`
 	Destination RegionName `json:"destination"`
 	Replicating bool       `json:"replicating"`
-	// Pending counts objects in the source not yet in the destination.
+	// Pending counts objects in the source not yet in the destination, as
+	// of this reading of the source (not of the last replication round:
+	// an object written since is pending).
 	Pending int `json:"pending"`
-	// OldestPending is when the oldest pending object was written (zero if none).
+	// OldestPending is when the oldest pending object was written (zero if
+	// none): the lag, the data at risk, is measured from it.
 	OldestPending time.Time `json:"oldest_pending"`
+	// Stale is set when the source could not be read: Pending and
+	// OldestPending are as of the last reading, and measure nothing now.
+	Stale bool `json:"stale,omitempty"`
 	Errors        int       `json:"errors"`
 	LastSync      time.Time `json:"last_sync"`
 	// RoundWall is the worst wall time of the recent replication rounds

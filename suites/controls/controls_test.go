@@ -171,6 +171,16 @@ func TestControls(t *testing.T) {
 					t.Errorf("replication-lag must say when the lag went over the budget")
 				}
 			}),
+		control(t, noFault, "blob-replication-above-rpo",
+			"No fault at all, but blob replication runs every 30 service minutes against a 15-minute RPO: documents written since a round wait up to 30 minutes for the next, and the check must see them at risk between rounds, not only while a round lists them.",
+			[]string{"blob-replication-interval=30m", "steady-state=45m", "after=5m"}, "replication-lag", assertions.Fail, []string{"validity", "ledger"},
+			func(t *testing.T, out *harness.Outcome) {
+				r := failed(t, out, "replication-lag", history.Event)
+				suitetest.CheckNames(t, out, "replication-lag", "blob in", "blob replication")
+				if r.Window == nil || r.Violations < 2 {
+					t.Errorf("replication-lag must see the blob lag over the budget in several samples between rounds, saw %d", r.Violations)
+				}
+			}),
 		// The built-in hardware drill as a user runs it, with a scale set
 		// of one instance: its derived fault-domain-availability check
 		// (no checks named) must fail.

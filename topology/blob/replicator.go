@@ -149,7 +149,8 @@ type Replicator struct {
 	errors        int
 	lastSync      time.Time
 	seen          int
-	endRound      context.CancelFunc // ends the round in progress, if any
+	endRound      context.CancelFunc       // ends the round in progress, if any
+	status        map[string]*minio.Client // Status's clients by source address
 }
 
 var _ topology.Replication = (*Replicator)(nil)
@@ -190,12 +191,81 @@ func (r *Replicator) Run(ctx context.Context) {
 	}
 }
 
-// Status returns the state as of the last round.
-func (r *Replicator) Status(context.Context) (topology.ReplicationStatus, error) {
+// Status reads the source bucket now: every object the destination does
+// not hold (as far as the rounds have copied) is pending, including those
+// written since the last round, so the lag is the age of the oldest write
+// the destination lacks, not the backlog a round last saw. When the source
+// cannot be read, the last round's figures are returned marked Stale.
+func (r *Replicator) Status(ctx context.Context) (topology.ReplicationStatus, error) {
+	pending, oldest, err := r.unreplicated(ctx)
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return topology.ReplicationStatus{Source: r.source, Destination: r.dest, Replicating: r.replicating,
-		Pending: r.pending, OldestPending: r.oldestPending, Errors: r.errors, LastSync: r.lastSync, RoundWall: r.costs.Worst()[topology.JobReplication]}, nil
+	st := topology.ReplicationStatus{Source: r.source, Destination: r.dest, Replicating: r.replicating,
+		Pending: r.pending, OldestPending: r.oldestPending, Errors: r.errors, LastSync: r.lastSync, RoundWall: r.costs.Worst()[topology.JobReplication]}
+	if err != nil {
+		st.Stale = true
+	} else {
+		st.Pending, st.OldestPending = pending, oldest
+	}
+	return st, nil
+}
+
+// statusReadTimeout bounds Status's listing of the source (a lost region
+// must not hold up the lag sampler or the runbook).
+const statusReadTimeout = 2 * time.Second
+
+// statusClient is Status's client of the source store, kept from one
+// reading to the next (a reading every lag sample) and not retrying: a
+// source that does not answer at once gives a stale status, not a sampler
+// held up by retries.
+func (r *Replicator) statusClient() (*minio.Client, error) {
+	r.mu.Lock()
+	addr := r.cfg.Stores[r.source].Addr()
+	c := r.status[addr]
+	r.mu.Unlock()
+	if c != nil {
+		return c, nil
+	}
+	c, err := minio.New(addr, &minio.Options{
+		Creds:  credentials.NewStaticV4(r.cfg.Creds.ReplicatorAccessKey, r.cfg.Creds.ReplicatorSecret, ""),
+		Region: "us-east-1", BucketLookup: minio.BucketLookupPath, MaxRetries: 1,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("s3 client for %s: %w", addr, err)
+	}
+	r.mu.Lock()
+	if r.status == nil {
+		r.status = map[string]*minio.Client{}
+	}
+	r.status[addr] = c
+	r.mu.Unlock()
+	return c, nil
+}
+
+// unreplicated lists the source and counts the objects the destination
+// does not hold, with the oldest one's modification time.
+func (r *Replicator) unreplicated(ctx context.Context) (pending int, oldest time.Time, err error) {
+	src, err := r.statusClient()
+	if err != nil {
+		return 0, time.Time{}, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, statusReadTimeout)
+	defer cancel()
+	for o := range src.ListObjects(ctx, Bucket, minio.ListObjectsOptions{Recursive: true}) {
+		if o.Err != nil {
+			return 0, time.Time{}, fmt.Errorf("list source: %w", o.Err)
+		}
+		r.mu.Lock()
+		have := r.done[o.Key] == o.ETag
+		r.mu.Unlock()
+		if !have {
+			pending++
+			if oldest.IsZero() || o.LastModified.Before(oldest) {
+				oldest = o.LastModified
+			}
+		}
+	}
+	return pending, oldest, nil
 }
 
 func (r *Replicator) clients() (src, dst *minio.Client, err error) {

@@ -237,3 +237,38 @@ func TestReplicatorFailoverEndsAStuckRound(t *testing.T) {
 	require.Equal(t, topology.RegionB, st.Source)
 	require.False(t, st.Replicating)
 }
+
+// Status reads the source: an object written after the last round is
+// pending from the moment it is written (the data at risk), not only when
+// a round lists it; a source that cannot be read gives a stale status.
+func TestReplicatorStatusCountsWritesSinceTheLastRound(t *testing.T) {
+	ctx := context.Background()
+	p := newPair(t)
+	r := p.replicate(t, 0)
+	a := p.srv[topology.RegionA]
+	require.NoError(t, putDoc(t, a, "inv-1"))
+	require.NoError(t, r.SyncNow(ctx))
+	st, err := r.Status(ctx)
+	require.NoError(t, err)
+	require.Zero(t, st.Pending)
+	require.True(t, st.OldestPending.IsZero())
+
+	before := time.Now().Add(-time.Second)
+	require.NoError(t, putDoc(t, a, "inv-2"))
+	require.NoError(t, putDoc(t, a, "inv-3"))
+	st, err = r.Status(ctx)
+	require.NoError(t, err)
+	require.False(t, st.Stale)
+	require.Equal(t, 2, st.Pending, "written since the last round")
+	require.True(t, st.OldestPending.After(before), "oldest pending %s", st.OldestPending)
+	require.Positive(t, st.Lag(time.Now().Add(time.Minute)))
+
+	require.NoError(t, r.SyncNow(ctx))
+	st, _ = r.Status(ctx)
+	require.Zero(t, st.Pending)
+
+	require.NoError(t, a.Stop())
+	st, err = r.Status(ctx)
+	require.NoError(t, err)
+	require.True(t, st.Stale, "the source is down: its figures measure nothing")
+}

@@ -132,13 +132,41 @@ var _ topology.Replication = (*replication)(nil)
 
 func (rp *replication) url(r topology.RegionName) string { return "http://" + rp.wan("blob", r) }
 
-// Status is the state of replication as of the last round.
+// Status reads the source bucket now, as the harness's replicator does
+// (package blob): what the destination lacks, including what was written
+// since the last round, is pending.
 func (rp *replication) Status(context.Context) (topology.ReplicationStatus, error) {
 	rp.mu.Lock()
+	src := rp.buckets[rp.source]
+	rp.mu.Unlock()
+	var objs map[string]object
+	if src != nil {
+		src.mu.Lock()
+		objs = make(map[string]object, len(src.objs))
+		for k, o := range src.objs {
+			objs[k] = o
+		}
+		src.mu.Unlock()
+	}
+	rp.mu.Lock()
 	defer rp.mu.Unlock()
-	return topology.ReplicationStatus{Source: rp.source, Destination: rp.source.Other(), Replicating: rp.replicating,
+	st := topology.ReplicationStatus{Source: rp.source, Destination: rp.source.Other(), Replicating: rp.replicating,
 		Pending: rp.pending, OldestPending: rp.oldest, Errors: rp.errs, LastSync: rp.lastSync,
-		RoundWall: rp.costs.Worst()[topology.JobReplication]}, nil
+		RoundWall: rp.costs.Worst()[topology.JobReplication]}
+	if src == nil {
+		st.Stale = true
+		return st, nil
+	}
+	st.Pending, st.OldestPending = 0, time.Time{}
+	for k, o := range objs {
+		if rp.done[k] != o.sum {
+			st.Pending++
+			if st.OldestPending.IsZero() || o.at.Before(st.OldestPending) {
+				st.OldestPending = o.at
+			}
+		}
+	}
+	return st, nil
 }
 
 // SyncNow runs one replication round.

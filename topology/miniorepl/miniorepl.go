@@ -452,6 +452,7 @@ func (r *Replication) Status(ctx context.Context) (topology.ReplicationStatus, e
 		r.readErrors++
 		last := r.last
 		last.Source, last.Destination, last.Replicating, last.Errors = src, dst, repl, r.readErrors+r.lastFailed
+		last.Stale = true
 		return last, nil
 	}
 	r.lastFailed = os.Failed

@@ -483,6 +483,8 @@ func (p *Pair) notePrimaryLast(prim *region, commit *time.Time, insert uint64) {
 	}
 	if commit.After(p.primaryLast.CommitTime) {
 		p.primaryLast = topology.Position{LSN: formatLSN(insert), Seq: insert, CommitTime: *commit, At: time.Now()}
+	} else if commit.Equal(p.primaryLast.CommitTime) {
+		p.primaryLast.At = time.Now() // still the newest commit: seen again now
 	}
 }
 
