@@ -107,6 +107,45 @@ type Config struct {
 	// the objects that existed when it started (default 20 times
 	// SyncTimeout).
 	CatchUpTimeout time.Duration
+	// ExecTimeout bounds one mc command (default 30 s wall): a command
+	// that does not return is an error the caller can retry, not a switch
+	// that hangs until the run's deadline.
+	ExecTimeout time.Duration
+	// StatusTimeout bounds one listing of the source for Status (default
+	// 5 s wall); past it the status is stale.
+	StatusTimeout time.Duration
+}
+
+// timedExec bounds every command of an Exec.
+type timedExec struct {
+	inner Exec
+	limit time.Duration
+}
+
+// Exec returns when the command does or when the limit passes, whichever
+// comes first (an exec that ignores its context is left to return on its
+// own).
+func (t timedExec) Exec(ctx context.Context, cmd []string) (string, error) {
+	ctx, cancel := context.WithTimeout(ctx, t.limit)
+	defer cancel()
+	type result struct {
+		out string
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		out, err := t.inner.Exec(ctx, cmd)
+		done <- result{out, err}
+	}()
+	select {
+	case r := <-done:
+		return r.out, r.err
+	case <-ctx.Done():
+		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			return "", fmt.Errorf("%s did not return within %s", strings.Join(cmd[:min(len(cmd), 6)], " "), t.limit)
+		}
+		return "", ctx.Err()
+	}
 }
 
 // Replication is MinIO bucket replication between two regions. It
@@ -148,7 +187,14 @@ func New(cfg Config) (*Replication, error) {
 	if cfg.PollInterval <= 0 {
 		cfg.PollInterval = 200 * time.Millisecond
 	}
+	if cfg.ExecTimeout <= 0 {
+		cfg.ExecTimeout = 30 * time.Second
+	}
+	if cfg.StatusTimeout <= 0 {
+		cfg.StatusTimeout = 5 * time.Second
+	}
 	src, dst := cfg.Source, cfg.Dest
+	src.Exec, dst.Exec = timedExec{src.Exec, cfg.ExecTimeout}, timedExec{dst.Exec, cfg.ExecTimeout}
 	return &Replication{
 		cfg:   cfg,
 		sites: map[topology.RegionName]*Site{src.Region: &src, dst.Region: &dst},
@@ -445,7 +491,9 @@ func (r *Replication) Status(ctx context.Context) (topology.ReplicationStatus, e
 	src, dst, repl := r.src, r.dst, r.replicating
 	r.mu.Unlock()
 	st := topology.ReplicationStatus{Source: src, Destination: dst, Replicating: repl}
-	os, err := r.ObjectStates(ctx, src)
+	lctx, cancel := context.WithTimeout(ctx, r.cfg.StatusTimeout)
+	defer cancel()
+	os, err := r.ObjectStates(lctx, src)
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if err != nil {

@@ -2,6 +2,7 @@ package miniorepl
 
 import (
 	"context"
+	"errors"
 	"encoding/xml"
 	"fmt"
 	"net/http"
@@ -385,4 +386,34 @@ func TestResyncWaitsForTheBacklogOnly(t *testing.T) {
 	fakes["b"].set("inv/old", "COMPLETED", time.Now().Add(-time.Hour))
 	fakes["b"].set("inv/new", "PENDING", time.Now().Add(time.Hour))
 	require.NoError(t, repl.Resync(ctx), "an object written after the resync started does not hold it up")
+}
+
+// An mc command that never returns (a docker exec stuck on a loaded
+// daemon) is an error after ExecTimeout, so the runbook can retry the
+// switch instead of hanging until the run's deadline.
+func TestAnMcCommandThatHangsTimesOut(t *testing.T) {
+	repl, rec, _ := newRepl(t)
+	ctx := context.Background()
+	require.NoError(t, repl.Setup(ctx))
+	repl.cfg.ExecTimeout = 100 * time.Millisecond
+	for _, s := range repl.sites {
+		s.Exec = timedExec{rec.site(s.Region), repl.cfg.ExecTimeout}
+	}
+	release := make(chan struct{})
+	defer close(release)
+	rec.mu.Lock()
+	rec.fail = func(region topology.RegionName, cmd string) (string, error) {
+		select {
+		case <-release:
+		case <-time.After(time.Minute):
+		}
+		return "", errors.New("never reached")
+	}
+	rec.mu.Unlock()
+	start := time.Now()
+	err := repl.Switchover(ctx)
+	require.ErrorContains(t, err, "did not return within 100ms")
+	require.Less(t, time.Since(start), 10*time.Second)
+	st, _ := repl.Status(ctx)
+	assert.Equal(t, topology.RegionA, st.Source, "no role change")
 }
