@@ -2,6 +2,7 @@ package assertions
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -810,4 +811,37 @@ func TestFailbackLastsUntilTheStandbyIsRebuilt(t *testing.T) {
 		t.Errorf("before the standby was rebuilt the failure is the failback's: %q", why)
 	}
 	check(t, FailbackInterruption{}, in, Pass)
+}
+
+// failAfter turns every acknowledged operation of kinds, from service time
+// from on, into a failure: the service never came back before the run
+// ended.
+func failAfter(in Input, from time.Duration, kinds ...history.Kind) {
+	for i, op := range in.History.Ops {
+		if op.Type != history.OK || op.Service < from || !slices.Contains(kinds, op.Kind) {
+			continue
+		}
+		in.History.Ops[i].Type, in.History.Ops[i].Status = history.Fail, 503
+	}
+}
+
+// Still down when the run ended: over the budget it fails; within it the
+// run ended too soon to tell, which is unknown, never fail.
+func TestStillDownAtTheEndOfTheRun(t *testing.T) {
+	d := newDrill()
+	in := d.input(time.Minute)
+	failAfter(in, d.failbackDrained, history.JournalEntry, history.Invoice)
+	r := check(t, FailbackInterruption{}, in, Fail, "to the end of the run, above the budget")
+	if r.Observed < 10*time.Minute {
+		t.Errorf("observed %s, want the stretch to the end of the run", r.Observed)
+	}
+	in.Budgets.FailbackInterruption = time.Hour
+	check(t, FailbackInterruption{}, in, Unknown, "the run ended", "cannot tell")
+
+	d = newDrill()
+	in = d.input(time.Minute)
+	failAfter(in, 62*time.Minute, history.Batch)
+	check(t, BatchOutage{}, in, Unknown, "still down when the run ended", "cannot tell")
+	in.Budgets.BatchOutage = 3 * time.Minute
+	check(t, BatchOutage{}, in, Fail, "did not come back", "above the budget")
 }

@@ -87,10 +87,16 @@ func (FailbackInterruption) Check(in Input) Result {
 		r.Verdict = Fail
 		r.Explanation = fmt.Sprintf("failback started at service %s and never finished: writes were interrupted for %s: %s; %s",
 			clock.Round(start.Service), clk.FormatSpan(worstFrom.Service, worstTo.Service), stretch, steps)
+	case resumed == nil && worst > r.Budget:
+		r.Verdict, r.overBudget = Fail, true
+		r.Explanation = fmt.Sprintf("no write was acknowledged by region %s after failback-done at service %s: interrupted for %s to the end of the run, above the budget %s: %s; %s",
+			to, clock.Round(done.Service), clk.FormatSpan(worstFrom.Service, worstTo.Service), clk.Format(r.Budget), stretch, steps)
 	case resumed == nil:
-		r.Verdict = Fail
-		r.Explanation = fmt.Sprintf("no write was acknowledged by region %s after failback-done at service %s: interrupted for %s: %s; %s",
-			to, clock.Round(done.Service), clk.FormatSpan(worstFrom.Service, worstTo.Service), stretch, steps)
+		// Still interrupted when the run ended, but not yet for longer
+		// than the budget: the run stopped too soon to tell.
+		r.Verdict = Unknown
+		r.Explanation = fmt.Sprintf("no write was acknowledged by region %s after failback-done at service %s, but the run ended %s into the interruption, within the budget %s: it cannot tell whether writes would have come back in time (lengthen the after phase); %s; %s",
+			to, clock.Round(done.Service), clk.FormatSpan(worstFrom.Service, worstTo.Service), clk.Format(r.Budget), stretch, steps)
 	case worst > r.Budget:
 		r.Verdict, r.overBudget = Fail, true
 		r.Explanation = fmt.Sprintf("writes were interrupted for %s during failback, above the budget %s: %s; %s. The front door stays drained from the drain to the switch: shorten the switchover (final log backup, restore, promote) or rebuild the old primary after the switch",
@@ -267,10 +273,15 @@ func (BatchOutage) Check(in Input) Result {
 			plural(worstFails, "batch probe", "batch probes"), worstFail.Key, outcome(worstFail))
 	}
 	switch {
+	case neverBack && worst > r.Budget:
+		r.Verdict, r.overBudget = Fail, true
+		r.Explanation = fmt.Sprintf("the batch service did not come back after failback: %s, still down at the end of the run (%s), above the budget %s; %s",
+			stretch, clk.FormatSpan(worstFrom.Service, worstFrom.Service+worst), clk.Format(r.Budget), failbackSteps(h, start))
 	case neverBack:
-		r.Verdict = Fail
-		r.Explanation = fmt.Sprintf("the batch service did not come back after failback: %s, still down at the end of the run (%s); %s",
-			stretch, clk.FormatSpan(worstFrom.Service, worstFrom.Service+worst), failbackSteps(h, start))
+		// Down when the run ended, not yet for longer than the budget.
+		r.Verdict = Unknown
+		r.Explanation = fmt.Sprintf("the batch service was still down when the run ended, %s into the outage, within the budget %s: the run cannot tell whether it would have come back in time (lengthen the after phase): %s; %s",
+			clk.FormatSpan(worstFrom.Service, worstFrom.Service+worst), clk.Format(r.Budget), stretch, failbackSteps(h, start))
 	case !finished:
 		r.Verdict = Fail
 		r.Explanation = fmt.Sprintf("failback started at service %s and never finished, so the batch service never returned to the primary region; %s",
