@@ -560,40 +560,10 @@ func runOne(ctx context.Context, sc Scenario, p prepared, env topology.Environme
 	if err := clk.SleepUntil(ctx, at); err != nil {
 		return err
 	}
-	healthyBefore := regionHealthy(ctx, env, env.Router().Active(), 0)
-	// The moment of loss, as the fault knows it (a composite fault loses
-	// the region after its own first steps).
-	faults.RecordLoss(p.fault, rec, logf)
-	logf("inject %s %v", p.step.Name, p.step.Params)
-	// The fault begins when its injection begins: killing a region's
-	// containers can take seconds, and the RPO and RTO are measured from
-	// the first blow, not the last.
-	began := time.Now()
-	injected := func(v map[string]any) {
-		rec.Append(history.Op{Process: -1, Type: history.Info, Kind: history.Event, Key: history.EvFaultInjected, Wall: began, Value: v})
+	applied, err := faults.Apply(ctx, env, rec, p.fault, p.def, p.step.Params, logf)
+	if err != nil {
+		return err
 	}
-	if err := faults.Strike(ctx, env, p.fault); err != nil {
-		injected(p.def.Injected(map[string]any{"fault": p.step.Name, "params": p.step.Params,
-			"verified": false, "verify_error": "inject failed: " + err.Error()}))
-		return fmt.Errorf("inject %s: %w", p.step.Name, err)
-	}
-	ev := p.def.Injected(map[string]any{"fault": p.step.Name, "params": p.step.Params, "verified": true,
-		"healthy_before": healthyBefore == nil, "inject_wall_s": time.Since(began).Seconds()})
-	if healthyBefore != nil {
-		ev["health_before_error"] = healthyBefore.Error()
-	}
-	if v, ok := p.fault.(faults.Verifier); ok {
-		if err := v.Verify(ctx, env); err != nil {
-			ev["verified"], ev["verify_error"] = false, err.Error()
-			logf("fault %s was not observed to take effect: %v", p.step.Name, err)
-		}
-	} else {
-		ev["verified"], ev["verify_error"] = false, "the fault has no way to observe its effect"
-	}
-	if e, ok := p.fault.(faults.Evidencer); ok {
-		ev["evidence"] = e.Evidence()
-	}
-	injected(ev)
 	hold := p.step.Duration
 	var wait <-chan struct{}
 	if hold == 0 && p.def.RegionLoss {
@@ -617,19 +587,7 @@ func runOne(ctx context.Context, sc Scenario, p prepared, env topology.Environme
 	if err := clk.Sleep(ctx, hold); err != nil {
 		return err
 	}
-	logf("recover %s", p.step.Name)
-	if err := p.fault.Recover(ctx, env); err != nil {
-		rec.Event(history.EvFaultRecovered, map[string]any{"fault": p.step.Name, "error": err.Error()})
-		return fmt.Errorf("recover %s: %w", p.step.Name, err)
-	}
-	rv := map[string]any{"fault": p.step.Name}
-	if err := regionHealthy(ctx, env, env.Router().Active(), 10*time.Second); err != nil {
-		rv["healthy_after"], rv["health_after_error"] = false, err.Error()
-	} else {
-		rv["healthy_after"] = true
-	}
-	rec.Event(history.EvFaultRecovered, rv)
-	return nil
+	return applied.Recover(ctx)
 }
 
 // awaitFailover waits until the runbook has failed over, or reports true
@@ -656,35 +614,6 @@ func awaitFailover(ctx context.Context, over <-chan struct{}, rec *history.Recor
 			}
 		}
 		seen = len(h.Ops)
-	}
-}
-
-// regionHealthy probes a region's load balancer until it answers healthy or
-// within is over (0 = one probe).
-func regionHealthy(ctx context.Context, env topology.Environment, r topology.RegionName, within time.Duration) error {
-	c := &http.Client{Timeout: time.Second}
-	deadline := time.Now().Add(within)
-	for {
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, env.Region(r).Endpoint()+"/health", nil)
-		if err != nil {
-			return err
-		}
-		resp, err := c.Do(req)
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return nil
-			}
-			err = fmt.Errorf("region %s: health HTTP %d", r, resp.StatusCode)
-		}
-		if time.Now().After(deadline) {
-			return err
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(50 * time.Millisecond):
-		}
 	}
 }
 
