@@ -27,12 +27,14 @@ func (f *staged) Inject(context.Context, topology.Environment) error {
 }
 func (f *staged) Recover(context.Context, topology.Environment) error { f.recovered++; return nil }
 func (f *staged) Verify(context.Context, topology.Environment) error  { return f.verifyErr }
-func (f *staged) Evidence() map[string]any                           { return map[string]any{"looked": "at the wan"} }
+func (f *staged) Evidence() map[string]any                            { return map[string]any{"looked": "at the wan"} }
 func (f *staged) Aim(topology.Environment) ([]topology.Target, error) { return nil, nil }
 
 var stagedDef = faults.Definition{Name: "test-staged", Class: faults.Network}
 
-func injectedEvents(rec *history.Recorder) []history.Op { return rec.Ops().Events(history.EvFaultInjected) }
+func injectedEvents(rec *history.Recorder) []history.Op {
+	return rec.Ops().Events(history.EvFaultInjected)
+}
 
 // A fault observed to take effect is recorded verified, with what the
 // checks read (class, region_loss, single_instance), the health before, the
