@@ -36,7 +36,8 @@ func TestEvidenceRoundTripJudgesTheSame(t *testing.T) {
 	in.AfterFailover.TakenAt = time.Unix(1_800_000_000, 5).UTC()
 
 	names := Names()
-	want, wantV, wantN := Judge(in, names)
+	wantJ := Judge(in, names)
+	want, wantV, wantN := wantJ.Checks, wantJ.Verdict, wantJ.Noise
 
 	ev := NewEvidence(in, names)
 	b, err := json.Marshal(ev)
@@ -65,7 +66,11 @@ func TestEvidenceRoundTripJudgesTheSame(t *testing.T) {
 	if !reflect.DeepEqual(normal(in2.Final), normal(in.Final)) || !reflect.DeepEqual(normal(in2.AfterFailover), normal(in.AfterFailover)) {
 		t.Errorf("snapshots differ after the round trip")
 	}
-	got, gotV, gotN := Judge(in2, back.Checks)
+	gotJ := Judge(in2, back.Checks)
+	got, gotV, gotN := gotJ.Checks, gotJ.Verdict, gotJ.Noise
+	if gotJ.Reason != wantJ.Reason {
+		t.Errorf("reason %q after the round trip, %q before", gotJ.Reason, wantJ.Reason)
+	}
 	// The noise as result.json holds it; each check's share of it (its
 	// band) is compared with the results below.
 	gn, _ := json.Marshal(gotN)

@@ -331,27 +331,6 @@ func decideScale(scale float64, budget, bandSvc time.Duration) float64 {
 	return math.Max(1, math.Floor(scale*float64(budget)/10/float64(bandSvc)))
 }
 
-// Judge runs the named checks on in, makes a failure that lies within the
-// run's timing noise of its budget unknown (Noise), and returns the results
-// and the run's verdict. A name no check has is unknown.
-func Judge(in Input, names []string) ([]Result, Verdict, Noise) {
-	noise := MeasureNoise(in.History)
-	var out []Result
-	var vs []Verdict
-	for _, name := range names {
-		c, ok := Lookup(name)
-		var r Result
-		if !ok {
-			r = unknown(name, fmt.Sprintf("no check is named %q", name))
-		} else {
-			r = noise.Apply(c.Check(in))
-		}
-		out = append(out, r)
-		vs = append(vs, r.Verdict)
-	}
-	return out, Worst(vs...), noise
-}
-
 // AttemptTimeout is how long a client waits for one attempt of a request
 // (wall time) when it may retry for retryWall: a few attempts fit in the
 // retry budget, never under AttemptFloor nor the provider's floor (a

@@ -12,11 +12,11 @@ import (
 
 func judgeOne(t *testing.T, in Input, name string) Result {
 	t.Helper()
-	rs, v, _ := Judge(in, []string{name})
-	if len(rs) != 1 || rs[0].Verdict != v {
-		t.Fatalf("Judge(%s) gave %d results, verdict %s", name, len(rs), v)
+	j := Judge(in, []string{name})
+	if len(j.Checks) != 1 || j.Checks[0].Name != name {
+		t.Fatalf("Judge(%s) gave %+v", name, j.Checks)
 	}
-	return rs[0]
+	return j.Checks[0]
 }
 
 // A figure over its budget by less than the run's measured timing noise is

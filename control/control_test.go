@@ -11,6 +11,8 @@ import (
 
 	"github.com/bcdr-harness/bcdr/clock"
 	"github.com/bcdr-harness/bcdr/history"
+	"github.com/bcdr-harness/bcdr/topology"
+	"github.com/bcdr-harness/bcdr/topology/fake"
 )
 
 func TestStateFileIsForTheUserOnly(t *testing.T) {
@@ -78,5 +80,51 @@ func TestAPIRefusesAWrongToken(t *testing.T) {
 	}
 	if _, err := c.Recover(context.Background(), "7"); err == nil {
 		t.Fatal("recovering a fault that was never injected succeeded")
+	}
+}
+
+// A fault injected through the API strikes as in a drill (faults.Apply):
+// the fault-injected event carries what was observed (evidence) and the
+// health before; the recovery records the health after. A target the
+// environment lacks is a bad request and records nothing.
+func TestInjectStrikesAsADrillDoes(t *testing.T) {
+	spec := topology.DefaultSpec()
+	spec.Provider = fake.Name
+	clk := clock.New(20000)
+	env, err := topology.Up(context.Background(), spec, clk)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer env.Close(context.Background())
+	rec := history.NewRecorder(clk)
+	s := NewServer(context.Background(), env, rec, "tok")
+	af, err := s.Inject("instance-crash", map[string]string{"region": "a", "instance": "1"})
+	if err != nil || !af.Verified || af.VerifyError != "" {
+		t.Fatalf("inject: %+v, %v", af, err)
+	}
+	evs := rec.Ops().Events(history.EvFaultInjected)
+	if len(evs) != 1 {
+		t.Fatalf("fault-injected events: %+v", evs)
+	}
+	v := evs[0].Value
+	if v["fault"] != "instance-crash" || v["verified"] != true || v["class"] != "hardware" || v["evidence"] == nil || v["healthy_before"] != true {
+		t.Errorf("fault-injected: %+v", v)
+	}
+	if !evs[0].Wall.Equal(af.Injected) {
+		t.Errorf("event at %v, fault injected at %v", evs[0].Wall, af.Injected)
+	}
+	done, err := s.Recover("instance-crash")
+	if err != nil || len(done) != 1 || len(s.Active()) != 0 {
+		t.Fatalf("recover: %+v, %v (active %+v)", done, err, s.Active())
+	}
+	recs := rec.Ops().Events(history.EvFaultRecovered)
+	if len(recs) != 1 || recs[0].Value["healthy_after"] != true {
+		t.Errorf("fault-recovered: %+v", recs)
+	}
+	if _, err := s.Inject("instance-crash", map[string]string{"region": "a", "instance": "99"}); err == nil {
+		t.Fatal("an instance the environment lacks was injected")
+	}
+	if n := len(rec.Ops().Events(history.EvFaultInjected)); n != 1 || len(s.Active()) != 0 {
+		t.Errorf("a fault that did nothing was recorded (%d events) or kept active (%+v)", n, s.Active())
 	}
 }

@@ -31,7 +31,7 @@ type ActiveFault struct {
 	VerifyError     string        `json:"verify_error,omitempty"`
 	RegionLoss      bool          `json:"region_loss,omitempty"`
 
-	fault faults.Fault
+	applied *faults.Applied
 }
 
 // Server is the control API of one running environment.
@@ -235,56 +235,30 @@ func (s *Server) Active() []ActiveFault {
 	return out
 }
 
-// Inject builds a fault from the catalogue, checks its target against the
-// environment, injects it and observes whether it took effect.
+// Inject builds a fault from the catalogue and strikes it through
+// faults.Apply, as a drill does: target checked, blast radius guarded,
+// effect observed, fault-injected recorded.
 func (s *Server) Inject(name string, params map[string]string) (ActiveFault, error) {
 	f, def, err := faults.New(name, params)
 	if err != nil {
 		return ActiveFault{}, err
 	}
-	if t, ok := f.(faults.Targeted); ok {
-		if err := t.CheckTarget(s.env); err != nil {
-			return ActiveFault{}, err
-		}
-	}
 	s.opMu.Lock()
 	defer s.opMu.Unlock()
 	ctx, cancel := context.WithTimeout(s.life, 3*time.Minute)
 	defer cancel()
-	clk := s.env.Clock()
-	af := &ActiveFault{Name: name, Params: params, Injected: time.Now(), RegionLoss: def.RegionLoss, fault: f}
-	af.InjectedService = clk.Between(s.started, af.Injected)
-	// The fault begins when its injection begins (as in a drill): the RPO
-	// and RTO are measured from the first blow, not from the last.
-	injected := func(v map[string]any) {
-		s.rec.Append(history.Op{Process: -1, Type: history.Info, Kind: history.Event, Key: history.EvFaultInjected, Wall: af.Injected, Value: v})
-	}
-	faults.RecordLoss(f, s.rec, nil)
-	// The blast-radius guard: nothing the run did not create is touched.
-	if err := faults.Guard(ctx, s.env, f); err != nil {
+	applied, err := faults.Apply(ctx, s.env, s.rec, f, def, params, nil)
+	if applied == nil {
 		return ActiveFault{}, err
 	}
-	if err := f.Inject(ctx, s.env); err != nil {
-		injected(def.Injected(map[string]any{"fault": name, "params": params, "verified": false,
-			"verify_error": "inject failed: " + err.Error()}))
-		// A half-injected fault is still recorded, so that recover can undo it.
-		af.VerifyError = "inject failed: " + err.Error()
-		s.add(af)
-		return *af, fmt.Errorf("inject %s: %w (recorded as fault %d; bcdr recover %d undoes what was done)", name, err, af.ID, af.ID)
-	}
-	injectWall := time.Since(af.Injected).Seconds()
-	af.Verified = true
-	if v, ok := f.(faults.Verifier); ok {
-		if err := v.Verify(ctx, s.env); err != nil {
-			af.Verified, af.VerifyError = false, err.Error()
-		}
-	} else {
-		// As in a drill: a fault never observed is not confirmed.
-		af.Verified, af.VerifyError = false, "the fault has no way to observe its effect"
-	}
-	injected(def.Injected(map[string]any{"fault": name, "params": params,
-		"verified": af.Verified, "verify_error": af.VerifyError, "inject_wall_s": injectWall}))
+	af := &ActiveFault{Name: name, Params: params, Injected: applied.Began, RegionLoss: def.RegionLoss,
+		Verified: applied.Verified, VerifyError: applied.VerifyError, applied: applied}
+	af.InjectedService = s.env.Clock().Between(s.started, af.Injected)
+	// A half-injected fault is still recorded, so that recover can undo it.
 	s.add(af)
+	if err != nil {
+		return *af, fmt.Errorf("%w (recorded as fault %d; bcdr recover %d undoes what was done)", err, af.ID, af.ID)
+	}
 	return *af, nil
 }
 
@@ -332,11 +306,9 @@ func (s *Server) Recover(target string) ([]ActiveFault, error) {
 	defer cancel()
 	var done []ActiveFault
 	for _, a := range pick {
-		if err := a.fault.Recover(ctx, s.env); err != nil {
-			s.rec.Event(history.EvFaultRecovered, map[string]any{"fault": a.Name, "error": err.Error()})
-			return done, fmt.Errorf("recover %s (fault %d): %w", a.Name, a.ID, err)
+		if err := a.applied.Recover(ctx); err != nil {
+			return done, fmt.Errorf("%w (fault %d)", err, a.ID)
 		}
-		s.rec.Event(history.EvFaultRecovered, map[string]any{"fault": a.Name})
 		s.remove(a)
 		done = append(done, *a)
 	}

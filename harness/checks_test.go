@@ -6,7 +6,6 @@ import (
 
 	"github.com/bcdr-harness/bcdr/assertions"
 	"github.com/bcdr-harness/bcdr/harness"
-	"github.com/bcdr-harness/bcdr/history"
 )
 
 func TestDerivedChecks(t *testing.T) {
@@ -132,12 +131,5 @@ func TestScenarioFileWithOnlyFaultsGetsDerivedChecks(t *testing.T) {
 	run, _ := sc.ChecksToRun(false)
 	if strings.Join(run, ",") != "validity,fault-domain-availability,rpo,ledger,cross-store" {
 		t.Errorf("checks %v", run)
-	}
-}
-
-func TestVerdictOfNoChecksIsUnknown(t *testing.T) {
-	v, reason := harness.Verdict(assertions.Input{History: history.History{Scale: 200}}, nil)
-	if v != assertions.Unknown || reason == "" {
-		t.Errorf("verdict %s (%q), want unknown with a reason", v, reason)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/bcdr-harness/bcdr/assertions"
 	"github.com/bcdr-harness/bcdr/history"
 	"github.com/bcdr-harness/bcdr/report"
 )
@@ -25,7 +26,7 @@ type Rejudgement struct {
 	Saved report.Result
 	// Again is the judgement of the input rebuilt from history.jsonl and
 	// evidence.json, by the checks evidence.json names.
-	Again Judgement
+	Again assertions.Judgement
 	// Differences lists where Again differs from Saved (none: every
 	// verdict and figure is the same).
 	Differences []Difference
@@ -50,7 +51,8 @@ func (d Difference) String() string {
 }
 
 // Rejudge reads a run folder (history.jsonl, evidence.json, result.json),
-// rebuilds the input its checks read, judges it as Run did (JudgeRun) and
+// rebuilds the input its checks read, judges it as the run was judged
+// (assertions.Judge, through JudgeScenario for a drill or a session) and
 // compares the outcome with the saved result.json: per check its verdict,
 // figure and noise band, and the run's verdict. Nothing else is read: the
 // timing noise is measured again from the saved history.
@@ -79,14 +81,14 @@ func Rejudge(dir string) (*Rejudgement, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: %s: %w", dir, report.EvidenceFile, err)
 	}
-	again := JudgeRun(in, ev.Checks)
+	again := assertions.Judge(in, ev.Checks)
 	return &Rejudgement{Saved: saved, Again: again, Differences: Compare(saved, again)}, nil
 }
 
 // Compare lists the differences between a saved result and a judgement:
 // the run's verdict, and per check (by name) its verdict, observed figure
 // and noise band, or its absence on one side.
-func Compare(saved report.Result, again Judgement) []Difference {
+func Compare(saved report.Result, again assertions.Judgement) []Difference {
 	var out []Difference
 	if saved.Verdict != again.Verdict {
 		out = append(out, Difference{What: "verdict", Saved: string(saved.Verdict), Again: string(again.Verdict)})

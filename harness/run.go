@@ -194,25 +194,16 @@ func Run(ctx context.Context, sc Scenario, opt Options) (out *Outcome, err error
 	if opt.Base != nil {
 		base = *opt.Base
 	}
-	res := report.Result{Scenario: sc.Name, Seed: sc.Seed, Provider: sc.Spec.Provider, SQLEngine: sc.Spec.SQLEngine,
-		BlobEngine: sc.BlobEngine(), TimeScale: clk.Scale, Knobs: sc.KnobValues(), Replay: sc.ReplayCommand(base), Started: time.Now()}
+	var faultNames []string
 	for _, st := range sc.Faults {
-		res.Faults = append(res.Faults, st.Name)
+		faultNames = append(faultNames, st.Name)
 	}
+	res := NewResult(sc, clk.Scale, sc.ReplayCommand(base), time.Now(), faultNames)
 	out = &Outcome{}
-	finishRes := func(v assertions.Verdict, reason string) {
-		res.Ended = time.Now()
-		res.WallS = res.Ended.Sub(res.Started).Seconds()
-		res.ServiceS = clk.Between(res.Started, res.Ended).Seconds()
-		if res.Verdict == "" {
-			res.Verdict = v
-		}
-		if res.Reason == "" {
-			res.Reason = reason
-		}
+	var judged *Judged // set once the checks ran
+	finish := func(reason string) {
 		out.History = rec.Ops()
-		res.Workload = report.WriteCounts(out.History)
-		out.Result = res
+		out.Result = FinishResult(res, clk, out.History, judged, reason)
 	}
 
 	// The blob engine's own report at each phase, read beside the run (an
@@ -254,8 +245,7 @@ func Run(ctx context.Context, sc Scenario, opt Options) (out *Outcome, err error
 		}
 		if pe := trap.Err(); pe != nil {
 			logf("%v", pe)
-			res.Verdict, res.Reason = assertions.Unknown, pe.Error()
-			finishRes(assertions.Unknown, pe.Error())
+			finish(pe.Error())
 			out.Evidence, err = nil, pe
 		}
 	}()
@@ -265,7 +255,7 @@ func Run(ctx context.Context, sc Scenario, opt Options) (out *Outcome, err error
 	env, err = topology.Up(ctx, spec, clk)
 	if err != nil {
 		env = nil // a provider's nil environment, typed: nothing to close
-		finishRes(assertions.Unknown, "bring-up failed: "+err.Error())
+		finish("bring-up failed: " + err.Error())
 		return out, fmt.Errorf("bring up %s environment: %w", sc.Spec.Provider, err)
 	}
 	if opt.OnEnv != nil {
@@ -276,20 +266,20 @@ func Run(ctx context.Context, sc Scenario, opt Options) (out *Outcome, err error
 	for _, p := range steps {
 		if t, ok := p.fault.(faults.Targeted); ok {
 			if err := t.CheckTarget(env); err != nil {
-				finishRes(assertions.Unknown, err.Error())
+				finish(err.Error())
 				return out, err
 			}
 		}
 		// The blast-radius guard, before anything starts (and again as
 		// the fault strikes: faults.Strike).
 		if err := faults.Guard(ctx, env, p.fault); err != nil {
-			finishRes(assertions.Unknown, err.Error())
+			finish(err.Error())
 			return out, err
 		}
 	}
 
 	if err := AwaitInSync(ctx, env, rec, InSyncLimit); err != nil {
-		finishRes(assertions.Unknown, "the pair was not in sync after bring-up: "+err.Error())
+		finish("the pair was not in sync after bring-up: " + err.Error())
 		return out, fmt.Errorf("before the steady state: %w", err)
 	}
 
@@ -377,7 +367,7 @@ func Run(ctx context.Context, sc Scenario, opt Options) (out *Outcome, err error
 		if errors.Is(runErr, context.Canceled) {
 			reason = "run cancelled before it finished"
 		}
-		finishRes(assertions.Unknown, reason)
+		finish(reason)
 		return out, runErr
 	}
 	if rb.Err() != nil && !errors.Is(rb.Err(), errStandDown) {
@@ -388,63 +378,11 @@ func Run(ctx context.Context, sc Scenario, opt Options) (out *Outcome, err error
 	if ferr != nil {
 		rec.Event(history.EvSnapshotError, map[string]any{"error": ferr.Error()})
 	}
-	// The checks read the history as it is saved (wall instants without
-	// their monotonic reading), so that Rejudge finds the same figures.
-	in := assertions.Input{History: rec.Ops().WallOnly(), AfterFailover: afterFailover, Final: final, Budgets: sc.Budgets}
-	_, failedOver := in.History.FirstEvent(history.EvFailoverStart)
-	names, skipped := sc.ChecksToRun(failedOver)
-	res.SkippedChecks = skipped
-	ev := assertions.NewEvidence(in, names)
-	j := JudgeRun(in, ev.Checks)
-	res.Checks, res.Noise = j.Checks, &j.Noise
-	if len(in.History.Segments) > 0 {
-		res.MachineScale = MachineScale
-	}
-	finishRes(j.Verdict, j.Reason)
-	out.Evidence = &ev
+	j := JudgeScenario(sc, assertions.Input{History: rec.Ops(), AfterFailover: afterFailover, Final: final, Budgets: sc.Budgets})
+	judged = &j
+	finish("")
+	out.Evidence = &j.Evidence
 	return out, nil
-}
-
-// Judgement is what the checks made of a run: each check's result, the
-// timing noise they were judged with, and the run's verdict with the
-// reason when it is not a plain one.
-type Judgement struct {
-	Checks  []assertions.Result
-	Noise   assertions.Noise
-	Verdict assertions.Verdict
-	Reason  string
-}
-
-// JudgeRun judges a run's input by the named checks: assertions.Judge (a
-// failure within the run's timing noise of its budget is unknown), then
-// Verdict. Run and Rejudge both judge through it.
-func JudgeRun(in assertions.Input, names []string) Judgement {
-	checks, _, nz := assertions.Judge(in, names)
-	v, reason := Verdict(in, checks)
-	return Judgement{Checks: checks, Noise: nz, Verdict: v, Reason: reason}
-}
-
-// Verdict is a run's verdict from its checks' results, with the reason when
-// it is unknown: the worst of them (unknown for none), and never pass when
-// customer requests failed or went unknown where no check judged them.
-func Verdict(in assertions.Input, results []assertions.Result) (assertions.Verdict, string) {
-	var vs []assertions.Verdict
-	for _, r := range results {
-		vs = append(vs, r.Verdict)
-	}
-	v := assertions.Worst(vs...)
-	if len(results) == 0 {
-		return v, "no check judged the run"
-	}
-	if vr, ok := findCheck(results, "validity"); ok && vr.Verdict == assertions.Unknown && v != assertions.Fail {
-		return v, vr.Explanation
-	}
-	if v == assertions.Pass {
-		if why := assertions.Unjudged(in, results); why != "" {
-			return assertions.Unknown, why
-		}
-	}
-	return v, ""
 }
 
 // awaitFailback waits until the runbook has failed back, or has stopped:
@@ -563,40 +501,10 @@ func runOne(ctx context.Context, sc Scenario, p prepared, env topology.Environme
 	if err := clk.SleepUntil(ctx, at); err != nil {
 		return err
 	}
-	healthyBefore := regionHealthy(ctx, env, env.Router().Active(), 0)
-	// The moment of loss, as the fault knows it (a composite fault loses
-	// the region after its own first steps).
-	faults.RecordLoss(p.fault, rec, logf)
-	logf("inject %s %v", p.step.Name, p.step.Params)
-	// The fault begins when its injection begins: killing a region's
-	// containers can take seconds, and the RPO and RTO are measured from
-	// the first blow, not the last.
-	began := time.Now()
-	injected := func(v map[string]any) {
-		rec.Append(history.Op{Process: -1, Type: history.Info, Kind: history.Event, Key: history.EvFaultInjected, Wall: began, Value: v})
+	applied, err := faults.Apply(ctx, env, rec, p.fault, p.def, p.step.Params, logf)
+	if err != nil {
+		return err
 	}
-	if err := faults.Strike(ctx, env, p.fault); err != nil {
-		injected(p.def.Injected(map[string]any{"fault": p.step.Name, "params": p.step.Params,
-			"verified": false, "verify_error": "inject failed: " + err.Error()}))
-		return fmt.Errorf("inject %s: %w", p.step.Name, err)
-	}
-	ev := p.def.Injected(map[string]any{"fault": p.step.Name, "params": p.step.Params, "verified": true,
-		"healthy_before": healthyBefore == nil, "inject_wall_s": time.Since(began).Seconds()})
-	if healthyBefore != nil {
-		ev["health_before_error"] = healthyBefore.Error()
-	}
-	if v, ok := p.fault.(faults.Verifier); ok {
-		if err := v.Verify(ctx, env); err != nil {
-			ev["verified"], ev["verify_error"] = false, err.Error()
-			logf("fault %s was not observed to take effect: %v", p.step.Name, err)
-		}
-	} else {
-		ev["verified"], ev["verify_error"] = false, "the fault has no way to observe its effect"
-	}
-	if e, ok := p.fault.(faults.Evidencer); ok {
-		ev["evidence"] = e.Evidence()
-	}
-	injected(ev)
 	hold := p.step.Duration
 	var wait <-chan struct{}
 	if hold == 0 && p.def.RegionLoss {
@@ -620,19 +528,7 @@ func runOne(ctx context.Context, sc Scenario, p prepared, env topology.Environme
 	if err := clk.Sleep(ctx, hold); err != nil {
 		return err
 	}
-	logf("recover %s", p.step.Name)
-	if err := p.fault.Recover(ctx, env); err != nil {
-		rec.Event(history.EvFaultRecovered, map[string]any{"fault": p.step.Name, "error": err.Error()})
-		return fmt.Errorf("recover %s: %w", p.step.Name, err)
-	}
-	rv := map[string]any{"fault": p.step.Name}
-	if err := regionHealthy(ctx, env, env.Router().Active(), 10*time.Second); err != nil {
-		rv["healthy_after"], rv["health_after_error"] = false, err.Error()
-	} else {
-		rv["healthy_after"] = true
-	}
-	rec.Event(history.EvFaultRecovered, rv)
-	return nil
+	return applied.Recover(ctx)
 }
 
 // awaitFailover waits until the runbook has failed over, or reports true
@@ -659,35 +555,6 @@ func awaitFailover(ctx context.Context, over <-chan struct{}, rec *history.Recor
 			}
 		}
 		seen = len(h.Ops)
-	}
-}
-
-// regionHealthy probes a region's load balancer until it answers healthy or
-// within is over (0 = one probe).
-func regionHealthy(ctx context.Context, env topology.Environment, r topology.RegionName, within time.Duration) error {
-	c := &http.Client{Timeout: time.Second}
-	deadline := time.Now().Add(within)
-	for {
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, env.Region(r).Endpoint()+"/health", nil)
-		if err != nil {
-			return err
-		}
-		resp, err := c.Do(req)
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return nil
-			}
-			err = fmt.Errorf("region %s: health HTTP %d", r, resp.StatusCode)
-		}
-		if time.Now().After(deadline) {
-			return err
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(50 * time.Millisecond):
-		}
 	}
 }
 

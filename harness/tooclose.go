@@ -22,12 +22,13 @@ func (o *Outcome) Undecided() []string {
 }
 
 // undecided lists the checks that were too close to call, then the run's
-// reason when it says it was.
+// reason when it says it was (and is not one of those checks: a run gives
+// a check that could not tell as its reason, assertions.RunVerdict).
 func undecided(checks []assertions.Result, runReason string) []string {
 	var out []string
 	for _, c := range checks {
 		if c.Verdict == assertions.Unknown && c.TooClose {
-			out = append(out, c.Name+": "+c.Explanation)
+			out = append(out, assertions.UnknownReason(c))
 		}
 	}
 	if strings.HasPrefix(runReason, tooClosePrefix) {
@@ -36,11 +37,26 @@ func undecided(checks []assertions.Result, runReason string) []string {
 	return out
 }
 
+// tooCloseReason tells whether a run's reason says it was too close to
+// call: a reason of its own that says so, or a check that was.
+func tooCloseReason(checks []assertions.Result, runReason string) bool {
+	if strings.HasPrefix(runReason, tooClosePrefix) {
+		return true
+	}
+	for _, c := range checks {
+		if c.Verdict == assertions.Unknown && c.TooClose && runReason == assertions.UnknownReason(c) {
+			return true
+		}
+	}
+	return false
+}
+
 // TooCloseOnly tells whether a run (its checks and its reason, "" for
 // none) was too close to call and nothing else: every check that did not
 // pass is unknown for being within the harness's own timing noise
 // (assertions.Result.TooClose), the reason is empty or says the run was
-// too close to call, and at least one of them was. reason lists what was,
+// too close to call (itself, or by naming such a check), and at least one
+// of them was. reason lists what was,
 // for a test's skip line. A test skips such a run: a loaded machine
 // decided nothing, which is neither a pass nor a failure. Any other
 // unknown, or any fail, is not too close only (ok false).
@@ -50,7 +66,7 @@ func TooCloseOnly(checks []assertions.Result, runReason string) (reason string, 
 			return "", false
 		}
 	}
-	if runReason != "" && !strings.HasPrefix(runReason, tooClosePrefix) {
+	if runReason != "" && !tooCloseReason(checks, runReason) {
 		return "", false
 	}
 	u := undecided(checks, runReason)

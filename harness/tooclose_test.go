@@ -22,6 +22,8 @@ func TestTooCloseOnly(t *testing.T) {
 		{"all passed", []assertions.Result{pass}, "", "", false},
 		{"no checks", nil, "", "", false},
 		{"one too close", []assertions.Result{pass, near}, "", "failback-interruption: too close to call: over by 1s", true},
+		{"one too close, the run's reason", []assertions.Result{pass, near}, "failback-interruption: too close to call: over by 1s", "failback-interruption: too close to call: over by 1s", true},
+		{"too close, the run's reason another check", []assertions.Result{pass, near}, "ledger: no final snapshot", "", false},
 		{"the run's reason only", []assertions.Result{pass}, "too close to call: 3 requests timed out", "run: too close to call: 3 requests timed out", true},
 		{"too close and another unknown", []assertions.Result{near, unknown}, "", "", false},
 		{"too close and a fail", []assertions.Result{near, fail}, "", "", false},

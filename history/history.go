@@ -64,9 +64,12 @@ const (
 	EvLimitedModeOff   = "limited-mode-off"
 	EvFailbackStart    = "failback-start"
 	EvFailbackDone     = "failback-done"
-	EvPhase            = "phase"
-	EvLag              = "lag" // a sample of replication lag
-	EvHealth           = "health-check"
+	// EvPhase records the start of a phase of a run (value: phase; a bcdr
+	// up session's PhaseLive also carries runbook: whether the DR runbook
+	// was watching).
+	EvPhase  = "phase"
+	EvLag    = "lag" // a sample of replication lag
+	EvHealth = "health-check"
 	// EvRegionLost and EvRegionBack record the moments a fault made a
 	// region's data unreachable and reachable again (value: region, fault);
 	// a composite fault records the moment of the loss itself, not the start
@@ -99,7 +102,7 @@ const (
 	EvMachineTime = "machine-time"
 	// EvWorkload records the clients' settings as the run used them
 	// (attempt_ms: one attempt's time-out, retry_ms: the retry budget, wall).
-	EvWorkload = "workload"
+	EvWorkload    = "workload"
 	EvPolicySleep = "policy-sleep"
 	// EvMachineWait records, for one tick of the machine-wait meter, the
 	// longest time any one thread of the run's processes spent runnable but
@@ -110,6 +113,10 @@ const (
 	EvMachineWait = "machine-wait"
 	EvTimingNoise = "timing-noise"
 )
+
+// PhaseLive is the phase of a bcdr up session once its environment is up:
+// the faults are the operator's, injected while it lasts.
+const PhaseLive = "live"
 
 // Op is one entry of the history.
 type Op struct {

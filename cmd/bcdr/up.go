@@ -205,7 +205,7 @@ func runUp(ctx context.Context, sc harness.Scenario, o upOptions, stdout, stderr
 		logf("the pair is not in sync after bring-up: %v", err)
 	}
 	harness.RecordHealth(ctx, rec, env, "before")
-	sess.phase("live")
+	sess.live()
 
 	life, stopLife := context.WithCancel(context.Background())
 	defer stopLife()

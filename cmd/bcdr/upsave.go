@@ -19,20 +19,23 @@ import (
 )
 
 // A bcdr up session is saved at teardown as a run folder in the format a
-// drill writes (result.json, history.jsonl, junit.xml, report.html), so that
-// bcdr report and bcdr trend read it like any drill.
+// drill writes (result.json, history.jsonl, evidence.json, junit.xml,
+// report.html), so that bcdr report, bcdr trend and bcdr check read it like
+// any drill.
 //
 // The faults of a session are the operator's, not the scenario's, so the
-// session is judged by the checks a drill of the faults it recorded runs
+// session is judged, as a drill is (harness.JudgeScenario, assertions.Judge),
+// by the checks a drill of the faults it recorded runs
 // (harness.DerivedChecks: validity, ledger and cross-store always; for a
 // hardware or network fault fault-domain-availability and rpo; every region
 // check once a fault took a region away or the runbook failed over). The data they read comes as in a drill: the
 // promoted region's snapshot right after the runbook's first failover (with
 // --runbook), and the active region's snapshot at teardown, taken after the
 // workload and the runbook stopped and before the environment is closed.
-// What a session cannot tell comes out unknown with its own explanation:
-// no fault injected, no runbook to fail over, or a session that ended
-// before the RTO budget was over.
+// What a session cannot tell comes out unknown with its own explanation
+// (assertions.Premise, read from the live phase the session records): no
+// fault injected, no runbook to fail over, or a session that ended before
+// the RTO budget was over.
 
 // upSession records what a bcdr up session saves at teardown.
 type upSession struct {
@@ -61,6 +64,12 @@ func newUpSession(sc harness.Scenario, out, replay string, runbook bool, clk *cl
 // phase records a phase of the session, as a drill records its own.
 func (s *upSession) phase(name string) {
 	s.rec.Event(history.EvPhase, map[string]any{"phase": name})
+}
+
+// live records the session's live phase, with whether the DR runbook
+// watches it: the judge reads both (assertions.Premise).
+func (s *upSession) live() {
+	s.rec.Event(history.EvPhase, map[string]any{"phase": history.PhaseLive, "runbook": s.runbook})
 }
 
 // onFailedOver is the runbook's hook: it keeps the promoted region's data
@@ -96,9 +105,8 @@ func (s *upSession) save(env topology.Environment, reason string, logf func(stri
 			err = fmt.Errorf("panic while saving the history: %v", p)
 		}
 	}()
-	res = report.Result{Scenario: s.sc.Name, Seed: s.sc.Seed, Provider: s.sc.Spec.Provider, SQLEngine: s.sc.Spec.SQLEngine,
-		BlobEngine: s.sc.BlobEngine(), TimeScale: s.clk.Scale, Knobs: s.sc.KnobValues(), Replay: s.replay, Started: s.started}
 	s.phase("checks")
+	var judged *harness.Judged
 	if reason == "" && env != nil {
 		harness.RecordHealth(context.Background(), s.rec, env, "after")
 		sctx, cancel := context.WithTimeout(context.Background(), s.snapWait)
@@ -113,51 +121,28 @@ func (s *upSession) save(env topology.Environment, reason string, logf func(stri
 		s.mu.Lock()
 		after := s.afterFailover
 		s.mu.Unlock()
-		in := assertions.Input{History: s.rec.Ops(), AfterFailover: after, Final: final, Budgets: s.sc.Budgets}
-		names, skipped := upChecks(s.sc, in.History)
-		res.SkippedChecks = skipped
-		res.Checks = judgeSession(in, s.runbook, names)
-		res.Verdict, res.Reason = sessionVerdict(res.Checks)
-		if res.Verdict == assertions.Pass {
-			if why := assertions.Unjudged(in, res.Checks); why != "" {
-				res.Verdict, res.Reason = assertions.Unknown, why
-			}
-		}
-	} else {
-		res.Verdict, res.Reason = assertions.Unknown, reason
+		h := s.rec.Ops()
+		j := harness.JudgeScenario(sessionScenario(s.sc, h), assertions.Input{History: h, AfterFailover: after, Final: final, Budgets: s.sc.Budgets})
+		judged = &j
 	}
 	h := s.rec.Ops()
-	res.Ended = time.Now()
-	res.WallS = res.Ended.Sub(res.Started).Seconds()
-	res.ServiceS = s.clk.Between(res.Started, res.Ended).Seconds()
-	res.Workload = report.WriteCounts(h)
-	res.Faults = injectedFaults(h)
-	if err := report.WriteAll(s.out, res, h); err != nil {
-		return res, err
+	out := harness.Outcome{History: h,
+		Result: harness.FinishResult(harness.NewResult(s.sc, s.clk.Scale, s.replay, s.started, injectedFaults(h)), s.clk, h, judged, reason)}
+	if judged != nil {
+		out.Evidence = &judged.Evidence
 	}
-	return res, nil
+	return out.Result, out.Save(s.out)
 }
 
-// upChecks are the checks a session is judged by: those a drill of the
-// faults it recorded runs (harness.DerivedChecks, with the scenario's own
-// checks and skip-checks), and the checks it dropped.
-func upChecks(sc harness.Scenario, h history.History) (run, skipped []string) {
+// sessionScenario is sc with the faults the session recorded in place of
+// its own: a session is judged by the checks a drill of those faults runs
+// (with the scenario's own checks and skip-checks).
+func sessionScenario(sc harness.Scenario, h history.History) harness.Scenario {
 	sc.Faults = nil
 	for _, name := range injectedFaults(h) {
 		sc.Faults = append(sc.Faults, harness.FaultStep{Name: name})
 	}
-	_, failedOver := h.FirstEvent(history.EvFailoverStart)
-	return sc.ChecksToRun(failedOver)
-}
-
-// regionLossFault is the first recorded fault that took a region away.
-func regionLossFault(h history.History) (history.Op, bool) {
-	for _, op := range h.Events(history.EvFaultInjected) {
-		if rl, _ := op.Value["region_loss"].(bool); rl {
-			return op, true
-		}
-	}
-	return history.Op{}, false
+	return sc
 }
 
 func faultLabel(op history.Op) string {
@@ -165,68 +150,6 @@ func faultLabel(op history.Op) string {
 		return n
 	}
 	return "the fault"
-}
-
-func unknownCheck(name, why string) assertions.Result {
-	return assertions.Result{Name: name, Verdict: assertions.Unknown, Explanation: why}
-}
-
-// judgeSession runs the session's checks. A check whose premise a live
-// session lacks is unknown with the reason, never pass.
-func judgeSession(in assertions.Input, runbook bool, names []string) []assertions.Result {
-	var out []assertions.Result
-	for _, name := range names {
-		out = append(out, judgeOne(name, in, runbook))
-	}
-	return out
-}
-
-func judgeOne(name string, in assertions.Input, runbook bool) assertions.Result {
-	h := in.History
-	if len(h.Events(history.EvFaultInjected)) == 0 {
-		return unknownCheck(name, "no fault was injected during this bcdr up session, so no promise was put to the test (bcdr inject FAULT injects one)")
-	}
-	fault, regionLoss := regionLossFault(h)
-	if regionLoss && !runbook && (name == "rto" || name == "failback-loss") {
-		return unknownCheck(name, fmt.Sprintf("the DR runbook was not running in this bcdr up session (bcdr up --runbook runs it), so nothing failed over after %s at service %s and %s cannot be judged",
-			faultLabel(fault), clock.Round(fault.Service), name))
-	}
-	c, ok := assertions.Lookup(name)
-	if !ok {
-		return unknownCheck(name, "no such check in this build of bcdr")
-	}
-	r := assertions.MeasureNoise(h).Apply(c.Check(in))
-	if name == "rto" && r.Verdict == assertions.Fail && regionLoss && len(h.Ops) > 0 {
-		// A drill runs until writes recover; a session ends when the
-		// operator says. Within the budget, a recovery not seen yet is not
-		// a recovery that failed.
-		clk := h.Clock()
-		lasted := h.Ops[len(h.Ops)-1].Service - fault.Service
-		if lasted < in.Budgets.RTO {
-			return unknownCheck(name, fmt.Sprintf("the session ended %s after %s at service %s, before the RTO budget %s was over, and writes had not been seen to recover by then, so the run cannot tell whether they would have (the check found: %s)",
-				clk.Format(lasted), faultLabel(fault), clock.Round(fault.Service), clk.Format(in.Budgets.RTO), r.Explanation))
-		}
-	}
-	return r
-}
-
-// sessionVerdict combines the checks as a drill does; an unknown verdict
-// carries the reason of the first check that could not tell.
-func sessionVerdict(checks []assertions.Result) (assertions.Verdict, string) {
-	var vs []assertions.Verdict
-	for _, c := range checks {
-		vs = append(vs, c.Verdict)
-	}
-	v := assertions.Worst(vs...)
-	if v != assertions.Unknown {
-		return v, ""
-	}
-	for _, c := range checks {
-		if c.Verdict == assertions.Unknown {
-			return v, c.Name + ": " + c.Explanation
-		}
-	}
-	return v, ""
 }
 
 // injectedFaults names the faults of the session, in the order injected.

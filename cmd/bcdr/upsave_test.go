@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"os"
 	"path/filepath"
 	"strings"
@@ -9,10 +10,12 @@ import (
 
 	"github.com/bcdr-harness/bcdr/assertions"
 	"github.com/bcdr-harness/bcdr/clock"
+	"github.com/bcdr-harness/bcdr/faults"
 	"github.com/bcdr-harness/bcdr/harness"
 	"github.com/bcdr-harness/bcdr/history"
 	"github.com/bcdr-harness/bcdr/report"
 	"github.com/bcdr-harness/bcdr/topology"
+	"github.com/bcdr-harness/bcdr/topology/fake"
 )
 
 // session builds the history of a bcdr up session at service times of our
@@ -23,9 +26,13 @@ type session struct {
 	keys []string // acknowledged writes
 }
 
-func newSession() *session {
+// newSession starts the history with the live phase a session records,
+// with the runbook watching or not.
+func newSession(runbook bool) *session {
 	clk := clock.New(200)
-	return &session{clk: clk, rec: history.NewRecorder(clk)}
+	s := &session{clk: clk, rec: history.NewRecorder(clk)}
+	s.event(0, history.EvPhase, map[string]any{"phase": history.PhaseLive, "runbook": runbook})
+	return s
 }
 
 func (s *session) at(svc time.Duration) time.Time { return s.clk.Epoch.Add(s.clk.Wall(svc)) }
@@ -65,10 +72,9 @@ func (s *session) input(final *topology.Snapshot) assertions.Input {
 	return assertions.Input{History: s.rec.Ops(), Final: final, Budgets: b}
 }
 
-// judge runs the checks a session of the default scenario is judged by.
-func judge(in assertions.Input, runbook bool) []assertions.Result {
-	names, _ := upChecks(harness.DefaultScenario(), in.History)
-	return judgeSession(in, runbook, names)
+// judge judges a session of the default scenario as its save does.
+func judge(in assertions.Input) harness.Judged {
+	return harness.JudgeScenario(sessionScenario(harness.DefaultScenario(), in.History), in)
 }
 
 func names(rs []assertions.Result) string {
@@ -89,11 +95,12 @@ func byName(rs []assertions.Result) map[string]assertions.Result {
 
 // A session with no fault tested nothing: unknown, never pass.
 func TestUpSessionWithoutFaultIsUnknown(t *testing.T) {
-	s := newSession()
+	s := newSession(true)
 	s.health(time.Minute, "before")
 	s.writes(2*time.Minute, 30, "a")
 	s.health(40*time.Minute, "after")
-	checks := judge(s.input(s.everything("a")), true)
+	j := judge(s.input(s.everything("a")))
+	checks := j.Checks
 	if names(checks) != "validity,ledger,cross-store" {
 		t.Fatalf("checks of a session without faults: %s, want the ones every run has", names(checks))
 	}
@@ -102,7 +109,7 @@ func TestUpSessionWithoutFaultIsUnknown(t *testing.T) {
 			t.Fatalf("check of a session without faults: %+v", c)
 		}
 	}
-	v, reason := sessionVerdict(checks)
+	v, reason := j.Verdict, j.Reason
 	if v != assertions.Unknown || !strings.Contains(reason, "no fault was injected") {
 		t.Errorf("verdict %s (%q), want unknown with the reason", v, reason)
 	}
@@ -110,14 +117,14 @@ func TestUpSessionWithoutFaultIsUnknown(t *testing.T) {
 
 // A network fault is judged like a drill of it: availability and no loss.
 func TestUpSessionNetworkFaultRunsValidity(t *testing.T) {
-	s := newSession()
+	s := newSession(false)
 	s.health(time.Minute, "before")
 	s.writes(2*time.Minute, 20, "a")
 	s.event(25*time.Minute, history.EvFaultInjected, map[string]any{"fault": "wan-partition", "region_loss": false, "verified": true})
 	s.writes(26*time.Minute, 5, "a")
 	s.event(32*time.Minute, history.EvFaultRecovered, map[string]any{"fault": "wan-partition"})
 	s.health(40*time.Minute, "after")
-	checks := judge(s.input(s.everything("a")), false)
+	checks := judge(s.input(s.everything("a"))).Checks
 	if names(checks) != "validity,fault-domain-availability,rpo,ledger,cross-store" {
 		t.Fatalf("checks: %s", names(checks))
 	}
@@ -131,14 +138,14 @@ func TestUpSessionNetworkFaultRunsValidity(t *testing.T) {
 // A region lost without the runbook: nothing may be lost (rpo judges the
 // final data), but recovery and failback cannot be judged.
 func TestUpSessionRegionLossWithoutRunbook(t *testing.T) {
-	s := newSession()
+	s := newSession(false)
 	s.health(time.Minute, "before")
 	s.writes(2*time.Minute, 20, "a")
 	s.event(25*time.Minute, history.EvFaultInjected, map[string]any{"fault": "region-outage", "region_loss": true, "verified": true})
 	s.event(60*time.Minute, history.EvFaultRecovered, map[string]any{"fault": "region-outage"})
 	s.writes(70*time.Minute, 5, "a")
 	s.health(80*time.Minute, "after")
-	checks := byName(judge(s.input(s.everything("a")), false))
+	checks := byName(judge(s.input(s.everything("a"))).Checks)
 	if len(checks) != len(assertions.RegionChecks()) {
 		t.Fatalf("checks: %+v, want every region check", checks)
 	}
@@ -153,11 +160,11 @@ func TestUpSessionRegionLossWithoutRunbook(t *testing.T) {
 	// A write missing from the final data fails rpo, as in a drill.
 	lossy := s.everything("a")
 	delete(lossy.Journal, s.keys[3])
-	if c := byName(judge(s.input(lossy), false))["rpo"]; c.Verdict != assertions.Fail {
+	if c := byName(judge(s.input(lossy)).Checks)["rpo"]; c.Verdict != assertions.Fail {
 		t.Errorf("rpo with a lost write: %+v", c)
 	}
 	// No final snapshot: the data checks cannot tell.
-	for _, c := range judge(s.input(nil), false) {
+	for _, c := range judge(s.input(nil)).Checks {
 		if c.Name != "validity" && c.Verdict == assertions.Pass {
 			t.Errorf("%s passed without a final snapshot: %+v", c.Name, c)
 		}
@@ -168,13 +175,13 @@ func TestUpSessionRegionLossWithoutRunbook(t *testing.T) {
 // cannot tell whether writes would have recovered; after the budget, it can.
 func TestUpSessionEndedWithinRTOIsUnknown(t *testing.T) {
 	build := func(end time.Duration) []assertions.Result {
-		s := newSession()
+		s := newSession(true)
 		s.health(time.Minute, "before")
 		s.writes(2*time.Minute, 20, "a")
 		s.event(25*time.Minute, history.EvFaultInjected, map[string]any{"fault": "region-outage", "region_loss": true, "verified": true})
 		s.event(40*time.Minute, history.EvOutageDetected, nil)
 		s.health(end, "after")
-		return judge(s.input(nil), true)
+		return judge(s.input(nil)).Checks
 	}
 	early := byName(build(time.Hour))
 	if c := early["rto"]; c.Verdict != assertions.Unknown || !strings.Contains(c.Explanation, "before the RTO budget") {
@@ -222,5 +229,51 @@ func TestUpSessionSave(t *testing.T) {
 	sess.out = filepath.Join(blocked, "run")
 	if _, err := sess.save(nil, "x", func(string, ...any) {}); err == nil {
 		t.Errorf("saving under a file succeeded")
+	}
+}
+
+// A session judged at teardown saves its evidence: bcdr check judges the
+// folder again to the same verdicts, reason included, and its result is
+// built as a drill's is (noise, workload, the faults it recorded).
+func TestUpSessionSaveIsJudgedAgainTheSame(t *testing.T) {
+	sc := harness.DefaultScenario()
+	sc.Spec.Provider = fake.Name
+	clk := clock.New(200)
+	env, err := topology.Up(context.Background(), sc.Spec, clk)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer env.Close(context.Background())
+	out := filepath.Join(t.TempDir(), "run")
+	sess := newUpSession(sc, out, "bcdr up --set provider=fake", false, clk)
+	harness.RecordHealth(context.Background(), sess.rec, env, "before")
+	sess.live()
+	f, def, err := faults.New("noop", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := faults.Apply(context.Background(), env, sess.rec, f, def, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Recover(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	res, err := sess.save(env, "", func(string, ...any) {})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// noop cannot observe itself: validity says so, and the run gives it as
+	// its reason.
+	if res.Verdict != assertions.Unknown || !strings.HasPrefix(res.Reason, "validity: ") || !strings.Contains(res.Reason, "never observed") ||
+		res.Noise == nil || len(res.Faults) != 1 || res.Faults[0] != "noop" {
+		t.Errorf("result: verdict %s (%q), noise %v, faults %v", res.Verdict, res.Reason, res.Noise, res.Faults)
+	}
+	rj, err := harness.Rejudge(out)
+	if err != nil {
+		t.Fatalf("bcdr check of the saved session: %v", err)
+	}
+	if len(rj.Differences) > 0 || rj.Again.Verdict != res.Verdict || rj.Again.Reason != res.Reason {
+		t.Errorf("judged again: %s (%q), differences %v; saved %s (%q)", rj.Again.Verdict, rj.Again.Reason, rj.Differences, res.Verdict, res.Reason)
 	}
 }

@@ -84,7 +84,7 @@ func TestRejudgeFailsADifferingVerdictNamingTheCheck(t *testing.T) {
 	in := assertions.Input{History: history.History{Scale: 200, Epoch: time.Unix(1_800_000_000, 0)}, Budgets: assertions.DefaultBudgets()}
 	names := []string{"validity", "ledger"}
 	ev := assertions.NewEvidence(in, names)
-	j := harness.JudgeRun(in, ev.Checks)
+	j := assertions.Judge(in, ev.Checks)
 	out := &harness.Outcome{History: in.History, Evidence: &ev,
 		Result: report.Result{Scenario: "synthetic", Checks: j.Checks, Verdict: j.Verdict, Reason: j.Reason}}
 	dir := t.TempDir()
