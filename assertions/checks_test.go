@@ -950,6 +950,23 @@ func TestRestoredAfterFailbackUnknown(t *testing.T) {
 	d := newDrill()
 	d.failbackDrained, d.failbackDone = 300*time.Minute, 300*time.Minute
 	check(t, RestoredAfterFailback{}, d.input(time.Minute), Unknown, "no failback completed")
+	// Reports failing only while the failback still disrupts service (the
+	// standby rebuilt at 1h10m, a retry budget after): the run cannot tell.
+	d = newDrill()
+	d.afterReport, d.afterMaint, d.standbyRebuilt = 503, 202, 70*time.Minute
+	in := d.input(time.Minute)
+	var ops []history.Op
+	for _, op := range in.History.Ops {
+		if op.Kind == history.Report && op.Service > 72*time.Minute {
+			continue // the run ended for reports before the disruption did
+		}
+		ops = append(ops, op)
+	}
+	for i := range ops {
+		ops[i].Index = i
+	}
+	in.History.Ops = ops
+	check(t, RestoredAfterFailback{}, in, Unknown, "financial reporting was answered by region a after failback only with failures while the failback still disrupted it (until standby-rebuilt at service 1h10m0s plus a retry budget)")
 	// Failback at the very end: no probe answered after it.
 	d = newDrill()
 	d.failbackDrained, d.failbackDone = 74*time.Minute+40*time.Second, 74*time.Minute+50*time.Second

@@ -168,12 +168,18 @@ func (RestoredAfterFailback) Check(in Input) Result {
 	}
 	to := str(fb.Value, "to")
 	r := Result{Name: name, Ops: []int{fb.Index}}
+	// The failback disrupts service until the old primary is rebuilt as a
+	// standby, and a client retries a retry budget past it: failures until
+	// then are the failback checks' business, and say nothing of whether
+	// the services came back.
+	over := failbackOver(h, fb, true)
+	settled := over.Wall.Add(clk.Wall(in.Budgets.RetryBudget))
 	type bad struct {
 		op   history.Op
 		what string
 	}
 	var violations []bad
-	answered, normal := map[history.Kind]int{}, map[history.Kind]int{}
+	answered, normal, broken := map[history.Kind]int{}, map[history.Kind]int{}, map[history.Kind]int{}
 	first := map[history.Kind]history.Completion{} // the first normal answer
 	last := map[history.Kind]history.Completion{}  // the last answer
 	for _, c := range completionsOf(h, restoredKinds...) {
@@ -188,6 +194,8 @@ func (RestoredAfterFailback) Check(in Input) Result {
 			if normal[kind]++; normal[kind] == 1 {
 				first[kind] = c
 			}
+		} else if res.Wall.After(settled) {
+			broken[kind]++
 		}
 		if refusedInLimitedMode(res) {
 			what := "financial report"
@@ -205,10 +213,15 @@ func (RestoredAfterFailback) Check(in Input) Result {
 		switch {
 		case answered[k] == 0:
 			missing = append(missing, fmt.Sprintf("no %s request was answered by region %s after failback", serviceName(k), to))
+		case normal[k] == 0 && broken[k] > 0:
+			l := last[k]
+			problems = append(problems, fmt.Sprintf("%s never answered normally after failback: %s answered by region %s, none successfully, %d of them after the failback's disruption was over (%s at service %s plus a retry budget), the last %s at service %s, %s",
+				serviceName(k), plural(answered[k], "request", "requests"), to, broken[k], over.Key, clock.Round(over.Service), l.Invoke.Key, clock.Round(l.Result.Service), outcome(l.Result)))
+			r.Ops = append(r.Ops, l.Result.Index)
 		case normal[k] == 0:
 			l := last[k]
-			problems = append(problems, fmt.Sprintf("%s never answered normally after failback: %s answered by region %s, none successfully (the last, %s at service %s, %s)",
-				serviceName(k), plural(answered[k], "request", "requests"), to, l.Invoke.Key, clock.Round(l.Result.Service), outcome(l.Result)))
+			missing = append(missing, fmt.Sprintf("%s was answered by region %s after failback only with failures while the failback still disrupted it (until %s at service %s plus a retry budget), the last %s at service %s, %s, and the run ended before it answered again",
+				serviceName(k), to, over.Key, clock.Round(over.Service), l.Invoke.Key, clock.Round(l.Result.Service), outcome(l.Result)))
 			r.Ops = append(r.Ops, l.Result.Index)
 		}
 	}
