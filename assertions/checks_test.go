@@ -78,6 +78,16 @@ type drill struct {
 	// standbyRebuilt, when set, records the old primary rebuilt then;
 	// failAt makes the write at that moment fail (once).
 	standbyRebuilt, failAt time.Duration
+	// notice is which customer notices the runbook posts ("" both, with the
+	// expected loss when it asked for sign-off; "none"; "no-loss": the
+	// failover's without the expected loss; "late": both after their
+	// switch); noSwitchEvents leaves out front-door-switched (a history
+	// recorded before the event existed).
+	notice         string
+	noSwitchEvents bool
+	// afterMaint and afterReport are the status of maintenance and reports
+	// answered by region a after failback (0: 202 and 200).
+	afterMaint, afterReport int
 }
 
 func newDrill() *drill {
@@ -140,18 +150,30 @@ func (d *drill) run() history.History {
 			if d.signOff {
 				b.event(history.EvSignOffGranted, map[string]any{"region": "a"})
 			}
+			if d.notice == "" || d.notice == "no-loss" {
+				v := map[string]any{"direction": "failover", "from": "a", "to": "b"}
+				if (d.signOff || d.askOnly) && d.notice == "" {
+					v["sign_off"], v["expected_loss_service_s"] = true, 1020.0
+				}
+				b.event(history.EvCustomerNotified, v)
+			}
 			b.event(history.EvFailoverStart, map[string]any{"from": "a", "to": "b"})
 		case t == foDone:
 			b.event(history.EvFailoverStep, map[string]any{"step": "promote SQL secondary", "wall_ms": int64(7210), "attempts": 2})
 			b.event(history.EvLimitedModeOn, map[string]any{"region": "b"})
+			d.frontDoor("b", "failover")
 			b.event(history.EvFailoverDone, map[string]any{"from": "a", "to": "b"})
 		case t == 62*time.Minute:
 			b.event(history.EvFailbackStart, map[string]any{"from": "b", "to": "a"})
+			if d.notice != "none" && d.notice != "late" {
+				b.event(history.EvCustomerNotified, map[string]any{"direction": "failback", "from": "b", "to": "a"})
+			}
 		case t == d.failbackDrained:
 			b.event(history.EvResyncDone, nil)
 			b.event(history.EvFrontDoorDrained, nil)
 		case t == d.failbackDone:
 			b.event(history.EvLimitedModeOff, map[string]any{"region": "a"})
+			d.frontDoor("a", "failback")
 			b.event(history.EvFailbackDone, map[string]any{"from": "b", "to": "a"})
 		case d.standbyRebuilt > 0 && t == d.standbyRebuilt:
 			b.event(history.EvStandbyRebuilt, map[string]any{"region": "b"})
@@ -188,6 +210,8 @@ func (d *drill) run() history.History {
 				d.probes(region, 503, 503)
 			case region == "b":
 				d.probes(region, d.maintB, d.reportB)
+			case t > d.failbackDone && (d.afterMaint != 0 || d.afterReport != 0):
+				d.probes(region, d.afterMaint, d.afterReport)
 			default:
 				d.probes(region, 202, 200)
 			}
@@ -195,6 +219,17 @@ func (d *drill) run() history.History {
 	}
 	b.event(history.EvHealth, map[string]any{"when": "after", "ok": true})
 	return b.h
+}
+
+// frontDoor records the runbook's switch of the front door, and a late
+// notice right after it.
+func (d *drill) frontDoor(region, direction string) {
+	if !d.noSwitchEvents {
+		d.b.event(history.EvFrontDoorSwitched, map[string]any{"region": region, "direction": direction})
+	}
+	if d.notice == "late" {
+		d.b.event(history.EvCustomerNotified, map[string]any{"direction": direction, "to": region})
+	}
 }
 
 // snapshot holds the acknowledged writes that pass keep, as stored.
@@ -259,7 +294,8 @@ func check(t *testing.T, c Check, in Input, want Verdict, mentions ...string) Re
 
 func TestRegistryHasEveryCheck(t *testing.T) {
 	for _, n := range []string{"validity", "rpo", "rto", "failback-loss", "failback-interruption", "batch-outage",
-		"fault-domain-availability", "ledger", "cross-store", "limited-mode", "sign-off", "replication-lag"} {
+		"fault-domain-availability", "ledger", "cross-store", "limited-mode", "sign-off", "replication-lag",
+		"customer-notice", "restored-after-failback"} {
 		if c, ok := Lookup(n); !ok || c.Name() != n {
 			t.Errorf("check %s not registered under its name", n)
 		}
@@ -269,7 +305,7 @@ func TestRegistryHasEveryCheck(t *testing.T) {
 func TestSyntheticDrillPassesEveryCheck(t *testing.T) {
 	in := newDrill().input(2 * time.Minute)
 	for _, n := range []string{"validity", "rpo", "rto", "failback-loss", "failback-interruption", "batch-outage",
-		"ledger", "cross-store", "limited-mode", "sign-off", "replication-lag"} {
+		"ledger", "cross-store", "limited-mode", "sign-off", "replication-lag", "customer-notice", "restored-after-failback"} {
 		c, _ := Lookup(n)
 		check(t, c, in, Pass)
 	}
@@ -844,4 +880,143 @@ func TestStillDownAtTheEndOfTheRun(t *testing.T) {
 	check(t, BatchOutage{}, in, Unknown, "still down when the run ended", "cannot tell")
 	in.Budgets.BatchOutage = 3 * time.Minute
 	check(t, BatchOutage{}, in, Fail, "did not come back", "above the budget")
+}
+
+// noFailover is the drill with its fault and failover beyond the run.
+func noFailover() *drill {
+	d := newDrill()
+	d.fault = 200 * time.Minute
+	d.foStart, d.failbackDrained, d.failbackDone = 300*time.Minute, 300*time.Minute, 300*time.Minute
+	return d
+}
+
+func TestCustomerNotice(t *testing.T) {
+	r := check(t, CustomerNotice{}, newDrill().input(time.Minute), Pass, "failover notice at service 47m0s", "named the expected loss (writes of up to 17m0s", "failback notice at service 1h2m0s")
+	if r.Violations != 0 || len(r.Ops) < 6 {
+		t.Errorf("violations %d, ops %v: want none, and the notices, switches and sign-off request named", r.Violations, r.Ops)
+	}
+	// Without sign-off nothing may be lost, so no loss need be named.
+	d := newDrill()
+	d.signOff, d.notice = false, "no-loss"
+	check(t, CustomerNotice{}, d.input(0), Pass, "failover notice")
+
+	d = newDrill()
+	d.notice = "none"
+	r = check(t, CustomerNotice{}, d.input(time.Minute), Fail, "no failover notice was posted before the traffic switch to region b at service 48m0s",
+		"no failback notice was posted before the traffic switch to region a at service 1h4m0s")
+	if r.Violations != 2 {
+		t.Errorf("violations %d, want 2 (both directions)", r.Violations)
+	}
+	d = newDrill()
+	d.notice = "no-loss"
+	check(t, CustomerNotice{}, d.input(time.Minute), Fail, "did not name the expected loss", "asked for sign-off at 47m0s")
+	d = newDrill()
+	d.notice = "late"
+	check(t, CustomerNotice{}, d.input(time.Minute), Fail, "the failover notice came at service 48m0s, 0s after the traffic switch", "the failback notice came")
+}
+
+func TestCustomerNoticeWithoutSwitchEvents(t *testing.T) {
+	// A history recorded before front-door-switched: failover-done and
+	// failback-done, which follow the switch at once, stand for it.
+	d := newDrill()
+	d.noSwitchEvents = true
+	check(t, CustomerNotice{}, d.input(time.Minute), Pass, "before the switch to region b at 48m0s", "before the switch to region a at 1h4m0s")
+	d = newDrill()
+	d.noSwitchEvents, d.notice = true, "none"
+	check(t, CustomerNotice{}, d.input(time.Minute), Fail, "no failover notice", "no failback notice")
+}
+
+func TestCustomerNoticeSinkFailureNamed(t *testing.T) {
+	d := newDrill()
+	d.notice = "none"
+	in := d.input(time.Minute)
+	// The sink refused the failback's notice: the explanation says so.
+	var ops []history.Op
+	for _, op := range in.History.Ops {
+		ops = append(ops, op)
+		if op.Kind == history.Event && op.Key == history.EvFailbackStart {
+			ops = append(ops, history.Op{Process: -1, Type: history.Info, Kind: history.Event, Key: history.EvCustomerNoticeFailed,
+				Wall: op.Wall, Service: op.Service, Value: map[string]any{"direction": "failback", "error": "mail relay unreachable"}})
+		}
+	}
+	for i := range ops {
+		ops[i].Index = i
+	}
+	in.History.Ops = ops
+	check(t, CustomerNotice{}, in, Fail, "the notification sink refused it at service 1h2m0s: mail relay unreachable")
+}
+
+func TestCustomerNoticeUnknownWithoutFailover(t *testing.T) {
+	d := noFailover()
+	check(t, CustomerNotice{}, Input{History: d.run(), Budgets: DefaultBudgets()}, Unknown, "no failover started", "no customer notice was owed")
+	// A failover that never moved traffic: nothing to precede.
+	d = newDrill()
+	in := d.input(time.Minute)
+	var ops []history.Op
+	for _, op := range in.History.Ops {
+		if op.Kind == history.Event && op.Service > d.foStart {
+			continue // the run ended right after failover-start
+		}
+		if op.Kind != history.Event && op.Service > d.foStart {
+			break
+		}
+		ops = append(ops, op)
+	}
+	in.History.Ops = ops
+	check(t, CustomerNotice{}, in, Unknown, "traffic never moved to region b")
+}
+
+func TestRestoredAfterFailback(t *testing.T) {
+	r := check(t, RestoredAfterFailback{}, newDrill().input(time.Minute), Pass, "financial reporting at service 1h6m", "maintenance and package deployment at", "batch at", "out of limited mode at the end")
+	if r.Violations != 0 {
+		t.Errorf("violations %d", r.Violations)
+	}
+	// Limited mode left on: reports and maintenance refused with 423.
+	d := newDrill()
+	d.afterMaint, d.afterReport = 423, 423
+	in := d.input(time.Minute)
+	in.Final.LimitedMode = true
+	r = check(t, RestoredAfterFailback{}, in, Fail, "update maint-", "refused in limited mode by aos-a-2", "financial report report-",
+		"financial reporting never answered normally after failback", "region a's database was still in limited mode at the end", "restored: batch at")
+	if r.Violations < 5 || r.Window == nil || r.Observed < 5*time.Minute {
+		t.Errorf("violations %d window %v observed %s: want every refusal counted, over the stretch after failback-done", r.Violations, r.Window, r.Observed)
+	}
+	// Reporting off after failback (a 503, not limited mode).
+	d = newDrill()
+	d.afterReport = 503
+	d.afterMaint = 202
+	r = check(t, RestoredAfterFailback{}, d.input(time.Minute), Fail, "financial reporting never answered normally after failback", "HTTP 503")
+	if r.Violations != 1 {
+		t.Errorf("violations %d, want 1", r.Violations)
+	}
+	// The limited-mode check judges only the failed-over period: it passes.
+	check(t, LimitedMode{}, in, Pass)
+}
+
+func TestRestoredAfterFailbackUnknown(t *testing.T) {
+	check(t, RestoredAfterFailback{}, Input{History: noFailover().run(), Budgets: DefaultBudgets()}, Unknown, "no failover completed")
+	d := newDrill()
+	d.failbackDrained, d.failbackDone = 300*time.Minute, 300*time.Minute
+	check(t, RestoredAfterFailback{}, d.input(time.Minute), Unknown, "no failback completed")
+	// Reports failing only while the failback still disrupts service (the
+	// standby rebuilt at 1h10m, a retry budget after): the run cannot tell.
+	d = newDrill()
+	d.afterReport, d.afterMaint, d.standbyRebuilt = 503, 202, 70*time.Minute
+	in := d.input(time.Minute)
+	var ops []history.Op
+	for _, op := range in.History.Ops {
+		if op.Kind == history.Report && op.Service > 72*time.Minute {
+			continue // the run ended for reports before the disruption did
+		}
+		ops = append(ops, op)
+	}
+	for i := range ops {
+		ops[i].Index = i
+	}
+	in.History.Ops = ops
+	check(t, RestoredAfterFailback{}, in, Unknown, "financial reporting was answered by region a after failback only with failures while the failback still disrupted it (until standby-rebuilt at service 1h10m0s plus a retry budget)")
+	// Failback at the very end: no probe answered after it.
+	d = newDrill()
+	d.failbackDrained, d.failbackDone = 74*time.Minute+40*time.Second, 74*time.Minute+50*time.Second
+	check(t, RestoredAfterFailback{}, d.input(time.Minute), Unknown, "no financial reporting request was answered by region a after failback")
 }

@@ -14,8 +14,8 @@ import (
 var alwaysChecks = []string{"validity", "ledger", "cross-store"}
 
 // checkOrder is the order checks are run and printed in.
-var checkOrder = []string{"validity", "fault-domain-availability", "rpo", "rto", "sign-off", "failback-loss",
-	"failback-interruption", "batch-outage", "limited-mode", "ledger", "cross-store", "replication-lag"}
+var checkOrder = []string{"validity", "fault-domain-availability", "rpo", "rto", "sign-off", "customer-notice", "failback-loss",
+	"failback-interruption", "batch-outage", "limited-mode", "restored-after-failback", "ledger", "cross-store", "replication-lag"}
 
 // DerivedChecks are the checks a run with these faults is judged by, the one
 // derivation every kind of run uses (built-in drills, scenario files, random

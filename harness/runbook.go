@@ -11,6 +11,7 @@ import (
 
 	"github.com/cenkalti/backoff/v4"
 
+	"github.com/bcdr-harness/bcdr/clock"
 	"github.com/bcdr-harness/bcdr/history"
 	"github.com/bcdr-harness/bcdr/topology"
 	"github.com/bcdr-harness/bcdr/topology/aos"
@@ -30,6 +31,9 @@ type Runbook struct {
 	// OnFailedOver is called right after the failover completed, for the
 	// harness to take its snapshot of the promoted region.
 	OnFailedOver func(ctx context.Context, promoted topology.RegionName)
+	// Notifier is the sink the runbook posts its customer notices to
+	// before it moves their traffic (NewRunbook: a RecordingNotifier).
+	Notifier Notifier
 
 	mu         sync.Mutex
 	primary    topology.RegionName
@@ -38,6 +42,7 @@ type Runbook struct {
 	failedBack bool
 	lastUp     time.Time
 	detectedAt time.Time // when the current outage was detected
+	loss       *Notice   // the possible loss decide found (SignOff, ExpectedLoss, LossSince), nil if none
 	err        error
 	done       chan struct{} // closed when failback finished
 	over       chan struct{} // closed when failover finished
@@ -45,8 +50,92 @@ type Runbook struct {
 
 // NewRunbook prepares the runbook; Run starts it.
 func NewRunbook(cfg RunbookConfig, env topology.Environment, rec *history.Recorder) *Runbook {
-	return &Runbook{cfg: cfg, env: env, rec: rec, primary: topology.RegionA,
+	return &Runbook{cfg: cfg, env: env, rec: rec, primary: topology.RegionA, Notifier: RecordingNotifier{Rec: rec},
 		http: &http.Client{Timeout: time.Second}, done: make(chan struct{}), over: make(chan struct{})}
+}
+
+// Directions of a customer notice.
+const (
+	NoticeFailover = "failover"
+	NoticeFailback = "failback"
+)
+
+// Notice is what the runbook tells customers before it moves their
+// traffic (the BCDR article: customers are notified when Microsoft fails
+// over and when it fails back): the direction, the regions, and for a
+// failover the runbook judged possibly lossy (the one that needs the
+// customer's sign-off) the writes that may be lost.
+type Notice struct {
+	Direction string // NoticeFailover or NoticeFailback
+	From, To  topology.RegionName
+	// SignOff is set for a failover the runbook judged possibly lossy;
+	// ExpectedLoss is then the service time of writes that may be lost:
+	// those committed after LossSince (the newest commit the secondary
+	// holds, wall time; zero when nothing reached it) up to the detection
+	// of the outage.
+	SignOff      bool
+	ExpectedLoss time.Duration
+	LossSince    time.Time
+}
+
+// Message is the notice as a sentence for customers.
+func (n Notice) Message() string {
+	switch {
+	case n.Direction == NoticeFailback:
+		return fmt.Sprintf("Your environment is failing back from region %s to region %s: expect a short interruption; limited mode ends with the failback.", n.From, n.To)
+	case n.SignOff:
+		return fmt.Sprintf("Your environment is failing over from region %s to region %s after a region outage: writes committed in the last %s before the outage was detected may be lost; the environment runs in limited mode until failback.",
+			n.From, n.To, n.ExpectedLoss.Round(time.Second))
+	}
+	return fmt.Sprintf("Your environment is failing over from region %s to region %s after a region outage; no data loss is expected; the environment runs in limited mode until failback.", n.From, n.To)
+}
+
+// Notifier is the sink the runbook posts customer notices to.
+type Notifier interface {
+	Notify(ctx context.Context, n Notice) error
+}
+
+// RecordingNotifier is the in-process notification sink: it records each
+// notice in the history (history.EvCustomerNotified), which is all the
+// checks read.
+type RecordingNotifier struct{ Rec *history.Recorder }
+
+// Notify records the notice.
+func (r RecordingNotifier) Notify(_ context.Context, n Notice) error {
+	v := map[string]any{"direction": n.Direction, "from": string(n.From), "to": string(n.To), "message": n.Message()}
+	if n.SignOff {
+		v["sign_off"] = true
+		v["expected_loss_service_s"] = n.ExpectedLoss.Seconds()
+		if !n.LossSince.IsZero() {
+			v["loss_since"] = n.LossSince
+		}
+	}
+	r.Rec.Event(history.EvCustomerNotified, v)
+	return nil
+}
+
+// notify posts a notice before a traffic switch (unless the
+// skip-customer-notice defect is set). A sink that fails does not stop the
+// runbook: the failure is recorded, and the customer-notice check finds
+// the notice missing.
+func (rb *Runbook) notify(ctx context.Context, n Notice) {
+	if rb.cfg.SkipCustomerNotice || rb.Notifier == nil {
+		return
+	}
+	if err := rb.Notifier.Notify(ctx, n); err != nil {
+		rb.rec.Event(history.EvCustomerNoticeFailed, map[string]any{"direction": n.Direction, "error": err.Error()})
+	}
+}
+
+// switchFrontDoor sends traffic to r and records it
+// (history.EvFrontDoorSwitched) for the checks that order events around
+// the switch.
+func (rb *Runbook) switchFrontDoor(r topology.RegionName, direction string) error {
+	if err := rb.env.Router().SwitchTo(r); err != nil {
+		return err
+	}
+	rb.rec.Event(history.EvFrontDoorSwitched, map[string]any{"region": string(r), "direction": direction})
+	return nil
 }
 
 // FailedOver is closed once the failover finished.
@@ -184,6 +273,12 @@ func (rb *Runbook) decide(ctx context.Context) (bool, error) {
 	detected := rb.detectedAt
 	rb.mu.Unlock()
 	lossy, why := possibleLoss(st, detected)
+	rb.mu.Lock()
+	rb.loss = nil
+	if lossy {
+		rb.loss = expectedLoss(st, detected, clk)
+	}
+	rb.mu.Unlock()
 	if !lossy || rb.cfg.SkipSignOffGate {
 		return true, nil
 	}
@@ -231,6 +326,31 @@ func possibleLoss(st topology.ShippingStatus, detected time.Time) (bool, string)
 
 var errStandDown = fmt.Errorf("runbook stood down: sign-off refused")
 
+// expectedLoss is the loss a possibly lossy failover tells customers to
+// expect: the writes committed after the newest commit that reached the
+// secondary, up to the detection of the outage (or the primary's newest
+// commit seen, if later). With nothing shipped, everything since the run
+// began.
+func expectedLoss(st topology.ShippingStatus, detected time.Time, clk *clock.Clock) *Notice {
+	since := st.Copy.CommitTime
+	if st.Restore.CommitTime.After(since) {
+		since = st.Restore.CommitTime
+	}
+	end := detected
+	if st.PrimaryLast.CommitTime.After(end) {
+		end = st.PrimaryLast.CommitTime
+	}
+	from := since
+	if from.IsZero() {
+		from = clk.WallAt(0)
+	}
+	loss := clk.Between(from, end)
+	if loss < 0 {
+		loss = 0
+	}
+	return &Notice{SignOff: true, ExpectedLoss: loss, LossSince: since}
+}
+
 func (rb *Runbook) setMode(ctx context.Context, r topology.RegionName, limited bool) error {
 	body, _ := json.Marshal(aos.ModeRequest{Limited: limited})
 	var last error
@@ -257,6 +377,13 @@ func (rb *Runbook) setMode(ctx context.Context, r topology.RegionName, limited b
 
 func (rb *Runbook) failover(ctx context.Context) error {
 	from, to := rb.primary, rb.primary.Other()
+	n := Notice{Direction: NoticeFailover, From: from, To: to}
+	rb.mu.Lock()
+	if rb.loss != nil {
+		n.SignOff, n.ExpectedLoss, n.LossSince = true, rb.loss.ExpectedLoss, rb.loss.LossSince
+	}
+	rb.mu.Unlock()
+	rb.notify(ctx, n)
 	rb.fenceOld(ctx, from)
 	rb.rec.Event(history.EvFailoverStart, map[string]any{"from": string(from), "to": string(to)})
 	var pos topology.Position
@@ -275,7 +402,7 @@ func (rb *Runbook) failover(ctx context.Context) error {
 		}
 		rb.rec.Event(history.EvLimitedModeOn, map[string]any{"region": string(to)})
 	}
-	if err := rb.env.Router().SwitchTo(to); err != nil {
+	if err := rb.switchFrontDoor(to, NoticeFailover); err != nil {
 		return fmt.Errorf("switch front door: %w", err)
 	}
 	rb.mu.Lock()
@@ -364,6 +491,7 @@ func (rb *Runbook) awaitReturn(ctx context.Context) error {
 func (rb *Runbook) failback(ctx context.Context) error {
 	from, to := rb.primary, rb.primary.Other()
 	rb.rec.Event(history.EvFailbackStart, map[string]any{"from": string(from), "to": string(to)})
+	rb.notify(ctx, Notice{Direction: NoticeFailback, From: from, To: to})
 	// A second fault may strike while failing back (region B's SQL or AOS):
 	// each attempt is retried, and between attempts traffic stays on the
 	// region that has the data.
@@ -391,14 +519,16 @@ func (rb *Runbook) failback(ctx context.Context) error {
 			// The front door stays drained and the rest of the switch is
 			// retried soon.
 			pause = max(rb.env.Clock().Wall(30*time.Second), 200*time.Millisecond)
-		} else if err := rb.env.Router().SwitchTo(from); err != nil {
+		} else if err := rb.switchFrontDoor(from, "resume"); err != nil {
 			return fmt.Errorf("resume traffic on %s after a failed failback: %w", from, err)
 		}
 		if err := rb.sleep(ctx, pause); err != nil {
 			return err
 		}
 	}
-	rb.rec.Event(history.EvLimitedModeOff, map[string]any{"region": string(to)})
+	if !rb.cfg.SkipLimitedModeOff {
+		rb.rec.Event(history.EvLimitedModeOff, map[string]any{"region": string(to)})
+	}
 	rb.mu.Lock()
 	rb.primary, rb.failedBack = to, true
 	rb.mu.Unlock()
@@ -487,14 +617,16 @@ func (rb *Runbook) failbackOnce(ctx context.Context, from, to topology.RegionNam
 		release = rb.machineTime("planned switch: limited mode off, front door back")
 		defer release()
 	}
-	t := time.Now()
-	if err := rb.setMode(ctx, to, false); err != nil {
-		return err
+	if !rb.cfg.SkipLimitedModeOff {
+		t := time.Now()
+		if err := rb.setMode(ctx, to, false); err != nil {
+			return err
+		}
+		if d := time.Since(t); d > 100*time.Millisecond {
+			rb.rec.Event(EvModeSlow, map[string]any{"region": string(to), "wall_ms": d.Milliseconds()})
+		}
 	}
-	if d := time.Since(t); d > 100*time.Millisecond {
-		rb.rec.Event(EvModeSlow, map[string]any{"region": string(to), "wall_ms": d.Milliseconds()})
-	}
-	if err := rb.env.Router().SwitchTo(to); err != nil {
+	if err := rb.switchFrontDoor(to, NoticeFailback); err != nil {
 		return fmt.Errorf("switch front door: %w", err)
 	}
 	return nil

@@ -69,6 +69,13 @@ type RunbookConfig struct {
 	// SkipLimitedMode makes the runbook leave limited mode off while failed
 	// over (a defect, for the limited-mode negative control).
 	SkipLimitedMode bool `json:"skip_limited_mode"`
+	// SkipLimitedModeOff makes the failback leave limited mode on (a
+	// defect, for the restored-after-failback negative control).
+	SkipLimitedModeOff bool `json:"skip_limited_mode_off"`
+	// SkipCustomerNotice makes the runbook move traffic without notifying
+	// customers, in both directions (a defect, for the customer-notice
+	// negative control).
+	SkipCustomerNotice bool `json:"skip_customer_notice"`
 	// SlowSwitchover keeps the front door drained this much longer during
 	// the failback's planned switch (service time; a defect, for the
 	// failback-interruption and batch-outage negative control).
@@ -452,6 +459,8 @@ func Knobs() []Knob {
 		boolKnob("skip-final-log-backup", "DEFECT: failback skips the tail-of-log backup (shows failback-loss catching it)", func(s *Scenario) *bool { return &s.Runbook.SkipFinalLogBackup }),
 		boolKnob("skip-sign-off-gate", "DEFECT: fail over without asking for sign-off", func(s *Scenario) *bool { return &s.Runbook.SkipSignOffGate }),
 		boolKnob("skip-limited-mode", "DEFECT: stay out of limited mode while failed over", func(s *Scenario) *bool { return &s.Runbook.SkipLimitedMode }),
+		boolKnob("skip-limited-mode-off", "DEFECT: the failback leaves limited mode on (shows restored-after-failback catching it)", func(s *Scenario) *bool { return &s.Runbook.SkipLimitedModeOff }),
+		boolKnob("skip-customer-notice", "DEFECT: fail over and back without notifying customers (shows customer-notice catching it)", func(s *Scenario) *bool { return &s.Runbook.SkipCustomerNotice }),
 		skipChecksKnob(),
 		durKnob("slow-switchover", "DEFECT: the failback's planned switch keeps the front door drained this much longer (shows failback-interruption and batch-outage catching it)", 0, maxSlowSwitchover, func(s *Scenario) *time.Duration { return &s.Runbook.SlowSwitchover }),
 		intKnob("blob-drop-every", "DEFECT: the blob replicator drops every Nth object (0 = never)", 0, MaxBlobDropEvery, func(s *Scenario) *int { return &s.Spec.BlobDropEvery }),

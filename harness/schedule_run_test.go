@@ -185,9 +185,10 @@ func TestStallThenLossSignOffRefused(t *testing.T) {
 	sc.Name = "stall-then-loss-refused"
 	sc.Runbook.SignOff = "refuse"
 	sc.Faults = []harness.FaultStep{{Name: "replication-stall-then-loss", Params: map[string]string{"region": "a", "stall": "4m"}}}
-	// No failover, so nothing fails back: the failback and limited-mode
-	// checks are dropped, on the record.
-	sc.SkipChecks = []string{"failback-loss", "failback-interruption", "batch-outage", "limited-mode"}
+	// No failover, so nothing fails back and no customer is told of a
+	// move: the failback, limited-mode and notice checks are dropped, on
+	// the record.
+	sc.SkipChecks = []string{"customer-notice", "failback-loss", "failback-interruption", "batch-outage", "limited-mode", "restored-after-failback"}
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	out, err := harness.Run(ctx, sc, harness.Options{})

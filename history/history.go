@@ -112,6 +112,20 @@ const (
 	// and how late the workload's pacing ticks were.
 	EvMachineWait = "machine-wait"
 	EvTimingNoise = "timing-noise"
+	// EvCustomerNotified records a notice posted to customers by the
+	// runbook (value: direction "failover" or "failback", from, to; for a
+	// failover the runbook judged possibly lossy also sign_off true,
+	// expected_loss_service_s, the service seconds of writes that may be
+	// lost, and loss_since, the wall time of the newest commit the
+	// secondary holds). EvCustomerNoticeFailed records a notice the
+	// notification sink did not take (value: direction, error).
+	EvCustomerNotified     = "customer-notified"
+	EvCustomerNoticeFailed = "customer-notice-failed"
+	// EvFrontDoorSwitched records the front door sending traffic to a
+	// region (value: region, direction "failover", "failback", or "resume"
+	// for traffic put back on the failed-over region after a failed
+	// failback attempt).
+	EvFrontDoorSwitched = "front-door-switched"
 )
 
 // PhaseLive is the phase of a bcdr up session once its environment is up:

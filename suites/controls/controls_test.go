@@ -151,6 +151,27 @@ func TestControls(t *testing.T) {
 			"The runbook sets limited mode but every AOS ignores it: region b accepts maintenance and serves reports while failed over.",
 			[]string{"aos-ignore-limited-mode=true"}, "limited-mode", assertions.Fail, []string{"validity"},
 			limitedModeNamed),
+		control(t, region, "runbook-leaves-limited-mode-on",
+			"The failback switches traffic back to region a without taking the environment out of limited mode: financial reports and maintenance stay refused (HTTP 423) after failback, and region a's database is still in limited mode at the end.",
+			[]string{"skip-limited-mode-off=true"}, "restored-after-failback", assertions.Fail, []string{"validity", "limited-mode", "customer-notice", "failback-loss"},
+			func(t *testing.T, out *harness.Outcome) {
+				r := failed(t, out, "restored-after-failback", history.Maintenance, history.Report)
+				if r.Violations == 0 || r.Window == nil {
+					t.Errorf("restored-after-failback must count the refused requests and the stretch they span: %+v", r)
+				}
+				suitetest.CheckNames(t, out, "restored-after-failback", "refused in limited mode", "still in limited mode at the end")
+			}),
+		control(t, region, "runbook-skips-customer-notice",
+			"The runbook fails over and back without notifying customers: neither traffic switch is preceded by a notice.",
+			[]string{"skip-customer-notice=true"}, "customer-notice", assertions.Fail, []string{"validity", "sign-off", "limited-mode", "restored-after-failback"},
+			func(t *testing.T, out *harness.Outcome) {
+				r := failed(t, out, "customer-notice", history.Event)
+				if r.Violations != 2 {
+					t.Errorf("customer-notice must name both switches without a notice: %d violations", r.Violations)
+				}
+				suitetest.CheckNames(t, out, "customer-notice", "no failover notice was posted before the traffic switch to region b",
+					"no failback notice was posted before the traffic switch to region a")
+			}),
 		control(t, region, "runbook-skips-sign-off-gate",
 			"Log backups every 12 minutes, so the secondary lags when region a is lost, and the runbook fails over without asking for sign-off: acknowledged writes are lost without the customer's consent.",
 			[]string{"skip-sign-off-gate=true", "log-backup-interval=12m"}, "sign-off", assertions.Fail, []string{"validity", "rpo"},

@@ -46,8 +46,9 @@ func TestRegionSuite(t *testing.T) {
 		[]harness.FaultStep{{Name: "region-outage", Params: map[string]string{"region": "a"}}},
 		suitetest.Pass("validity", "sign-off", "rpo", "rto", "ledger", "cross-store"))
 	refused.Runbook.SignOff = "refuse"
-	// No failover, so nothing fails back and nothing runs in limited mode.
-	refused.SkipChecks = []string{"failback-loss", "failback-interruption", "batch-outage", "limited-mode"}
+	// No failover, so nothing fails back, nothing runs in limited mode and
+	// no customer is told of a move.
+	refused.SkipChecks = []string{"customer-notice", "failback-loss", "failback-interruption", "batch-outage", "limited-mode", "restored-after-failback"}
 	refused.Spec.LogBackupInterval = 12 * time.Minute
 
 	suitetest.RunTable(t, []suitetest.Row{
