@@ -59,7 +59,11 @@ postgres_image() {
 	fi
 	if ! command -v debootstrap >/dev/null; then
 		log "debootstrap is missing; installing it with apt-get"
-		apt-get install -y debootstrap >/dev/null
+		# Wait for another apt run (a lock held elsewhere failed the build)
+		# and fetch the package lists when they are missing or stale.
+		apt-get -o DPkg::Lock::Timeout=600 install -y debootstrap >/dev/null ||
+			{ apt-get -o DPkg::Lock::Timeout=600 update -qq &&
+				apt-get -o DPkg::Lock::Timeout=600 install -y debootstrap >/dev/null; }
 	fi
 	local mirror=${BCDR_DEBIAN_MIRROR:-http://deb.debian.org/debian}
 	log "debootstrap bookworm with postgresql-15 from $mirror (about 90 s)"
