@@ -5,7 +5,7 @@
 // load is a false fail (or a false pass) of the harness, not of the
 // environment.
 //
-//	go run ./cmd/campaign [-runs 10] [-controls 10] [-load 2] [-provider local] [-out runs/campaign]
+//	go run ./cmd/campaign [-runs 10] [-controls 10] [-load 2] [-provider local] [-skip-idle] [-skip-loaded] [-out runs/campaign]
 //
 // It exits 1 when a criterion is broken: a region drill that fails (idle or
 // loaded), a region drill that is not pass when idle, or a control that
@@ -73,6 +73,7 @@ func main() {
 	out := flag.String("out", "runs/campaign", "where the runs' folders go")
 	bin := flag.String("bcdr", "", "the bcdr binary (default: build ./cmd/bcdr into the output folder)")
 	skipIdle := flag.Bool("skip-idle", false, "skip the idle condition")
+	skipLoaded := flag.Bool("skip-loaded", false, "skip the loaded conditions (the drill and the controls beside busy loops)")
 	flag.Parse()
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -122,13 +123,15 @@ func main() {
 	if !*skipIdle {
 		run(&row{label: "region-outage idle"}, *runs, nil)
 	}
-	stopLoad := startLoad(*load)
-	run(&row{label: fmt.Sprintf("region-outage beside %d busy loops", *load)}, *runs, nil)
-	for i := range controls {
-		c := &controls[i]
-		run(&row{label: c.name + " (loaded)", control: c}, *nControls, c.set)
+	if !*skipLoaded {
+		stopLoad := startLoad(*load)
+		run(&row{label: fmt.Sprintf("region-outage beside %d busy loops", *load)}, *runs, nil)
+		for i := range controls {
+			c := &controls[i]
+			run(&row{label: c.name + " (loaded)", control: c}, *nControls, c.set)
+		}
+		stopLoad()
 	}
-	stopLoad()
 
 	ok := report(os.Stdout, rows, *provider, *load)
 	if ctx.Err() != nil {
