@@ -191,6 +191,9 @@ func oneRun(ctx context.Context, o options, sc harness.Scenario, i int, figs *fi
 			figs.pathWrites.add(t.Path)
 			figs.directWrites.add(t.Direct)
 			figs.wr.add(t.Path / t.Direct)
+			if t.PathLost {
+				note("run %d: whole path: not every write was acknowledged (%s)", i, t.PathOutcomes)
+			}
 			if t.Path > 0.8*o.rate {
 				note("run %d: the whole path took %.0f of %.0f writes/s offered: raise -rate", i, t.Path, o.rate)
 			}

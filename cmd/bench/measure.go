@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"math/rand"
 	"net"
 	"net/http"
@@ -32,7 +33,9 @@ import (
 
 // bringUp starts the default scenario's environment and returns it with
 // the wall time from the start to the first healthy probe of both regions
-// (through the path a monitor outside each region takes).
+// through the path a monitor outside each region takes. The provider's Up
+// returns once every instance passed its load balancer's probe, so one
+// probe each must answer: one that does not is an error, not a retry.
 func bringUp(ctx context.Context, sc harness.Scenario) (topology.Environment, time.Duration, error) {
 	spec := sc.Spec
 	spec.BlobEngine = sc.BlobEngine()
@@ -41,46 +44,40 @@ func bringUp(ctx context.Context, sc harness.Scenario) (topology.Environment, ti
 	if err != nil {
 		return nil, 0, fmt.Errorf("bring up: %w", err)
 	}
-	c := &http.Client{Timeout: time.Second}
+	c := &http.Client{Timeout: 5 * time.Second}
 	for _, r := range []topology.RegionName{topology.RegionA, topology.RegionB} {
-		if err := awaitHealthy(ctx, c, topology.ProbeEndpoint(env.Region(r))+"/health", 30*time.Second); err != nil {
+		if err := probeHealth(ctx, c, topology.ProbeEndpoint(env.Region(r))+"/health"); err != nil {
 			_ = env.Close(context.Background())
-			return nil, 0, fmt.Errorf("region %s: %w", r, err)
+			return nil, 0, fmt.Errorf("region %s, first probe after bring-up: %w", r, err)
 		}
 	}
 	return env, time.Since(start), nil
 }
 
-// awaitHealthy probes url until it answers 200 or within is over.
-func awaitHealthy(ctx context.Context, c *http.Client, url string, within time.Duration) error {
-	deadline := time.Now().Add(within)
-	for {
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-		if err != nil {
-			return err
-		}
-		resp, err := c.Do(req)
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return nil
-			}
-			err = fmt.Errorf("health HTTP %d", resp.StatusCode)
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("not healthy after %s: %w", within, err)
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(10 * time.Millisecond):
-		}
+// probeHealth asks url once and wants 200.
+func probeHealth(ctx context.Context, c *http.Client, url string) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return err
 	}
+	resp, err := c.Do(req)
+	if err != nil {
+		return err
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("health HTTP %d", resp.StatusCode)
+	}
+	return nil
 }
 
 // throughput is one run's write figures.
 type throughput struct {
 	Path, Direct float64 // acknowledged writes per wall second
+	// PathOutcomes counts the whole path's writes by outcome (a write
+	// whose attempts all timed out is unknown, not acknowledged).
+	PathOutcomes string
+	PathLost     bool // some write was not acknowledged
 }
 
 // measureWrites drives the harness's own workload (clients with retries
@@ -128,6 +125,12 @@ func measureWrites(ctx context.Context, env topology.Environment, sc harness.Sce
 	stop()
 	wl.Wait()
 	t.Path = float64(n1-n0) / end.Sub(start).Seconds()
+	t.PathOutcomes = outcomes(rec.Ops())
+	for _, c := range rec.Ops().Completions() {
+		if c.Invoke.Kind.IsWrite() && c.Result.Type != history.OK && c.Result.Wall.Before(end) {
+			t.PathLost = true
+		}
+	}
 
 	dsn, err := primaryDSN(env)
 	if err != nil {
@@ -285,26 +288,14 @@ func measureFault(ctx context.Context, env topology.Environment, p faultProbe) (
 	return observed.Sub(a.Began), nil
 }
 
-// echo answers each line with the same line, until ln closes.
+// echo sends every byte back, until ln closes.
 func echo(ln net.Listener) {
 	for {
 		c, err := ln.Accept()
 		if err != nil {
 			return
 		}
-		go func() {
-			defer c.Close()
-			r := bufio.NewReader(c)
-			for {
-				line, err := r.ReadBytes('\n')
-				if err != nil {
-					return
-				}
-				if _, err := c.Write(line); err != nil {
-					return
-				}
-			}
-		}()
+		go func() { defer c.Close(); _, _ = io.Copy(c, c) }()
 	}
 }
 
