@@ -77,7 +77,7 @@ func (f *figures) list() []*figure {
 
 type options struct {
 	runs, roundTrips, suitesRuns int
-	window                       time.Duration
+	window, memEvery             time.Duration
 	rate                         float64
 	suites, drill                bool
 	out, bin                     string
@@ -87,6 +87,7 @@ func main() {
 	var o options
 	flag.IntVar(&o.runs, "runs", 5, "runs of every figure (BENCH_RUNS in make bench)")
 	flag.DurationVar(&o.window, "window", 3*time.Second, "wall time of each write measurement (whole path, then direct)")
+	flag.DurationVar(&o.memEvery, "mem-every", time.Second, "how often the drill's memory is sampled (one sample lists the process table and reads each process's smaps_rollup)")
 	flag.Float64Var(&o.rate, "rate", 4000, "writes per second offered to the whole path (the workload's pacer; set above what it can take)")
 	flag.IntVar(&o.roundTrips, "roundtrips", 2000, "loopback round trips per run, direct and through the link each")
 	flag.BoolVar(&o.drill, "drill", true, "run the region drill (its wall time and peak memory); -drill=false leaves them unmeasured")
@@ -133,7 +134,7 @@ func run(ctx context.Context, o options, stdout, log io.Writer) (int, error) {
 	}
 	for i := 1; i <= o.runs && ctx.Err() == nil; i++ {
 		fmt.Fprintf(log, "bench: run %d of %d\n", i, o.runs)
-		oneRun(ctx, o, sc, i, figs, note)
+		oneRun(ctx, o, sc, i, figs, log, note)
 	}
 	if o.suites {
 		for i := 1; i <= o.suitesRuns && ctx.Err() == nil; i++ {
@@ -173,7 +174,7 @@ func run(ctx context.Context, o options, stdout, log io.Writer) (int, error) {
 }
 
 // oneRun measures every figure once.
-func oneRun(ctx context.Context, o options, sc harness.Scenario, i int, figs *figures, note func(string, ...any)) {
+func oneRun(ctx context.Context, o options, sc harness.Scenario, i int, figs *figures, log io.Writer, note func(string, ...any)) {
 	env, ready, err := bringUp(ctx, sc)
 	if err != nil {
 		figs.ready.miss()
@@ -226,7 +227,7 @@ func oneRun(ctx context.Context, o options, sc harness.Scenario, i int, figs *fi
 	}
 	dir := filepath.Join(o.out, fmt.Sprintf("drill-%d", i))
 	_ = os.RemoveAll(dir)
-	r, err := runDrill(ctx, o.bin, dir, i)
+	r, err := runDrill(ctx, o.bin, dir, i, o.memEvery)
 	if err != nil {
 		figs.drill.miss()
 		figs.peak.miss()
@@ -235,6 +236,7 @@ func oneRun(ctx context.Context, o options, sc harness.Scenario, i int, figs *fi
 	}
 	figs.drill.add(r.Wall.Seconds())
 	figs.peak.add(float64(r.Peak))
+	fmt.Fprintf(log, "bench: run %d: drill %s, %s, peak %d MiB over %d processes (%d samples)\n", i, r.Verdict, r.Wall.Round(time.Millisecond), r.Peak>>20, r.Procs, r.Samples)
 	if r.Verdict != "pass" {
 		note("run %d: the drill's verdict was %s (%s): its wall time is counted", i, r.Verdict, dir)
 	}

@@ -355,12 +355,13 @@ type drillResult struct {
 	Wall    time.Duration
 	Peak    int64 // bytes of PSS, the drill and every process it started
 	Procs   int   // processes at the peak
+	Samples int   // memory samples that read a process
 	Verdict string
 }
 
 // runDrill runs `bcdr drill region-outage` at the default scale and
-// samples the PSS of its process tree until it exits.
-func runDrill(ctx context.Context, bin, dir string, seed int) (drillResult, error) {
+// samples the PSS of its process tree every interval until it exits.
+func runDrill(ctx context.Context, bin, dir string, seed int, every time.Duration) (drillResult, error) {
 	var r drillResult
 	cmd := exec.CommandContext(ctx, bin, "drill", "region-outage", "--seed", fmt.Sprint(seed), "--out", dir, "--progress", "none")
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
@@ -374,11 +375,10 @@ func runDrill(ctx context.Context, bin, dir string, seed int) (drillResult, erro
 	if err := cmd.Start(); err != nil {
 		return r, fmt.Errorf("start drill: %w", err)
 	}
-	sampler := samplePeak(cmd.Process.Pid, 200*time.Millisecond)
+	sampler := samplePeak(cmd.Process.Pid, every)
 	werr := cmd.Wait()
 	r.Wall = time.Since(start)
-	var samples int
-	r.Peak, r.Procs, samples = sampler.Stop()
+	r.Peak, r.Procs, r.Samples = sampler.Stop()
 	var res struct {
 		Verdict string `json:"verdict"`
 	}
@@ -390,7 +390,7 @@ func runDrill(ctx context.Context, bin, dir string, seed int) (drillResult, erro
 		return r, fmt.Errorf("drill result: %w", err)
 	}
 	r.Verdict = res.Verdict
-	if samples == 0 {
+	if r.Samples == 0 {
 		return r, errors.New("the drill's memory was never read")
 	}
 	return r, nil

@@ -90,3 +90,16 @@ func TestPSSOfALiveTree(t *testing.T) {
 		t.Errorf("sampler: peak %d bytes over %d processes in %d samples; want some over this process and its child", peak, procs, samples)
 	}
 }
+
+// BenchmarkTreePSS is what one sample of the peak-memory sampler costs
+// (the whole process table is listed, then the tree's smaps_rollup read).
+func BenchmarkTreePSS(b *testing.B) {
+	if _, err := os.Stat("/proc/self/smaps_rollup"); err != nil {
+		b.Skip("no /proc/self/smaps_rollup on this kernel:", err)
+	}
+	for i := 0; i < b.N; i++ {
+		if _, n := treePSS("/proc", os.Getpid()); n == 0 {
+			b.Fatal("read no process")
+		}
+	}
+}
