@@ -380,7 +380,9 @@ func runDrill(ctx context.Context, bin, dir string, seed int, every time.Duratio
 	r.Wall = time.Since(start)
 	r.Peak, r.Procs, r.Samples = sampler.Stop()
 	var res struct {
-		Verdict string `json:"verdict"`
+		Verdict string            `json:"verdict"`
+		Reason  string            `json:"reason"`
+		Checks  []json.RawMessage `json:"checks"`
 	}
 	b, err := os.ReadFile(filepath.Join(dir, "result.json"))
 	if err != nil {
@@ -390,6 +392,11 @@ func runDrill(ctx context.Context, bin, dir string, seed int, every time.Duratio
 		return r, fmt.Errorf("drill result: %w", err)
 	}
 	r.Verdict = res.Verdict
+	if len(res.Checks) == 0 {
+		// It never reached its checks (a bring-up that failed, say): its
+		// wall time is not a drill's.
+		return r, fmt.Errorf("the drill was not judged (%s, %s): %s", res.Verdict, r.Wall.Round(time.Millisecond), res.Reason)
+	}
 	if r.Samples == 0 {
 		return r, errors.New("the drill's memory was never read")
 	}
