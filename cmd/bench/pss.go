@@ -2,7 +2,6 @@ package main
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"fmt"
 	"os"
@@ -11,50 +10,9 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/bcdr-harness/bcdr/harness"
 )
-
-// parentOf reads a process's parent pid from /proc/PID/stat.
-func parentOf(proc string, pid int) (int, error) {
-	b, err := os.ReadFile(filepath.Join(proc, strconv.Itoa(pid), "stat"))
-	if err != nil {
-		return 0, err
-	}
-	// The command name is in parentheses and may hold spaces: the fields
-	// after the last ')' are state, ppid, ...
-	i := bytes.LastIndexByte(b, ')')
-	if i < 0 {
-		return 0, fmt.Errorf("unreadable %s/%d/stat", proc, pid)
-	}
-	f := strings.Fields(string(b[i+1:]))
-	if len(f) < 2 {
-		return 0, fmt.Errorf("unreadable %s/%d/stat", proc, pid)
-	}
-	return strconv.Atoi(f[1])
-}
-
-// tree lists root and every live descendant of it, from the process table
-// under proc (normally /proc).
-func tree(proc string, root int) []int {
-	ents, err := os.ReadDir(proc)
-	if err != nil {
-		return nil
-	}
-	children := map[int][]int{}
-	for _, e := range ents {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		if pp, err := parentOf(proc, pid); err == nil {
-			children[pp] = append(children[pp], pid)
-		}
-	}
-	out := []int{root}
-	for i := 0; i < len(out); i++ {
-		out = append(out, children[out[i]]...)
-	}
-	return out
-}
 
 // pss reads a process's proportional set size in bytes from
 // /proc/PID/smaps_rollup.
@@ -86,16 +44,21 @@ func pss(proc string, pid int) (int64, error) {
 	return 0, fmt.Errorf("pid %d: no Pss line in smaps_rollup", pid)
 }
 
-// treePSS sums the PSS of root and its descendants; a process that ended
-// between the listing and the read counts nothing. n is how many were read.
-func treePSS(proc string, root int) (total int64, n int) {
-	for _, pid := range tree(proc, root) {
+// sumPSS sums the PSS of pids; a process that ended between the listing
+// and the read counts nothing. n is how many were read.
+func sumPSS(proc string, pids []int) (total int64, n int) {
+	for _, pid := range pids {
 		if v, err := pss(proc, pid); err == nil {
 			total += v
 			n++
 		}
 	}
 	return total, n
+}
+
+// treePSS sums the PSS of root and every living process below it.
+func treePSS(root int) (total int64, n int) {
+	return sumPSS("/proc", harness.Descendants([]int{root}))
 }
 
 // peakSampler samples the PSS of a process tree until stopped and keeps
@@ -118,7 +81,7 @@ func samplePeak(root int, interval time.Duration) *peakSampler {
 		t := time.NewTicker(interval)
 		defer t.Stop()
 		for {
-			total, n := treePSS("/proc", root)
+			total, n := treePSS(root)
 			s.mu.Lock()
 			if n > 0 {
 				s.n++
