@@ -5,7 +5,7 @@ SEED      ?= 1
 RUNS      ?= runs
 export TESTCONTAINERS_RYUK_DISABLED ?= true
 
-.PHONY: deps drill test test-short bench suites vet build clean images test-containers campaign leaks
+.PHONY: deps drill test test-short bench gobench flakes suites vet build clean images test-containers campaign leaks
 
 ## deps: install what the embedded default needs (PostgreSQL 15 server binaries).
 deps:
@@ -34,9 +34,27 @@ test-short: deps
 suites: deps
 	$(GO) test -count=1 -timeout 60m -v ./suites/...
 
-## bench: speed and memory figures (Go benchmarks; compare ratios within one run).
+## bench: the harness's own figures on the embedded default in one table
+## (median, min, max over BENCH_RUNS runs, each against its target):
+## environment ready, region drill wall, writes through the whole path
+## against straight into the SQL primary, latency of one proxied link,
+## fault to observed effect per class, peak memory (PSS). BENCH_ARGS=-suites
+## also times go test ./suites/... (10-20 minutes).
+BENCH_RUNS ?= 5
+BENCH_ARGS ?=
 bench: deps
+	$(GO) run ./cmd/bench -runs $(BENCH_RUNS) -out $(RUNS)/bench $(BENCH_ARGS)
+
+## gobench: the Go benchmarks (compare ratios within one run).
+gobench: deps
 	$(GO) test -run '^$$' -bench . -benchmem -count 5 ./...
+
+## flakes: go test -count=1 ./suites/... FLAKES_RUNS times; failures and
+## skips per test row (FLAKES_ARGS=-run REGEXP, or packages after the flags).
+FLAKES_RUNS ?= 5
+FLAKES_ARGS ?=
+flakes: deps
+	$(GO) run ./cmd/flakes -runs $(FLAKES_RUNS) -out $(RUNS)/flakes $(FLAKES_ARGS)
 
 ## campaign: the region drill idle and beside busy loops, and the negative
 ## controls under load, in one table (does a verdict move with the load?).
