@@ -125,11 +125,11 @@ type Figure struct {
 // Evidence is what one run said about a promise: its checks' verdicts and
 // the promise's verdict in that run.
 type Evidence struct {
-	Run     string              `json:"run"`
-	Seed    int64               `json:"seed"`
-	Verdict assertions.Verdict  `json:"verdict"`
-	Reason  string              `json:"reason,omitempty"`
-	Checks  []EvidenceCheck     `json:"checks"`
+	Run     string             `json:"run"`
+	Seed    int64              `json:"seed"`
+	Verdict assertions.Verdict `json:"verdict"`
+	Reason  string             `json:"reason,omitempty"`
+	Checks  []EvidenceCheck    `json:"checks"`
 }
 
 // EvidenceCheck is one check's verdict and figure in an evidence run.
