@@ -320,8 +320,14 @@ func promiseReport(p PromiseSpec, runs []ValidationRun, controls map[string]Cont
 			if c.Violations > pr.Violations {
 				pr.Violations = c.Violations
 			}
-			if c.Name == p.FigureCheck && (c.ObservedServiceS != 0 || c.BudgetServiceS != 0) && c.Verdict != assertions.Unknown {
-				figs = append(figs, Figure{ServiceS: c.ObservedServiceS, Text: shortDur(seconds(c.ObservedServiceS)), Run: run.Dir})
+			// A figure too close to call was measured; one with nothing to
+			// judge was not.
+			if c.Name == p.FigureCheck && (c.ObservedServiceS != 0 || c.BudgetServiceS != 0) && (c.Verdict != assertions.Unknown || c.TooClose) {
+				text := shortDur(seconds(c.ObservedServiceS))
+				if c.TooClose {
+					text += " (too close)"
+				}
+				figs = append(figs, Figure{ServiceS: c.ObservedServiceS, Text: text, Run: run.Dir})
 				if c.BudgetServiceS > pr.BudgetS {
 					pr.BudgetS = c.BudgetServiceS
 				}

@@ -190,3 +190,49 @@ func TestValidationFiles(t *testing.T) {
 		t.Error(err)
 	}
 }
+
+func TestValidationTrend(t *testing.T) {
+	lost := check("failback-loss", assertions.Fail, 0, 0)
+	lost.LostCount = 7
+	older := BuildValidation(specs, []ValidationRun{plantedRun("region/a", 1, 3*time.Minute), plantedRun("region/b", 1, 5*time.Minute)}, nil, Environment{Provider: "fake"})
+	older.Started = time.Date(2026, 1, 5, 10, 0, 0, 0, time.UTC)
+	newer := BuildValidation(specs, []ValidationRun{plantedRun("region/a", 1, 11*time.Minute, lost), plantedRun("region/b", 1, 5*time.Minute)}, nil, Environment{Provider: "local"})
+	newer.Started = older.Started.AddDate(1, 0, 0)
+	root := t.TempDir()
+	a, b := filepath.Join(root, "2027"), filepath.Join(root, "2026")
+	if err := WriteValidation(a, newer); err != nil {
+		t.Fatal(err)
+	}
+	if err := WriteValidation(b, older); err != nil {
+		t.Fatal(err)
+	}
+	var out strings.Builder
+	if err := ValidationTrend(&out, []string{a, b}); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("\n%s", out.String())
+	lines := strings.Split(out.String(), "\n")
+	for _, want := range []struct{ prefix, first, second string }{
+		{"promise (worst)", "#1 2026-01-05 10:00", "#2 2027-01-05 10:00"}, // oldest first
+		{"(validation)", "pass 3/3 held", "fail 2/3 held"},
+		{"failover-data-loss", "pass 5m", "pass 11m"},
+		{"failback-no-loss", "pass", "fail 7 lost"},
+	} {
+		found := false
+		for _, l := range lines {
+			if strings.HasPrefix(l, want.prefix) {
+				found = true
+				i, j := strings.Index(l, want.first), strings.Index(l, want.second)
+				if i < 0 || j < 0 || i > j {
+					t.Errorf("row %q: want %q then %q: %q", want.prefix, want.first, want.second, l)
+				}
+			}
+		}
+		if !found {
+			t.Errorf("no row %q", want.prefix)
+		}
+	}
+	if !strings.Contains(out.String(), "#1 "+b+" (fake provider, seeds 1, 2 runs)") {
+		t.Errorf("the folders are not listed oldest first:\n%s", out.String())
+	}
+}

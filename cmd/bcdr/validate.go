@@ -424,3 +424,26 @@ func joinSeeds(seeds []int64) string {
 	}
 	return strings.Join(s, ", ")
 }
+
+const validationTrendHelp = `
+Given folders written by bcdr validate, it prints each promise's verdict and
+worst figure over time instead: a row per promise, a column per validation,
+oldest first.
+`
+
+// isValidationDir tells whether bcdr validate wrote dir.
+func isValidationDir(dir string) bool {
+	_, err := os.Stat(filepath.Join(dir, report.ValidationFile))
+	return err == nil
+}
+
+// validationTrend is bcdr trend over validate folders; every folder must
+// be one (exit 254 otherwise).
+func validationTrend(dirs []string, w io.Writer) error {
+	for _, d := range dirs {
+		if !isValidationDir(d) {
+			return usagef("%s is not a validate folder: no %s (give bcdr trend either run folders or validate folders)", d, report.ValidationFile)
+		}
+	}
+	return report.ValidationTrend(w, dirs)
+}
