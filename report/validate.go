@@ -297,6 +297,7 @@ func promiseReport(p PromiseSpec, runs []ValidationRun, controls map[string]Cont
 	pr := PromiseReport{ID: p.ID, Promise: p.Text, Figure: p.Figure, Harness: p.Harness, Checks: p.Checks,
 		FigureCheck: p.FigureCheck, ControlNote: p.ControlNote}
 	var vs []assertions.Verdict
+	var reasons []string
 	var figs []Figure
 	for _, run := range runs {
 		if !p.Every && !contains(p.Scenarios, run.Scenario) {
@@ -335,9 +336,7 @@ func promiseReport(p PromiseSpec, runs []ValidationRun, controls map[string]Cont
 		}
 		pr.Evidence = append(pr.Evidence, ev)
 		vs = append(vs, v)
-		if v != assertions.Pass && pr.Reason == "" {
-			pr.Reason = fmt.Sprintf("%s (seed %d): %s", run.Scenario, run.Result.Seed, reason)
-		}
+		reasons = append(reasons, fmt.Sprintf("%s (seed %d): %s", run.Scenario, run.Result.Seed, reason))
 	}
 	pr.Judged = len(figs)
 	if len(figs) > 0 {
@@ -349,7 +348,14 @@ func promiseReport(p PromiseSpec, runs []ValidationRun, controls map[string]Cont
 	case len(vs) == 0:
 		pr.Verdict, pr.Reason = assertions.Unknown, "no run of this validation judged it (scenarios: "+strings.Join(p.Scenarios, ", ")+")"
 	default:
+		// The reason is the first run that gave the promise its verdict.
 		pr.Verdict = assertions.Worst(vs...)
+		for i, v := range vs {
+			if v == pr.Verdict && v != assertions.Pass {
+				pr.Reason = reasons[i]
+				break
+			}
+		}
 	}
 	for _, name := range p.Controls {
 		ref, ok := controls[name]

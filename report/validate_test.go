@@ -236,3 +236,14 @@ func TestValidationTrend(t *testing.T) {
 		t.Errorf("the folders are not listed oldest first:\n%s", out.String())
 	}
 }
+
+// TestValidationReasonIsTheVerdicts: a promise that failed in one run and
+// could not tell in another gives the failing run as its reason.
+func TestValidationReasonIsTheVerdicts(t *testing.T) {
+	unknownRun := plantedRun("region/a", 1, time.Minute, check("rpo", assertions.Unknown, 0, 0))
+	failRun := plantedRun("region/b", 1, time.Minute, check("rpo", assertions.Fail, 20*time.Minute, 15*time.Minute))
+	v := BuildValidation([]PromiseSpec{specRPO}, []ValidationRun{unknownRun, failRun}, nil, Environment{})
+	if p := v.Promises[0]; p.Verdict != assertions.Fail || !strings.HasPrefix(p.Reason, "region/b (seed 1): rpo: rpo said fail") {
+		t.Errorf("want fail for region/b's run, got %s: %q", p.Verdict, p.Reason)
+	}
+}

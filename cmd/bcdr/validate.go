@@ -267,6 +267,14 @@ func (v validation) shape(sc *harness.Scenario, seed int64) error {
 	if err := sc.Set("provider", v.provider); err != nil {
 		return err
 	}
+	if v.provider == "fake" {
+		// The fake fails back in tens of milliseconds: batch probes every
+		// 10 service seconds are what let batch-outage see inside it (as
+		// harness TestFakeRegionOutageDrillPasses does); --set overrides.
+		if err := sc.Set("probe-every", "10s"); err != nil {
+			return err
+		}
+	}
 	if err := sc.SetAll(v.sets); err != nil {
 		return err
 	}
