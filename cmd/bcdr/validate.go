@@ -419,7 +419,7 @@ func printValidation(w io.Writer, v report.Validation, dir string) {
 	tw.Flush()
 	for _, p := range v.Promises {
 		if p.Verdict != assertions.Pass {
-			fmt.Fprintf(w, "  %s: %s\n", p.ID, p.Reason)
+			fmt.Fprintf(w, "  %s: %s\n", p.ID, clip(p.Reason, 240))
 		}
 	}
 	fmt.Fprintf(w, "  report: %s\n", filepath.Join(dir, report.ValidationHTMLFile))
@@ -454,4 +454,12 @@ func validationTrend(dirs []string, w io.Writer) error {
 		}
 	}
 	return report.ValidationTrend(w, dirs)
+}
+
+// clip shortens a reason for the terminal; the report has it whole.
+func clip(s string, n int) string {
+	if r := []rune(s); len(r) > n {
+		return string(r[:n]) + "... (the report has the rest)"
+	}
+	return s
 }
