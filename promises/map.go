@@ -17,35 +17,17 @@ import (
 
 	"github.com/bcdr-harness/bcdr/assertions"
 	"github.com/bcdr-harness/bcdr/harness"
+	"github.com/bcdr-harness/bcdr/report"
 )
 
-// Promise is one row of the map.
-type Promise struct {
-	// ID is a stable short name (bcdr validate --promise, the JSON report).
-	ID string
-	// Text is the promise in this repository's words, as in the first
-	// column of docs/promises.md's map.
-	Text string
-	// Figure is what is promised, as a person reads it.
-	Figure string
-	// Checks judge the promise (their verdicts in each evidence run).
-	Checks []string
-	// FigureCheck is the check whose observed figure is the promise's
-	// figure ("" when the promise is kept or broken without a time figure).
-	FigureCheck string
-	// Scenarios are the validate scenarios whose runs are its evidence, as
-	// suite/row; with Every, every run of the validation that ran one of its
-	// checks is evidence.
-	Scenarios []string
-	Every     bool
-	// Controls are the negative controls (Control names) that show its
-	// checks failing; ControlNote says why a promise has none that
-	// bcdr validate can run.
-	Controls    []string
-	ControlNote string
-	// Harness marks a promise of the harness itself, not of the article.
-	Harness bool
-}
+// Promise is one row of the map: its ID, its text as in the first column
+// of docs/promises.md's map (Harness marks a promise of the harness
+// itself), the figure promised, the checks that judge it (FigureCheck: the
+// one whose observed figure is the promise's), the scenarios (suite/row)
+// whose runs are its evidence (Every: every run that judged one of its
+// checks), and its negative controls (or ControlNote: why it has none that
+// bcdr validate can run). report.PromiseSpec documents each field.
+type Promise = report.PromiseSpec
 
 // Map is the promise map, in the order of docs/promises.md.
 var Map = []Promise{

@@ -3,6 +3,7 @@ package promises
 import (
 	"os"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 
@@ -112,7 +113,7 @@ func TestDocsAgree(t *testing.T) {
 			t.Errorf("%s: Every is %v but the docs' scenarios column says %q", p.ID, p.Every, d.scenarios)
 		}
 		for _, c := range Controls {
-			inCode, inDocs := contains(p.Controls, c.Name), regexp.MustCompile(`(^|[^a-z-])`+regexp.QuoteMeta(c.Name)+`([^a-z-]|$)`).MatchString(d.controls)
+			inCode, inDocs := slices.Contains(p.Controls, c.Name), regexp.MustCompile(`(^|[^a-z-])`+regexp.QuoteMeta(c.Name)+`([^a-z-]|$)`).MatchString(d.controls)
 			if inCode != inDocs {
 				t.Errorf("%s: control %s in code %v, in the docs' controls column %v: %s", p.ID, c.Name, inCode, inDocs, d.controls)
 			}
@@ -121,15 +122,6 @@ func TestDocsAgree(t *testing.T) {
 			t.Errorf("%s: no control and no note saying why", p.ID)
 		}
 	}
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 // TestMapIsWhole: every name the map uses exists (checks, scenarios,
@@ -149,7 +141,7 @@ func TestMapIsWhole(t *testing.T) {
 				t.Errorf("%s: no check %s", p.ID, c)
 			}
 		}
-		if p.FigureCheck != "" && !contains(p.Checks, p.FigureCheck) {
+		if p.FigureCheck != "" && !slices.Contains(p.Checks, p.FigureCheck) {
 			t.Errorf("%s: figure check %s is not one of its checks", p.ID, p.FigureCheck)
 		}
 		if len(p.Scenarios) == 0 && !p.Every {

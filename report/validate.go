@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -19,17 +20,29 @@ const (
 	ValidationHTMLFile = "validation.html"
 )
 
-// PromiseSpec is one promise of the map as the report needs it (package
-// promises holds the map; report does not import it).
+// PromiseSpec is one promise of the map (promises.Promise is this type;
+// package promises holds the map).
 type PromiseSpec struct {
-	ID, Text, Figure string
-	Harness          bool
-	Checks           []string
-	FigureCheck      string
-	Scenarios        []string
-	Every            bool
-	Controls         []string
-	ControlNote      string
+	// ID is a stable short name (bcdr validate --promise, the JSON report).
+	ID string
+	// Text is the promise in this repository's words, as in the first
+	// column of docs/promises.md's map; Figure is what is promised.
+	Text, Figure string
+	// Harness marks a promise of the harness itself, not of the article.
+	Harness bool
+	// Checks judge the promise (their verdicts in each evidence run);
+	// FigureCheck is the one whose observed figure is the promise's figure
+	// ("" when it is kept or broken without a time figure).
+	Checks      []string
+	FigureCheck string
+	// Scenarios are the validate scenarios whose runs are its evidence, as
+	// suite/row; with Every, every run that judged one of its checks is.
+	Scenarios []string
+	Every     bool
+	// Controls are the negative controls that show its checks failing;
+	// ControlNote says why a promise has none that bcdr validate can run.
+	Controls    []string
+	ControlNote string
 }
 
 // ValidationRun is one run a validation made: its scenario (suite/row),
@@ -300,7 +313,7 @@ func promiseReport(p PromiseSpec, runs []ValidationRun, controls map[string]Cont
 	var reasons []string
 	var figs []Figure
 	for _, run := range runs {
-		if !p.Every && !contains(p.Scenarios, run.Scenario) {
+		if !p.Every && !slices.Contains(p.Scenarios, run.Scenario) {
 			continue
 		}
 		v, reason, judged, ok := PromiseInRun(p, run.Result)
@@ -370,15 +383,6 @@ func promiseReport(p PromiseSpec, runs []ValidationRun, controls map[string]Cont
 		pr.Reason = ""
 	}
 	return pr
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 // summary is what a customer reads first.

@@ -175,8 +175,7 @@ func selectPromises(only []string) ([]report.PromiseSpec, error) {
 		if len(want) > 0 && !want[p.ID] {
 			continue
 		}
-		out = append(out, report.PromiseSpec{ID: p.ID, Text: p.Text, Figure: p.Figure, Harness: p.Harness, Checks: p.Checks,
-			FigureCheck: p.FigureCheck, Scenarios: p.Scenarios, Every: p.Every, Controls: p.Controls, ControlNote: p.ControlNote})
+		out = append(out, p)
 	}
 	return out, nil
 }

@@ -65,10 +65,9 @@ func sameAsRuns(t *testing.T, v report.Validation, dir string, code int) {
 		if !ok {
 			t.Fatalf("validation.json names promise %s, which the map lacks", p.ID)
 		}
-		rs := report.PromiseSpec{ID: spec.ID, Checks: spec.Checks}
 		var vs []assertions.Verdict
 		for _, e := range p.Evidence {
-			got, _, _, ok := report.PromiseInRun(rs, results[e.Run])
+			got, _, _, ok := report.PromiseInRun(spec, results[e.Run])
 			if !ok || got != e.Verdict {
 				t.Errorf("%s in %s: validation.json says %s, the run's checks say %s", p.ID, e.Run, e.Verdict, got)
 			}
@@ -148,5 +147,44 @@ func TestValidateUsage(t *testing.T) {
 	}
 	if code := run(context.Background(), []string{"validate", "--help"}, &stdout, &stderr); code != exitPass || !strings.Contains(stdout.String(), "failback-no-loss") {
 		t.Errorf("validate --help: exit %d, or the promise IDs are missing:\n%s", code, stdout.String())
+	}
+}
+
+// TestValidateControls: with --controls, the promise's negative control
+// runs and is shown failing (the check can fail), beside its evidence run.
+func TestValidateControls(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs two drills")
+	}
+	v, dir, code := validate(t, "--promise", "failback-no-loss", "--controls")
+	sameAsRuns(t, v, dir, code)
+	if len(v.Controls) != 1 || len(v.Promises[0].Controls) != 1 {
+		t.Fatalf("one control ran: %+v", v.Controls)
+	}
+	c := v.Promises[0].Controls[0]
+	if !c.Ran || c.Name != "failback-without-final-log-backup" {
+		t.Fatalf("control: %+v", c)
+	}
+	res, err := report.ReadResult(filepath.Join(dir, c.Dir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := "not run"
+	for _, r := range res.Checks {
+		if r.Name == "failback-loss" {
+			got = string(r.Verdict)
+		}
+	}
+	if got != c.Got["failback-loss"] {
+		t.Errorf("validation.json says the control's failback-loss was %s, its result.json %s", c.Got["failback-loss"], got)
+	}
+	if got == string(assertions.Unknown) {
+		t.Skipf("the control could not tell on this machine: %s", c.Why)
+	}
+	if !c.Shown || got != string(assertions.Fail) {
+		t.Errorf("the control did not show failback-loss failing: %+v", c)
+	}
+	if !strings.Contains(c.Replay, "scenario.yaml") {
+		t.Errorf("the control's replay is not its scenario file: %q", c.Replay)
 	}
 }
