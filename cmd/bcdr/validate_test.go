@@ -108,36 +108,35 @@ func TestValidateFake(t *testing.T) {
 	sameAsRuns(t, v, dir, code)
 }
 
-// TestValidatePlantedFailure is validate's negative control: every run
-// without the tail-of-log backup on failback (a defect knob) must fail
-// the failback promise, and the exit is 1.
-func TestValidatePlantedFailure(t *testing.T) {
+// TestValidateVerdicts: validate's negative control, a planted failing
+// run (every failback without the tail-of-log backup, a defect knob) must
+// fail the failback promise with exit 1; and a promise whose run cannot
+// tell (more writes demanded before the fault than the workload makes) is
+// unknown, with its own exit code 2 and the reason.
+func TestValidateVerdicts(t *testing.T) {
 	if testing.Short() {
-		t.Skip("runs a drill")
+		t.Skip("runs drills")
 	}
-	v, dir, code := validate(t, "--promise", "failback-no-loss", "--set", "skip-final-log-backup=true")
-	sameAsRuns(t, v, dir, code)
-	p := v.Promises[0]
-	if p.Verdict == assertions.Unknown && !strings.Contains(p.Reason, "failback-loss: ") {
-		t.Skipf("the run could not tell on this machine: %s", p.Reason)
-	}
-	if p.Verdict != assertions.Fail || code != exitFail || !strings.Contains(p.Reason, "failback-loss") {
-		t.Errorf("failback-no-loss %s (exit %d), want fail naming failback-loss: %s", p.Verdict, code, p.Reason)
-	}
-}
-
-// TestValidateUnknown: a promise whose runs cannot tell (more writes
-// demanded before the fault than the workload makes) is unknown, with
-// its own exit code and the reason.
-func TestValidateUnknown(t *testing.T) {
-	if testing.Short() {
-		t.Skip("runs a drill")
-	}
-	v, dir, code := validate(t, "--promise", "failback-no-loss", "--set", "min-writes-before-fault=1000000")
-	sameAsRuns(t, v, dir, code)
-	p := v.Promises[0]
-	if p.Verdict != assertions.Unknown || code != exitUnknown || !strings.Contains(p.Reason, "not a valid test") {
-		t.Errorf("failback-no-loss %s (exit %d), want unknown (exit 2) for an invalid test: %s", p.Verdict, code, p.Reason)
+	for _, tc := range []struct {
+		name, set string
+		want      assertions.Verdict
+		code      int
+		why       string
+	}{
+		{"planted failure", "skip-final-log-backup=true", assertions.Fail, exitFail, "failback-loss"},
+		{"invalid test", "min-writes-before-fault=1000000", assertions.Unknown, exitUnknown, "not a valid test"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			v, dir, code := validate(t, "--promise", "failback-no-loss", "--set", tc.set)
+			sameAsRuns(t, v, dir, code)
+			p := v.Promises[0]
+			if tc.want == assertions.Fail && p.Verdict == assertions.Unknown && !strings.Contains(p.Reason, "failback-loss: ") {
+				t.Skipf("the run could not tell on this machine: %s", p.Reason)
+			}
+			if p.Verdict != tc.want || code != tc.code || !strings.Contains(p.Reason, tc.why) {
+				t.Errorf("failback-no-loss %s (exit %d), want %s (exit %d) naming %q: %s", p.Verdict, code, tc.want, tc.code, tc.why, p.Reason)
+			}
+		})
 	}
 }
 
