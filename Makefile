@@ -5,7 +5,7 @@ SEED      ?= 1
 RUNS      ?= runs
 export TESTCONTAINERS_RYUK_DISABLED ?= true
 
-.PHONY: deps drill test test-short bench gobench flakes suites vet build clean images test-containers campaign leaks
+.PHONY: deps drill validate test test-short bench gobench flakes suites vet build clean images test-containers campaign leaks
 
 ## deps: install what the embedded default needs (PostgreSQL 15 server binaries).
 deps:
@@ -22,6 +22,13 @@ build:
 ## drill: a region drill on the embedded default (no Docker needed).
 drill: deps build
 	./bcdr drill region-outage --seed $(SEED) --out $(RUNS)/region-outage-$(SEED)
+
+## validate: the BCDR plan validation on the embedded default: every promise
+## of docs/promises.md, its scenarios, one report (RUNS/validate/validation.html).
+## VALIDATE_ARGS=--runs 2 --controls (or --provider fake) adds to it.
+VALIDATE_ARGS ?=
+validate: deps build
+	./bcdr validate --seed $(SEED) --out $(RUNS)/validate $(VALIDATE_ARGS)
 
 ## test: every test, suites included.
 test: deps

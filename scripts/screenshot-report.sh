@@ -6,7 +6,8 @@
 #       screenshots that report; OUT.png defaults to report.png beside it.
 #   scripts/screenshot-report.sh
 #       renders the passing and the failing sample drills of the report
-#       package's tests into $TMPDIR/bcdr-report-samples and screenshots both.
+#       package's tests into $TMPDIR/bcdr-report-samples and screenshots both,
+#       and the sample plan validation (validation.html, bcdr validate).
 #
 # Needs chromium (Debian: apt-get update && apt-get install -y chromium).
 set -euo pipefail
@@ -41,14 +42,17 @@ if [ $# -eq 0 ]; then
 	samples=${TMPDIR:-/tmp}/bcdr-report-samples
 	rm -rf "$samples"
 	mkdir -p "$samples"
-	(cd "$root" && go test ./report/ -run 'TestReportHTML$' -count=1 -sample-dir="$samples" >/dev/null)
+	(cd "$root" && go test ./report/ -run 'TestReportHTML$|TestValidationFiles$' -count=1 -sample-dir="$samples" >/dev/null)
 	for run in passing failing; do
 		shoot "$samples/$run/report.html" "$samples/$run/report.png"
 	done
+	shoot "$samples/validation/validation.html" "$samples/validation/validation.png"
 	exit 0
 fi
 
 target=$1
-[ -d "$target" ] && target=$target/report.html
+if [ -d "$target" ]; then
+	if [ -f "$target/validation.html" ]; then target=$target/validation.html; else target=$target/report.html; fi
+fi
 [ -f "$target" ] || { echo "screenshot-report: no report at $1" >&2; exit 2; }
 shoot "$target" "${2:-$(dirname "$target")/report.png}"

@@ -408,11 +408,14 @@ func cmdReport(args []string, w io.Writer) error {
 }
 
 func cmdTrend(args []string, w io.Writer) error {
-	if wantsHelp(args, w, "Usage: bcdr trend DIR...\n\nPrints saved runs side by side: a row per check, a column per run, each cell the\nverdict and the observed figure (service time); the first row is each run's verdict.\n") {
+	if wantsHelp(args, w, "Usage: bcdr trend DIR...\n\nPrints saved runs side by side: a row per check, a column per run, each cell the\nverdict and the observed figure (service time); the first row is each run's verdict.\n"+validationTrendHelp) {
 		return errHelp
 	}
 	if len(args) == 0 {
-		return usagef("usage: bcdr trend DIR... (directories written by bcdr drill or bcdr up)")
+		return usagef("usage: bcdr trend DIR... (directories written by bcdr drill, bcdr up or bcdr validate)")
+	}
+	if isValidationDir(args[0]) {
+		return validationTrend(args, w)
 	}
 	for _, d := range args {
 		if err := isRunDir(d); err != nil {

@@ -83,7 +83,8 @@ Usage:
   bcdr status [--json]            regions, roles, limited mode, lag, instances, faults
   bcdr down                       tear the environment down
   bcdr report DIR                 render junit.xml and report.html again from a saved run
-  bcdr trend DIR...               compare saved runs side by side
+  bcdr validate [--provider P]    the BCDR plan validation: every promise, its runs, one report
+  bcdr trend DIR...               compare saved runs (or validate folders) side by side
   bcdr check DIR                  judge a saved run again from its files and compare the verdicts
   bcdr clean                      remove what killed runs left behind
 
@@ -140,6 +141,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (code int
 		err = cmdFaults(args[1:], stdout)
 	case "report":
 		err = cmdReport(args[1:], stdout)
+	case "validate":
+		code, err = cmdValidate(ctx, args[1:], stdout, stderr)
 	case "trend":
 		err = cmdTrend(args[1:], stdout)
 	case "check":

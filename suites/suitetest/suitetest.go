@@ -18,6 +18,7 @@ import (
 	"github.com/bcdr-harness/bcdr/faults"
 	"github.com/bcdr-harness/bcdr/harness"
 	"github.com/bcdr-harness/bcdr/history"
+	"github.com/bcdr-harness/bcdr/promises"
 	_ "github.com/bcdr-harness/bcdr/topology/containers" // BCDR_PROVIDER=containers
 	_ "github.com/bcdr-harness/bcdr/topology/local"      // the embedded default provider
 )
@@ -269,19 +270,8 @@ func AllPass(t testing.TB, out *harness.Outcome) {
 // several drills stays within minutes: 5 instances per region, 20 service
 // minutes of steady state, a 15-minute decision window, 15 minutes failed
 // over, non-region faults held 15 minutes, 10 minutes of traffic after.
-func Short(builtin string) harness.Scenario {
-	sc, ok := harness.Builtin(builtin)
-	if !ok {
-		sc = harness.DefaultScenario()
-	}
-	sc.Spec.InstancesPerRegion = 5
-	sc.SteadyState = 20 * time.Minute
-	sc.Runbook.DecisionWindow = 15 * time.Minute
-	sc.Runbook.FailedOverFor = 15 * time.Minute
-	sc.FaultHold = 15 * time.Minute
-	sc.After = 10 * time.Minute
-	return sc
-}
+// (promises.Short: bcdr validate cuts the map's scenarios the same way).
+func Short(builtin string) harness.Scenario { return promises.Short(builtin) }
 
 // Row is one line of a suite table: a scenario (data, with the verdict each
 // check must reach in its Expect) and, optionally, further assertions on
