@@ -681,10 +681,6 @@ func (e *Env) startRegion(ctx context.Context, r topology.RegionName) (*Region, 
 	return reg, nil
 }
 
-// BlobCredentials are the run's blob keys (the application's for
-// exploratory sessions, bcdr up).
-func (e *Env) BlobCredentials() blob.Credentials { return e.blobCreds }
-
 // Spec returns the spec the environment was built from.
 func (e *Env) Spec() topology.Spec { return e.spec }
 
@@ -693,11 +689,7 @@ func (e *Env) Clock() *clock.Clock { return e.clk }
 
 // Region returns a region by name (nil if unknown).
 func (e *Env) Region(name topology.RegionName) topology.Region {
-	r, ok := e.regions[name]
-	if !ok {
-		return nil
-	}
-	return r
+	return topology.RegionIn(e.regions, name)
 }
 
 // Router returns the front door.
@@ -711,6 +703,10 @@ func (e *Env) Blob() topology.Replication { return e.blobRepl }
 
 // Links returns the named links.
 func (e *Env) Links() topology.Links { return e.links }
+
+// BlobCredentials are the run's blob keys (the application's for
+// exploratory sessions, bcdr up).
+func (e *Env) BlobCredentials() blob.Credentials { return e.blobCreds }
 
 // Snapshot reads region r's surviving data straight from its containers.
 func (e *Env) Snapshot(ctx context.Context, r topology.RegionName) (*topology.Snapshot, error) {

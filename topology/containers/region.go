@@ -31,11 +31,7 @@ var _ topology.Region = (*Region)(nil)
 func (r *Region) Name() topology.RegionName { return r.name }
 
 func (r *Region) Instances() []topology.Instance {
-	out := make([]topology.Instance, len(r.instances))
-	for i, in := range r.instances {
-		out[i] = in
-	}
-	return out
+	return topology.Instances(r.instances)
 }
 
 // Endpoint is the region's load balancer.

@@ -137,15 +137,6 @@ func New(ctx context.Context, cfg Config) (p *Pair, err error) {
 	if cfg.Database == "" {
 		cfg.Database = "finance"
 	}
-	if cfg.BackupInterval <= 0 {
-		cfg.BackupInterval = 5 * time.Minute
-	}
-	if cfg.CopyInterval <= 0 {
-		cfg.CopyInterval = time.Minute
-	}
-	if cfg.RestoreInterval <= 0 {
-		cfg.RestoreInterval = time.Minute
-	}
 	if cfg.MaxConnections <= 0 {
 		cfg.MaxConnections = 100
 	}
