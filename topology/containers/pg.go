@@ -147,6 +147,12 @@ func (n *pgNode) Rebuild(ctx context.Context, primary topology.RegionName) (uint
 	if primary != n.region.Other() {
 		return 0, fmt.Errorf("rebuild region %s: its primary can only be region %s", n.region, n.region.Other())
 	}
+	// The server is down before its directories are emptied: its archiver
+	// adds nothing after.
+	_ = n.c.Unpause(ctx)
+	if err := n.c.Kill(ctx); err != nil {
+		return 0, fmt.Errorf("rebuild region %s: %w", n.region, err)
+	}
 	for _, d := range []string{"backup", "incoming", "restore"} {
 		if err := clearDir(n.sub(d)); err != nil {
 			return 0, fmt.Errorf("rebuild region %s: %w", n.region, err)
@@ -158,10 +164,6 @@ func (n *pgNode) Rebuild(ctx context.Context, primary topology.RegionName) (uint
 		}
 	}
 	if err := os.WriteFile(n.sub("control/rebuild"), nil, 0o644); err != nil {
-		return 0, fmt.Errorf("rebuild region %s: %w", n.region, err)
-	}
-	_ = n.c.Unpause(ctx)
-	if err := n.c.Kill(ctx); err != nil {
 		return 0, fmt.Errorf("rebuild region %s: %w", n.region, err)
 	}
 	if err := n.c.Start(ctx); err != nil {
