@@ -1,18 +1,22 @@
 // Package pgship is the PostgreSQL 15 engine of the SQL tier: a primary and a
-// log-shipping standby run as local processes, behind topology.LogShipping.
+// log-shipping standby behind topology.LogShipping. The engine (Shipping)
+// drives two Nodes; Pair runs them as local processes, and
+// topology/containers gives it PostgreSQL containers.
 //
 // Log shipping is done the way the modelled product does it, as three jobs on
 // a schedule rather than streaming replication:
 //
 //   - log backup: pg_switch_wal() on the primary; its archive_command puts the
 //     completed WAL segment into the region's archive directory;
-//   - copy: every archived file not yet copied is uploaded across the WAN
-//     (through Config.WANDial, so a faulted link makes copies fail) to the
-//     secondary region's share server, which writes it into its share dir;
+//   - copy: every archived file not yet copied is brought across the WAN
+//     into the secondary's incoming directory (Node.Fetch: a Pair uploads it
+//     through Config.WANDial to the secondary region's share server, so a
+//     faulted link makes copies fail; a container node downloads it from
+//     the primary region's share server behind the WAN proxy);
 //   - restore: files are moved from the share into the standby's restore
 //     staging directory, from which its restore_command replays them.
 //
-// Each region has a directory under Config.WorkDir holding data (the cluster),
+// For a Pair, each region has a directory under Config.WorkDir holding data (the cluster),
 // archive (the primary's log backups), share (incoming copies), restore (the
 // standby's staging) and run (scripts, server log). Servers bind 127.0.0.1
 // only, use no unix sockets, and run as the OS user postgres when the
