@@ -163,6 +163,9 @@ func (n *pgNode) Rebuild(ctx context.Context, primary topology.RegionName) (uint
 			return 0, fmt.Errorf("rebuild region %s: %w", n.region, err)
 		}
 	}
+	if err := n.seedStandby(); err != nil {
+		return 0, err
+	}
 	if err := os.WriteFile(n.sub("control/rebuild"), nil, 0o644); err != nil {
 		return 0, fmt.Errorf("rebuild region %s: %w", n.region, err)
 	}
@@ -172,8 +175,8 @@ func (n *pgNode) Rebuild(ctx context.Context, primary topology.RegionName) (uint
 	return n.waitStandby(ctx)
 }
 
-// seedStandby makes the node's first start a base backup of the other
-// region's server (its primary).
+// seedStandby makes the node's next fresh start (its first, or one after a
+// rebuild) a base backup of the other region's server (its primary).
 func (n *pgNode) seedStandby() error {
 	if err := os.WriteFile(n.sub("control/standby-of"), []byte(n.peerSQL+"\n"), 0o644); err != nil {
 		return fmt.Errorf("seed standby in region %s: %w", n.region, err)
