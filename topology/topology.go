@@ -696,3 +696,21 @@ func InitialSync(ctx context.Context, ls LogShipping) error {
 		}
 	}
 }
+
+// Instances lists a provider's instances as the interface.
+func Instances[T Instance](in []T) []Instance {
+	out := make([]Instance, len(in))
+	for i, x := range in {
+		out[i] = x
+	}
+	return out
+}
+
+// RegionIn looks a region up in a provider's map: nil (never a typed nil)
+// when unknown.
+func RegionIn[R Region](regions map[RegionName]R, name RegionName) Region {
+	if r, ok := regions[name]; ok {
+		return r
+	}
+	return nil
+}

@@ -374,3 +374,22 @@ func closeRows(rows *sql.Rows) error {
 	}
 	return rows.Close()
 }
+
+// Snapshot reads region r's surviving data for a provider: the database
+// through a connection pool open returns (closed when done) and the
+// bucket's object checksums through objects.
+func Snapshot(ctx context.Context, r topology.RegionName, open func() (*sql.DB, error), objects func(context.Context) (map[string]string, error)) (*topology.Snapshot, error) {
+	db, err := open()
+	if err != nil {
+		return nil, err
+	}
+	defer db.Close()
+	s, err := ReadSnapshot(ctx, db, r)
+	if err != nil {
+		return nil, fmt.Errorf("snapshot %s: %w", r, err)
+	}
+	if s.Objects, err = objects(ctx); err != nil {
+		return nil, fmt.Errorf("snapshot %s bucket: %w", r, err)
+	}
+	return s, nil
+}

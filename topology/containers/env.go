@@ -31,6 +31,7 @@ import (
 	"github.com/bcdr-harness/bcdr/topology/lb"
 	"github.com/bcdr-harness/bcdr/topology/miniorepl"
 	"github.com/bcdr-harness/bcdr/topology/netlink"
+	"github.com/bcdr-harness/bcdr/topology/pgship"
 	"github.com/bcdr-harness/bcdr/topology/sqlserver"
 )
 
@@ -175,7 +176,6 @@ type Env struct {
 	// region is lost (Region.Stop), and its share with it, until it returns.
 	shareLost map[topology.RegionName]*atomic.Bool
 	pgs       map[topology.RegionName]*pgNode
-	pair      *pgPair
 	sql       sqlTier
 	s3s       map[topology.RegionName]*s3Store
 	// blobCreds are the run's random blob keys (application, snapshots).
@@ -528,23 +528,25 @@ func (e *Env) startSQL(ctx context.Context) error {
 
 // startPostgres runs the PostgreSQL primary in region A, creates and
 // migrates the database, then seeds the standby in region B with a base
-// backup taken across the WAN and starts log shipping.
+// backup taken across the WAN and starts log shipping (topology/pgship's
+// engine over the two containers).
 func (e *Env) startPostgres(ctx context.Context) error {
+	e.sql = newSQLTier(nil, appdb.Postgres, nil, nil)
 	for _, r := range []topology.RegionName{topology.RegionA, topology.RegionB} {
 		hp, err := freePort()
 		if err != nil {
 			return err
 		}
-		e.pgs[r] = &pgNode{
+		n := &pgNode{
 			region: r, port: hp, dir: filepath.Join(e.workDir, string(r)),
 			peerShare: sqlserver.HTTPShare{BaseURL: fmt.Sprintf("http://127.0.0.1:%d", e.wanHostPort(portWANShare, r.Other())),
 				Client: &http.Client{Timeout: 30 * time.Second}},
-			wanSQL: fmt.Sprintf("toxiproxy %d", toxiPort(portWANSQL, r)),
+			peerSQL: fmt.Sprintf("toxiproxy %d", toxiPort(portWANSQL, r.Other())),
 		}
-	}
-	e.pair = &pgPair{clk: e.clk, nodes: e.pgs, spec: e.spec, primary: topology.RegionA, secondary: topology.RegionB, shipping: true}
-	e.sql = newSQLTier(e.pair, appdb.Postgres, func(ctx context.Context) { e.pair.run(ctx) }, e.pair.close)
-	for r, n := range e.pgs {
+		if err := n.prepare(); err != nil {
+			return err
+		}
+		e.pgs[r] = n
 		e.sql.hostDSN[r] = n.dsn(pgDatabase)
 		e.sql.aosDSN[r] = fmt.Sprintf("postgres://postgres@toxiproxy:%d/%s?sslmode=disable&connect_timeout=2", toxiPort(portAOSSQL, r), pgDatabase)
 		e.sql.ready[r] = n.ready
@@ -559,13 +561,29 @@ func (e *Env) startPostgres(ctx context.Context) error {
 	if err := e.migrate(ctx); err != nil {
 		return err
 	}
-	if err := e.pair.setFloor(ctx, a); err != nil {
+	if err := b.seedStandby(); err != nil {
 		return err
 	}
-	if err := os.WriteFile(filepath.Join(b.sub("control"), "standby-of"), []byte(a.wanSQL+"\n"), 0o644); err != nil {
-		return fmt.Errorf("seed standby: %w", err)
+	if err := e.startPG(ctx, b); err != nil {
+		return err
 	}
-	return e.startPG(ctx, b)
+	floor, err := b.waitStandby(ctx)
+	if err != nil {
+		return err
+	}
+	ship, err := pgship.NewShipping(pgship.ShippingConfig{
+		Clock: e.clk, Database: pgDatabase,
+		BackupInterval: e.spec.LogBackupInterval, CopyInterval: e.spec.LogCopyInterval, RestoreInterval: e.spec.LogRestoreInterval,
+		// A planned switch returns once the new primary takes writes; the
+		// old primary is rebuilt as its secondary in the background.
+		BackgroundRebuild: true,
+	}, a, b)
+	if err != nil {
+		return err
+	}
+	ship.StartShipping(floor)
+	e.sql.LogShipping, e.sql.run, e.sql.close = ship, ship.Run, ship.Close
+	return nil
 }
 
 func (e *Env) startPG(ctx context.Context, n *pgNode) error {
@@ -663,10 +681,6 @@ func (e *Env) startRegion(ctx context.Context, r topology.RegionName) (*Region, 
 	return reg, nil
 }
 
-// BlobCredentials are the run's blob keys (the application's for
-// exploratory sessions, bcdr up).
-func (e *Env) BlobCredentials() blob.Credentials { return e.blobCreds }
-
 // Spec returns the spec the environment was built from.
 func (e *Env) Spec() topology.Spec { return e.spec }
 
@@ -675,11 +689,7 @@ func (e *Env) Clock() *clock.Clock { return e.clk }
 
 // Region returns a region by name (nil if unknown).
 func (e *Env) Region(name topology.RegionName) topology.Region {
-	r, ok := e.regions[name]
-	if !ok {
-		return nil
-	}
-	return r
+	return topology.RegionIn(e.regions, name)
 }
 
 // Router returns the front door.
@@ -694,21 +704,15 @@ func (e *Env) Blob() topology.Replication { return e.blobRepl }
 // Links returns the named links.
 func (e *Env) Links() topology.Links { return e.links }
 
+// BlobCredentials are the run's blob keys (the application's for
+// exploratory sessions, bcdr up).
+func (e *Env) BlobCredentials() blob.Credentials { return e.blobCreds }
+
 // Snapshot reads region r's surviving data straight from its containers.
 func (e *Env) Snapshot(ctx context.Context, r topology.RegionName) (*topology.Snapshot, error) {
-	db, err := e.db(ctx, r)
-	if err != nil {
-		return nil, err
-	}
-	defer db.Close()
-	s, err := appdb.ReadSnapshot(ctx, db, r)
-	if err != nil {
-		return nil, fmt.Errorf("snapshot %s: %w", r, err)
-	}
-	if s.Objects, err = blob.Checksums(ctx, e.s3s[r].addr(), e.blobCreds); err != nil {
-		return nil, fmt.Errorf("snapshot %s bucket: %w", r, err)
-	}
-	return s, nil
+	return appdb.Snapshot(ctx, r, func() (*sql.DB, error) { return e.db(ctx, r) }, func(ctx context.Context) (map[string]string, error) {
+		return blob.Checksums(ctx, e.s3s[r].addr(), e.blobCreds)
+	})
 }
 
 // Close removes every container, network and volume of the run, the

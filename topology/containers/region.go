@@ -31,11 +31,7 @@ var _ topology.Region = (*Region)(nil)
 func (r *Region) Name() topology.RegionName { return r.name }
 
 func (r *Region) Instances() []topology.Instance {
-	out := make([]topology.Instance, len(r.instances))
-	for i, in := range r.instances {
-		out[i] = in
-	}
-	return out
+	return topology.Instances(r.instances)
 }
 
 // Endpoint is the region's load balancer.
@@ -114,28 +110,11 @@ func alreadyRunning(err error) bool {
 }
 
 func (r *Region) waitHealthy(ctx context.Context, d time.Duration) error {
-	deadline := time.Now().Add(d)
-	for {
-		r.lb.ProbeNow(ctx)
-		want := 0
-		for _, in := range r.instances {
-			if in.Alive() {
-				want++
-			}
-		}
-		got := len(r.lb.Healthy())
-		if got >= want {
-			return nil
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("region %s: %d of %d instances healthy after %s (%s)", r.name, got, want, d, r.diagnose(ctx))
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(100 * time.Millisecond):
-		}
+	err := r.lb.WaitHealthy(ctx, d, 100*time.Millisecond, func() int { return lb.CountAlive(r.instances) })
+	if err != nil && ctx.Err() == nil {
+		return fmt.Errorf("region %s: %w (%s)", r.name, err, r.diagnose(ctx))
 	}
+	return err
 }
 
 // diagnose says why the region's first instance is not healthy: why the

@@ -219,11 +219,7 @@ func (e *Env) Clock() *clock.Clock { return e.clk }
 
 // Region returns a region by name (nil if unknown).
 func (e *Env) Region(name topology.RegionName) topology.Region {
-	r, ok := e.regions[name]
-	if !ok {
-		return nil
-	}
-	return r
+	return topology.RegionIn(e.regions, name)
 }
 
 // Router returns the front door.
@@ -301,11 +297,7 @@ func (r *Region) Name() topology.RegionName { return r.name }
 
 // Instances lists the AOS instances.
 func (r *Region) Instances() []topology.Instance {
-	out := make([]topology.Instance, len(r.instances))
-	for i, in := range r.instances {
-		out[i] = in
-	}
-	return out
+	return topology.Instances(r.instances)
 }
 
 // Endpoint is the load balancer's URL.

@@ -289,11 +289,7 @@ func (e *Env) Clock() *clock.Clock { return e.clk }
 
 // Region returns a region by name (nil if unknown).
 func (e *Env) Region(name topology.RegionName) topology.Region {
-	r, ok := e.regions[name]
-	if !ok {
-		return nil
-	}
-	return r
+	return topology.RegionIn(e.regions, name)
 }
 
 // Router returns the front door.
@@ -310,19 +306,9 @@ func (e *Env) Links() topology.Links { return e.links }
 
 // Snapshot reads region r's surviving data straight from its stores.
 func (e *Env) Snapshot(ctx context.Context, r topology.RegionName) (*topology.Snapshot, error) {
-	db, err := e.db(r)
-	if err != nil {
-		return nil, err
-	}
-	defer db.Close()
-	s, err := appdb.ReadSnapshot(ctx, db, r)
-	if err != nil {
-		return nil, fmt.Errorf("snapshot %s: %w", r, err)
-	}
-	if s.Objects, err = blob.Checksums(ctx, e.blobs[r].Addr(), e.blobCreds); err != nil {
-		return nil, fmt.Errorf("snapshot %s bucket: %w", r, err)
-	}
-	return s, nil
+	return appdb.Snapshot(ctx, r, func() (*sql.DB, error) { return e.db(r) }, func(ctx context.Context) (map[string]string, error) {
+		return blob.Checksums(ctx, e.blobs[r].Addr(), e.blobCreds)
+	})
 }
 
 // Close releases everything: processes, servers, proxies, the work dir.
@@ -377,11 +363,7 @@ func (r *Region) Name() topology.RegionName { return r.name }
 
 // Instances lists the AOS instances.
 func (r *Region) Instances() []topology.Instance {
-	out := make([]topology.Instance, len(r.instances))
-	for i, in := range r.instances {
-		out[i] = in
-	}
-	return out
+	return topology.Instances(r.instances)
 }
 
 // Endpoint is the load balancer's URL.
@@ -439,28 +421,11 @@ func (r *Region) Start(ctx context.Context) error {
 
 // waitHealthy waits until every live instance passes a probe.
 func (r *Region) waitHealthy(ctx context.Context) error {
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		r.lb.ProbeNow(ctx)
-		want := 0
-		for _, in := range r.instances {
-			if in.Alive() {
-				want++
-			}
-		}
-		got := len(r.lb.Healthy())
-		if got >= want {
-			return nil
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("region %s: %d of %d instances healthy after 30s", r.name, got, want)
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(50 * time.Millisecond):
-		}
+	err := r.lb.WaitHealthy(ctx, 30*time.Second, 50*time.Millisecond, func() int { return lb.CountAlive(r.instances) })
+	if err != nil && ctx.Err() == nil {
+		return fmt.Errorf("region %s: %w", r.name, err)
 	}
+	return err
 }
 
 // StopBlob crashes the region's blob store.

@@ -1,18 +1,22 @@
 // Package pgship is the PostgreSQL 15 engine of the SQL tier: a primary and a
-// log-shipping standby run as local processes, behind topology.LogShipping.
+// log-shipping standby behind topology.LogShipping. The engine (Shipping)
+// drives two Nodes; Pair runs them as local processes, and
+// topology/containers gives it PostgreSQL containers.
 //
 // Log shipping is done the way the modelled product does it, as three jobs on
 // a schedule rather than streaming replication:
 //
 //   - log backup: pg_switch_wal() on the primary; its archive_command puts the
 //     completed WAL segment into the region's archive directory;
-//   - copy: every archived file not yet copied is uploaded across the WAN
-//     (through Config.WANDial, so a faulted link makes copies fail) to the
-//     secondary region's share server, which writes it into its share dir;
+//   - copy: every archived file not yet copied is brought across the WAN
+//     into the secondary's incoming directory (Node.Fetch: a Pair uploads it
+//     through Config.WANDial to the secondary region's share server, so a
+//     faulted link makes copies fail; a container node downloads it from
+//     the primary region's share server behind the WAN proxy);
 //   - restore: files are moved from the share into the standby's restore
 //     staging directory, from which its restore_command replays them.
 //
-// Each region has a directory under Config.WorkDir holding data (the cluster),
+// For a Pair, each region has a directory under Config.WorkDir holding data (the cluster),
 // archive (the primary's log backups), share (incoming copies), restore (the
 // standby's staging) and run (scripts, server log). Servers bind 127.0.0.1
 // only, use no unix sockets, and run as the OS user postgres when the
@@ -33,7 +37,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -89,10 +92,12 @@ const (
 	superRole = "postgres"
 )
 
-// Pair is a PostgreSQL primary with a log-shipping standby.
+// Pair is a PostgreSQL primary with a log-shipping standby, both local
+// processes: the engine (Shipping) over two local nodes, plus what only a
+// local pair does (start, kill, addresses, a full log share).
 type Pair struct {
+	*Shipping
 	cfg  Config
-	clk  *clock.Clock
 	logf func(string, ...any)
 	bin  string
 	user osUser
@@ -101,59 +106,20 @@ type Pair struct {
 	http *http.Client
 
 	regions map[topology.RegionName]*region
-
-	// ops is held shared by the jobs and exclusively by role changes
-	// (failover, resync, switchover), which first cancel the running jobs.
-	ops                         sync.RWMutex
-	backupMu, copyMu, restoreMu sync.Mutex
-	backupLog, copyLog          failureLog
-
-	mu                       sync.Mutex // guards everything below
-	primary, secondary       topology.RegionName
-	shipping                 bool
-	backup, copy, restore    topology.Position
-	primaryLast              topology.Position // newest commit seen on the primary
-	backupErrors, copyErrors int
-	marks                    []mark          // log backups taken on the current primary
-	copied                   map[string]bool // primary's archived files already copied
-	// shareLost marks regions whose log backup share cannot be read: the
-	// region is lost (powered off), so its archived log backups are gone
-	// with it until it returns (SetShareLost).
-	shareLost  map[topology.RegionName]bool
-	copyFloor  uint64          // segments below this are not needed by the secondary
-	idleLSN    uint64          // primary's insert LSN right after the last log backup
-	epoch      context.Context // cancelled when roles change
-	endEpoch   context.CancelFunc
-	life       context.Context // cancelled by Close
-	endLife    context.CancelFunc
-	runCancels []context.CancelFunc
-	closed     bool
-	jobs       sync.WaitGroup
-	costs      topology.JobCosts
 }
 
-// mark records one log backup: where the WAL was switched and the newest
-// commit before it.
-type mark struct {
-	lsn    uint64
-	commit time.Time
-}
-
-// region is one region's server and directories.
+// region is one region's local server and directories; it is the engine's
+// Node.
 type region struct {
+	p                                       *Pair
 	name                                    topology.RegionName
 	dir, data, archive, share, restore, run string
 	port                                    int
 	srv                                     *server
 	shareSrv                                *shareServer
-
-	statMu   sync.Mutex // guards statConn
-	statConn *pgx.Conn
 }
 
 var _ topology.LogShipping = (*Pair)(nil)
-
-var errClosed = errors.New("pgship: pair is closed")
 
 // New builds the pair: initdb and start the primary, create the database
 // and roles, base-backup the secondary and start it as a standby, and start
@@ -175,36 +141,39 @@ func New(ctx context.Context, cfg Config) (p *Pair, err error) {
 	if cfg.Database == "" {
 		cfg.Database = "finance"
 	}
-	if cfg.BackupInterval <= 0 {
-		cfg.BackupInterval = 5 * time.Minute
-	}
-	if cfg.CopyInterval <= 0 {
-		cfg.CopyInterval = time.Minute
-	}
-	if cfg.RestoreInterval <= 0 {
-		cfg.RestoreInterval = time.Minute
-	}
 	if cfg.MaxConnections <= 0 {
 		cfg.MaxConnections = 100
 	}
 	p = &Pair{
-		cfg:       cfg,
-		clk:       cfg.Clock,
-		logf:      cfg.Logf,
-		regions:   map[topology.RegionName]*region{},
-		primary:   cfg.Primary,
-		secondary: cfg.Secondary,
-		copied:    map[string]bool{},
-		http:      &http.Client{Transport: &http.Transport{DisableKeepAlives: true, Proxy: nil}},
-	}
-	if p.clk == nil {
-		p.clk = clock.New(1)
+		cfg:     cfg,
+		logf:    cfg.Logf,
+		regions: map[topology.RegionName]*region{},
+		http:    &http.Client{Transport: &http.Transport{DisableKeepAlives: true, Proxy: nil}},
 	}
 	if p.logf == nil {
 		p.logf = func(string, ...any) {}
 	}
-	p.epoch, p.endEpoch = context.WithCancel(context.Background())
-	p.life, p.endLife = context.WithCancel(context.Background())
+	// The regions' paths are known before anything starts: the engine is
+	// built first, so that Close releases whatever a failed New started.
+	for _, name := range []topology.RegionName{cfg.Primary, cfg.Secondary} {
+		abs, err := filepath.Abs(filepath.Join(cfg.WorkDir, string(name)))
+		if err != nil {
+			return nil, err
+		}
+		p.regions[name] = &region{p: p, name: name, dir: abs,
+			data:    filepath.Join(abs, "data"),
+			archive: filepath.Join(abs, "archive"),
+			share:   filepath.Join(abs, "share"),
+			restore: filepath.Join(abs, "restore"),
+			run:     filepath.Join(abs, "run"),
+		}
+	}
+	if p.Shipping, err = NewShipping(ShippingConfig{
+		Clock: cfg.Clock, Database: cfg.Database, Logf: p.logf, BackgroundRebuild: cfg.BackgroundRebuild,
+		BackupInterval: cfg.BackupInterval, CopyInterval: cfg.CopyInterval, RestoreInterval: cfg.RestoreInterval,
+	}, p.regions[cfg.Primary], p.regions[cfg.Secondary]); err != nil {
+		return nil, err
+	}
 	p.id = randomHex(3)
 	p.pw.super, p.pw.app, p.pw.repl = randomHex(12), randomHex(12), randomHex(12)
 	defer func() {
@@ -237,11 +206,9 @@ func New(ctx context.Context, cfg Config) (p *Pair, err error) {
 		return p, err
 	}
 	for _, name := range []topology.RegionName{cfg.Primary, cfg.Secondary} {
-		r, err := p.newRegion(name)
-		if err != nil {
+		if err := p.newRegion(p.regions[name]); err != nil {
 			return p, fmt.Errorf("region %s: %w", name, err)
 		}
-		p.regions[name] = r
 	}
 
 	prim := p.regions[cfg.Primary]
@@ -252,10 +219,7 @@ func New(ctx context.Context, cfg Config) (p *Pair, err error) {
 	if err != nil {
 		return p, fmt.Errorf("region %s: %w", cfg.Secondary, err)
 	}
-	p.mu.Lock()
-	p.shipping = true
-	p.copyFloor = floor
-	p.mu.Unlock()
+	p.StartShipping(floor)
 	p.logf("pgship: primary %s on %s, standby %s on %s", cfg.Primary, p.SQLAddr(cfg.Primary), cfg.Secondary, p.SQLAddr(cfg.Secondary))
 	return p, nil
 }
@@ -309,47 +273,32 @@ func shellQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''
 
 // newRegion creates a region's directories, scripts and share server, and
 // chooses its SQL port.
-func (p *Pair) newRegion(name topology.RegionName) (*region, error) {
-	abs, err := filepath.Abs(filepath.Join(p.cfg.WorkDir, string(name)))
-	if err != nil {
-		return nil, err
-	}
-	r := &region{
-		name: name, dir: abs,
-		data:    filepath.Join(abs, "data"),
-		archive: filepath.Join(abs, "archive"),
-		share:   filepath.Join(abs, "share"),
-		restore: filepath.Join(abs, "restore"),
-		run:     filepath.Join(abs, "run"),
-	}
+func (p *Pair) newRegion(r *region) (err error) {
+	name := r.name
 	if err := os.MkdirAll(r.dir, 0o755); err != nil {
-		return nil, err
+		return err
 	}
 	if err := os.Chmod(r.dir, 0o755); err != nil {
-		return nil, err
+		return err
 	}
 	for _, d := range []string{r.archive, r.share, r.restore, r.run} {
 		if err := p.user.mkdir(d, 0o755); err != nil {
-			return nil, err
+			return err
 		}
 	}
 	archiveScript := "#!/bin/sh\n# archive_command of region " + string(name) + ": copy a completed WAL file into the log backup dir.\n" +
 		"set -e\ntmp=" + shellQuote(r.archive) + "/.tmp-\"$2\"\ncp \"$1\" \"$tmp\"\nmv -f \"$tmp\" " + shellQuote(r.archive) + "/\"$2\"\n"
-	restoreScript := "#!/bin/sh\n# restore_command of region " + string(name) + ": take a WAL file from the restore staging dir;\n" +
-		"# remember the last segment asked for and missing (the failover wait reads it).\n" +
-		"f=" + shellQuote(r.restore) + "/\"$1\"\nif [ -f \"$f\" ]; then exec cp \"$f\" \"$2\"; fi\n" +
-		"case \"$1\" in *.history|*.partial|*.backup) ;; *) printf '%s\\n' \"$1\" > " + shellQuote(r.missFile()+".tmp") +
-		" && mv -f " + shellQuote(r.missFile()+".tmp") + " " + shellQuote(r.missFile()) + " ;; esac\nexit 1\n"
+	restoreScript := RestoreScript(name, r.restore, r.missFile())
 	for file, body := range map[string]string{"archive.sh": archiveScript, "restore.sh": restoreScript} {
 		if err := os.WriteFile(filepath.Join(r.run, file), []byte(body), 0o755); err != nil {
-			return nil, err
+			return err
 		}
 	}
 	if r.shareSrv, err = startShareServer(r.share); err != nil {
-		return nil, err
+		return err
 	}
 	if r.port, err = freePort(); err != nil {
-		return nil, err
+		return err
 	}
 	r.srv = &server{
 		name:    string(name),
@@ -372,7 +321,7 @@ func (p *Pair) newRegion(name topology.RegionName) (*region, error) {
 			"-c", "restore_command=" + shellQuote(filepath.Join(r.run, "restore.sh")) + ` "%f" "%p"`,
 		},
 	}
-	return r, nil
+	return nil
 }
 
 func (r *region) missFile() string { return filepath.Join(r.run, "restore-miss") }
@@ -494,7 +443,6 @@ func (p *Pair) rebuildStandby(ctx context.Context, r *region, addr string) (uint
 	if err := r.srv.kill(); err != nil {
 		return 0, err
 	}
-	r.closeStat()
 	for _, d := range []string{r.data, r.archive, r.share, r.restore} {
 		if err := os.RemoveAll(d); err != nil {
 			return 0, fmt.Errorf("clear %s: %w", d, err)
@@ -582,7 +530,7 @@ func (p *Pair) waitReady(ctx context.Context, r *region) error {
 		select {
 		case <-exited:
 			r.srv.logFlushed()
-			return fmt.Errorf("postgres of region %s exited during start-up: %s", r.name, logTail(r))
+			return fmt.Errorf("postgres of region %s exited during start-up: %s", r.name, r.LogTail())
 		default:
 		}
 		cctx, ccancel := context.WithTimeout(ctx, 2*time.Second)
@@ -594,12 +542,13 @@ func (p *Pair) waitReady(ctx context.Context, r *region) error {
 		}
 		lastErr = err
 		if err := sleepCtx(ctx, 25*time.Millisecond); err != nil {
-			return fmt.Errorf("postgres of region %s not ready: %v (last: %v): %s", r.name, err, lastErr, logTail(r))
+			return fmt.Errorf("postgres of region %s not ready: %v (last: %v): %s", r.name, err, lastErr, r.LogTail())
 		}
 	}
 }
 
-func logTail(r *region) string {
+// LogTail implements Node.
+func (r *region) LogTail() string {
 	b, err := os.ReadFile(r.srv.logPath)
 	if err != nil {
 		return "(no server log)"
@@ -645,17 +594,6 @@ func (p *Pair) admin(ctx context.Context, r *region) (*pgx.Conn, error) {
 	return pgx.Connect(ctx, connString(r.addr(), superRole, p.pw.super, "postgres"))
 }
 
-func (r *region) closeStat() {
-	r.statMu.Lock()
-	defer r.statMu.Unlock()
-	if r.statConn != nil {
-		ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
-		_ = r.statConn.Close(ctx)
-		cancel()
-		r.statConn = nil
-	}
-}
-
 // ShareAddr is the direct address of region r's share server.
 func (p *Pair) ShareAddr(r topology.RegionName) string {
 	if reg := p.regions[r]; reg != nil && reg.shareSrv != nil {
@@ -679,9 +617,6 @@ func (p *Pair) DSN(addr string) string {
 	return fmt.Sprintf("postgres://%s:%s@%s/%s?sslmode=disable", appRole, p.pw.app, addr, p.cfg.Database)
 }
 
-// Engine names the engine.
-func (p *Pair) Engine() string { return "postgres" }
-
 // Kill crashes region r's PostgreSQL server: the postmaster and all its
 // processes get SIGKILL. Start brings it back in whatever role it has.
 func (p *Pair) Kill(r topology.RegionName) error {
@@ -690,25 +625,11 @@ func (p *Pair) Kill(r topology.RegionName) error {
 		return fmt.Errorf("pgship: no region %q", r)
 	}
 	err := reg.srv.kill()
-	reg.closeStat()
+	p.CloseStat(r)
 	if err == nil {
 		p.logf("pgship: killed postgres of region %s", r)
 	}
 	return err
-}
-
-// SetShareLost marks region r's log backup share lost (the whole region is
-// down) or back. The copy job runs where SQL Server log shipping runs it, on
-// the secondary, reading the primary's share across the WAN: a share in a
-// lost region cannot be read, so nothing it held is shipped, even once the
-// WAN heals, until the region itself returns.
-func (p *Pair) SetShareLost(r topology.RegionName, lost bool) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.shareLost == nil {
-		p.shareLost = map[topology.RegionName]bool{}
-	}
-	p.shareLost[r] = lost
 }
 
 // Start restarts region r's PostgreSQL server in place (a primary comes back
@@ -740,20 +661,9 @@ func (p *Pair) Running(r topology.RegionName) bool {
 // Close kills both servers, stops the jobs and the share servers. It is
 // idempotent and leaves WorkDir in place.
 func (p *Pair) Close() error {
-	p.mu.Lock()
-	if p.closed {
-		p.mu.Unlock()
+	if p.Shipping != nil && !p.stop() {
 		return nil
 	}
-	p.closed = true
-	cancels := p.runCancels
-	p.runCancels = nil
-	p.mu.Unlock()
-	for _, c := range cancels {
-		c()
-	}
-	p.endEpoch()
-	p.endLife()
 	var errs []error
 	for _, r := range p.regions {
 		if r.srv != nil {
@@ -761,12 +671,13 @@ func (p *Pair) Close() error {
 				errs = append(errs, err)
 			}
 		}
-		r.closeStat()
 		if r.shareSrv != nil {
 			r.shareSrv.close()
 		}
 	}
-	p.jobs.Wait()
+	if p.Shipping != nil {
+		p.wait()
+	}
 	return errors.Join(errs...)
 }
 

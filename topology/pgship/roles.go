@@ -20,7 +20,7 @@ const replayWait = 2 * time.Minute
 
 // beginRoleChange cancels running jobs and takes ops exclusively. The
 // returned function opens a new epoch for jobs and releases ops.
-func (p *Pair) beginRoleChange() (func(), error) {
+func (p *Shipping) beginRoleChange() (func(), error) {
 	p.mu.Lock()
 	if p.closed {
 		p.mu.Unlock()
@@ -42,7 +42,7 @@ func (p *Pair) beginRoleChange() (func(), error) {
 
 // setRoles records a role change. The positions restart for the new
 // primary's log; error counters are cumulative.
-func (p *Pair) setRoles(primary, secondary topology.RegionName, shipping bool, restore topology.Position) {
+func (p *Shipping) setRoles(primary, secondary topology.RegionName, shipping bool, restore topology.Position) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.primary, p.secondary = primary, secondary
@@ -57,15 +57,15 @@ func (p *Pair) setRoles(primary, secondary topology.RegionName, shipping bool, r
 // Fence makes the current primary refuse writes: new sessions on the
 // database are read-only and the existing ones are terminated (Fence
 // returns once they are gone, so no write of an old session can follow).
-func (p *Pair) Fence(ctx context.Context) error {
+func (p *Shipping) Fence(ctx context.Context) error {
 	p.mu.Lock()
-	prim := p.regions[p.primary]
+	prim := p.nodes[p.primary]
 	p.mu.Unlock()
 	return p.fence(ctx, prim)
 }
 
-func (p *Pair) fence(ctx context.Context, r *region) error {
-	conn, err := p.admin(ctx, r)
+func (p *Shipping) fence(ctx context.Context, r *node) error {
+	conn, err := r.Connect(ctx)
 	if err != nil {
 		return fmt.Errorf("fence region %s: %w", r.name, err)
 	}
@@ -109,8 +109,8 @@ func (p *Pair) fence(ctx context.Context, r *region) error {
 
 // unfence lets region r's database take writes again (the read-only
 // setting replicates, so a promoted standby may carry it).
-func (p *Pair) unfence(ctx context.Context, r *region) error {
-	conn, err := p.admin(ctx, r)
+func (p *Shipping) unfence(ctx context.Context, r *node) error {
+	conn, err := r.Connect(ctx)
 	if err != nil {
 		return fmt.Errorf("unfence region %s: %w", r.name, err)
 	}
@@ -134,19 +134,19 @@ func (p *Pair) unfence(ctx context.Context, r *region) error {
 // backup that reached the secondary's share is staged and replayed, then
 // the secondary is promoted. Log shipping stops until Resync. It returns
 // the restored position: everything after it is lost.
-func (p *Pair) Failover(ctx context.Context) (topology.Position, error) {
+func (p *Shipping) Failover(ctx context.Context) (topology.Position, error) {
 	end, err := p.beginRoleChange()
 	if err != nil {
 		return topology.Position{}, err
 	}
 	defer end()
 	p.mu.Lock()
-	shipping, prim, sec := p.shipping, p.primary, p.regions[p.secondary]
+	shipping, prim, sec := p.shipping, p.primary, p.nodes[p.secondary]
 	p.mu.Unlock()
 	if !shipping {
 		return topology.Position{}, fmt.Errorf("failover: log shipping is not running (region %s is primary already; resync region %s first)", prim, sec.name)
 	}
-	if !sec.srv.running() {
+	if !sec.Running() {
 		return topology.Position{}, fmt.Errorf("failover: the server of region %s is down (Start it first)", sec.name)
 	}
 	start := time.Now()
@@ -174,14 +174,14 @@ func (p *Pair) Failover(ctx context.Context) (topology.Position, error) {
 // and restarts log shipping, now from the current primary to it. It is a
 // no-op while log shipping is running; it waits for a background rebuild
 // started by Switchover, and retries it if it failed.
-func (p *Pair) Resync(ctx context.Context) error {
+func (p *Shipping) Resync(ctx context.Context) error {
 	end, err := p.beginRoleChange()
 	if err != nil {
 		return err
 	}
 	defer end()
 	p.mu.Lock()
-	shipping, prim, sec := p.shipping, p.primary, p.regions[p.secondary]
+	shipping, prim, sec := p.shipping, p.primary, p.nodes[p.secondary]
 	p.mu.Unlock()
 	if shipping {
 		return nil
@@ -189,10 +189,10 @@ func (p *Pair) Resync(ctx context.Context) error {
 	return p.resyncLocked(ctx, prim, sec)
 }
 
-func (p *Pair) resyncLocked(ctx context.Context, prim topology.RegionName, sec *region) error {
+func (p *Shipping) resyncLocked(ctx context.Context, prim topology.RegionName, sec *node) error {
 	start := time.Now()
-	addr := p.wanAddr("sql", prim)
-	floor, err := p.rebuildStandby(ctx, sec, addr)
+	sec.closeStat()
+	floor, err := sec.Rebuild(ctx, prim)
 	if err != nil {
 		return fmt.Errorf("resync region %s from %s: %w", sec.name, prim, err)
 	}
@@ -202,8 +202,8 @@ func (p *Pair) resyncLocked(ctx context.Context, prim topology.RegionName, sec *
 	p.copyFloor = floor
 	p.copy, p.restore = topology.Position{}, topology.Position{}
 	p.mu.Unlock()
-	p.logf("pgship: resynced region %s from %s via %s in %s; shipping %s -> %s",
-		sec.name, prim, addr, time.Since(start).Round(time.Millisecond), prim, sec.name)
+	p.logf("pgship: resynced region %s from %s across the WAN in %s; shipping %s -> %s",
+		sec.name, prim, time.Since(start).Round(time.Millisecond), prim, sec.name)
 	return nil
 }
 
@@ -214,7 +214,7 @@ func (p *Pair) resyncLocked(ctx context.Context, prim topology.RegionName, sec *
 // Status.Shipping turns true when it is done, and Resync waits for it). With opts.SkipFinalLogBackup the secondary is
 // promoted with whatever it had, losing the primary's newest writes (a
 // negative control).
-func (p *Pair) Switchover(ctx context.Context, opts topology.SwitchoverOptions) (err error) {
+func (p *Shipping) Switchover(ctx context.Context, opts topology.SwitchoverOptions) (err error) {
 	end, err := p.beginRoleChange()
 	if err != nil {
 		return err
@@ -226,14 +226,14 @@ func (p *Pair) Switchover(ctx context.Context, opts topology.SwitchoverOptions) 
 		}
 	}()
 	p.mu.Lock()
-	shipping, prim, sec := p.shipping, p.regions[p.primary], p.regions[p.secondary]
+	shipping, prim, sec := p.shipping, p.nodes[p.primary], p.nodes[p.secondary]
 	p.mu.Unlock()
 	if !shipping {
 		return fmt.Errorf("switchover: log shipping to region %s is not running (resync first)", sec.name)
 	}
-	if !prim.srv.running() || !sec.srv.running() {
+	if !prim.Running() || !sec.Running() {
 		return fmt.Errorf("switchover: both servers must be up (region %s up: %t, region %s up: %t)",
-			prim.name, prim.srv.running(), sec.name, sec.srv.running())
+			prim.name, prim.Running(), sec.name, sec.Running())
 	}
 	start := time.Now()
 	if err := p.fence(ctx, prim); err != nil {
@@ -309,8 +309,8 @@ func (p *Pair) Switchover(ctx context.Context, opts topology.SwitchoverOptions) 
 
 // promote ends recovery on region r's standby and waits until it takes
 // writes.
-func (p *Pair) promote(ctx context.Context, r *region) error {
-	conn, err := p.admin(ctx, r)
+func (p *Shipping) promote(ctx context.Context, r *node) error {
+	conn, err := r.Connect(ctx)
 	if err != nil {
 		return fmt.Errorf("promote region %s: %w", r.name, err)
 	}
@@ -320,7 +320,7 @@ func (p *Pair) promote(ctx context.Context, r *region) error {
 		return fmt.Errorf("promote region %s: %w", r.name, err)
 	}
 	if !ok {
-		return fmt.Errorf("promote region %s: not promoted within 60 s: %s", r.name, logTail(r))
+		return fmt.Errorf("promote region %s: not promoted within 60 s: %s", r.name, r.LogTail())
 	}
 	return nil
 }
@@ -341,13 +341,13 @@ const startupWaitingForWAL = "RecoveryRetrieveRetryInterval"
 //     sleeping before the next attempt: it cannot go further. This covers a
 //     newest segment that filled up on its own, whose last record continues
 //     in a segment that never arrived.
-func (p *Pair) waitReplayed(ctx context.Context, r *region, target uint64) (topology.Position, error) {
+func (p *Shipping) waitReplayed(ctx context.Context, r *node, target uint64) (topology.Position, error) {
 	ctx, cancel := withDefaultDeadline(ctx, replayWait)
 	defer cancel()
-	if w, ok := newestSegment(listDir(r.restore)); ok && w.End() > target {
+	if w, ok := newestSegment(listDir(r.dirs.Restore)); ok && w.End() > target {
 		target = w.End()
 	}
-	conn, err := p.admin(ctx, r)
+	conn, err := r.Connect(ctx)
 	if err != nil {
 		return topology.Position{}, fmt.Errorf("wait for region %s to replay: %w", r.name, err)
 	}
@@ -377,7 +377,7 @@ func (p *Pair) waitReplayed(ctx context.Context, r *region, target uint64) (topo
 			return pos, nil
 		}
 		if miss != "" && waitEvent != nil && *waitEvent == startupWaitingForWAL {
-			if _, err := os.Stat(filepath.Join(r.restore, miss)); errors.Is(err, os.ErrNotExist) {
+			if _, err := os.Stat(filepath.Join(r.dirs.Restore, miss)); errors.Is(err, os.ErrNotExist) {
 				p.logf("pgship: region %s replayed up to %s; it needs segment %s, which never arrived", r.name, pos.LSN, miss)
 				return pos, nil
 			}
@@ -390,8 +390,8 @@ func (p *Pair) waitReplayed(ctx context.Context, r *region, target uint64) (topo
 
 // readMiss returns the last WAL segment region r's standby asked for and
 // did not find ("" if none).
-func readMiss(r *region) string {
-	b, err := os.ReadFile(r.missFile())
+func readMiss(r *node) string {
+	b, err := os.ReadFile(r.dirs.MissFile)
 	if err != nil {
 		return ""
 	}

@@ -54,7 +54,7 @@ func (l *failureLog) note(job string, err error, logf func(string, ...any)) {
 
 // beginJob admits one job run: it holds ops shared and returns a context
 // that ends with ctx, with Close, or when roles start to change.
-func (p *Pair) beginJob(ctx context.Context) (context.Context, func(), error) {
+func (p *Shipping) beginJob(ctx context.Context) (context.Context, func(), error) {
 	p.ops.RLock()
 	p.mu.Lock()
 	epoch, closed := p.epoch, p.closed
@@ -72,7 +72,7 @@ func (p *Pair) beginJob(ctx context.Context) (context.Context, func(), error) {
 // (skipped when nothing was written since the last one), then waits until
 // the archive_command has put the segment into the primary's archive dir.
 // A failure is counted in ShippingStatus.BackupErrors.
-func (p *Pair) BackupLog(ctx context.Context) error {
+func (p *Shipping) BackupLog(ctx context.Context) error {
 	jctx, done, err := p.beginJob(ctx)
 	if err != nil {
 		return err
@@ -94,16 +94,16 @@ func (p *Pair) BackupLog(ctx context.Context) error {
 
 // backupLocked does the log backup and returns the end LSN of the segment
 // holding everything written before it.
-func (p *Pair) backupLocked(ctx context.Context) (uint64, error) {
+func (p *Shipping) backupLocked(ctx context.Context) (uint64, error) {
 	p.mu.Lock()
-	prim, idle := p.regions[p.primary], p.idleLSN
+	prim, idle := p.nodes[p.primary], p.idleLSN
 	p.mu.Unlock()
-	if !prim.srv.running() {
+	if !prim.Running() {
 		return 0, fmt.Errorf("log backup on region %s: server is down", prim.name)
 	}
 	ctx, cancel := withDefaultDeadline(ctx, archiveWait)
 	defer cancel()
-	conn, err := p.admin(ctx, prim)
+	conn, err := prim.Connect(ctx)
 	if err != nil {
 		return 0, fmt.Errorf("log backup on region %s: %w", prim.name, err)
 	}
@@ -119,7 +119,7 @@ func (p *Pair) backupLocked(ctx context.Context) (uint64, error) {
 	if insert == idle {
 		// Nothing written since the last log backup: its segment is the
 		// newest one and already archived.
-		p.refreshBackup(listDir(prim.archive))
+		p.refreshBackup(listDir(prim.dirs.Archive))
 		if off := insert % segSize; off <= longPageHeader {
 			insert -= off // just past a switch: the previous segment is the last
 		}
@@ -147,14 +147,14 @@ func (p *Pair) backupLocked(ctx context.Context) (uint64, error) {
 		m.commit = *commit
 	}
 	p.mu.Lock()
-	if p.regions[p.primary] == prim {
+	if p.nodes[p.primary] == prim {
 		p.marks = append(p.marks, m)
 		p.idleLSN = after
 	}
 	p.mu.Unlock()
 
 	// Wait for the archiver to deliver the segment.
-	path := filepath.Join(prim.archive, file)
+	path := filepath.Join(prim.dirs.Archive, file)
 	for i := 1; ; i++ {
 		if _, err := os.Stat(path); err == nil {
 			break
@@ -165,10 +165,10 @@ func (p *Pair) backupLocked(ctx context.Context) (uint64, error) {
 			}
 		}
 		if err := sleepCtx(ctx, 10*time.Millisecond); err != nil {
-			return 0, fmt.Errorf("log backup on region %s: segment %s not archived: %w (server log: %s)", prim.name, file, err, logTail(prim))
+			return 0, fmt.Errorf("log backup on region %s: segment %s not archived: %w (server log: %s)", prim.name, file, err, prim.LogTail())
 		}
 	}
-	p.refreshBackup(listDir(prim.archive))
+	p.refreshBackup(listDir(prim.dirs.Archive))
 	w, _ := parseWALName(file)
 	return w.End(), nil
 }
@@ -212,7 +212,7 @@ func newestSegment(names []string) (walFile, bool) {
 // commitBefore is the newest commit time known to lie before end: the
 // commit recorded with the newest log backup switched before end. Must be
 // called with p.mu held.
-func (p *Pair) commitBefore(end uint64) time.Time {
+func (p *Shipping) commitBefore(end uint64) time.Time {
 	var t time.Time
 	for _, m := range p.marks {
 		if m.lsn <= end && m.commit.After(t) {
@@ -223,7 +223,7 @@ func (p *Pair) commitBefore(end uint64) time.Time {
 }
 
 // refreshBackup advances the backup position to the newest archived segment.
-func (p *Pair) refreshBackup(archived []string) {
+func (p *Shipping) refreshBackup(archived []string) {
 	w, ok := newestSegment(archived)
 	if !ok {
 		return
@@ -239,7 +239,7 @@ func (p *Pair) refreshBackup(archived []string) {
 // secondary's share, through WANDial("share", secondary), oldest first,
 // stopping at the first failure (so the share never has a gap). A failure
 // is counted in ShippingStatus.CopyErrors.
-func (p *Pair) CopyLogs(ctx context.Context) error {
+func (p *Shipping) CopyLogs(ctx context.Context) error {
 	jctx, done, err := p.beginJob(ctx)
 	if err != nil {
 		return err
@@ -259,15 +259,26 @@ func (p *Pair) CopyLogs(ctx context.Context) error {
 	return err
 }
 
-func (p *Pair) copyLocked(ctx context.Context) error {
+func (p *Shipping) copyLocked(ctx context.Context) error {
 	p.mu.Lock()
-	shipping, prim, sec, floor := p.shipping, p.regions[p.primary], p.secondary, p.copyFloor
-	if shipping && p.shareLost[p.primary] {
-		p.mu.Unlock()
-		return fmt.Errorf("copy from region %s to region %s: region %s's log backup share cannot be read, the region is lost", prim.name, sec, prim.name)
+	shipping, prim, sec, floor := p.shipping, p.nodes[p.primary], p.nodes[p.secondary], p.copyFloor
+	lost := p.shareLost[p.primary]
+	p.mu.Unlock()
+	if shipping && lost {
+		return fmt.Errorf("copy from region %s to region %s: region %s's log backup share cannot be read, the region is lost", prim.name, sec.name, prim.name)
+	}
+	p.refreshBackup(listDir(prim.dirs.Archive))
+	if !shipping {
+		return nil
+	}
+	lctx, cancel := context.WithTimeout(ctx, uploadTimeout)
+	archived, err := sec.ListArchive(lctx, prim.Node)
+	cancel()
+	if err != nil {
+		return fmt.Errorf("copy from region %s to region %s: list the log backups across the WAN: %w", prim.name, sec.name, err)
 	}
 	var todo []string
-	archived := listDir(prim.archive)
+	p.mu.Lock()
 	for _, n := range archived {
 		if !shippable(n) || p.copied[n] {
 			continue
@@ -278,21 +289,16 @@ func (p *Pair) copyLocked(ctx context.Context) error {
 		todo = append(todo, n)
 	}
 	p.mu.Unlock()
-	p.refreshBackup(archived)
-	if !shipping || len(todo) == 0 {
-		return nil
-	}
 	sortForShipping(todo)
-	addr := p.wanAddr("share", sec)
 	for _, n := range todo {
 		uctx, cancel := context.WithTimeout(ctx, uploadTimeout)
-		err := uploadFile(uctx, p.http, addr, filepath.Join(prim.archive, n))
+		err := sec.Fetch(uctx, prim.Node, n)
 		cancel()
 		if err != nil {
-			return fmt.Errorf("copy %s from region %s to region %s's share via %s: %w", n, prim.name, sec, addr, err)
+			return fmt.Errorf("copy %s from region %s to region %s across the WAN: %w", n, prim.name, sec.name, err)
 		}
 		p.mu.Lock()
-		if p.regions[p.primary] == prim {
+		if p.nodes[p.primary] == prim {
 			p.copied[n] = true
 			if w, ok := parseWALName(n); ok && w.End() > p.copy.Seq {
 				end := w.End()
@@ -331,22 +337,10 @@ func sortForShipping(names []string) {
 	})
 }
 
-func (p *Pair) wanAddr(kind string, to topology.RegionName) string {
-	if p.cfg.WANDial != nil {
-		if a := p.cfg.WANDial(kind, to); a != "" {
-			return a
-		}
-	}
-	if kind == "share" {
-		return p.ShareAddr(to)
-	}
-	return p.SQLAddr(to)
-}
-
 // RestoreLogs moves every file that reached the secondary's share into its
 // restore staging dir; the standby replays them on its own (its
 // restore_command polls every 50 ms).
-func (p *Pair) RestoreLogs(ctx context.Context) error {
+func (p *Shipping) RestoreLogs(ctx context.Context) error {
 	jctx, done, err := p.beginJob(ctx)
 	if err != nil {
 		return err
@@ -355,7 +349,7 @@ func (p *Pair) RestoreLogs(ctx context.Context) error {
 	p.restoreMu.Lock()
 	defer p.restoreMu.Unlock()
 	p.mu.Lock()
-	shipping, sec := p.shipping, p.regions[p.secondary]
+	shipping, sec := p.shipping, p.nodes[p.secondary]
 	p.mu.Unlock()
 	if !shipping {
 		return nil
@@ -370,10 +364,10 @@ func (p *Pair) RestoreLogs(ctx context.Context) error {
 
 // moveShare moves the complete files of region r's share into its restore
 // staging dir.
-func moveShare(r *region) (int, error) {
+func moveShare(r *node) (int, error) {
 	n := 0
-	for _, name := range listDir(r.share) {
-		if err := os.Rename(filepath.Join(r.share, name), filepath.Join(r.restore, name)); err != nil {
+	for _, name := range listDir(r.dirs.Incoming) {
+		if err := os.Rename(filepath.Join(r.dirs.Incoming, name), filepath.Join(r.dirs.Restore, name)); err != nil {
 			return n, fmt.Errorf("stage %s for restore in region %s: %w", name, r.name, err)
 		}
 		n++
@@ -384,8 +378,8 @@ func moveShare(r *region) (int, error) {
 // pollRestore reads the standby's replay position and updates the restore
 // position. Unless wait is set it gives up at once when another poll is in
 // flight (and the last known position stands), so that Status never waits.
-func (p *Pair) pollRestore(ctx context.Context, r *region, wait bool) {
-	if !r.srv.running() {
+func (p *Shipping) pollRestore(ctx context.Context, r *node, wait bool) {
+	if !r.Running() {
 		return
 	}
 	if wait {
@@ -397,7 +391,7 @@ func (p *Pair) pollRestore(ctx context.Context, r *region, wait bool) {
 	qctx, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
 	defer cancel()
 	if r.statConn == nil {
-		conn, err := p.admin(qctx, r)
+		conn, err := r.Connect(qctx)
 		if err != nil {
 			return
 		}
@@ -411,13 +405,13 @@ func (p *Pair) pollRestore(ctx context.Context, r *region, wait bool) {
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.shipping && p.regions[p.secondary] == r {
+	if p.shipping && p.nodes[p.secondary] == r {
 		p.advanceRestore(pos)
 	}
 }
 
 // advanceRestore moves the restore position forward. Must hold p.mu.
-func (p *Pair) advanceRestore(pos topology.Position) {
+func (p *Shipping) advanceRestore(pos topology.Position) {
 	if pos.Seq > p.restore.Seq || pos.CommitTime.After(p.restore.CommitTime) {
 		if pos.CommitTime.IsZero() {
 			pos.CommitTime = p.restore.CommitTime
@@ -467,7 +461,7 @@ const longPageHeader = 0x28
 
 // notePrimaryLast records the primary's newest commit: its time, and an LSN
 // at or past its record, that a log backup must reach to contain it.
-func (p *Pair) notePrimaryLast(prim *region, commit *time.Time, insert uint64) {
+func (p *Shipping) notePrimaryLast(prim *node, commit *time.Time, insert uint64) {
 	if commit == nil {
 		return
 	}
@@ -478,7 +472,7 @@ func (p *Pair) notePrimaryLast(prim *region, commit *time.Time, insert uint64) {
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.regions[p.primary] != prim {
+	if p.nodes[p.primary] != prim {
 		return
 	}
 	if commit.After(p.primaryLast.CommitTime) {
@@ -490,8 +484,8 @@ func (p *Pair) notePrimaryLast(prim *region, commit *time.Time, insert uint64) {
 
 // pollPrimary refreshes the primary's newest commit (see pollRestore for
 // the rate limit).
-func (p *Pair) pollPrimary(ctx context.Context, r *region, wait bool) {
-	if !r.srv.running() {
+func (p *Shipping) pollPrimary(ctx context.Context, r *node, wait bool) {
+	if !r.Running() {
 		return
 	}
 	if wait {
@@ -503,7 +497,7 @@ func (p *Pair) pollPrimary(ctx context.Context, r *region, wait bool) {
 	qctx, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
 	defer cancel()
 	if r.statConn == nil {
-		conn, err := p.admin(qctx, r)
+		conn, err := r.Connect(qctx)
 		if err != nil {
 			return
 		}
@@ -521,9 +515,9 @@ func (p *Pair) pollPrimary(ctx context.Context, r *region, wait bool) {
 // Status reports roles and the three jobs' positions. It is cheap (at most
 // one small query on the standby, none while it is down) and reports the
 // last known positions for a server that is down.
-func (p *Pair) Status(ctx context.Context) (topology.ShippingStatus, error) {
+func (p *Shipping) Status(ctx context.Context) (topology.ShippingStatus, error) {
 	p.mu.Lock()
-	shipping, prim, sec, closed := p.shipping, p.regions[p.primary], p.regions[p.secondary], p.closed
+	shipping, prim, sec, closed := p.shipping, p.nodes[p.primary], p.nodes[p.secondary], p.closed
 	p.mu.Unlock()
 	if !closed {
 		p.pollPrimary(ctx, prim, false)
@@ -549,7 +543,7 @@ func (p *Pair) Status(ctx context.Context) (topology.ShippingStatus, error) {
 
 // Run starts the three jobs on their service-time schedules. They stop when
 // ctx ends or the pair is closed. Failures are counted, never fatal.
-func (p *Pair) Run(ctx context.Context) {
+func (p *Shipping) Run(ctx context.Context) {
 	p.mu.Lock()
 	if p.closed {
 		p.mu.Unlock()
@@ -576,7 +570,7 @@ func (p *Pair) Run(ctx context.Context) {
 			case <-t.C:
 			}
 			p.mu.Lock()
-			prim := p.regions[p.primary]
+			prim := p.nodes[p.primary]
 			p.mu.Unlock()
 			p.pollPrimary(ctx, prim, false)
 		}
