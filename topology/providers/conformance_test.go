@@ -1,0 +1,408 @@
+package providers_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/bcdr-harness/bcdr/clock"
+	"github.com/bcdr-harness/bcdr/faults"
+	"github.com/bcdr-harness/bcdr/harness"
+	"github.com/bcdr-harness/bcdr/history"
+	"github.com/bcdr-harness/bcdr/topology"
+	"github.com/bcdr-harness/bcdr/topology/aos"
+	_ "github.com/bcdr-harness/bcdr/topology/providers"
+)
+
+// TestConformance is the test every provider runs. For each fault of the
+// catalogue the provider either supports it (it declares what the fault
+// needs) and the fault works there, injected, observed through the
+// environment, recovered, the environment whole again; or it does not,
+// and a drill asking for it is refused before anything starts. Each SQL
+// and blob engine the provider declares runs (a write reaches the other
+// region), and an engine it does not declare is refused.
+//
+// A provider runs here when it can on this machine (ProviderDef.Available:
+// local needs the PostgreSQL binaries, containers Docker and its images,
+// BCDR_LOCAL_IMAGES=1 for the locally built ones) and, with -short, only
+// when it is Light (fake).
+func TestConformance(t *testing.T) {
+	defs := topology.ProviderDefs()
+	for _, want := range []string{"fake", "local", "containers"} {
+		if !slices.ContainsFunc(defs, func(d topology.ProviderDef) bool { return d.Name == want }) {
+			t.Errorf("provider %s is not registered by package providers", want)
+		}
+	}
+	for _, d := range defs {
+		t.Run(d.Name, func(t *testing.T) {
+			if d.Available == nil {
+				t.Fatal("the provider does not say whether it can run here (ProviderDef.Available)")
+			}
+			if testing.Short() && !d.Light {
+				t.Skip("brings up real servers: skipped with -short")
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			err := d.Available(ctx)
+			cancel()
+			if err != nil {
+				t.Skipf("cannot run on this machine: %v", err)
+			}
+			env := up(t, d, topology.DefaultSpec())
+			t.Run("engines", func(t *testing.T) { engines(t, d, env) })
+			t.Run("capabilities", func(t *testing.T) { capabilities(t, d, env) })
+			t.Run("faults", func(t *testing.T) { catalogue(t, d, env) })
+		})
+	}
+}
+
+// scale is the time scale of the test's environments: the provider's, or
+// a fast one for a light provider (faults with service-time phases then
+// take milliseconds).
+func scale(d topology.ProviderDef) float64 {
+	if d.Light {
+		return 20000
+	}
+	return topology.ProviderScale(d.Name)
+}
+
+// up brings up a small environment of the provider for the whole test.
+func up(t *testing.T, d topology.ProviderDef, spec topology.Spec) topology.Environment {
+	t.Helper()
+	spec.Provider = d.Name
+	spec.InstancesPerRegion, spec.FaultDomains = 5, 5
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	env, err := topology.Up(ctx, spec, clock.New(scale(d)))
+	if err != nil {
+		t.Fatalf("bring up %s (%s, %s): %v", d.Name, spec.SQLEngine, spec.BlobEngine, err)
+	}
+	t.Cleanup(func() { _ = env.Close(context.Background()) })
+	return env
+}
+
+// engines: the default engines carry a write to the other region; every
+// other declared engine comes up and does too; an engine the provider
+// does not declare is refused before anything starts.
+func engines(t *testing.T, d topology.ProviderDef, env topology.Environment) {
+	reaches(t, env)
+	blobs := d.BlobEngines
+	if len(blobs) == 0 {
+		blobs = []string{topology.BlobEngineS3}
+	}
+	var others []topology.Spec
+	for _, e := range d.SQLEngines[1:] {
+		s := topology.DefaultSpec()
+		s.SQLEngine = e
+		others = append(others, s)
+	}
+	for _, b := range blobs[1:] {
+		s := topology.DefaultSpec()
+		s.BlobEngine = b
+		others = append(others, s)
+	}
+	for _, s := range others {
+		t.Run(s.SQLEngine+"+"+s.BlobEngine, func(t *testing.T) {
+			if testing.Short() {
+				t.Skip("another environment: skipped with -short")
+			}
+			reaches(t, up(t, d, s))
+		})
+	}
+	for _, e := range topology.SQLEngines() {
+		if slices.Contains(d.SQLEngines, e) {
+			continue
+		}
+		s := topology.DefaultSpec()
+		s.Provider, s.SQLEngine = d.Name, e
+		_, err := topology.Up(context.Background(), s, clock.New(scale(d)))
+		if err == nil || !strings.Contains(err.Error(), fmt.Sprintf("SQL engine %q", e)) {
+			t.Errorf("SQL engine %s, which %s does not declare: want it refused, got %v", e, d.Name, err)
+		}
+	}
+	for _, b := range []string{topology.BlobEngineMinIO, topology.BlobEngineS3} {
+		if slices.Contains(blobs, b) {
+			continue
+		}
+		s := topology.DefaultSpec()
+		s.Provider, s.BlobEngine = d.Name, b
+		_, err := topology.Up(context.Background(), s, clock.New(scale(d)))
+		if err == nil || !strings.Contains(err.Error(), fmt.Sprintf("blob engine %q", b)) {
+			t.Errorf("blob engine %s, which %s does not declare: want it refused, got %v", b, d.Name, err)
+		}
+	}
+}
+
+// reaches writes a journal entry and an invoice through the front door and
+// finds both in the other region once log shipping and blob replication
+// ran.
+func reaches(t *testing.T, env topology.Environment) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	key, err := retry(ctx, func() (string, error) { return write(env) })
+	if err != nil {
+		t.Fatalf("journal entry: %v", err)
+	}
+	inv, err := retry(ctx, func() (string, error) { return invoice(env) })
+	if err != nil {
+		t.Fatalf("invoice: %v", err)
+	}
+	if err := topology.InitialSync(ctx, env.SQL()); err != nil {
+		t.Fatalf("log shipping: %v", err)
+	}
+	if err := env.Blob().SyncNow(ctx); err != nil {
+		t.Fatalf("blob replication: %v", err)
+	}
+	other := env.Router().Active().Other()
+	for {
+		s, err := env.Snapshot(ctx, other)
+		if err == nil && s.Has(key) && s.Has(inv) && s.Objects[aos.ObjectKey(inv)] != "" {
+			return
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("region %s lacks the writes (%s, %s) after shipping and replication: %v", other, key, inv, err)
+		}
+		_ = env.Blob().SyncNow(ctx)
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// capabilities: what the provider declares is there.
+func capabilities(t *testing.T, d topology.ProviderDef, env topology.Environment) {
+	for _, r := range []topology.RegionName{topology.RegionA, topology.RegionB} {
+		_, ok := env.Region(r).(topology.ClientEndpointer)
+		if d.Offers(topology.CapClientPath) && !ok {
+			t.Errorf("%s declares %s but region %s has no client endpoint", d.Name, topology.CapClientPath, r)
+		}
+	}
+	if _, ok := env.SQL().(faults.LogShareFiller); d.Offers(topology.CapLogShareFill) && !ok {
+		t.Errorf("%s declares %s but its SQL engine cannot fill its log share", d.Name, topology.CapLogShareFill)
+	}
+}
+
+// catalogue runs every fault: supported ones through their lifecycle on
+// env, the others through the refusals.
+func catalogue(t *testing.T, d topology.ProviderDef, env topology.Environment) {
+	stop := writer(env)
+	defer stop()
+	requireHealthy(t, env)
+	for _, def := range faults.Catalogue() {
+		if def.Class == faults.None {
+			continue // noop touches nothing and claims no effect (faults/fake_lifecycle_test.go)
+		}
+		t.Run(def.Name, func(t *testing.T) {
+			if err := faults.CheckProvider(def, d.Name); err != nil {
+				refused(t, d, env, def)
+				return
+			}
+			for _, p := range paramsFor(def.Name, env) {
+				lifecycle(t, env, def.Name, p)
+			}
+		})
+	}
+}
+
+// paramsFor are the parameters each fault runs with (nil = its defaults):
+// a region fault's service-time phases about a wall second long, and both
+// targets of the failback fault.
+func paramsFor(name string, env topology.Environment) []map[string]string {
+	second := min(max(time.Duration(env.Clock().Scale)*time.Second, time.Minute), 24*time.Hour).Round(time.Second)
+	switch name {
+	case "region-flapping":
+		phase := min(second, 4*time.Hour).String() // the longest phase the fault takes
+		return []map[string]string{{"down": phase, "up": phase, "cycles": "2"}}
+	case "replication-stall-then-loss":
+		// Time for the writer to commit during the stall however loaded
+		// the machine.
+		return []map[string]string{{"stall": second.String()}}
+	case "failback-fault":
+		return []map[string]string{{"target": "aos", "domain": "1"}, {"target": "sql"}}
+	}
+	return []map[string]string{nil}
+}
+
+// refused: a fault the provider does not support is refused with one
+// clear error by drill validation (before anything starts) and by Apply
+// on a running environment (nothing done, nothing recorded).
+func refused(t *testing.T, d topology.ProviderDef, env topology.Environment, def faults.Definition) {
+	want := fmt.Sprintf("fault %s is not supported by the %s provider", def.Name, d.Name)
+	sc := harness.DefaultScenario()
+	sc.Spec.Provider = d.Name
+	sc.Faults = []harness.FaultStep{{Name: def.Name, Duration: time.Hour}}
+	err := harness.Validate(sc)
+	var fe *faults.Error
+	if !errors.As(err, &fe) || !strings.Contains(err.Error(), want) {
+		t.Errorf("drill with %s on %s: want %q, got %v", def.Name, d.Name, want, err)
+	}
+	f, _, err := faults.New(def.Name, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := history.NewRecorder(env.Clock())
+	a, err := faults.Apply(context.Background(), env, rec, f, def, nil, t.Logf)
+	if a != nil || !errors.As(err, &fe) || !strings.Contains(err.Error(), want) {
+		t.Errorf("apply %s on %s: want nothing done and %q, got %v, %v", def.Name, d.Name, want, a, err)
+	}
+	if n := len(rec.Ops().Ops); n != 0 {
+		t.Errorf("a refused fault recorded %d operations", n)
+	}
+	t.Logf("not supported, refused: %v", err)
+}
+
+// lifecycle injects, verifies, recovers and checks the environment whole
+// again.
+func lifecycle(t *testing.T, env topology.Environment, name string, params map[string]string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	f, _, err := faults.New(name, params)
+	if err != nil {
+		t.Fatalf("build %s: %v", name, err)
+	}
+	if tg, ok := f.(faults.Targeted); ok {
+		if err := tg.CheckTarget(env); err != nil {
+			t.Fatalf("%s %v target: %v", name, params, err)
+		}
+	}
+	if err := f.Inject(ctx, env); err != nil {
+		_ = f.Recover(ctx, env)
+		t.Fatalf("inject %s %v: %v", name, params, err)
+	}
+	v, ok := f.(faults.Verifier)
+	if !ok {
+		_ = f.Recover(ctx, env)
+		t.Fatalf("%s cannot observe its effect", name)
+	}
+	verr := v.Verify(ctx, env)
+	var ev map[string]any
+	if e, ok := f.(faults.Evidencer); ok {
+		ev = e.Evidence()
+	}
+	if s, ok := f.(faults.Spanner); ok {
+		// A fault with a time of its own runs it out before recovery.
+		select {
+		case <-time.After(env.Clock().Wall(s.Span())):
+		case <-ctx.Done():
+		}
+	}
+	if err := f.Recover(ctx, env); err != nil {
+		t.Fatalf("recover %s %v: %v", name, params, err)
+	}
+	if verr != nil {
+		t.Errorf("%s %v was not observed to take effect: %v (evidence %v)", name, params, verr, ev)
+	}
+	t.Logf("%s %v: observed: %v", name, params, ev)
+	requireHealthy(t, env)
+}
+
+var writes atomic.Int64
+
+// post sends body to path through the front door and returns err unless
+// the answer is 2xx.
+func post(env topology.Environment, path string, body any) error {
+	b, _ := json.Marshal(body)
+	c := &http.Client{Timeout: 3 * time.Second}
+	resp, err := c.Post(env.Router().URL()+path, "application/json", bytes.NewReader(b))
+	if err != nil {
+		return err
+	}
+	resp.Body.Close()
+	if resp.StatusCode/100 != 2 {
+		return fmt.Errorf("POST %s: HTTP %d", path, resp.StatusCode)
+	}
+	return nil
+}
+
+// write posts one balanced journal entry and returns its key.
+func write(env topology.Environment) (string, error) {
+	key := fmt.Sprintf("conformance-%d-%d", time.Now().UnixNano(), writes.Add(1))
+	return key, post(env, "/journal", map[string]any{"key": key,
+		"lines": []map[string]any{{"account": "1100-cash", "debit": 100}, {"account": "4000-revenue", "credit": 100}}})
+}
+
+// invoice posts one invoice with its document and returns its key.
+func invoice(env topology.Environment) (string, error) {
+	key := fmt.Sprintf("conformance-inv-%d-%d", time.Now().UnixNano(), writes.Add(1))
+	return key, post(env, "/invoices", aos.InvoiceRequest{Key: key, Amount: 1234, Document: []byte("conformance document " + key)})
+}
+
+// retry calls f until it succeeds or ctx ends.
+func retry(ctx context.Context, f func() (string, error)) (string, error) {
+	for {
+		k, err := f()
+		if err == nil || ctx.Err() != nil {
+			return k, err
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// writer posts journal entries until the returned stop is called, so that
+// faults which need traffic (a full log share, a stalled replication) see
+// commits.
+func writer(env topology.Environment) (stop func()) {
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			_, _ = write(env)
+			select {
+			case <-done:
+				return
+			case <-time.After(30 * time.Millisecond):
+			}
+		}
+	}()
+	return func() { close(done); wg.Wait() }
+}
+
+// requireHealthy fails unless the environment is whole: both regions
+// answer health probes the way clients reach them, a write succeeds, log
+// shipping catches up, and no link is left cut.
+func requireHealthy(t *testing.T, env topology.Environment) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	for _, r := range []topology.RegionName{topology.RegionA, topology.RegionB} {
+		url := topology.ProbeEndpoint(env.Region(r)) + "/health"
+		c := &http.Client{Timeout: 2 * time.Second}
+		for {
+			resp, err := c.Get(url)
+			if err == nil {
+				resp.Body.Close()
+				if resp.StatusCode == http.StatusOK {
+					break
+				}
+				err = errors.New(resp.Status)
+			}
+			if ctx.Err() != nil {
+				t.Fatalf("region %s not healthy: %v", r, err)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	if _, err := retry(ctx, func() (string, error) { return write(env) }); err != nil {
+		t.Fatalf("no write succeeds: %v", err)
+	}
+	if err := topology.InitialSync(ctx, env.SQL()); err != nil {
+		t.Fatalf("log shipping does not catch up: %v", err)
+	}
+	for _, n := range env.Links().Names() {
+		if l, ok := env.Links().Get(n); ok {
+			if c, ok := l.(interface{ IsCut() bool }); ok && c.IsCut() {
+				t.Fatalf("link %s still cut", n)
+			}
+		}
+	}
+}
