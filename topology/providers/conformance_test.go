@@ -1,16 +1,11 @@
 package providers_test
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"net/http"
 	"slices"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -21,6 +16,7 @@ import (
 	"github.com/bcdr-harness/bcdr/topology"
 	"github.com/bcdr-harness/bcdr/topology/aos"
 	_ "github.com/bcdr-harness/bcdr/topology/providers"
+	"github.com/bcdr-harness/bcdr/topology/providers/conformance"
 )
 
 // TestConformance is the test every provider runs. For each fault of the
@@ -148,11 +144,11 @@ func reaches(t *testing.T, env topology.Environment) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	key, err := retry(ctx, func() (string, error) { return write(env) })
+	key, err := conformance.Retry(ctx, func() (string, error) { return conformance.Write(env) })
 	if err != nil {
 		t.Fatalf("journal entry: %v", err)
 	}
-	inv, err := retry(ctx, func() (string, error) { return invoice(env) })
+	inv, err := conformance.Retry(ctx, func() (string, error) { return conformance.Invoice(env) })
 	if err != nil {
 		t.Fatalf("invoice: %v", err)
 	}
@@ -192,9 +188,9 @@ func capabilities(t *testing.T, d topology.ProviderDef, env topology.Environment
 // catalogue runs every fault: supported ones through their lifecycle on
 // env, the others through the refusals.
 func catalogue(t *testing.T, d topology.ProviderDef, env topology.Environment) {
-	stop := writer(env)
+	stop := conformance.Writer(env)
 	defer stop()
-	requireHealthy(t, env)
+	conformance.RequireHealthy(t, env)
 	for _, def := range faults.Catalogue() {
 		if def.Class == faults.None {
 			continue // noop touches nothing and claims no effect (faults/fake_lifecycle_test.go)
@@ -205,7 +201,7 @@ func catalogue(t *testing.T, d topology.ProviderDef, env topology.Environment) {
 				return
 			}
 			for _, p := range paramsFor(def.Name, env) {
-				lifecycle(t, env, def.Name, p)
+				conformance.Lifecycle(t, env, def.Name, p, 0)
 			}
 		})
 	}
@@ -256,153 +252,4 @@ func refused(t *testing.T, d topology.ProviderDef, env topology.Environment, def
 		t.Errorf("a refused fault recorded %d operations", n)
 	}
 	t.Logf("not supported, refused: %v", err)
-}
-
-// lifecycle injects, verifies, recovers and checks the environment whole
-// again.
-func lifecycle(t *testing.T, env topology.Environment, name string, params map[string]string) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	f, _, err := faults.New(name, params)
-	if err != nil {
-		t.Fatalf("build %s: %v", name, err)
-	}
-	if tg, ok := f.(faults.Targeted); ok {
-		if err := tg.CheckTarget(env); err != nil {
-			t.Fatalf("%s %v target: %v", name, params, err)
-		}
-	}
-	if err := f.Inject(ctx, env); err != nil {
-		_ = f.Recover(ctx, env)
-		t.Fatalf("inject %s %v: %v", name, params, err)
-	}
-	v, ok := f.(faults.Verifier)
-	if !ok {
-		_ = f.Recover(ctx, env)
-		t.Fatalf("%s cannot observe its effect", name)
-	}
-	verr := v.Verify(ctx, env)
-	var ev map[string]any
-	if e, ok := f.(faults.Evidencer); ok {
-		ev = e.Evidence()
-	}
-	if s, ok := f.(faults.Spanner); ok {
-		// A fault with a time of its own runs it out before recovery.
-		select {
-		case <-time.After(env.Clock().Wall(s.Span())):
-		case <-ctx.Done():
-		}
-	}
-	if err := f.Recover(ctx, env); err != nil {
-		t.Fatalf("recover %s %v: %v", name, params, err)
-	}
-	if verr != nil {
-		t.Errorf("%s %v was not observed to take effect: %v (evidence %v)", name, params, verr, ev)
-	}
-	t.Logf("%s %v: observed: %v", name, params, ev)
-	requireHealthy(t, env)
-}
-
-var writes atomic.Int64
-
-// post sends body to path through the front door and returns err unless
-// the answer is 2xx.
-func post(env topology.Environment, path string, body any) error {
-	b, _ := json.Marshal(body)
-	c := &http.Client{Timeout: 3 * time.Second}
-	resp, err := c.Post(env.Router().URL()+path, "application/json", bytes.NewReader(b))
-	if err != nil {
-		return err
-	}
-	resp.Body.Close()
-	if resp.StatusCode/100 != 2 {
-		return fmt.Errorf("POST %s: HTTP %d", path, resp.StatusCode)
-	}
-	return nil
-}
-
-// write posts one balanced journal entry and returns its key.
-func write(env topology.Environment) (string, error) {
-	key := fmt.Sprintf("conformance-%d-%d", time.Now().UnixNano(), writes.Add(1))
-	return key, post(env, "/journal", map[string]any{"key": key,
-		"lines": []map[string]any{{"account": "1100-cash", "debit": 100}, {"account": "4000-revenue", "credit": 100}}})
-}
-
-// invoice posts one invoice with its document and returns its key.
-func invoice(env topology.Environment) (string, error) {
-	key := fmt.Sprintf("conformance-inv-%d-%d", time.Now().UnixNano(), writes.Add(1))
-	return key, post(env, "/invoices", aos.InvoiceRequest{Key: key, Amount: 1234, Document: []byte("conformance document " + key)})
-}
-
-// retry calls f until it succeeds or ctx ends.
-func retry(ctx context.Context, f func() (string, error)) (string, error) {
-	for {
-		k, err := f()
-		if err == nil || ctx.Err() != nil {
-			return k, err
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
-// writer posts journal entries until the returned stop is called, so that
-// faults which need traffic (a full log share, a stalled replication) see
-// commits.
-func writer(env topology.Environment) (stop func()) {
-	done := make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			_, _ = write(env)
-			select {
-			case <-done:
-				return
-			case <-time.After(30 * time.Millisecond):
-			}
-		}
-	}()
-	return func() { close(done); wg.Wait() }
-}
-
-// requireHealthy fails unless the environment is whole: both regions
-// answer health probes the way clients reach them, a write succeeds, log
-// shipping catches up, and no link is left cut.
-func requireHealthy(t *testing.T, env topology.Environment) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
-	defer cancel()
-	for _, r := range []topology.RegionName{topology.RegionA, topology.RegionB} {
-		url := topology.ProbeEndpoint(env.Region(r)) + "/health"
-		c := &http.Client{Timeout: 2 * time.Second}
-		for {
-			resp, err := c.Get(url)
-			if err == nil {
-				resp.Body.Close()
-				if resp.StatusCode == http.StatusOK {
-					break
-				}
-				err = errors.New(resp.Status)
-			}
-			if ctx.Err() != nil {
-				t.Fatalf("region %s not healthy: %v", r, err)
-			}
-			time.Sleep(50 * time.Millisecond)
-		}
-	}
-	if _, err := retry(ctx, func() (string, error) { return write(env) }); err != nil {
-		t.Fatalf("no write succeeds: %v", err)
-	}
-	if err := topology.InitialSync(ctx, env.SQL()); err != nil {
-		t.Fatalf("log shipping does not catch up: %v", err)
-	}
-	for _, n := range env.Links().Names() {
-		if l, ok := env.Links().Get(n); ok {
-			if c, ok := l.(interface{ IsCut() bool }); ok && c.IsCut() {
-				t.Fatalf("link %s still cut", n)
-			}
-		}
-	}
 }
