@@ -45,13 +45,17 @@ const RecoverHealthWait = 10 * time.Second
 // (with health_before_error), inject_wall_s, evidence, and what the checks
 // read of the catalogue (Definition.Injected).
 //
-// A fault whose target is missing or that the guard refused did nothing:
+// A fault the provider does not support (CheckProvider), whose target is
+// missing or that the guard refused did nothing:
 // nothing is recorded, the Applied is nil. A failed injection is recorded
 // as unverified and returned with its Applied and the error, since part of
 // it may have been done: Recover undoes it. logf may be nil.
 func Apply(ctx context.Context, env topology.Environment, rec *history.Recorder, f Fault, def Definition, params map[string]string, logf func(string, ...any)) (*Applied, error) {
 	if logf == nil {
 		logf = func(string, ...any) {}
+	}
+	if err := CheckProvider(def, env.Spec().Provider); err != nil {
+		return nil, err
 	}
 	if t, ok := f.(Targeted); ok {
 		if err := t.CheckTarget(env); err != nil {

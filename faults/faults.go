@@ -78,6 +78,10 @@ type Definition struct {
 	// fault waits for before its At offset counts, unless the scenario's
 	// step names another. "" = the start of the fault phase.
 	After string `json:"after,omitempty"`
+	// Needs are what the fault needs of a provider beyond the topology
+	// interfaces (nil = any provider can run it). A provider that does
+	// not declare one of them refuses the fault (CheckProvider).
+	Needs []topology.Capability `json:"needs,omitempty"`
 	// Build makes the fault from complete parameters (defaults filled in).
 	Build func(p Params) (Fault, error) `json:"-"`
 	// Pick chooses parameters at random for a seeded schedule (nil = the
@@ -246,6 +250,24 @@ func New(name string, params map[string]string) (Fault, Definition, error) {
 		return nil, d, &Error{fmt.Sprintf("fault %s: %v", name, err)}
 	}
 	return f, d, nil
+}
+
+// CheckProvider refuses a fault the named provider cannot run: one that
+// needs a capability the provider does not declare. A provider that is not
+// registered is not judged here (bringing it up fails).
+func CheckProvider(d Definition, provider string) error {
+	p, ok := topology.LookupProvider(provider)
+	if !ok {
+		return nil
+	}
+	if miss := p.Missing(d.Needs); len(miss) > 0 {
+		var names []string
+		for _, c := range miss {
+			names = append(names, string(c))
+		}
+		return &Error{fmt.Sprintf("fault %s is not supported by the %s provider: it needs %s, which %s does not offer", d.Name, provider, strings.Join(names, ", "), provider)}
+	}
+	return nil
 }
 
 // Targeted is a fault whose target can be checked against a running

@@ -1,15 +1,10 @@
 package faults_test
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"net/http"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -17,6 +12,7 @@ import (
 	"github.com/bcdr-harness/bcdr/faults"
 	"github.com/bcdr-harness/bcdr/topology"
 	_ "github.com/bcdr-harness/bcdr/topology/local" // the embedded provider (and the AOS stub)
+	"github.com/bcdr-harness/bcdr/topology/providers/conformance"
 )
 
 // upEnv brings up a small embedded environment for the whole test.
@@ -34,140 +30,6 @@ func upEnv(t *testing.T) topology.Environment {
 	return env
 }
 
-var writes atomic.Int64
-
-// write posts one balanced journal entry through the front door.
-func write(env topology.Environment) error {
-	n := writes.Add(1)
-	body, _ := json.Marshal(map[string]any{"key": fmt.Sprintf("faults-test-%d-%d", time.Now().UnixNano(), n),
-		"lines": []map[string]any{{"account": "cash", "debit": 100}, {"account": "sales", "credit": 100}}})
-	c := &http.Client{Timeout: 3 * time.Second}
-	resp, err := c.Post(env.Router().URL()+"/journal", "application/json", bytes.NewReader(body))
-	if err != nil {
-		return err
-	}
-	resp.Body.Close()
-	if resp.StatusCode/100 != 2 {
-		return fmt.Errorf("journal entry: HTTP %d", resp.StatusCode)
-	}
-	return nil
-}
-
-// writer posts entries until the returned stop is called.
-func writer(env topology.Environment) (stop func()) {
-	done := make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			_ = write(env)
-			select {
-			case <-done:
-				return
-			case <-time.After(30 * time.Millisecond):
-			}
-		}
-	}()
-	return func() { close(done); wg.Wait() }
-}
-
-// requireHealthy fails unless the environment is whole again: both regions
-// answer health probes the way clients reach them, a write succeeds, and log
-// shipping catches up (every log backup restored on the secondary).
-func requireHealthy(t *testing.T, env topology.Environment) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 45*time.Second)
-	defer cancel()
-	for _, r := range []topology.RegionName{topology.RegionA, topology.RegionB} {
-		url := topology.ProbeEndpoint(env.Region(r)) + "/health"
-		var last string
-		for {
-			resp, err := http.Get(url)
-			if err == nil {
-				resp.Body.Close()
-				if resp.StatusCode == http.StatusOK {
-					break
-				}
-				last = resp.Status
-			} else {
-				last = err.Error()
-			}
-			if ctx.Err() != nil {
-				t.Fatalf("region %s not healthy after recovery: %s", r, last)
-			}
-			time.Sleep(50 * time.Millisecond)
-		}
-	}
-	var err error
-	for ctx.Err() == nil {
-		if err = write(env); err == nil {
-			break
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	if err != nil {
-		t.Fatalf("no write succeeds after recovery: %v", err)
-	}
-	if err := topology.InitialSync(ctx, env.SQL()); err != nil {
-		t.Fatalf("log shipping does not catch up after recovery: %v", err)
-	}
-	for _, n := range env.Links().Names() {
-		if l, ok := env.Links().Get(n); ok {
-			if c, ok := l.(interface{ IsCut() bool }); ok && c.IsCut() {
-				t.Fatalf("link %s still cut after recovery", n)
-			}
-		}
-	}
-}
-
-// lifecycle injects, verifies, recovers and checks health, and returns the
-// evidence the fault recorded.
-func lifecycle(t *testing.T, env topology.Environment, name string, params map[string]string, hold time.Duration) map[string]any {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	f, def, err := faults.New(name, params)
-	if err != nil {
-		t.Fatalf("build %s: %v", name, err)
-	}
-	if def.Class == "" || def.Help == "" {
-		t.Fatalf("%s has no class or help", name)
-	}
-	if tg, ok := f.(faults.Targeted); ok {
-		if err := tg.CheckTarget(env); err != nil {
-			t.Fatalf("%s target: %v", name, err)
-		}
-	}
-	start := time.Now()
-	if err := f.Inject(ctx, env); err != nil {
-		_ = f.Recover(ctx, env)
-		t.Fatalf("inject %s: %v", name, err)
-	}
-	v, ok := f.(faults.Verifier)
-	if !ok {
-		t.Fatalf("%s cannot observe its effect", name)
-	}
-	verr := v.Verify(ctx, env)
-	var ev map[string]any
-	if e, ok := f.(faults.Evidencer); ok {
-		ev = e.Evidence()
-	}
-	if s, ok := f.(faults.Spanner); ok && hold == 0 {
-		hold = env.Clock().Wall(s.Span())
-	}
-	time.Sleep(hold)
-	if err := f.Recover(ctx, env); err != nil {
-		t.Fatalf("recover %s: %v", name, err)
-	}
-	if verr != nil {
-		t.Fatalf("%s was not observed to take effect: %v (evidence %v)", name, verr, ev)
-	}
-	t.Logf("%s %v: observed in %s: %v", name, params, time.Since(start).Round(time.Millisecond), ev)
-	requireHealthy(t, env)
-	return ev
-}
-
 // TestFaultsOnEmbeddedEnvironment injects every fault of the catalogue into
 // one small environment, observes its effect, recovers it and checks the
 // environment is whole again.
@@ -176,8 +38,8 @@ func TestFaultsOnEmbeddedEnvironment(t *testing.T) {
 		t.Skip("needs PostgreSQL and a few seconds")
 	}
 	env := upEnv(t)
-	requireHealthy(t, env)
-	stop := writer(env)
+	conformance.RequireHealthy(t, env)
+	stop := conformance.Writer(env)
 	defer stop()
 
 	cases := []struct {
@@ -231,7 +93,7 @@ func TestFaultsOnEmbeddedEnvironment(t *testing.T) {
 	for _, tc := range cases {
 		covered[tc.name] = true
 		t.Run(tc.name, func(t *testing.T) {
-			ev := lifecycle(t, env, tc.name, tc.params, 300*time.Millisecond)
+			ev := conformance.Lifecycle(t, env, tc.name, tc.params, 300*time.Millisecond)
 			if tc.check != nil {
 				tc.check(t, ev)
 			}
@@ -360,7 +222,7 @@ func TestVerifyLooksAtTheEnvironment(t *testing.T) {
 				t.Fatalf("%s claims to be observed although its effect was undone", tc.name)
 			}
 			t.Logf("%s undone: %v", tc.name, err)
-			requireHealthy(t, env)
+			conformance.RequireHealthy(t, env)
 		})
 	}
 }

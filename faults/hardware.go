@@ -81,6 +81,7 @@ func init() {
 			return &sqlCrash{name: "sql-standby-crash", region: r, role: "secondary"}
 		})})
 	Register(Definition{Name: "log-share-full", Class: Hardware, Targets: "region (the SQL primary's log backup share)",
+		Needs:  []topology.Capability{topology.CapLogShareFill},
 		Help:   "the primary's log backup share is full: log backups fail and the secondary's lag grows; space is freed on recovery",
 		Params: []Param{{"region", "a", "region of the primary whose share fills"}},
 		Build:  regionFault(func(r topology.RegionName) Fault { return &logShareFull{region: r} })})

@@ -26,6 +26,7 @@ func init() {
 			return &regionOutage{region: r}, nil
 		}})
 	Register(Definition{Name: "region-isolation", Class: Region, RegionLoss: true, Targets: "region",
+		Needs:  []topology.Capability{topology.CapClientPath},
 		Help:   "clients cut off from a region (its client link cut) while its AOS, SQL, blob store and WAN stay up; customers see an outage",
 		Params: []Param{{"region", "a", "region to isolate"}},
 		Build: func(p Params) (Fault, error) {

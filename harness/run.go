@@ -141,6 +141,9 @@ func prepareSteps(sc Scenario) ([]prepared, error) {
 		if err != nil {
 			return nil, err
 		}
+		if err := faults.CheckProvider(def, sc.Spec.Provider); err != nil {
+			return nil, err
+		}
 		regionLoss = regionLoss || def.RegionLoss
 		out = append(out, prepared{step: st, fault: f, def: def})
 	}

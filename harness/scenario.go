@@ -412,6 +412,16 @@ func choiceKnob(name, help string, choices []string, p func(*Scenario) *string) 
 		}}
 }
 
+// providerKnob chooses among the registered providers (topology/providers),
+// each described by its own help line.
+func providerKnob() Knob {
+	var lines []string
+	for _, d := range topology.ProviderDefs() {
+		lines = append(lines, d.Name+": "+d.Help)
+	}
+	return choiceKnob("provider", "where the environment runs; "+strings.Join(lines, "; "), topology.Providers(), func(s *Scenario) *string { return &s.Spec.Provider })
+}
+
 // Knobs lists every setting, in help order.
 func Knobs() []Knob {
 	return []Knob{
@@ -429,8 +439,8 @@ func Knobs() []Knob {
 				s.Seed = n
 				return nil
 			}},
-		choiceKnob("provider", "where the environment runs (fake: in memory, no database or Docker; for tests and searches)", []string{"local", "containers", "fake"}, func(s *Scenario) *string { return &s.Spec.Provider }),
-		choiceKnob("sql-engine", "SQL engine", []string{"postgres", "sqlserver"}, func(s *Scenario) *string { return &s.Spec.SQLEngine }),
+		providerKnob(),
+		choiceKnob("sql-engine", "SQL engine", topology.SQLEngines(), func(s *Scenario) *string { return &s.Spec.SQLEngine }),
 		blobEngineKnob(),
 		durKnob("rpo", "RPO budget: most data loss allowed on a region failover (service time)", MinBudget, MaxBudget, func(s *Scenario) *time.Duration { return &s.Budgets.RPO }),
 		durKnob("rto", "RTO budget: longest recovery allowed on a region failover (service time)", MinBudget, MaxBudget, func(s *Scenario) *time.Duration { return &s.Budgets.RTO }),

@@ -91,7 +91,8 @@ func (s *Schedule) Event() map[string]any {
 // environment (and the runbook's health probes) settle between them.
 const scheduleGap = 5 * time.Minute
 
-// NewSchedule picks faults from pool (nil = the whole catalogue) with the
+// NewSchedule picks faults from pool (nil = every fault of the catalogue
+// that the spec's provider supports, faults.CheckProvider) with the
 // seed: at most one region-loss fault (placed after every other), a fault
 // that waits for the failback only when a region is lost, and count others
 // whose windows never overlap on a common claim (faults.Claimer). The same
@@ -105,7 +106,9 @@ func NewSchedule(seed int64, window time.Duration, pool []string, count int, spe
 	}
 	if len(pool) == 0 {
 		for _, d := range faults.Catalogue() {
-			if d.Class != faults.None {
+			// Only what the provider supports: a fault it refuses would
+			// refuse the whole drill.
+			if d.Class != faults.None && faults.CheckProvider(d, spec.Provider) == nil {
 				pool = append(pool, d.Name)
 			}
 		}

@@ -5,7 +5,10 @@
 // read what was recorded.
 //
 // A provider (package topology/local for processes on this machine,
-// topology/containers for Docker) turns a Spec into an Environment. The SQL
+// topology/containers for Docker, topology/fake in memory) turns a Spec
+// into an Environment; each registers itself once (RegisterProvider,
+// provider.go) with what it offers, and package topology/providers
+// imports them all. The SQL
 // engines (PostgreSQL WAL shipping, SQL Server log shipping) sit behind
 // LogShipping; the blob modes (harness-driven replication, MinIO bucket
 // replication) behind Replication; every network path is a named Link.
@@ -14,8 +17,6 @@ package topology
 import (
 	"context"
 	"fmt"
-	"sort"
-	"sync"
 	"time"
 
 	"github.com/bcdr-harness/bcdr/clock"
@@ -103,7 +104,8 @@ func (s Spec) FaultDomainOf(i int) int {
 	return i % s.FaultDomains
 }
 
-// Validate reports the first bad field of the spec.
+// Validate reports the first bad field of the spec, and an engine its
+// provider does not run (CheckEngines).
 func (s Spec) Validate() error {
 	switch {
 	case s.InstancesPerRegion < 1:
@@ -124,7 +126,7 @@ func (s Spec) Validate() error {
 			return fmt.Errorf("%s must be positive, got %s", name, d)
 		}
 	}
-	return nil
+	return CheckEngines(s.Provider, s)
 }
 
 // Environment is a running two-region environment.
@@ -436,9 +438,9 @@ type ReplicationStatus struct {
 	OldestPending time.Time `json:"oldest_pending"`
 	// Stale is set when the source could not be read: Pending and
 	// OldestPending are as of the last reading, and measure nothing now.
-	Stale bool `json:"stale,omitempty"`
-	Errors        int       `json:"errors"`
-	LastSync      time.Time `json:"last_sync"`
+	Stale    bool      `json:"stale,omitempty"`
+	Errors   int       `json:"errors"`
+	LastSync time.Time `json:"last_sync"`
 	// RoundWall is the worst wall time of the recent replication rounds
 	// (machine work, the same at any time scale; 0 if unknown).
 	RoundWall time.Duration `json:"round_wall_ns,omitempty"`
@@ -549,121 +551,6 @@ type InvoiceRow struct {
 	Amount    int64
 }
 
-// Provider builds an environment from a spec.
-type Provider func(ctx context.Context, spec Spec, clk *clock.Clock) (Environment, error)
-
-var (
-	providersMu sync.Mutex
-	providers   = map[string]Provider{}
-	scales      = map[string]float64{}
-	blobEngines = map[string]string{}
-)
-
-// Blob engines: what keeps the two regions' buckets in sync.
-const (
-	// BlobEngineMinIO is MinIO's own bucket replication, configured with mc
-	// (topology/miniorepl; containers provider).
-	BlobEngineMinIO = "minio"
-	// BlobEngineS3 is the harness's replicator (topology/blob) over any S3 server.
-	BlobEngineS3 = "s3"
-)
-
-// RegisterBlobEngine sets the blob engine a provider runs when a scenario
-// leaves it open.
-func RegisterBlobEngine(name, engine string) {
-	providersMu.Lock()
-	defer providersMu.Unlock()
-	blobEngines[name] = engine
-}
-
-// ProviderBlobEngine is the provider's blob engine (BlobEngineS3 if it set none).
-func ProviderBlobEngine(name string) string {
-	providersMu.Lock()
-	defer providersMu.Unlock()
-	if e, ok := blobEngines[name]; ok {
-		return e
-	}
-	return BlobEngineS3
-}
-
-// DefaultTimeScale is the time scale of a provider that names none.
-const DefaultTimeScale = 200
-
-// RegisterScale sets the time scale a provider runs at when a scenario
-// leaves it open: how many service seconds pass per wall second. A slower
-// environment (a request crosses containers and their port proxies) needs
-// a lower scale so that wall-clock timeouts derived from service time keep
-// their headroom.
-func RegisterScale(name string, scale float64) {
-	providersMu.Lock()
-	defer providersMu.Unlock()
-	scales[name] = scale
-}
-
-// RegisterAttemptFloor declares the shortest client attempt (wall time)
-// the provider's data path needs: a request's round trip is machine work
-// that costs the same wall time at any time scale, so no scale may make a
-// client give up on an attempt sooner than this.
-func RegisterAttemptFloor(name string, d time.Duration) {
-	providersMu.Lock()
-	defer providersMu.Unlock()
-	attemptFloors[name] = d
-}
-
-// ProviderAttemptFloor is the provider's attempt floor (0 if it set none).
-func ProviderAttemptFloor(name string) time.Duration {
-	providersMu.Lock()
-	defer providersMu.Unlock()
-	return attemptFloors[name]
-}
-
-var attemptFloors = map[string]time.Duration{}
-
-// ProviderScale is the provider's time scale (DefaultTimeScale if it set none).
-func ProviderScale(name string) float64 {
-	providersMu.Lock()
-	defer providersMu.Unlock()
-	if s, ok := scales[name]; ok {
-		return s
-	}
-	return DefaultTimeScale
-}
-
-// RegisterProvider makes a provider available by name. Providers register
-// themselves from an init function in their package.
-func RegisterProvider(name string, p Provider) {
-	providersMu.Lock()
-	defer providersMu.Unlock()
-	providers[name] = p
-}
-
-// Providers lists the registered provider names.
-func Providers() []string {
-	providersMu.Lock()
-	defer providersMu.Unlock()
-	var out []string
-	for n := range providers {
-		out = append(out, n)
-	}
-	sort.Strings(out)
-	return out
-}
-
-// Up builds the environment with the named provider. On error the partly
-// built environment has already been released.
-func Up(ctx context.Context, spec Spec, clk *clock.Clock) (Environment, error) {
-	providersMu.Lock()
-	p, ok := providers[spec.Provider]
-	providersMu.Unlock()
-	if !ok {
-		return nil, fmt.Errorf("unknown provider %q (have %v)", spec.Provider, Providers())
-	}
-	if err := spec.Validate(); err != nil {
-		return nil, fmt.Errorf("spec: %w", err)
-	}
-	return p(ctx, spec, clk)
-}
-
 // InitialSync runs one round of every log-shipping job and waits until the
 // secondary has restored everything backed up so far, as log shipping's
 // set-up does before the pair is put into service.
@@ -695,22 +582,4 @@ func InitialSync(ctx context.Context, ls LogShipping) error {
 		case <-time.After(25 * time.Millisecond):
 		}
 	}
-}
-
-// Instances lists a provider's instances as the interface.
-func Instances[T Instance](in []T) []Instance {
-	out := make([]Instance, len(in))
-	for i, x := range in {
-		out[i] = x
-	}
-	return out
-}
-
-// RegionIn looks a region up in a provider's map: nil (never a typed nil)
-// when unknown.
-func RegionIn[R Region](regions map[RegionName]R, name RegionName) Region {
-	if r, ok := regions[name]; ok {
-		return r
-	}
-	return nil
 }

@@ -14,7 +14,7 @@ import (
 	"time"
 
 	"github.com/bcdr-harness/bcdr/control"
-	"github.com/bcdr-harness/bcdr/topology/containers" // also registers the "containers" provider
+	"github.com/bcdr-harness/bcdr/topology"
 	"github.com/bcdr-harness/bcdr/topology/local"
 	"github.com/bcdr-harness/bcdr/topology/workdir"
 )
@@ -119,7 +119,7 @@ func cmdClean(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	dir := stateFlag(fs)
 	all := fs.Bool("all", false, "also stop running environments and drills of bcdr (every process of ours, every temp dir)")
 	runID := fs.String("run-id", "", "containers: clean only this run's containers (default: every bcdr run's)")
-	docker := fs.Bool("containers", true, "also remove bcdr containers, networks and volumes when Docker answers")
+	docker := fs.Bool("containers", true, "also run each provider's own clean-up (containers: bcdr containers, networks and volumes, when Docker answers)")
 	dry := fs.Bool("dry-run", false, "list what would be removed, remove nothing")
 	minAge := fs.Duration("min-age", time.Minute, "leave work directories without an owner record younger than this (a run may be starting there)")
 	if err := fs.Parse(args); err != nil {
@@ -134,11 +134,10 @@ Removes what runs that were killed left behind, so the machine is as before:
     that record when no live process uses it and it is older than --min-age
     (with --all: every one); each directory kept is listed with the reason,
   - the state file under --state when its process is gone,
-  - containers, networks and volumes labelled bcdr.run (every run's, or
-    --run-id's): do not run it while a containers drill is running.
-
+  - what each provider's own clean-up removes (--containers=false: none):
+%s
 Flags:
-`, os.TempDir())
+`, os.TempDir(), providerCleanHelp())
 			printFlags(stdout, fs)
 			return errHelp
 		}
@@ -228,32 +227,38 @@ Flags:
 		}
 	}
 
-	// 4. Containers.
+	// 4. What each provider left outside this machine's processes and
+	// work directories (containers: Docker containers, networks, volumes).
 	if *docker {
-		dctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
-		if err := containers.DockerAvailable(dctx); err == nil {
-			if *dry {
-				c, nw, v, err := containers.Leftovers(dctx, *runID)
-				if err == nil && c+nw+v > 0 {
-					act("%d containers, %d networks, %d volumes labelled %s", c, nw, v, containers.LabelRun)
-					n++
-				}
-			} else {
-				c, nw, v, _ := containers.Leftovers(dctx, *runID)
-				if err := containers.Clean(dctx, *runID); err != nil {
-					errs = append(errs, err)
-				} else if c+nw+v > 0 {
-					act("%d containers, %d networks, %d volumes labelled %s", c, nw, v, containers.LabelRun)
-					n++
-				}
+		for _, d := range topology.ProviderDefs() {
+			if d.Clean == nil {
+				continue
+			}
+			lines, err := d.Clean(ctx, topology.CleanOptions{RunID: *runID, DryRun: *dry})
+			if err != nil {
+				errs = append(errs, fmt.Errorf("%s provider: %w", d.Name, err))
+			}
+			for _, l := range lines {
+				act("%s", l)
+				n++
 			}
 		}
-		cancel()
 	}
 	if n == 0 {
 		fmt.Fprintln(stdout, "nothing to clean")
 	}
 	return errors.Join(errs...)
+}
+
+// providerCleanHelp lists what each registered provider's clean-up removes.
+func providerCleanHelp() string {
+	var b strings.Builder
+	for _, d := range topology.ProviderDefs() {
+		if d.Clean != nil {
+			fmt.Fprintf(&b, "      %s: %s\n", d.Name, d.CleanHelp)
+		}
+	}
+	return b.String()
 }
 
 // keepWorkDir tells why a work directory must stay ("" = it may go).

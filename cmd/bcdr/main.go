@@ -45,8 +45,7 @@ import (
 	"github.com/bcdr-harness/bcdr/control"
 	"github.com/bcdr-harness/bcdr/faults"
 	"github.com/bcdr-harness/bcdr/harness"
-	_ "github.com/bcdr-harness/bcdr/topology/fake"  // the in-memory provider (--set provider=fake)
-	_ "github.com/bcdr-harness/bcdr/topology/local" // the embedded default provider
+	_ "github.com/bcdr-harness/bcdr/topology/providers" // every provider (--set provider=NAME)
 )
 
 // Exit codes.

@@ -14,6 +14,7 @@ import (
 	"github.com/bcdr-harness/bcdr/assertions"
 	"github.com/bcdr-harness/bcdr/harness"
 	"github.com/bcdr-harness/bcdr/search"
+	"github.com/bcdr-harness/bcdr/topology"
 )
 
 const searchUsage = `Usage: bcdr search [NAME | --file S.yaml] [--figure F] [--runs N] [--provider P]
@@ -82,7 +83,7 @@ func (f *searchFlags) parse(cmd string, args []string, w io.Writer, usage string
 	fs := flag.NewFlagSet(cmd, flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	f.sf.register(fs)
-	fs.StringVar(&f.provider, "provider", "", "provider (local, containers, fake; default: the scenario's or BCDR_PROVIDER)")
+	fs.StringVar(&f.provider, "provider", "", "provider ("+strings.Join(topology.Providers(), ", ")+"; default: the scenario's or BCDR_PROVIDER)")
 	fs.StringVar(&f.out, "out", "", "output directory (default runs/"+cmd+"-NAME-TIME)")
 	if extra != nil {
 		extra(fs)

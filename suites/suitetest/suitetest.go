@@ -19,16 +19,17 @@ import (
 	"github.com/bcdr-harness/bcdr/harness"
 	"github.com/bcdr-harness/bcdr/history"
 	"github.com/bcdr-harness/bcdr/promises"
-	_ "github.com/bcdr-harness/bcdr/topology/containers" // BCDR_PROVIDER=containers
-	_ "github.com/bcdr-harness/bcdr/topology/local"      // the embedded default provider
+	"github.com/bcdr-harness/bcdr/topology"
+	_ "github.com/bcdr-harness/bcdr/topology/providers" // every provider (BCDR_PROVIDER=NAME)
 )
 
-// Provider returns the provider the suites run on: BCDR_PROVIDER or local.
+// Provider returns the provider the suites run on: BCDR_PROVIDER or the
+// default (local).
 func Provider() string {
 	if p := os.Getenv("BCDR_PROVIDER"); p != "" {
 		return p
 	}
-	return "local"
+	return topology.DefaultSpec().Provider
 }
 
 // Run runs sc, saves its results under BCDR_RESULTS (when set) and returns
@@ -39,7 +40,7 @@ func Run(t testing.TB, sc harness.Scenario) *harness.Outcome {
 	if testing.Short() {
 		t.Skip("drills are skipped with -short")
 	}
-	if sc.Spec.Provider == "" || sc.Spec.Provider == "local" {
+	if sc.Spec.Provider == "" || sc.Spec.Provider == topology.DefaultSpec().Provider {
 		sc.Spec.Provider = Provider()
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)

@@ -11,12 +11,14 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/moby/moby/client"
 	"github.com/testcontainers/testcontainers-go"
 	tclog "github.com/testcontainers/testcontainers-go/log"
 
+	"github.com/bcdr-harness/bcdr/topology"
 	"github.com/bcdr-harness/bcdr/topology/ports"
 )
 
@@ -123,6 +125,31 @@ func Clean(ctx context.Context, runID string) error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// cleanUp is the provider's part of bcdr clean (topology.ProviderDef.Clean):
+// Clean, when Docker answers, with a line saying what it removed.
+func cleanUp(ctx context.Context, o topology.CleanOptions) ([]string, error) {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	if DockerAvailable(ctx) != nil {
+		return nil, nil
+	}
+	c, nw, v, err := Leftovers(ctx, o.RunID)
+	line := fmt.Sprintf("%d containers, %d networks, %d volumes labelled %s", c, nw, v, LabelRun)
+	if o.DryRun {
+		if err == nil && c+nw+v > 0 {
+			return []string{line}, nil
+		}
+		return nil, nil
+	}
+	if err := Clean(ctx, o.RunID); err != nil {
+		return nil, err
+	}
+	if c+nw+v > 0 {
+		return []string{line}, nil
+	}
+	return nil, nil
 }
 
 // Leftovers counts the containers, networks and volumes labelled with the

@@ -39,16 +39,37 @@ import (
 const Name = "containers"
 
 func init() {
-	topology.RegisterProvider(Name, func(ctx context.Context, spec topology.Spec, clk *clock.Clock) (topology.Environment, error) {
-		return Up(ctx, spec, clk)
+	topology.RegisterProvider(topology.ProviderDef{
+		Name: Name, Help: "Docker containers: PostgreSQL or SQL Server, MinIO or S3, AOS stubs and Toxiproxy (needs Docker and the images)",
+		Up: func(ctx context.Context, spec topology.Spec, clk *clock.Clock) (topology.Environment, error) {
+			return Up(ctx, spec, clk)
+		},
+		// A request crosses the front door, the WAN link, the load balancer,
+		// Docker's port proxy and two containers: at half the embedded
+		// default's scale a client attempt still has 300 ms of wall time.
+		Scale: TimeScale, AttemptFloor: AttemptFloor,
+		SQLEngines: []string{EnginePostgres, EngineSQLServer},
+		// MinIO's own bucket replication, the production engine, first.
+		BlobEngines: []string{topology.BlobEngineMinIO, topology.BlobEngineS3},
+		// The PostgreSQL and SQL Server engines cannot fill their log
+		// share: log-share-full is refused here.
+		Capabilities: []topology.Capability{topology.CapClientPath},
+		Available:    available,
+		Clean:        cleanUp,
+		CleanHelp:    "containers, networks and volumes labelled " + LabelRun + " (every run's, or --run-id's), when Docker answers: do not run it while a containers drill is running",
 	})
-	// A request crosses the front door, the WAN link, the load balancer,
-	// Docker's port proxy and two containers: at half the embedded
-	// default's scale a client attempt still has 300 ms of wall time.
-	topology.RegisterScale(Name, TimeScale)
-	topology.RegisterAttemptFloor(Name, AttemptFloor)
-	// MinIO's own bucket replication, the production engine.
-	topology.RegisterBlobEngine(Name, topology.BlobEngineMinIO)
+}
+
+// available says why the provider cannot run here: no Docker, or the
+// default images (ImagesFromEnv) missing.
+func available(ctx context.Context) error {
+	if err := DockerAvailable(ctx); err != nil {
+		return err
+	}
+	if miss := MissingImages(ctx, ImagesFromEnv()); len(miss) > 0 {
+		return fmt.Errorf("images missing locally: %s", strings.Join(miss, ", "))
+	}
+	return nil
 }
 
 // AttemptFloor is the shortest client attempt on containers (wall). A
@@ -217,18 +238,11 @@ func newRunID() string {
 
 // Up builds the environment. On error everything already created is removed.
 func Up(ctx context.Context, spec topology.Spec, clk *clock.Clock) (_ *Env, err error) {
-	switch engineOf(spec) {
-	case EnginePostgres, EngineSQLServer:
-	default:
-		return nil, fmt.Errorf("containers provider: unknown SQL engine %q (want postgres or sqlserver)", engineOf(spec))
+	if err := topology.CheckEngines(Name, spec); err != nil {
+		return nil, err
 	}
 	if err := DockerAvailable(ctx); err != nil {
 		return nil, fmt.Errorf("containers provider: %w", err)
-	}
-	switch blobEngineOf(spec) {
-	case topology.BlobEngineMinIO, topology.BlobEngineS3:
-	default:
-		return nil, fmt.Errorf("containers provider: unknown blob engine %q (want %s or %s)", spec.BlobEngine, topology.BlobEngineMinIO, topology.BlobEngineS3)
 	}
 	spec.BlobEngine = blobEngineOf(spec)
 	images := ImagesFromEnv()
@@ -274,6 +288,7 @@ func Up(ctx context.Context, spec topology.Spec, clk *clock.Clock) (_ *Env, err 
 		if targets[r], err = e.client.Add(topology.LinkName(topology.LinkClient, r), "lb", reg.lb.Addr()); err != nil {
 			return nil, fmt.Errorf("client link %s: %w", r, err)
 		}
+		reg.clientAddr = targets[r]
 		l, _ := e.client.Get(topology.LinkName(topology.LinkClient, r))
 		e.links.put(l)
 	}
@@ -622,7 +637,8 @@ func (e *Env) migrate(ctx context.Context) error {
 
 // startRegion runs the region's AOS containers and its load balancer.
 func (e *Env) startRegion(ctx context.Context, r topology.RegionName) (*Region, error) {
-	reg := &Region{env: e, name: r, up: true}
+	reg := &Region{env: e, name: r}
+	reg.SetUp(true)
 	n := e.spec.InstancesPerRegion
 	reg.instances = make([]*Instance, n)
 	errs := make([]error, n)
@@ -689,7 +705,7 @@ func (e *Env) Clock() *clock.Clock { return e.clk }
 
 // Region returns a region by name (nil if unknown).
 func (e *Env) Region(name topology.RegionName) topology.Region {
-	return topology.RegionIn(e.regions, name)
+	return topology.RegionOf(e.regions, name)
 }
 
 // Router returns the front door.

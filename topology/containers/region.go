@@ -21,23 +21,26 @@ type Region struct {
 	name      topology.RegionName
 	instances []*Instance
 	lb        *lb.Balancer
-
-	mu sync.Mutex
-	up bool
+	// clientAddr is the region's end of its client link (the front door's path).
+	clientAddr string
+	topology.UpFlag
 }
 
-var _ topology.Region = (*Region)(nil)
+var (
+	_ topology.Region           = (*Region)(nil)
+	_ topology.ClientEndpointer = (*Region)(nil)
+)
 
 func (r *Region) Name() topology.RegionName { return r.name }
 
-func (r *Region) Instances() []topology.Instance {
-	return topology.Instances(r.instances)
-}
+func (r *Region) Instances() []topology.Instance { return topology.InstanceList(r.instances) }
 
 // Endpoint is the region's load balancer.
 func (r *Region) Endpoint() string { return "http://" + r.lb.Addr() }
 
-func (r *Region) Up() bool { r.mu.Lock(); defer r.mu.Unlock(); return r.up }
+// ClientEndpoint is the region as the front door reaches it, through the
+// client link (topology.ClientEndpointer).
+func (r *Region) ClientEndpoint() string { return "http://" + r.clientAddr }
 
 // Network is the name of the region's Docker network.
 func (r *Region) Network() string { return r.env.nets[r.name] }
@@ -45,9 +48,7 @@ func (r *Region) Network() string { return r.env.nets[r.name] }
 // Stop is a power loss: every container of the region is killed (SQL,
 // blob store, AOS instances) and its load balancer stops.
 func (r *Region) Stop(ctx context.Context) error {
-	r.mu.Lock()
-	r.up = false
-	r.mu.Unlock()
+	r.SetUp(false)
 	r.lb.Stop()
 	r.env.setShareLost(r.name, true) // the backup share goes with the region
 	// Every container at once: a power loss does not take seconds.
@@ -99,9 +100,7 @@ func (r *Region) Start(ctx context.Context) error {
 	// it (to resync the region's SQL server) must not rebuild the server
 	// under instances that are still coming up.
 	err := r.waitHealthy(ctx, 60*time.Second)
-	r.mu.Lock()
-	r.up = true
-	r.mu.Unlock()
+	r.SetUp(true)
 	return err
 }
 
@@ -110,11 +109,7 @@ func alreadyRunning(err error) bool {
 }
 
 func (r *Region) waitHealthy(ctx context.Context, d time.Duration) error {
-	err := r.lb.WaitHealthy(ctx, d, 100*time.Millisecond, func() int { return lb.CountAlive(r.instances) })
-	if err != nil && ctx.Err() == nil {
-		return fmt.Errorf("region %s: %w (%s)", r.name, err, r.diagnose(ctx))
-	}
-	return err
+	return topology.WaitHealthy(ctx, r.name, r.lb, r.Instances(), d, 100*time.Millisecond, r.diagnose)
 }
 
 // diagnose says why the region's first instance is not healthy: why the

@@ -38,8 +38,16 @@ import (
 const Name = "fake"
 
 func init() {
-	topology.RegisterProvider(Name, func(ctx context.Context, spec topology.Spec, clk *clock.Clock) (topology.Environment, error) {
-		return Up(ctx, spec, clk)
+	topology.RegisterProvider(topology.ProviderDef{
+		Name: Name, Help: "in memory, no database or Docker; for tests and searches",
+		Up: func(ctx context.Context, spec topology.Spec, clk *clock.Clock) (topology.Environment, error) {
+			return Up(ctx, spec, clk)
+		},
+		// The in-memory pair models PostgreSQL's log shipping.
+		SQLEngines: []string{"postgres"}, BlobEngines: []string{topology.BlobEngineS3},
+		Capabilities: []topology.Capability{topology.CapClientPath, topology.CapLogShareFill},
+		Available:    func(context.Context) error { return nil },
+		Light:        true,
 	})
 }
 
@@ -68,11 +76,8 @@ var _ topology.Environment = (*Env)(nil)
 
 // Up builds the environment. On error everything already started is released.
 func Up(ctx context.Context, spec topology.Spec, clk *clock.Clock) (_ *Env, err error) {
-	if spec.SQLEngine == "sqlserver" {
-		return nil, fmt.Errorf("fake provider: SQL engine %q needs the containers provider", spec.SQLEngine)
-	}
-	if spec.BlobEngine != "" && spec.BlobEngine != topology.BlobEngineS3 {
-		return nil, fmt.Errorf("fake provider: blob engine %q needs the containers provider (fake models %s)", spec.BlobEngine, topology.BlobEngineS3)
+	if err := topology.CheckEngines(Name, spec); err != nil {
+		return nil, err
 	}
 	tr := &http.Transport{DialContext: (&net.Dialer{Timeout: time.Second}).DialContext, MaxIdleConnsPerHost: 32}
 	e := &Env{spec: spec, clk: clk, client: &http.Client{Transport: tr}, links: netlink.NewSet(),
@@ -158,7 +163,8 @@ func (e *Env) startRegion(r topology.RegionName) (*Region, error) {
 	if err != nil {
 		return nil, err
 	}
-	reg := &Region{env: e, name: r, up: true}
+	reg := &Region{env: e, name: r}
+	reg.SetUp(true)
 	var ids, addrs []string
 	for i := 0; i < e.spec.InstancesPerRegion; i++ {
 		cfg := aos.Config{Region: string(r), FaultDomain: e.spec.FaultDomainOf(i), Index: i,
@@ -219,7 +225,7 @@ func (e *Env) Clock() *clock.Clock { return e.clk }
 
 // Region returns a region by name (nil if unknown).
 func (e *Env) Region(name topology.RegionName) topology.Region {
-	return topology.RegionIn(e.regions, name)
+	return topology.RegionOf(e.regions, name)
 }
 
 // Router returns the front door.
@@ -286,8 +292,7 @@ type Region struct {
 	instances  []*Instance
 	lb         *lb.Balancer
 	clientAddr string
-	mu         sync.Mutex
-	up         bool
+	topology.UpFlag
 }
 
 var _ topology.ClientEndpointer = (*Region)(nil)
@@ -296,9 +301,7 @@ var _ topology.ClientEndpointer = (*Region)(nil)
 func (r *Region) Name() topology.RegionName { return r.name }
 
 // Instances lists the AOS instances.
-func (r *Region) Instances() []topology.Instance {
-	return topology.Instances(r.instances)
-}
+func (r *Region) Instances() []topology.Instance { return topology.InstanceList(r.instances) }
 
 // Endpoint is the load balancer's URL.
 func (r *Region) Endpoint() string { return "http://" + r.lb.Addr() }
@@ -306,15 +309,10 @@ func (r *Region) Endpoint() string { return "http://" + r.lb.Addr() }
 // ClientEndpoint is the region as the front door reaches it.
 func (r *Region) ClientEndpoint() string { return "http://" + r.clientAddr }
 
-// Up tells whether the region runs.
-func (r *Region) Up() bool { r.mu.Lock(); defer r.mu.Unlock(); return r.up }
-
 // Stop powers the region off: AOS, load balancer, SQL server, log share and
 // bucket go at once; nothing they hold leaves the region until it returns.
 func (r *Region) Stop(ctx context.Context) error {
-	r.mu.Lock()
-	r.up = false
-	r.mu.Unlock()
+	r.SetUp(false)
 	r.lb.Stop()
 	for _, in := range r.instances {
 		_ = in.Kill(ctx)
@@ -346,36 +344,13 @@ func (r *Region) Start(ctx context.Context) error {
 	if err := r.lb.Start(); err != nil {
 		return fmt.Errorf("region %s load balancer: %w", r.name, err)
 	}
-	r.mu.Lock()
-	r.up = true
-	r.mu.Unlock()
+	r.SetUp(true)
 	return r.waitHealthy(ctx)
 }
 
 // waitHealthy waits until every live instance passes a probe.
 func (r *Region) waitHealthy(ctx context.Context) error {
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		r.lb.ProbeNow(ctx)
-		want := 0
-		for _, in := range r.instances {
-			if in.Alive() {
-				want++
-			}
-		}
-		got := len(r.lb.Healthy())
-		if got >= want {
-			return nil
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("region %s: %d of %d instances healthy after 30s", r.name, got, want)
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(20 * time.Millisecond):
-		}
-	}
+	return topology.WaitHealthy(ctx, r.name, r.lb, r.Instances(), 30*time.Second, 20*time.Millisecond, nil)
 }
 
 // StopBlob crashes the region's bucket server (its objects survive).

@@ -336,37 +336,3 @@ func (rt *Router) Drain() error { rt.mu.Lock(); rt.drained = true; rt.mu.Unlock(
 
 // Close stops serving.
 func (rt *Router) Close() { rt.ln.stop() }
-
-// WaitHealthy probes every backend until at least want() of them are
-// healthy (want counts the backends that should be: the live instances),
-// polling every poll. After d it returns an error saying how many were.
-func (b *Balancer) WaitHealthy(ctx context.Context, d, poll time.Duration, want func() int) error {
-	deadline := time.Now().Add(d)
-	for {
-		b.ProbeNow(ctx)
-		w := want()
-		got := len(b.Healthy())
-		if got >= w {
-			return nil
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("%d of %d instances healthy after %s", got, w, d)
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(poll):
-		}
-	}
-}
-
-// CountAlive counts the instances that are alive (for WaitHealthy).
-func CountAlive[T interface{ Alive() bool }](instances []T) int {
-	n := 0
-	for _, in := range instances {
-		if in.Alive() {
-			n++
-		}
-	}
-	return n
-}

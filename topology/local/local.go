@@ -37,6 +37,9 @@ import (
 // (bcdr clean looks for it).
 const WorkDirPrefix = "bcdr-run-"
 
+// Name is the provider's registered name.
+const Name = "local"
+
 // RoleEnv is the variable that turns a re-executed binary into an AOS stub.
 const RoleEnv = "BCDR_ROLE"
 
@@ -45,8 +48,14 @@ func init() {
 		aos.Main()
 		os.Exit(0)
 	}
-	topology.RegisterProvider("local", func(ctx context.Context, spec topology.Spec, clk *clock.Clock) (topology.Environment, error) {
-		return Up(ctx, spec, clk)
+	topology.RegisterProvider(topology.ProviderDef{
+		Name: Name, Help: "processes on this machine: embedded PostgreSQL, S3 servers and AOS stubs on loopback, no Docker",
+		Up: func(ctx context.Context, spec topology.Spec, clk *clock.Clock) (topology.Environment, error) {
+			return Up(ctx, spec, clk)
+		},
+		SQLEngines: []string{"postgres"}, BlobEngines: []string{topology.BlobEngineS3},
+		Capabilities: []topology.Capability{topology.CapClientPath, topology.CapLogShareFill},
+		Available:    func(context.Context) error { return pgship.BinDirAvailable("") },
 	})
 }
 
@@ -78,11 +87,8 @@ var _ topology.Environment = (*Env)(nil)
 
 // Up builds the environment. On error everything already started is released.
 func Up(ctx context.Context, spec topology.Spec, clk *clock.Clock) (_ *Env, err error) {
-	if spec.SQLEngine != "" && spec.SQLEngine != "postgres" {
-		return nil, fmt.Errorf("local provider: SQL engine %q needs the containers provider (local runs postgres)", spec.SQLEngine)
-	}
-	if spec.BlobEngine != "" && spec.BlobEngine != topology.BlobEngineS3 {
-		return nil, fmt.Errorf("local provider: blob engine %q needs the containers provider (local runs %s)", spec.BlobEngine, topology.BlobEngineS3)
+	if err := topology.CheckEngines(Name, spec); err != nil {
+		return nil, err
 	}
 	e := &Env{spec: spec, clk: clk, links: netlink.NewSet(), blobs: map[topology.RegionName]*blob.Server{}, blobCreds: blob.NewCredentials(),
 		regions: map[topology.RegionName]*Region{}}
@@ -219,7 +225,8 @@ func (e *Env) startRegion(ctx context.Context, r topology.RegionName, exe string
 	if err != nil {
 		return nil, err
 	}
-	reg := &Region{env: e, name: r, up: true}
+	reg := &Region{env: e, name: r}
+	reg.SetUp(true)
 	var ids, addrs []string
 	for i := 0; i < e.spec.InstancesPerRegion; i++ {
 		listen, err := ports.Free()
@@ -289,7 +296,7 @@ func (e *Env) Clock() *clock.Clock { return e.clk }
 
 // Region returns a region by name (nil if unknown).
 func (e *Env) Region(name topology.RegionName) topology.Region {
-	return topology.RegionIn(e.regions, name)
+	return topology.RegionOf(e.regions, name)
 }
 
 // Router returns the front door.
@@ -354,17 +361,14 @@ type Region struct {
 	lb        *lb.Balancer
 	// clientAddr is the region's end of its client link (the front door's path).
 	clientAddr string
-	mu         sync.Mutex
-	up         bool
+	topology.UpFlag
 }
 
 // Name is the region's name.
 func (r *Region) Name() topology.RegionName { return r.name }
 
 // Instances lists the AOS instances.
-func (r *Region) Instances() []topology.Instance {
-	return topology.Instances(r.instances)
-}
+func (r *Region) Instances() []topology.Instance { return topology.InstanceList(r.instances) }
 
 // Endpoint is the load balancer's URL.
 func (r *Region) Endpoint() string { return "http://" + r.lb.Addr() }
@@ -372,17 +376,12 @@ func (r *Region) Endpoint() string { return "http://" + r.lb.Addr() }
 // ClientEndpoint is the region as the front door reaches it, through the client link.
 func (r *Region) ClientEndpoint() string { return "http://" + r.clientAddr }
 
-// Up tells whether the region runs.
-func (r *Region) Up() bool { r.mu.Lock(); defer r.mu.Unlock(); return r.up }
-
 // Healthy lists instance ids that passed their last probe.
 func (r *Region) Healthy() []string { return r.lb.Healthy() }
 
 // Stop powers the region off: AOS, load balancer, blob store and SQL die at once.
 func (r *Region) Stop(ctx context.Context) error {
-	r.mu.Lock()
-	r.up = false
-	r.mu.Unlock()
+	r.SetUp(false)
 	var errs []error
 	r.lb.Stop()
 	for _, in := range r.instances {
@@ -413,19 +412,13 @@ func (r *Region) Start(ctx context.Context) error {
 	if err := r.lb.Start(); err != nil {
 		return fmt.Errorf("region %s load balancer: %w", r.name, err)
 	}
-	r.mu.Lock()
-	r.up = true
-	r.mu.Unlock()
+	r.SetUp(true)
 	return r.waitHealthy(ctx)
 }
 
 // waitHealthy waits until every live instance passes a probe.
 func (r *Region) waitHealthy(ctx context.Context) error {
-	err := r.lb.WaitHealthy(ctx, 30*time.Second, 50*time.Millisecond, func() int { return lb.CountAlive(r.instances) })
-	if err != nil && ctx.Err() == nil {
-		return fmt.Errorf("region %s: %w", r.name, err)
-	}
-	return err
+	return topology.WaitHealthy(ctx, r.name, r.lb, r.Instances(), 30*time.Second, 50*time.Millisecond, nil)
 }
 
 // StopBlob crashes the region's blob store.

@@ -1,0 +1,252 @@
+package topology
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/bcdr-harness/bcdr/clock"
+)
+
+// Provider builds an environment from a spec.
+type Provider func(ctx context.Context, spec Spec, clk *clock.Clock) (Environment, error)
+
+// Capability is something a fault may need that not every provider
+// offers. A fault names what it needs (faults.Definition.Needs); a
+// provider declares what it offers (ProviderDef.Capabilities); a drill
+// that asks a provider for a fault it cannot do is refused before anything
+// starts.
+type Capability string
+
+// Capabilities.
+const (
+	// CapClientPath: a region is reached by clients through a client link
+	// separate from its load balancer (ClientEndpointer), so a region
+	// cut off from its clients while its data plane runs can be observed
+	// (region-isolation).
+	CapClientPath Capability = "client-path"
+	// CapLogShareFill: the SQL engine's log backup share can be made to
+	// refuse new log backups, as a full disk would (log-share-full).
+	CapLogShareFill Capability = "log-share-fill"
+)
+
+// CleanOptions tells a provider's clean-up (bcdr clean) what to remove.
+type CleanOptions struct {
+	// RunID limits the clean-up to one run ("" = every bcdr run's).
+	RunID string
+	// DryRun lists what would be removed and removes nothing.
+	DryRun bool
+}
+
+// ProviderDef is a provider's one registration: what the rest of the
+// harness (help text, scenario validation, bcdr clean, the conformance
+// test of package topology/providers) knows of it. Not to be confused with
+// Registry, the blast-radius guard's record of what one run created.
+type ProviderDef struct {
+	// Name is what a scenario's provider setting names.
+	Name string
+	// Help says in one line where the environment runs, for help text.
+	Help string
+	// Up builds the environment.
+	Up Provider
+	// Scale is the time scale when a scenario sets none (0 =
+	// DefaultTimeScale): how many service seconds pass per wall second. A
+	// slower environment needs a lower scale so that wall-clock timeouts
+	// derived from service time keep their headroom.
+	Scale float64
+	// AttemptFloor is the shortest client attempt (wall time) the data
+	// path needs: a round trip costs the same wall time at any scale, so
+	// no scale may make a client give up on an attempt sooner.
+	AttemptFloor time.Duration
+	// SQLEngines are the SQL engines it runs, the default first.
+	SQLEngines []string
+	// BlobEngines are the blob engines it runs, the default first
+	// (BlobEngineS3 when empty).
+	BlobEngines []string
+	// Capabilities are what it offers of what faults may need.
+	Capabilities []Capability
+	// Available says why the provider cannot run on this machine (nil =
+	// it can): missing binaries, no Docker, missing images.
+	Available func(ctx context.Context) error
+	// Light marks a provider that needs nothing but this process and
+	// brings an environment up in well under a second: its conformance
+	// test runs also with -short.
+	Light bool
+	// Clean removes what killed runs of this provider left outside the
+	// harness's own processes and work directories (nil = nothing), and
+	// returns one line per kind of thing removed (or, dry, to remove).
+	Clean func(ctx context.Context, o CleanOptions) ([]string, error)
+	// CleanHelp says in one line what Clean removes, for bcdr clean --help.
+	CleanHelp string
+}
+
+// Offers tells whether the provider declares capability c.
+func (d ProviderDef) Offers(c Capability) bool { return slices.Contains(d.Capabilities, c) }
+
+// Missing lists the capabilities of needs the provider does not declare.
+func (d ProviderDef) Missing(needs []Capability) []Capability {
+	var out []Capability
+	for _, c := range needs {
+		if !d.Offers(c) {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// scale is the provider's time scale.
+func (d ProviderDef) scale() float64 {
+	if d.Scale > 0 {
+		return d.Scale
+	}
+	return DefaultTimeScale
+}
+
+// blobEngines are the provider's blob engines, the default first.
+func (d ProviderDef) blobEngines() []string {
+	if len(d.BlobEngines) == 0 {
+		return []string{BlobEngineS3}
+	}
+	return d.BlobEngines
+}
+
+var (
+	providersMu sync.Mutex
+	providers   = map[string]ProviderDef{}
+)
+
+// Blob engines: what keeps the two regions' buckets in sync.
+const (
+	// BlobEngineMinIO is MinIO's own bucket replication, configured with mc
+	// (topology/miniorepl; containers provider).
+	BlobEngineMinIO = "minio"
+	// BlobEngineS3 is the harness's replicator (topology/blob) over any S3 server.
+	BlobEngineS3 = "s3"
+)
+
+// DefaultTimeScale is the time scale of a provider that names none.
+const DefaultTimeScale = 200
+
+// RegisterProvider makes a provider available by name. Each provider
+// registers itself once, from an init function in its package; package
+// topology/providers imports every provider.
+func RegisterProvider(d ProviderDef) {
+	if d.Name == "" || d.Up == nil || d.Help == "" || len(d.SQLEngines) == 0 || strings.Contains(d.Help, "\n") {
+		panic(fmt.Sprintf("topology: provider %q needs a name, a one-line help, Up and its SQL engines", d.Name))
+	}
+	providersMu.Lock()
+	defer providersMu.Unlock()
+	if _, dup := providers[d.Name]; dup {
+		panic("topology: provider " + d.Name + " registered twice")
+	}
+	providers[d.Name] = d
+}
+
+// LookupProvider returns the registration of the named provider.
+func LookupProvider(name string) (ProviderDef, bool) {
+	providersMu.Lock()
+	defer providersMu.Unlock()
+	d, ok := providers[name]
+	return d, ok
+}
+
+// ProviderDefs lists every registered provider, by name.
+func ProviderDefs() []ProviderDef {
+	providersMu.Lock()
+	defer providersMu.Unlock()
+	out := make([]ProviderDef, 0, len(providers))
+	for _, d := range providers {
+		out = append(out, d)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
+// Providers lists the registered provider names.
+func Providers() []string {
+	var out []string
+	for _, d := range ProviderDefs() {
+		out = append(out, d.Name)
+	}
+	return out
+}
+
+// ProviderScale is the provider's time scale (DefaultTimeScale if it set
+// none or is not registered).
+func ProviderScale(name string) float64 {
+	d, _ := LookupProvider(name)
+	return d.scale()
+}
+
+// ProviderAttemptFloor is the provider's attempt floor (0 if it set none).
+func ProviderAttemptFloor(name string) time.Duration {
+	d, _ := LookupProvider(name)
+	return d.AttemptFloor
+}
+
+// ProviderBlobEngine is the provider's default blob engine (BlobEngineS3
+// if it set none).
+func ProviderBlobEngine(name string) string {
+	d, _ := LookupProvider(name)
+	return d.blobEngines()[0]
+}
+
+// SQLEngines lists the SQL engines some registered provider runs.
+func SQLEngines() []string {
+	var out []string
+	for _, d := range ProviderDefs() {
+		for _, e := range d.SQLEngines {
+			if !slices.Contains(out, e) {
+				out = append(out, e)
+			}
+		}
+	}
+	return out
+}
+
+// CheckEngines fails when the named provider does not run the spec's SQL
+// or blob engine ("" is the provider's default), saying which provider
+// does. An unregistered provider is not judged here (Up reports it).
+func CheckEngines(provider string, spec Spec) error {
+	d, ok := LookupProvider(provider)
+	if !ok {
+		return nil
+	}
+	check := func(kind, want string, have func(ProviderDef) []string) error {
+		if want == "" || slices.Contains(have(d), want) {
+			return nil
+		}
+		var others []string
+		for _, o := range ProviderDefs() {
+			if slices.Contains(have(o), want) {
+				others = append(others, o.Name)
+			}
+		}
+		elsewhere := "no provider runs it"
+		if len(others) > 0 {
+			elsewhere = "it needs the " + strings.Join(others, " or ") + " provider"
+		}
+		return fmt.Errorf("%s provider: %s engine %q: %s (%s runs %s)", d.Name, kind, want, elsewhere, d.Name, strings.Join(have(d), ", "))
+	}
+	if err := check("SQL", spec.SQLEngine, func(d ProviderDef) []string { return d.SQLEngines }); err != nil {
+		return err
+	}
+	return check("blob", spec.BlobEngine, ProviderDef.blobEngines)
+}
+
+// Up builds the environment with the named provider. On error the partly
+// built environment has already been released.
+func Up(ctx context.Context, spec Spec, clk *clock.Clock) (Environment, error) {
+	d, ok := LookupProvider(spec.Provider)
+	if !ok {
+		return nil, fmt.Errorf("unknown provider %q (have %v)", spec.Provider, Providers())
+	}
+	if err := spec.Validate(); err != nil {
+		return nil, fmt.Errorf("spec: %w", err)
+	}
+	return d.Up(ctx, spec, clk)
+}
