@@ -109,6 +109,10 @@ type Scenario struct {
 	SkipChecks []string `json:"skip_checks,omitempty"`
 	// Expect gives the verdict each check must reach (suites compare).
 	Expect map[string]assertions.Verdict `json:"expect,omitempty"`
+	// SecondaryLinkLatencyMS under-provisions region b: its client link
+	// answers this many wall milliseconds late from the start (a defect,
+	// for the secondary-capacity negative control; 0 = none).
+	SecondaryLinkLatencyMS int `json:"secondary_link_latency_ms,omitempty"`
 }
 
 // DefaultScenario is the region drill with the documented defaults.
@@ -166,6 +170,9 @@ const (
 	MaxBudget         = 720 * time.Hour
 	MaxFaultOffset    = 168 * time.Hour // a fault step's at and duration
 	maxSlowSwitchover = 168 * time.Hour
+	// MaxSecondaryLinkLatencyMS bounds the secondary-link-latency-ms defect
+	// (wall milliseconds).
+	MaxSecondaryLinkLatencyMS = 1000
 )
 
 // shortDur writes a duration without its zero tails: 24h, 1h30m, 1s.
@@ -464,6 +471,7 @@ func Knobs() []Knob {
 		skipChecksKnob(),
 		durKnob("slow-switchover", "DEFECT: the failback's planned switch keeps the front door drained this much longer (shows failback-interruption and batch-outage catching it)", 0, maxSlowSwitchover, func(s *Scenario) *time.Duration { return &s.Runbook.SlowSwitchover }),
 		intKnob("blob-drop-every", "DEFECT: the blob replicator drops every Nth object (0 = never)", 0, MaxBlobDropEvery, func(s *Scenario) *int { return &s.Spec.BlobDropEvery }),
+		intKnob("secondary-link-latency-ms", "DEFECT: region b's client link answers this many wall milliseconds late (shows secondary-capacity catching an under-provisioned secondary)", 0, MaxSecondaryLinkLatencyMS, func(s *Scenario) *int { return &s.SecondaryLinkLatencyMS }),
 		boolKnob("aos-ignore-limited-mode", "DEFECT: the AOS accepts maintenance in limited mode", func(s *Scenario) *bool { return &s.Spec.AOSIgnoreLimitedMode }),
 	}
 }

@@ -172,6 +172,16 @@ func TestControls(t *testing.T) {
 				suitetest.CheckNames(t, out, "customer-notice", "no failover notice was posted before the traffic switch to region b",
 					"no failback notice was posted before the traffic switch to region a")
 			}),
+		control(t, region, "under-provisioned-secondary",
+			"Region b is under-provisioned: its client link answers 200 wall milliseconds late (the secondary-link-latency-ms defect), so once failed over every write takes several times its steady-state latency and the clients keep up with fewer writes. A 10-minute retry budget gives an attempt 750 ms wall, so the slow link slows writes without timing them out.",
+			[]string{"secondary-link-latency-ms=200", "retry-budget=10m"}, "secondary-capacity", assertions.Fail, []string{"validity", "limited-mode", "customer-notice"},
+			func(t *testing.T, out *harness.Outcome) {
+				r := failed(t, out, "secondary-capacity", writes...)
+				if r.Window == nil || r.Observed <= r.Budget {
+					t.Errorf("secondary-capacity must give the median latency over its budget and the writes it read: %+v", r)
+				}
+				suitetest.CheckNames(t, out, "secondary-capacity", "did not carry the load", "median write")
+			}),
 		control(t, region, "runbook-skips-sign-off-gate",
 			"Log backups every 12 minutes, so the secondary lags when region a is lost, and the runbook fails over without asking for sign-off: acknowledged writes are lost without the customer's consent.",
 			[]string{"skip-sign-off-gate=true", "log-backup-interval=12m"}, "sign-off", assertions.Fail, []string{"validity", "rpo"},
