@@ -96,6 +96,14 @@ type drill struct {
 	// waitMS, when set, records a machine-wait tick of that longest wait
 	// every 10 s (a loaded machine).
 	waitMS float64
+	// supportAt, when set, records the customer's support request to
+	// restore financial reporting then, and reporting-restored right
+	// after unless ignoreSupport; reportBAfter and maintBAfter are the
+	// status of reports and maintenance answered by region b after it
+	// (0: 200 and maintB).
+	supportAt                 time.Duration
+	ignoreSupport             bool
+	reportBAfter, maintBAfter int
 }
 
 func newDrill() *drill {
@@ -187,6 +195,11 @@ func (d *drill) run() history.History {
 			b.event(history.EvLimitedModeOff, map[string]any{"region": "a"})
 			d.frontDoor("a", "failback")
 			b.event(history.EvFailbackDone, map[string]any{"from": "b", "to": "a"})
+		case d.supportAt > 0 && t == d.supportAt:
+			b.event(history.EvSupportRequest, map[string]any{"request": history.RequestRestoreReporting, "region": "b"})
+			if !d.ignoreSupport {
+				b.event(history.EvReportingRestored, map[string]any{"region": "b", "limited": true})
+			}
 		case d.standbyRebuilt > 0 && t == d.standbyRebuilt:
 			b.event(history.EvStandbyRebuilt, map[string]any{"region": "b"})
 		}
@@ -224,6 +237,15 @@ func (d *drill) run() history.History {
 			switch {
 			case typ != history.OK:
 				d.probes(region, 503, 503)
+			case region == "b" && d.supportAt > 0 && t > d.supportAt:
+				maint, report := d.maintB, 200
+				if d.maintBAfter != 0 {
+					maint = d.maintBAfter
+				}
+				if d.reportBAfter != 0 {
+					report = d.reportBAfter
+				}
+				d.probes(region, maint, report)
 			case region == "b":
 				d.probes(region, d.maintB, d.reportB)
 			case t > d.failbackDone && (d.afterMaint != 0 || d.afterReport != 0):
@@ -1081,4 +1103,35 @@ func TestSecondaryCapacityUnknown(t *testing.T) {
 	q := newDrill()
 	q.quietFailedOver = true
 	check(t, SecondaryCapacity{}, q.input(2*time.Minute), Unknown, "the run cannot tell", "0 writes were invoked")
+}
+
+func TestLimitedModeReportingRestoredOnRequest(t *testing.T) {
+	// The customer asks support to restore financial reporting halfway:
+	// reports refused before, served after, maintenance refused throughout.
+	d := newDrill()
+	d.supportAt = 55 * time.Minute
+	r := check(t, LimitedMode{}, d.input(time.Minute), Pass, "3 of 3 report requests before the support request refused",
+		"carried out (reporting-restored) at 55m", "4 of 4 report requests after it served")
+	if r.Violations != 0 {
+		t.Errorf("violations %d", r.Violations)
+	}
+
+	// The request is ignored: reports stay refused after it.
+	d = newDrill()
+	d.supportAt, d.ignoreSupport, d.reportBAfter = 55*time.Minute, true, 423
+	r = check(t, LimitedMode{}, d.input(time.Minute), Fail, "refused in limited mode by aos-b-2", "after the support request to restore reporting",
+		"never carried out", "0 of 3 report requests after it served")
+	if r.Violations != 3 {
+		t.Errorf("the three reports judged after the request (from a retry budget after it) must each count: %d", r.Violations)
+	}
+
+	// The request lifts limited mode altogether: maintenance accepted.
+	d = newDrill()
+	d.supportAt, d.maintBAfter = 55*time.Minute, 202
+	check(t, LimitedMode{}, d.input(time.Minute), Fail, "update maint-", "accepted by aos-b-2")
+
+	// A request, but no report reached region b after it was carried out.
+	d = newDrill()
+	d.supportAt = 62*time.Minute + 30*time.Second
+	check(t, LimitedMode{}, d.input(time.Minute), Unknown, "no report request reached region b after the support request was carried out")
 }

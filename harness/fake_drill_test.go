@@ -97,3 +97,19 @@ func TestFakeUnderProvisionedSecondaryFailsCapacity(t *testing.T) {
 		t.Errorf("observed %s within the budget %s", r.Observed, r.Budget)
 	}
 }
+
+// TestFakeIgnoredReportingRequestFailsLimitedMode is a negative control of
+// limited-mode on the fake provider: the customer's support request to
+// restore financial reporting, halfway through the failed-over period, is
+// ignored (ignore-reporting-request), so reports stay refused after it.
+func TestFakeIgnoredReportingRequestFailsLimitedMode(t *testing.T) {
+	out := fakeDrill(t, "region-outage", "ignore-reporting-request=true")
+	r, ok := out.Check("limited-mode")
+	if !ok {
+		t.Fatalf("no limited-mode check; checks: %v", verdicts(out))
+	}
+	t.Logf("limited-mode %s: %s", r.Verdict, r.Explanation)
+	if r.Verdict != assertions.Fail || r.Violations == 0 || !strings.Contains(r.Explanation, "after the support request to restore reporting") {
+		t.Fatalf("limited-mode %s with %d violations, want fail naming the reports refused after the request: %s", r.Verdict, r.Violations, r.Explanation)
+	}
+}
