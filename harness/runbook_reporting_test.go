@@ -7,11 +7,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/bcdr-harness/bcdr/clock"
 	"github.com/bcdr-harness/bcdr/history"
-	"github.com/bcdr-harness/bcdr/topology"
 	"github.com/bcdr-harness/bcdr/topology/aos"
-	"github.com/bcdr-harness/bcdr/topology/fake"
 )
 
 // statusOf is the HTTP status of one request through the front door.
@@ -37,18 +34,7 @@ func reportingAfterRequest(t *testing.T, cfg RunbookConfig) (h history.History, 
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	spec := topology.DefaultSpec()
-	spec.Provider = fake.Name
-	spec.InstancesPerRegion, spec.FaultDomains = 2, 2
-	clk := clock.New(100)
-	env, err := fake.Up(ctx, spec, clk)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer env.Close(context.Background())
-	rec := history.NewRecorder(clk)
-	cfg.DetectAfter, cfg.SignOff = 1, "approve"
-	rb := NewRunbook(cfg, env, rec)
+	env, rec, rb := fakeRunbook(ctx, t, cfg)
 	if err := rb.failover(ctx); err != nil {
 		t.Fatalf("failover: %v", err)
 	}
