@@ -88,6 +88,22 @@ type drill struct {
 	// afterMaint and afterReport are the status of maintenance and reports
 	// answered by region a after failback (0: 202 and 200).
 	afterMaint, afterReport int
+	// tookB is how long a write answered by region b takes (0: a second,
+	// as every other); keepB keeps one write in keepB while failed over
+	// (0 or 1: every one).
+	tookB time.Duration
+	keepB int
+	// waitMS, when set, records a machine-wait tick of that longest wait
+	// every 10 s (a loaded machine).
+	waitMS float64
+	// supportAt, when set, records the customer's support request to
+	// restore financial reporting then, and reporting-restored right
+	// after unless ignoreSupport; reportBAfter and maintBAfter are the
+	// status of reports and maintenance answered by region b after it
+	// (0: 200 and maintB).
+	supportAt                 time.Duration
+	ignoreSupport             bool
+	reportBAfter, maintBAfter int
 }
 
 func newDrill() *drill {
@@ -108,7 +124,11 @@ func (d *drill) write(region string, typ history.Type) {
 	if typ != history.OK {
 		status = 503
 	}
-	_, res := d.b.op(d.n%4, kind, key, typ, status, region, "aos-"+region+"-1", time.Second, value)
+	took := time.Second
+	if region == "b" && d.tookB > 0 {
+		took = d.tookB
+	}
+	_, res := d.b.op(d.n%4, kind, key, typ, status, region, "aos-"+region+"-1", took, value)
 	if typ == history.OK {
 		d.acked = append(d.acked, key)
 		d.ackAt[key] = res.Service
@@ -175,6 +195,11 @@ func (d *drill) run() history.History {
 			b.event(history.EvLimitedModeOff, map[string]any{"region": "a"})
 			d.frontDoor("a", "failback")
 			b.event(history.EvFailbackDone, map[string]any{"from": "b", "to": "a"})
+		case d.supportAt > 0 && t == d.supportAt:
+			b.event(history.EvSupportRequest, map[string]any{"request": history.RequestRestoreReporting, "region": "b"})
+			if !d.ignoreSupport {
+				b.event(history.EvReportingRestored, map[string]any{"region": "b", "limited": true})
+			}
 		case d.standbyRebuilt > 0 && t == d.standbyRebuilt:
 			b.event(history.EvStandbyRebuilt, map[string]any{"region": "b"})
 		}
@@ -201,13 +226,26 @@ func (d *drill) run() history.History {
 		if d.failAt > 0 && t == d.failAt {
 			region, typ = "a", history.Fail
 		}
-		if !(d.quietFailedOver && region == "b") {
+		if d.waitMS > 0 {
+			b.event(history.EvMachineWait, map[string]any{"max_ms": d.waitMS, "period_ms": 50.0})
+		}
+		skipB := region == "b" && d.keepB > 1 && int(t/(10*time.Second))%d.keepB != 0
+		if !(d.quietFailedOver && region == "b") && !skipB {
 			d.write(region, typ)
 		}
 		if t%(2*time.Minute) == 0 {
 			switch {
 			case typ != history.OK:
 				d.probes(region, 503, 503)
+			case region == "b" && d.supportAt > 0 && t > d.supportAt:
+				maint, report := d.maintB, 200
+				if d.maintBAfter != 0 {
+					maint = d.maintBAfter
+				}
+				if d.reportBAfter != 0 {
+					report = d.reportBAfter
+				}
+				d.probes(region, maint, report)
 			case region == "b":
 				d.probes(region, d.maintB, d.reportB)
 			case t > d.failbackDone && (d.afterMaint != 0 || d.afterReport != 0):
@@ -295,7 +333,7 @@ func check(t *testing.T, c Check, in Input, want Verdict, mentions ...string) Re
 func TestRegistryHasEveryCheck(t *testing.T) {
 	for _, n := range []string{"validity", "rpo", "rto", "failback-loss", "failback-interruption", "batch-outage",
 		"fault-domain-availability", "ledger", "cross-store", "limited-mode", "sign-off", "replication-lag",
-		"customer-notice", "restored-after-failback"} {
+		"customer-notice", "restored-after-failback", "secondary-capacity"} {
 		if c, ok := Lookup(n); !ok || c.Name() != n {
 			t.Errorf("check %s not registered under its name", n)
 		}
@@ -305,7 +343,7 @@ func TestRegistryHasEveryCheck(t *testing.T) {
 func TestSyntheticDrillPassesEveryCheck(t *testing.T) {
 	in := newDrill().input(2 * time.Minute)
 	for _, n := range []string{"validity", "rpo", "rto", "failback-loss", "failback-interruption", "batch-outage",
-		"ledger", "cross-store", "limited-mode", "sign-off", "replication-lag", "customer-notice", "restored-after-failback"} {
+		"ledger", "cross-store", "limited-mode", "sign-off", "replication-lag", "customer-notice", "restored-after-failback", "secondary-capacity"} {
 		c, _ := Lookup(n)
 		check(t, c, in, Pass)
 	}
@@ -1019,4 +1057,81 @@ func TestRestoredAfterFailbackUnknown(t *testing.T) {
 	d = newDrill()
 	d.failbackDrained, d.failbackDone = 74*time.Minute+40*time.Second, 74*time.Minute+50*time.Second
 	check(t, RestoredAfterFailback{}, d.input(time.Minute), Unknown, "no financial reporting request was answered by region a after failback")
+}
+
+func TestSecondaryCapacity(t *testing.T) {
+	r := check(t, SecondaryCapacity{}, newDrill().input(2*time.Minute), Pass, "region b carried the load", "acknowledged writes per service minute")
+	if r.Observed <= 0 || r.Budget <= r.Observed {
+		t.Errorf("secondary-capacity must give the median against its budget: %s vs %s", r.Observed, r.Budget)
+	}
+
+	// Every write in region b takes 6 s instead of 1 s: over twice the
+	// steady median plus the slack (5 ms + 10 ms wall at scale 200).
+	slow := newDrill()
+	slow.tookB = 6 * time.Second
+	r = check(t, SecondaryCapacity{}, slow.input(2*time.Minute), Fail, "did not carry the load", "median write 30.0 ms wall against 5.0 ms", "over it")
+	if r.Violations != 1 || r.Window == nil || r.Observed <= r.Budget {
+		t.Errorf("a slow secondary must fail on latency alone: %+v", r)
+	}
+
+	// Region b answers one write in three: throughput a third of steady.
+	sparse := newDrill()
+	sparse.keepB = 3
+	check(t, SecondaryCapacity{}, sparse.input(2*time.Minute), Fail, "throughput", "is under 0.8 of it")
+}
+
+func TestSecondaryCapacityLoadedMachineIsUnknown(t *testing.T) {
+	// The same slow secondary, but the run's processes waited for a CPU
+	// 25 ms wall in every tick: each write's wait explains its latency.
+	d := newDrill()
+	d.tookB, d.waitMS = 6*time.Second, 25
+	r := check(t, SecondaryCapacity{}, d.input(2*time.Minute), Unknown, "too close to call", "CPU waits")
+	if !r.TooClose {
+		t.Errorf("a failure the machine explains must be marked too close: %+v", r)
+	}
+}
+
+func TestSecondaryCapacityUnknown(t *testing.T) {
+	// No failover: nothing to carry.
+	d := newDrill()
+	d.fault = 200 * time.Minute
+	d.foStart, d.failbackDrained, d.failbackDone = 300*time.Minute, 300*time.Minute, 300*time.Minute
+	h := d.run()
+	check(t, SecondaryCapacity{}, Input{History: h, Budgets: DefaultBudgets()}, Unknown, "no failover completed")
+
+	// Failed over, but no client wrote while it lasted.
+	q := newDrill()
+	q.quietFailedOver = true
+	check(t, SecondaryCapacity{}, q.input(2*time.Minute), Unknown, "the run cannot tell", "0 writes were invoked")
+}
+
+func TestLimitedModeReportingRestoredOnRequest(t *testing.T) {
+	// The customer asks support to restore financial reporting halfway:
+	// reports refused before, served after, maintenance refused throughout.
+	d := newDrill()
+	d.supportAt = 55 * time.Minute
+	r := check(t, LimitedMode{}, d.input(time.Minute), Pass, "3 of 3 report requests before the support request refused",
+		"carried out (reporting-restored) at 55m", "4 of 4 report requests after it served")
+	if r.Violations != 0 {
+		t.Errorf("violations %d", r.Violations)
+	}
+
+	// The request is ignored: reports stay refused after it.
+	d = newDrill()
+	d.supportAt, d.ignoreSupport, d.reportBAfter = 55*time.Minute, true, 423
+	r = check(t, LimitedMode{}, d.input(time.Minute), Fail, "refused in limited mode by aos-b-2", "after the support request to restore reporting",
+		"never carried out", "0 of 3 report requests after it served")
+	if r.Violations != 3 {
+		t.Errorf("the three reports judged after the request (from a retry budget after it) must each count: %d", r.Violations)
+	}
+
+	// The request lifts limited mode altogether: maintenance accepted.
+	d = newDrill()
+	d.supportAt, d.maintBAfter = 55*time.Minute, 202
+	check(t, LimitedMode{}, d.input(time.Minute), Fail, "update maint-", "accepted by aos-b-2")
+
+	// A request, but no report reached region b after it was carried out.
+	d = newDrill()
+	d.supportAt = 62*time.Minute + 30*time.Second
+	check(t, LimitedMode{}, d.input(time.Minute), Unknown, "no report request reached region b after the support request was carried out")
 }

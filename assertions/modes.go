@@ -2,7 +2,9 @@ package assertions
 
 import (
 	"fmt"
+	"sort"
 	"strings"
+	"time"
 
 	"github.com/bcdr-harness/bcdr/clock"
 	"github.com/bcdr-harness/bcdr/history"
@@ -10,11 +12,17 @@ import (
 
 // LimitedMode checks the BCDR article's limited mode: while the environment runs
 // failed over, update maintenance and package deployment are refused and
-// financial reporting is unavailable (HTTP 423 from the AOS). "Failed over"
-// is read from the answers themselves: a probe answered by the promoted
-// region after failover-done (and before failback-done). The promoted
-// region's stored mode right after failover is read too. That everything
-// works again after failback is RestoredAfterFailback's business.
+// financial reporting is unavailable (HTTP 423 from the AOS), until the
+// customer asks support to restore financial reporting in the secondary
+// region: from then on reports are served while maintenance stays refused.
+// "Failed over" is read from the answers themselves: a probe answered by the
+// promoted region after failover-done (and before failback-done). The
+// request is the support-request event; reports invoked once the runbook
+// recorded reporting-restored (or, when it never did, a retry budget after
+// the request) must be served, and reports answered before the request
+// refused; reports in between are not judged. The promoted region's stored
+// mode right after failover is read too. That everything works again after
+// failback is RestoredAfterFailback's business.
 type LimitedMode struct{}
 
 // Name is "limited-mode".
@@ -35,6 +43,32 @@ func (LimitedMode) Check(in Input) Result {
 	if failedBack {
 		r.Ops = append(r.Ops, fb.Index)
 	}
+	during := func(op history.Op) bool { return op.Wall.After(fo.Wall) && (!failedBack || op.Wall.Before(fb.Wall)) }
+	// The customer's request to restore financial reporting, and from when
+	// reports must be served.
+	var req *history.Op
+	for _, op := range h.Events(history.EvSupportRequest) {
+		if str(op.Value, "request") == history.RequestRestoreReporting && during(op) {
+			op := op
+			req = &op
+			break
+		}
+	}
+	var servedFrom time.Time
+	reqText := ""
+	if req != nil {
+		r.Ops = append(r.Ops, req.Index)
+		restored, ok := eventAfter(h, history.EvReportingRestored, *req)
+		if ok && during(restored) {
+			servedFrom = restored.Wall
+			r.Ops = append(r.Ops, restored.Index)
+			reqText = fmt.Sprintf("the support request to restore financial reporting at service %s, carried out (reporting-restored) at %s", clock.Round(req.Service), clock.Round(restored.Service))
+		} else {
+			servedFrom = req.Wall.Add(clk.Wall(in.Budgets.RetryBudget))
+			reqText = fmt.Sprintf("the support request to restore financial reporting at service %s, never carried out (no reporting-restored; reports judged from a retry budget after it, %s)",
+				clock.Round(req.Service), clock.Round(req.Service+in.Budgets.RetryBudget))
+		}
+	}
 	type bad struct {
 		c    history.Completion
 		what string
@@ -42,37 +76,57 @@ func (LimitedMode) Check(in Input) Result {
 	var violations []bad
 	refused := map[history.Kind]int{}
 	answered := map[history.Kind]int{}
+	reportsBefore, reportsAfter, servedAfter := 0, 0, 0
 	for _, c := range completionsOf(h, history.Maintenance, history.Report) {
 		res := c.Result
 		if cancelled(res) || res.Status == 0 {
 			continue // never answered by an AOS
 		}
+		if res.Region != to || !during(res) {
+			continue
+		}
 		kind := c.Invoke.Kind
+		if kind == history.Report && req != nil && !res.Wall.Before(req.Wall) {
+			// After the request: served once it was carried out.
+			if !c.Invoke.Wall.After(servedFrom) {
+				continue // in between: not judged
+			}
+			reportsAfter++
+			switch {
+			case res.Type == history.OK:
+				servedAfter++
+			case refusedInLimitedMode(res):
+				violations = append(violations, bad{c, fmt.Sprintf("financial report %s refused in limited mode by %s at service %s after the support request to restore reporting (HTTP %d)",
+					c.Invoke.Key, who(res), clock.Round(res.Service), res.Status)})
+			}
+			continue
+		}
 		what := "financial report"
 		if kind == history.Maintenance {
 			what = str(c.Invoke.Value, "kind")
 			if what == "" {
 				what = "maintenance"
 			}
+		} else {
+			reportsBefore++
 		}
-		if res.Region == to && res.Wall.After(fo.Wall) && (!failedBack || res.Wall.Before(fb.Wall)) {
-			answered[kind]++
-			if refusedInLimitedMode(res) {
-				refused[kind]++
-			} else if res.Type == history.OK {
-				verb := "accepted"
-				if kind == history.Report {
-					verb = "served"
-				}
-				violations = append(violations, bad{c, fmt.Sprintf("%s %s %s by %s at service %s while failed over (HTTP %d)",
-					what, c.Invoke.Key, verb, who(res), clock.Round(res.Service), res.Status)})
+		answered[kind]++
+		if refusedInLimitedMode(res) {
+			refused[kind]++
+		} else if res.Type == history.OK {
+			verb := "accepted"
+			if kind == history.Report {
+				verb = "served"
 			}
+			violations = append(violations, bad{c, fmt.Sprintf("%s %s %s by %s at service %s while failed over (HTTP %d)",
+				what, c.Invoke.Key, verb, who(res), clock.Round(res.Service), res.Status)})
 		}
 	}
 	var stored []string
 	if in.AfterFailover != nil && !in.AfterFailover.LimitedMode {
 		stored = append(stored, fmt.Sprintf("region %s's database was not in limited mode right after failover", in.AfterFailover.Region))
 	}
+	sort.Slice(violations, func(i, j int) bool { return violations[i].c.Result.Index < violations[j].c.Result.Index })
 	for _, v := range violations {
 		r.Ops = append(r.Ops, v.c.Result.Index)
 		if d := v.c.Result.Service - fo.Service; d > r.Observed {
@@ -84,15 +138,27 @@ func (LimitedMode) Check(in Input) Result {
 		r.Window = window(first, last)
 	}
 	r.Violations = len(violations) + len(stored)
-	counts := fmt.Sprintf("while failed over to region %s (failover-done at service %s%s): %d of %d maintenance requests and %d of %d report requests refused with 423",
+	reportWhen := ""
+	if req != nil {
+		reportWhen = " before the support request"
+	}
+	counts := fmt.Sprintf("while failed over to region %s (failover-done at service %s%s): %d of %d maintenance requests refused with 423, %d of %d report requests%s refused",
 		to, clock.Round(fo.Service), fbText(failedBack, fb), refused[history.Maintenance], answered[history.Maintenance],
-		refused[history.Report], answered[history.Report])
+		refused[history.Report], answered[history.Report], reportWhen)
+	if req != nil {
+		counts += fmt.Sprintf("; %s: %d of %d report requests after it served", reqText, servedAfter, reportsAfter)
+	} else {
+		counts += "; no support request to restore financial reporting was made, so its restoration was not judged"
+	}
 	var missing []string
 	if answered[history.Maintenance] == 0 {
 		missing = append(missing, "no maintenance request reached region "+to+" while failed over")
 	}
-	if answered[history.Report] == 0 {
-		missing = append(missing, "no report request reached region "+to+" while failed over")
+	if reportsBefore == 0 {
+		missing = append(missing, "no report request reached region "+to+" while failed over"+reportWhen)
+	}
+	if req != nil && reportsAfter == 0 {
+		missing = append(missing, "no report request reached region "+to+" after the support request was carried out")
 	}
 	switch {
 	case r.Violations > 0:
@@ -106,7 +172,7 @@ func (LimitedMode) Check(in Input) Result {
 		}
 		parts = append(parts, stored...)
 		r.Verdict = Fail
-		r.Explanation = fmt.Sprintf("limited mode was not kept: %s; %s. The runbook must put the promoted region in limited mode before switching the front door, and every AOS must refuse maintenance and reports in it",
+		r.Explanation = fmt.Sprintf("limited mode was not kept: %s; %s. The runbook must put the promoted region in limited mode before switching the front door, every AOS must refuse maintenance and reports in it, and a support request must restore financial reporting alone",
 			strings.Join(parts, "; "), counts)
 	case len(missing) > 0:
 		r.Verdict = Unknown

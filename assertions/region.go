@@ -448,18 +448,19 @@ func CoreRegionChecks() []string {
 // RegionChecks are every promise a region-loss drill with the runbook as
 // written must keep: the core four, sign-off before a lossy failover,
 // customers notified before each traffic switch, limited mode while failed
-// over and everything restored after failback, the failback's write
+// over with the secondary carrying the load, everything restored after
+// failback, the failback's write
 // interruption and batch outage, the ledger and the stores agreeing, and
 // replication lag within the RPO in steady state.
 func RegionChecks() []string {
 	return []string{"validity", "rpo", "rto", "sign-off", "customer-notice", "failback-loss", "failback-interruption", "batch-outage",
-		"limited-mode", "restored-after-failback", "ledger", "cross-store", "replication-lag"}
+		"limited-mode", "restored-after-failback", "secondary-capacity", "ledger", "cross-store", "replication-lag"}
 }
 
 func init() {
 	for _, c := range []Check{Validity{}, RPO{}, RTO{}, FailbackLoss{}, FailbackInterruption{}, BatchOutage{},
 		FaultDomainAvailability{}, Ledger{}, CrossStore{}, LimitedMode{}, SignOff{}, ReplicationLag{},
-		CustomerNotice{}, RestoredAfterFailback{}} {
+		CustomerNotice{}, RestoredAfterFailback{}, SecondaryCapacity{}} {
 		Register(c)
 	}
 }

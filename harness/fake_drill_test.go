@@ -2,6 +2,7 @@ package harness_test
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
@@ -70,5 +71,45 @@ func TestFakeFailbackWithoutFinalLogBackupLosesWrites(t *testing.T) {
 	}
 	if fb.LostCount == 0 || len(fb.Lost) == 0 || fb.Lost[0].Region != "b" {
 		t.Errorf("failback-loss should name writes acknowledged in region b: %+v", fb)
+	}
+}
+
+// TestFakeUnderProvisionedSecondaryFailsCapacity is the negative control of
+// secondary-capacity on the fake provider: region b's client link answers
+// 200 wall milliseconds late (the secondary-link-latency-ms defect), so its
+// median write while failed over is far over twice the steady state's. A
+// 10-minute retry budget gives an attempt 750 ms wall: the slow link slows
+// the writes without timing them out.
+func TestFakeUnderProvisionedSecondaryFailsCapacity(t *testing.T) {
+	out := fakeDrill(t, "region-outage", "secondary-link-latency-ms=200", "retry-budget=10m")
+	r, ok := out.Check("secondary-capacity")
+	if !ok {
+		t.Fatalf("no secondary-capacity check; checks: %v", verdicts(out))
+	}
+	t.Logf("secondary-capacity %s: %s", r.Verdict, r.Explanation)
+	if r.Verdict == assertions.Unknown && r.TooClose {
+		t.Skipf("too close to call on this machine: %s", r.Explanation)
+	}
+	if r.Verdict != assertions.Fail || !strings.Contains(r.Explanation, "median write") {
+		t.Fatalf("secondary-capacity %s, want fail on latency: %s", r.Verdict, r.Explanation)
+	}
+	if r.Observed <= r.Budget {
+		t.Errorf("observed %s within the budget %s", r.Observed, r.Budget)
+	}
+}
+
+// TestFakeIgnoredReportingRequestFailsLimitedMode is a negative control of
+// limited-mode on the fake provider: the customer's support request to
+// restore financial reporting, halfway through the failed-over period, is
+// ignored (ignore-reporting-request), so reports stay refused after it.
+func TestFakeIgnoredReportingRequestFailsLimitedMode(t *testing.T) {
+	out := fakeDrill(t, "region-outage", "ignore-reporting-request=true")
+	r, ok := out.Check("limited-mode")
+	if !ok {
+		t.Fatalf("no limited-mode check; checks: %v", verdicts(out))
+	}
+	t.Logf("limited-mode %s: %s", r.Verdict, r.Explanation)
+	if r.Verdict != assertions.Fail || r.Violations == 0 || !strings.Contains(r.Explanation, "after the support request to restore reporting") {
+		t.Fatalf("limited-mode %s with %d violations, want fail naming the reports refused after the request: %s", r.Verdict, r.Violations, r.Explanation)
 	}
 }

@@ -44,6 +44,7 @@ var knobRanges = []struct {
 	{"after", "1s", "168h", "999ms", "168h0m1s"},
 	{"slow-switchover", "0s", "168h", "-1ns", "168h0m0.000000001s"},
 	{"blob-drop-every", "0", "1000000", "-1", "1000001"},
+	{"secondary-link-latency-ms", "0", "1000", "-1", "1001"},
 }
 
 // Every numeric knob takes the values just inside its range and refuses

@@ -286,6 +286,11 @@ func Run(ctx context.Context, sc Scenario, opt Options) (out *Outcome, err error
 		return out, fmt.Errorf("before the steady state: %w", err)
 	}
 
+	if err := underProvision(env, rec, sc.SecondaryLinkLatencyMS); err != nil {
+		finish(err.Error())
+		return out, err
+	}
+
 	runCtx, stopRun := context.WithCancel(ctx)
 	defer stopRun()
 	RecordHealth(runCtx, rec, env, "before")

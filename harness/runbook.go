@@ -352,7 +352,12 @@ func expectedLoss(st topology.ShippingStatus, detected time.Time, clk *clock.Clo
 }
 
 func (rb *Runbook) setMode(ctx context.Context, r topology.RegionName, limited bool) error {
-	body, _ := json.Marshal(aos.ModeRequest{Limited: limited})
+	return rb.setModeTo(ctx, r, aos.ModeRequest{Limited: limited})
+}
+
+func (rb *Runbook) setModeTo(ctx context.Context, r topology.RegionName, mode aos.ModeRequest) error {
+	limited := mode.Limited
+	body, _ := json.Marshal(mode)
 	var last error
 	for i := 0; i < 20; i++ {
 		req, err := http.NewRequestWithContext(ctx, http.MethodPost, rb.env.Region(r).Endpoint()+"/admin/mode", bytes.NewReader(body))
@@ -473,10 +478,16 @@ func (rb *Runbook) step(ctx context.Context, name string, f func() error) error 
 }
 
 // awaitReturn waits until the failed-over period is over and the old
-// primary region answers health probes again.
+// primary region answers health probes again. Halfway through, the
+// customer asks support to restore financial reporting.
 func (rb *Runbook) awaitReturn(ctx context.Context) error {
 	clk := rb.env.Clock()
-	if err := rb.sleep(ctx, clk.Wall(rb.cfg.FailedOverFor)); err != nil {
+	half := rb.cfg.FailedOverFor / 2
+	if err := rb.sleep(ctx, clk.Wall(half)); err != nil {
+		return err
+	}
+	rb.restoreReporting(ctx)
+	if err := rb.sleep(ctx, clk.Wall(rb.cfg.FailedOverFor-half)); err != nil {
 		return err
 	}
 	old := rb.primary.Other()
@@ -486,6 +497,30 @@ func (rb *Runbook) awaitReturn(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// restoreReporting carries out the customer's support request to restore
+// financial reporting while failed over (the BCDR article): the promoted
+// region stays in limited mode, maintenance and package deployment stay
+// refused, and financial reports are served again. It records the request
+// (history.EvSupportRequest), then the restoration
+// (history.EvReportingRestored) or its failure.
+func (rb *Runbook) restoreReporting(ctx context.Context) {
+	rb.mu.Lock()
+	r := rb.primary
+	rb.mu.Unlock()
+	rb.rec.Event(history.EvSupportRequest, map[string]any{"request": history.RequestRestoreReporting, "region": string(r)})
+	if rb.cfg.IgnoreReportingRequest {
+		return
+	}
+	mode := aos.ModeRequest{Limited: !rb.cfg.SkipLimitedMode && !rb.cfg.ReportingRequestLiftsLimitedMode, Reporting: true}
+	if err := rb.setModeTo(ctx, r, mode); err != nil {
+		if ctx.Err() == nil {
+			rb.rec.Event(history.EvSupportRequestFailed, map[string]any{"request": history.RequestRestoreReporting, "error": err.Error()})
+		}
+		return
+	}
+	rb.rec.Event(history.EvReportingRestored, map[string]any{"region": string(r), "limited": mode.Limited})
 }
 
 func (rb *Runbook) failback(ctx context.Context) error {

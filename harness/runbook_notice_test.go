@@ -21,18 +21,7 @@ func failoverAndBack(t *testing.T, cfg RunbookConfig, notifier Notifier) (histor
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	spec := topology.DefaultSpec()
-	spec.Provider = fake.Name
-	spec.InstancesPerRegion, spec.FaultDomains = 2, 2
-	clk := clock.New(100)
-	env, err := fake.Up(ctx, spec, clk)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer env.Close(context.Background())
-	rec := history.NewRecorder(clk)
-	cfg.DetectAfter, cfg.SignOff = 1, "approve"
-	rb := NewRunbook(cfg, env, rec)
+	env, rec, rb := fakeRunbook(ctx, t, cfg)
 	if notifier != nil {
 		rb.Notifier = notifier
 	}
@@ -48,6 +37,24 @@ func failoverAndBack(t *testing.T, cfg RunbookConfig, notifier Notifier) (histor
 		t.Fatalf("snapshot: %v", err)
 	}
 	return rec.Ops(), final
+}
+
+// fakeRunbook brings up a small fake environment (closed when the test
+// ends) and a runbook with cfg on it, recording into a new recorder.
+func fakeRunbook(ctx context.Context, t *testing.T, cfg RunbookConfig) (topology.Environment, *history.Recorder, *Runbook) {
+	t.Helper()
+	spec := topology.DefaultSpec()
+	spec.Provider = fake.Name
+	spec.InstancesPerRegion, spec.FaultDomains = 2, 2
+	clk := clock.New(100)
+	env, err := fake.Up(ctx, spec, clk)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { env.Close(context.Background()) })
+	rec := history.NewRecorder(clk)
+	cfg.DetectAfter, cfg.SignOff = 1, "approve"
+	return env, rec, NewRunbook(cfg, env, rec)
 }
 
 // The runbook posts a notice before each traffic switch, the failover's

@@ -76,6 +76,13 @@ type RunbookConfig struct {
 	// customers, in both directions (a defect, for the customer-notice
 	// negative control).
 	SkipCustomerNotice bool `json:"skip_customer_notice"`
+	// IgnoreReportingRequest makes the runbook take the customer's support
+	// request to restore financial reporting while failed over and do
+	// nothing; ReportingRequestLiftsLimitedMode makes it carry the request
+	// out by leaving limited mode altogether (maintenance allowed again).
+	// Both are defects, for the limited-mode negative controls.
+	IgnoreReportingRequest           bool `json:"ignore_reporting_request,omitempty"`
+	ReportingRequestLiftsLimitedMode bool `json:"reporting_request_lifts_limited_mode,omitempty"`
 	// SlowSwitchover keeps the front door drained this much longer during
 	// the failback's planned switch (service time; a defect, for the
 	// failback-interruption and batch-outage negative control).
@@ -109,6 +116,10 @@ type Scenario struct {
 	SkipChecks []string `json:"skip_checks,omitempty"`
 	// Expect gives the verdict each check must reach (suites compare).
 	Expect map[string]assertions.Verdict `json:"expect,omitempty"`
+	// SecondaryLinkLatencyMS under-provisions region b: its client link
+	// answers this many wall milliseconds late from the start (a defect,
+	// for the secondary-capacity negative control; 0 = none).
+	SecondaryLinkLatencyMS int `json:"secondary_link_latency_ms,omitempty"`
 }
 
 // DefaultScenario is the region drill with the documented defaults.
@@ -166,6 +177,9 @@ const (
 	MaxBudget         = 720 * time.Hour
 	MaxFaultOffset    = 168 * time.Hour // a fault step's at and duration
 	maxSlowSwitchover = 168 * time.Hour
+	// MaxSecondaryLinkLatencyMS bounds the secondary-link-latency-ms defect
+	// (wall milliseconds).
+	MaxSecondaryLinkLatencyMS = 1000
 )
 
 // shortDur writes a duration without its zero tails: 24h, 1h30m, 1s.
@@ -471,9 +485,12 @@ func Knobs() []Knob {
 		boolKnob("skip-limited-mode", "DEFECT: stay out of limited mode while failed over", func(s *Scenario) *bool { return &s.Runbook.SkipLimitedMode }),
 		boolKnob("skip-limited-mode-off", "DEFECT: the failback leaves limited mode on (shows restored-after-failback catching it)", func(s *Scenario) *bool { return &s.Runbook.SkipLimitedModeOff }),
 		boolKnob("skip-customer-notice", "DEFECT: fail over and back without notifying customers (shows customer-notice catching it)", func(s *Scenario) *bool { return &s.Runbook.SkipCustomerNotice }),
+		boolKnob("ignore-reporting-request", "DEFECT: the support request to restore financial reporting while failed over is ignored (shows limited-mode catching it)", func(s *Scenario) *bool { return &s.Runbook.IgnoreReportingRequest }),
+		boolKnob("reporting-request-lifts-limited-mode", "DEFECT: the support request to restore financial reporting leaves limited mode altogether, maintenance too (shows limited-mode catching it)", func(s *Scenario) *bool { return &s.Runbook.ReportingRequestLiftsLimitedMode }),
 		skipChecksKnob(),
 		durKnob("slow-switchover", "DEFECT: the failback's planned switch keeps the front door drained this much longer (shows failback-interruption and batch-outage catching it)", 0, maxSlowSwitchover, func(s *Scenario) *time.Duration { return &s.Runbook.SlowSwitchover }),
 		intKnob("blob-drop-every", "DEFECT: the blob replicator drops every Nth object (0 = never)", 0, MaxBlobDropEvery, func(s *Scenario) *int { return &s.Spec.BlobDropEvery }),
+		intKnob("secondary-link-latency-ms", "DEFECT: region b's client link answers this many wall milliseconds late (shows secondary-capacity catching an under-provisioned secondary)", 0, MaxSecondaryLinkLatencyMS, func(s *Scenario) *int { return &s.SecondaryLinkLatencyMS }),
 		boolKnob("aos-ignore-limited-mode", "DEFECT: the AOS accepts maintenance in limited mode", func(s *Scenario) *bool { return &s.Spec.AOSIgnoreLimitedMode }),
 	}
 }

@@ -126,7 +126,20 @@ const (
 	// for traffic put back on the failed-over region after a failed
 	// failback attempt).
 	EvFrontDoorSwitched = "front-door-switched"
+	// EvSupportRequest records a customer's support request while failed
+	// over (value: request "restore-financial-reporting", region): the
+	// BCDR article lets financial reporting be restored in the secondary
+	// region on request. EvReportingRestored records the runbook acting on
+	// it (value: region); EvSupportRequestFailed a request it could not
+	// carry out (value: request, error).
+	EvSupportRequest       = "support-request"
+	EvReportingRestored    = "reporting-restored"
+	EvSupportRequestFailed = "support-request-failed"
 )
+
+// RequestRestoreReporting is the support request that restores financial
+// reporting while failed over.
+const RequestRestoreReporting = "restore-financial-reporting"
 
 // PhaseLive is the phase of a bcdr up session once its environment is up:
 // the faults are the operator's, injected while it lasts.

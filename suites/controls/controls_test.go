@@ -151,6 +151,26 @@ func TestControls(t *testing.T) {
 			"The runbook sets limited mode but every AOS ignores it: region b accepts maintenance and serves reports while failed over.",
 			[]string{"aos-ignore-limited-mode=true"}, "limited-mode", assertions.Fail, []string{"validity"},
 			limitedModeNamed),
+		control(t, region, "runbook-ignores-reporting-request",
+			"Halfway through the failed-over period the customer asks support to restore financial reporting, and the runbook does nothing: reports stay refused (HTTP 423) after the request.",
+			[]string{"ignore-reporting-request=true"}, "limited-mode", assertions.Fail, []string{"validity", "customer-notice", "restored-after-failback"},
+			func(t *testing.T, out *harness.Outcome) {
+				r := failed(t, out, "limited-mode", history.Report)
+				if r.Violations == 0 {
+					t.Errorf("limited-mode must count the reports refused after the request")
+				}
+				suitetest.CheckNames(t, out, "limited-mode", "after the support request to restore reporting", "never carried out")
+			}),
+		control(t, region, "reporting-request-lifts-limited-mode",
+			"The runbook carries out the customer's request to restore financial reporting by leaving limited mode altogether: region b accepts maintenance and package deployment for the rest of the failed-over period.",
+			[]string{"reporting-request-lifts-limited-mode=true"}, "limited-mode", assertions.Fail, []string{"validity", "customer-notice"},
+			func(t *testing.T, out *harness.Outcome) {
+				r := failed(t, out, "limited-mode", history.Maintenance)
+				if r.Violations == 0 {
+					t.Errorf("limited-mode must count the maintenance requests accepted")
+				}
+				suitetest.CheckNames(t, out, "limited-mode", "accepted by", "carried out (reporting-restored)")
+			}),
 		control(t, region, "runbook-leaves-limited-mode-on",
 			"The failback switches traffic back to region a without taking the environment out of limited mode: financial reports and maintenance stay refused (HTTP 423) after failback, and region a's database is still in limited mode at the end.",
 			[]string{"skip-limited-mode-off=true"}, "restored-after-failback", assertions.Fail, []string{"validity", "limited-mode", "customer-notice", "failback-loss"},
@@ -171,6 +191,16 @@ func TestControls(t *testing.T) {
 				}
 				suitetest.CheckNames(t, out, "customer-notice", "no failover notice was posted before the traffic switch to region b",
 					"no failback notice was posted before the traffic switch to region a")
+			}),
+		control(t, region, "under-provisioned-secondary",
+			"Region b is under-provisioned: its client link answers 200 wall milliseconds late (the secondary-link-latency-ms defect), so once failed over every write takes several times its steady-state latency and the clients keep up with fewer writes. A 10-minute retry budget gives an attempt 750 ms wall, so the slow link slows writes without timing them out.",
+			[]string{"secondary-link-latency-ms=200", "retry-budget=10m"}, "secondary-capacity", assertions.Fail, []string{"validity", "limited-mode", "customer-notice"},
+			func(t *testing.T, out *harness.Outcome) {
+				r := failed(t, out, "secondary-capacity", writes...)
+				if r.Window == nil || r.Observed <= r.Budget {
+					t.Errorf("secondary-capacity must give the median latency over its budget and the writes it read: %+v", r)
+				}
+				suitetest.CheckNames(t, out, "secondary-capacity", "did not carry the load", "median write")
 			}),
 		control(t, region, "runbook-skips-sign-off-gate",
 			"Log backups every 12 minutes, so the secondary lags when region a is lost, and the runbook fails over without asking for sign-off: acknowledged writes are lost without the customer's consent.",

@@ -364,8 +364,15 @@ func (s *Server) report(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if lim {
-		fail(w, StatusLimited, errors.New("limited mode: financial reporting is unavailable while failed over"))
-		return
+		restored, err := appdb.ReportingRestored(ctx, s.db)
+		if err != nil {
+			fail(w, http.StatusServiceUnavailable, err)
+			return
+		}
+		if !restored {
+			fail(w, StatusLimited, errors.New("limited mode: financial reporting is unavailable while failed over"))
+			return
+		}
 	}
 	dr, cr, n, err := appdb.TrialBalance(ctx, s.db)
 	if err != nil {
@@ -408,6 +415,9 @@ func (s *Server) maintenance(w http.ResponseWriter, r *http.Request) {
 // ModeRequest is the body of POST /admin/mode.
 type ModeRequest struct {
 	Limited bool `json:"limited"`
+	// Reporting restores financial reporting while limited (a support
+	// request, the BCDR article); maintenance stays refused.
+	Reporting bool `json:"reporting,omitempty"`
 }
 
 func (s *Server) getMode(w http.ResponseWriter, r *http.Request) {
@@ -418,7 +428,12 @@ func (s *Server) getMode(w http.ResponseWriter, r *http.Request) {
 		fail(w, http.StatusServiceUnavailable, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, ModeRequest{Limited: lim})
+	rep, err := appdb.ReportingRestored(ctx, s.db)
+	if err != nil {
+		fail(w, http.StatusServiceUnavailable, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, ModeRequest{Limited: lim, Reporting: lim && rep})
 }
 
 func (s *Server) setMode(w http.ResponseWriter, r *http.Request) {
@@ -429,7 +444,7 @@ func (s *Server) setMode(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx, cancel := s.ctx(r)
 	defer cancel()
-	if err := appdb.SetLimitedMode(ctx, s.db, s.dialect, req.Limited); err != nil {
+	if err := appdb.SetLimitedMode(ctx, s.db, s.dialect, req.Limited, req.Reporting); err != nil {
 		fail(w, http.StatusServiceUnavailable, err)
 		return
 	}

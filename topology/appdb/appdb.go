@@ -91,6 +91,7 @@ var schemaPostgres = []string{
 		requested_at TIMESTAMPTZ NOT NULL DEFAULT now())`,
 	`CREATE TABLE IF NOT EXISTS env_mode (id INT PRIMARY KEY, limited BOOLEAN NOT NULL)`,
 	`INSERT INTO env_mode (id, limited) VALUES (1, false) ON CONFLICT (id) DO NOTHING`,
+	`ALTER TABLE env_mode ADD COLUMN IF NOT EXISTS reporting BOOLEAN NOT NULL DEFAULT false`,
 }
 
 var schemaSQLServer = []string{
@@ -129,6 +130,7 @@ var schemaSQLServer = []string{
 		requested_at DATETIME2 NOT NULL DEFAULT SYSUTCDATETIME())`,
 	`IF OBJECT_ID('env_mode') IS NULL CREATE TABLE env_mode (id INT PRIMARY KEY, limited BIT NOT NULL)`,
 	`IF NOT EXISTS (SELECT 1 FROM env_mode WHERE id = 1) INSERT INTO env_mode (id, limited) VALUES (1, 0)`,
+	`IF COL_LENGTH('env_mode', 'reporting') IS NULL ALTER TABLE env_mode ADD reporting BIT NOT NULL DEFAULT 0`,
 }
 
 // Migrate creates the schema on the primary (idempotent).
@@ -266,9 +268,20 @@ func LimitedMode(ctx context.Context, db *sql.DB) (bool, error) {
 	return on, nil
 }
 
-// SetLimitedMode writes the environment mode.
-func SetLimitedMode(ctx context.Context, db *sql.DB, d Dialect, on bool) error {
-	if _, err := db.ExecContext(ctx, d.Q(`UPDATE env_mode SET limited = ? WHERE id = 1`), on); err != nil {
+// ReportingRestored reads whether financial reporting was restored on a
+// support request while in limited mode.
+func ReportingRestored(ctx context.Context, db *sql.DB) (bool, error) {
+	var on bool
+	if err := db.QueryRowContext(ctx, `SELECT reporting FROM env_mode WHERE id = 1`).Scan(&on); err != nil {
+		return false, fmt.Errorf("read mode: %w", err)
+	}
+	return on, nil
+}
+
+// SetLimitedMode writes the environment mode; reporting restores financial
+// reporting while limited (a support request), and is cleared otherwise.
+func SetLimitedMode(ctx context.Context, db *sql.DB, d Dialect, on, reporting bool) error {
+	if _, err := db.ExecContext(ctx, d.Q(`UPDATE env_mode SET limited = ?, reporting = ? WHERE id = 1`), on, on && reporting); err != nil {
 		return fmt.Errorf("set limited mode: %w", err)
 	}
 	return nil

@@ -273,8 +273,15 @@ func (in *Instance) report(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if lim {
-		fail(w, aos.StatusLimited, errors.New("limited mode: financial reporting is unavailable while failed over"))
-		return
+		res, err := in.exec(ctx, Op{Kind: opGetMode})
+		if err != nil {
+			fail(w, http.StatusServiceUnavailable, err)
+			return
+		}
+		if !res.Reporting {
+			fail(w, aos.StatusLimited, errors.New("limited mode: financial reporting is unavailable while failed over"))
+			return
+		}
 	}
 	tb, err := in.exec(ctx, Op{Kind: opTrial})
 	if err != nil {
@@ -317,7 +324,7 @@ func (in *Instance) getMode(w http.ResponseWriter, r *http.Request) {
 		fail(w, http.StatusServiceUnavailable, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, aos.ModeRequest{Limited: res.Limited})
+	writeJSON(w, http.StatusOK, aos.ModeRequest{Limited: res.Limited, Reporting: res.Limited && res.Reporting})
 }
 
 func (in *Instance) setMode(w http.ResponseWriter, r *http.Request) {
@@ -328,7 +335,7 @@ func (in *Instance) setMode(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx, cancel := in.ctx(r)
 	defer cancel()
-	if _, err := in.exec(ctx, Op{Kind: opSetMode, Limited: req.Limited}); err != nil {
+	if _, err := in.exec(ctx, Op{Kind: opSetMode, Limited: req.Limited, Reporting: req.Reporting}); err != nil {
 		fail(w, http.StatusServiceUnavailable, err)
 		return
 	}

@@ -20,6 +20,7 @@ type Op struct {
 	SHA256    string       `json:"sha256,omitempty"`
 	Amount    int64        `json:"amount,omitempty"`
 	Limited   bool         `json:"limited,omitempty"`
+	Reporting bool         `json:"reporting,omitempty"`
 	Job       string       `json:"job,omitempty"`
 	Entries   int64        `json:"entries,omitempty"`
 	Balanced  bool         `json:"balanced,omitempty"`
@@ -67,6 +68,7 @@ type DB struct {
 	Journal     map[string]JournalRow          `json:"journal"`
 	Invoices    map[string]topology.InvoiceRow `json:"invoices"`
 	Limited     bool                           `json:"limited"`
+	Reporting   bool                           `json:"reporting,omitempty"` // financial reporting restored while limited
 	Batches     int                            `json:"batches"`
 	Maintenance int                            `json:"maintenance"`
 	LSN         uint64                         `json:"lsn"`
@@ -114,6 +116,7 @@ func (d *DB) apply(r Record) {
 		d.Maintenance++
 	case opSetMode:
 		d.Limited = o.Limited
+		d.Reporting = o.Limited && o.Reporting
 	}
 	d.LSN, d.LastCommit = r.Seq, r.At
 	d.Log = append(d.Log, r)

@@ -99,15 +99,17 @@ func (p *pair) close() {
 
 // execResult is the answer of the SQL server to one op.
 type execResult struct {
-	Replayed bool   `json:"replayed,omitempty"`
-	Debits   int64  `json:"debits,omitempty"`
-	Credits  int64  `json:"credits,omitempty"`
-	Lines    int64  `json:"lines,omitempty"`
-	Limited  bool   `json:"limited,omitempty"`
-	Found    bool   `json:"found,omitempty"`
-	Object   string `json:"object,omitempty"`
-	SHA256   string `json:"sha256,omitempty"`
-	Amount   int64  `json:"amount,omitempty"`
+	Replayed bool  `json:"replayed,omitempty"`
+	Debits   int64 `json:"debits,omitempty"`
+	Credits  int64 `json:"credits,omitempty"`
+	Lines    int64 `json:"lines,omitempty"`
+	Limited  bool  `json:"limited,omitempty"`
+	// Reporting: financial reporting restored while limited.
+	Reporting bool   `json:"reporting,omitempty"`
+	Found     bool   `json:"found,omitempty"`
+	Object    string `json:"object,omitempty"`
+	SHA256    string `json:"sha256,omitempty"`
+	Amount    int64  `json:"amount,omitempty"`
 }
 
 // sqlHandler is the region's SQL server: POST /exec runs one op as a
@@ -169,7 +171,7 @@ func (p *pair) exec(n *node, o Op) (execResult, error) {
 	}
 	switch o.Kind {
 	case opGetMode:
-		return execResult{Limited: d.Limited}, nil
+		return execResult{Limited: d.Limited, Reporting: d.Reporting}, nil
 	case opTrial:
 		dr, cr, lines := d.trialBalance()
 		return execResult{Debits: dr, Credits: cr, Lines: lines}, nil
