@@ -55,10 +55,14 @@ var Map = []Promise{
 		Checks:    []string{"customer-notice"},
 		Scenarios: []string{"region/region-outage-short"},
 		Controls:  []string{"runbook-skips-customer-notice"}},
-	{ID: "limited-mode", Text: "while failed over (\"limited mode\")", Figure: "update maintenance and package deployment refused; financial reporting unavailable",
+	{ID: "secondary-capacity", Text: "while failed over, the secondary carries the load (compute provisioned in both regions)", Figure: "acknowledged writes per service minute at least 0.8 of steady state's; median write latency (wall) at most 2 times steady state's plus 10 ms",
+		Checks: []string{"secondary-capacity"}, FigureCheck: "secondary-capacity",
+		Scenarios: []string{"region/region-outage-short"},
+		Controls:  []string{"under-provisioned-secondary"}},
+	{ID: "limited-mode", Text: "while failed over (\"limited mode\")", Figure: "update maintenance and package deployment refused throughout; financial reporting unavailable until a support request restores it in the secondary region alone (the runbook makes the request halfway through the failed-over period: support-request, then reporting-restored)",
 		Checks:    []string{"limited-mode"},
 		Scenarios: []string{"region/region-outage-short", "network/wan-partition-then-outage"},
-		Controls:  []string{"runbook-skips-limited-mode", "aos-ignores-limited-mode"}},
+		Controls:  []string{"runbook-skips-limited-mode", "aos-ignores-limited-mode", "runbook-ignores-reporting-request", "reporting-request-lifts-limited-mode"}},
 	{ID: "restored-after-failback", Text: "after failback, everything restored", Figure: "financial reporting, maintenance and package deployment, and batch answer normally again; no request refused in limited mode; the database out of limited mode at the end",
 		Checks:    []string{"restored-after-failback"},
 		Scenarios: []string{"region/region-outage-short"},
@@ -130,7 +134,7 @@ var scenarios = map[string]func() harness.Scenario{
 		sc.Runbook.SignOff = "refuse"
 		// No failover: nothing fails back, nothing runs in limited mode,
 		// no customer is told of a move.
-		sc.SkipChecks = []string{"customer-notice", "failback-loss", "failback-interruption", "batch-outage", "limited-mode", "restored-after-failback"}
+		sc.SkipChecks = []string{"customer-notice", "failback-loss", "failback-interruption", "batch-outage", "limited-mode", "restored-after-failback", "secondary-capacity"}
 		sc.Spec.LogBackupInterval = 12 * time.Minute
 		return sc
 	},
@@ -211,6 +215,12 @@ var Controls = []Control{
 		Checks: []string{"limited-mode"}, Want: assertions.Fail, Desc: "the runbook leaves limited mode off while failed over"},
 	{Name: "aos-ignores-limited-mode", Base: "region/region-outage-short", Knobs: []string{"aos-ignore-limited-mode=true"},
 		Checks: []string{"limited-mode"}, Want: assertions.Fail, Desc: "every AOS ignores limited mode"},
+	{Name: "runbook-ignores-reporting-request", Base: "region/region-outage-short", Knobs: []string{"ignore-reporting-request=true"},
+		Checks: []string{"limited-mode"}, Want: assertions.Fail, Desc: "the support request to restore financial reporting is recorded and nothing is done"},
+	{Name: "reporting-request-lifts-limited-mode", Base: "region/region-outage-short", Knobs: []string{"reporting-request-lifts-limited-mode=true"},
+		Checks: []string{"limited-mode"}, Want: assertions.Fail, Desc: "the request is carried out by leaving limited mode altogether"},
+	{Name: "under-provisioned-secondary", Base: "region/region-outage-short", Knobs: []string{"secondary-link-latency-ms=200", "retry-budget=10m"},
+		Checks: []string{"secondary-capacity"}, Want: assertions.Fail, Desc: "region b's client link answers 200 wall ms late"},
 	{Name: "runbook-leaves-limited-mode-on", Base: "region/region-outage-short", Knobs: []string{"skip-limited-mode-off=true"},
 		Checks: []string{"restored-after-failback"}, Want: assertions.Fail, Desc: "the failback does not take the environment out of limited mode"},
 	{Name: "failback-without-final-log-backup", Base: "region/region-outage-short", Knobs: []string{"skip-final-log-backup=true"},
