@@ -2,6 +2,7 @@ package topology
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"sort"
@@ -250,3 +251,9 @@ func Up(ctx context.Context, spec Spec, clk *clock.Clock) (Environment, error) {
 	}
 	return d.Up(ctx, spec, clk)
 }
+
+// ErrEngineUnavailable wraps the error of a provider that offers an engine
+// whose software is not on this machine (an image not present locally):
+// the engine is supported, so a conformance run skips it with the reason
+// instead of failing.
+var ErrEngineUnavailable = errors.New("engine not available on this machine")

@@ -247,7 +247,7 @@ func Up(ctx context.Context, spec topology.Spec, clk *clock.Clock) (_ *Env, err 
 	spec.BlobEngine = blobEngineOf(spec)
 	images := ImagesFromEnv()
 	if engineOf(spec) == EngineSQLServer && !ImagePresent(ctx, sqlserverImage) {
-		return nil, fmt.Errorf("containers provider: the SQL Server engine needs the image %s, which is not present locally (docker pull %s)", sqlserverImage, sqlserverImage)
+		return nil, fmt.Errorf("containers provider: the SQL Server engine needs the image %s, which is not present locally (docker pull %s): %w", sqlserverImage, sqlserverImage, topology.ErrEngineUnavailable)
 	}
 	if miss := missing(ctx, images.needed(spec)...); len(miss) > 0 {
 		return nil, fmt.Errorf("containers provider: images missing locally: %s (build them with BCDR_LOCAL_IMAGES=1 scripts/build-images.sh, or choose another engine: --set blob-engine=s3)", strings.Join(miss, ", "))
