@@ -19,6 +19,12 @@ type ReplicationLag struct{}
 // Name is "replication-lag".
 func (ReplicationLag) Name() string { return "replication-lag" }
 
+// The stores replication-lag judges, as its explanations name them.
+const (
+	lagSQL  = "SQL log shipping"
+	lagBlob = "blob replication"
+)
+
 // minLagSamples is the least number of steady-state samples for a verdict.
 const minLagSamples = 3
 
@@ -115,11 +121,12 @@ func (ReplicationLag) Check(in Input) Result {
 			firstOver = &samples[i]
 		}
 	}
-	worst, store := worstSQL, "SQL log shipping"
+	worst, store := worstSQL, lagSQL
 	r.Observed = worstSQL.sql
 	if worstBlob.blob > r.Observed {
-		worst, store, r.Observed = worstBlob, "blob replication", worstBlob.blob
+		worst, store, r.Observed = worstBlob, lagBlob, worstBlob.blob
 	}
+	r.lagStore = store
 	r.Ops = append(r.Ops, worst.op.Index)
 	figures := fmt.Sprintf("SQL lag %s, blob lag %s, over %d samples (%d of SQL, %d of blob) from service %s to %s",
 		peak(clk, worstSQL.op, worstSQL.sql), peak(clk, worstBlob.op, worstBlob.blob),

@@ -269,3 +269,50 @@ func TestRunAttemptIsTheRecordedOne(t *testing.T) {
 		t.Errorf("AttemptTimeout with a provider floor: %s, want 600ms", got)
 	}
 }
+
+// A replication-lag failure on SQL log shipping is banded by the delays of
+// the jobs that carry the backlog (measured by the engine), not by every
+// CPU wait of every process in the window: a 40-minute log backup interval
+// (lag 41 minutes against 15) fails on a machine whose processes waited for
+// a CPU in every tick, as long as the backup, copy and restore themselves
+// were delayed little; a lag a minute over the budget stays too close to
+// call when those jobs were delayed by seconds.
+func TestReplicationLagBandIsTheChainsDelay(t *testing.T) {
+	for _, c := range []struct {
+		lagMin  int
+		chainMS float64
+		want    Verdict
+		says    string
+	}{
+		{41, 900, Fail, "exceeded the RPO budget"},
+		{16, 2000, Unknown, "worst log backup, copy and restore delays (late start plus run) 2s + one copy and one restore interval 600ms"},
+		{20, 300, Fail, "exceeded the RPO budget"},
+	} {
+		b := newBuilder()
+		for m := 1; m <= c.lagMin+5; m++ {
+			b.at(time.Duration(m) * time.Minute)
+			// Every tick of the meter saw a thread wait its whole length.
+			b.event(history.EvMachineWait, map[string]any{"max_ms": 300.0, "period_ms": 300.0})
+			b.event(history.EvLag, map[string]any{"sql_lag_s": float64(60 * min(m, c.lagMin)), "sql_restored": true, "blob_lag_s": 0.0,
+				"sql_chain_wall_ms": c.chainMS, "sql_chain_ticks_s": 120.0})
+		}
+		r := judgeOne(t, Input{History: b.h, Budgets: DefaultBudgets()}, "replication-lag")
+		if r.Verdict != c.want || !strings.Contains(r.Explanation, c.says) {
+			t.Errorf("lag %dm, chain %gms: %s, want %s saying %q: %s", c.lagMin, c.chainMS, r.Verdict, c.want, c.says, r.Explanation)
+		}
+		if strings.Contains(r.Explanation, "CPU waits in the window") {
+			t.Errorf("lag %dm: the SQL chain's band still counts every CPU wait in the window: %s", c.lagMin, r.Explanation)
+		}
+	}
+	// Without the engine's job delays (a history saved before they were
+	// recorded) the band is still the CPU waits in the window.
+	b := newBuilder()
+	for m := 1; m <= 46; m++ {
+		b.at(time.Duration(m) * time.Minute)
+		b.event(history.EvMachineWait, map[string]any{"max_ms": 300.0, "period_ms": 300.0})
+		b.event(history.EvLag, map[string]any{"sql_lag_s": float64(60 * min(m, 41)), "sql_restored": true, "blob_lag_s": 0.0})
+	}
+	if r := judgeOne(t, Input{History: b.h, Budgets: DefaultBudgets()}, "replication-lag"); r.Verdict != Unknown || !strings.Contains(r.Explanation, "CPU waits in the window") {
+		t.Errorf("an old history's lag band: %s: %s", r.Verdict, r.Explanation)
+	}
+}

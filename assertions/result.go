@@ -95,6 +95,8 @@ type Result struct {
 	// (no definite error): each is the wall stretch of one such request.
 	timeouts []span
 	attempt  time.Duration // a client's attempt time-out (wall)
+	// lagStore is the store whose sample replication-lag's figure is.
+	lagStore string
 }
 
 // Window is a stretch of the run in service time, with the history

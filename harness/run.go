@@ -688,6 +688,14 @@ func (s *lagSampler) sample(ctx context.Context) {
 		if w := st.ShipWall(); w > 0 {
 			v["sql_ship_wall_ms"] = ms(w)
 		}
+		if w, svc, ok := st.ChainDelay(); ok {
+			// What the machine could have added to this sample's lag:
+			// the jobs' worst delays, plus the copy and restore ticks
+			// a late chain may miss (assertions.Noise's band for
+			// replication-lag).
+			v["sql_chain_wall_ms"] = ms(w)
+			v["sql_chain_ticks_s"] = svc.Seconds()
+		}
 	}
 	if st, err := s.env.Blob().Status(ctx); err == nil && st.Stale {
 		// The source could not be read: its last figures measure

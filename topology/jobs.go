@@ -23,6 +23,62 @@ type Job struct {
 type JobCosts struct {
 	mu     sync.Mutex
 	recent map[string][]time.Duration
+	// delay is, per job, the worst of its runs' lateness plus wall cost
+	// since the engine started (RunJobs); every its schedule.
+	delay, every map[string]time.Duration
+	// running is, per job now running, the wall instant of its tick: a run
+	// under way delays what it carries by at least the time since.
+	running map[string]time.Time
+}
+
+// Started notes that a scheduled run of job, due at the wall instant due,
+// has begun; NoteDelay ends it.
+func (c *JobCosts) Started(job string, due time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.running == nil {
+		c.running = map[string]time.Time{}
+	}
+	c.running[job] = due
+}
+
+// NoteDelay records one scheduled run's delay: how late it started against
+// its schedule (wall) plus its wall cost. Unlike Note's recent window it
+// keeps the worst since the start, so a check judging a backlog after the
+// fact sees the delay of every run that could have carried it.
+func (c *JobCosts) NoteDelay(job string, every, late, cost time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.delay == nil {
+		c.delay, c.every = map[string]time.Duration{}, map[string]time.Duration{}
+	}
+	c.delay[job] = max(c.delay[job], max(late, 0)+cost)
+	c.every[job] = every
+	delete(c.running, job)
+}
+
+// Delays is, per scheduled job, the worst delay (lateness plus wall cost)
+// of its runs so far, a run under way counted by the time since its tick,
+// and its schedule (service time); nil before any run has ended.
+func (c *JobCosts) Delays() (delay, every map[string]time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.delay) == 0 {
+		return nil, nil
+	}
+	delay, every = make(map[string]time.Duration, len(c.delay)), make(map[string]time.Duration, len(c.every))
+	for k, v := range c.delay {
+		delay[k] = v
+	}
+	for k, due := range c.running {
+		if _, ok := delay[k]; ok {
+			delay[k] = max(delay[k], time.Since(due))
+		}
+	}
+	for k, v := range c.every {
+		every[k] = v
+	}
+	return delay, every
 }
 
 // costWindow is how many recent runs of a job Worst looks at.
@@ -69,8 +125,10 @@ func (c *JobCosts) Time(job string, f func() error) error {
 // RunJobs runs each job on its service-time schedule until ctx ends, timing
 // every run into costs (nil: not timed). A job starts Every after its
 // previous start, or at once when its previous run took longer; the schedule
-// follows the clock's changes of scale. wg (optional) is done when every job
-// has stopped. It returns at once.
+// follows the clock's changes of scale. Each run's lateness against its
+// schedule (a late timer, a previous run that overran) and its wall cost are
+// noted as its delay (JobCosts.NoteDelay). wg (optional) is done when every
+// job has stopped. It returns at once.
 func RunJobs(ctx context.Context, clk *clock.Clock, costs *JobCosts, wg *sync.WaitGroup, jobs ...Job) {
 	// A stable order keeps logs and tests readable.
 	sort.SliceStable(jobs, func(i, j int) bool { return jobs[i].Name < jobs[j].Name })
@@ -85,17 +143,28 @@ func RunJobs(ctx context.Context, clk *clock.Clock, costs *JobCosts, wg *sync.Wa
 			if wg != nil {
 				defer wg.Done()
 			}
-			next := clk.Now() + j.Every
+			// due is the run's tick on the schedule; next is when it may
+			// start (later than due when the previous run overran).
+			due := clk.Now() + j.Every
+			next := due
 			for {
 				if err := clk.SleepUntil(ctx, next); err != nil || ctx.Err() != nil {
 					return
 				}
 				start := time.Now()
+				dueWall := clk.WallAt(due)
+				late := start.Sub(dueWall)
+				if costs != nil {
+					costs.Started(j.Name, dueWall)
+				}
 				_ = j.Run(ctx) // failures are the engine's to count
 				if costs != nil && ctx.Err() == nil {
-					costs.Note(j.Name, time.Since(start))
+					cost := time.Since(start)
+					costs.Note(j.Name, cost)
+					costs.NoteDelay(j.Name, j.Every, late, cost)
 				}
-				next += j.Every
+				due = next + j.Every
+				next = due
 				if now := clk.Now(); next < now {
 					next = now
 				}
@@ -111,3 +180,9 @@ const (
 	JobLogRestore  = "log-restore"
 	JobReplication = "blob-replication"
 )
+
+// Fill sets a shipping status's job figures (JobWall, JobDelay, JobEvery).
+func (c *JobCosts) Fill(st *ShippingStatus) {
+	st.JobWall = c.Worst()
+	st.JobDelay, st.JobEvery = c.Delays()
+}

@@ -249,6 +249,31 @@ type ShippingStatus struct {
 	// (JobLogBackup, JobLogCopy, JobLogRestore): machine work, the same at
 	// any time scale.
 	JobWall map[string]time.Duration `json:"job_wall_ns,omitempty"`
+	// JobDelay is, per job, the worst lateness against its schedule plus
+	// wall cost of its runs so far (wall time); JobEvery its schedule
+	// (service time). Together they bound what the machine added to the
+	// age of a write the secondary lacks (ChainDelay).
+	JobDelay map[string]time.Duration `json:"job_delay_ns,omitempty"`
+	JobEvery map[string]time.Duration `json:"job_every_ns,omitempty"`
+}
+
+// ChainDelay bounds what the machine (late timers, slow or overrunning
+// jobs) added to the age of the oldest write the secondary lacks: that
+// write is carried by one log backup, one copy and one restore, each
+// delayed at most by its job's worst delay, and a copy or restore that
+// starts after its tick waits at most one more of its intervals. It is
+// the sum of the three jobs' worst delays (wall) plus one copy and one
+// restore interval (service time, converted by the caller's clock); ok is
+// false until every job has run once.
+func (s ShippingStatus) ChainDelay() (wall, service time.Duration, ok bool) {
+	for _, j := range []string{JobLogBackup, JobLogCopy, JobLogRestore} {
+		d, has := s.JobDelay[j]
+		if !has {
+			return 0, 0, false
+		}
+		wall += d
+	}
+	return wall, s.JobEvery[JobLogCopy] + s.JobEvery[JobLogRestore], true
 }
 
 // ShipWall is the wall cost of shipping one log backup: the worst recent

@@ -215,9 +215,11 @@ func (p *pair) Status(context.Context) (topology.ShippingStatus, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.observeLocked()
-	return topology.ShippingStatus{Primary: p.primary, Secondary: p.secondary, Shipping: p.shipping,
+	st := topology.ShippingStatus{Primary: p.primary, Secondary: p.secondary, Shipping: p.shipping,
 		Backup: p.backup, Copy: p.copied, Restore: p.restored, PrimaryLast: p.last,
-		BackupErrors: p.backupErr, CopyErrors: p.copyErr, JobWall: p.costs.Worst()}, nil
+		BackupErrors: p.backupErr, CopyErrors: p.copyErr}
+	p.costs.Fill(&st)
+	return st, nil
 }
 
 // BackupLog takes a log backup on the primary into its share.

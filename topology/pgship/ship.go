@@ -354,13 +354,36 @@ func (p *Shipping) RestoreLogs(ctx context.Context) error {
 	if !shipping {
 		return nil
 	}
-	if _, err := moveShare(sec); err != nil {
+	n, err := moveShare(sec)
+	if err != nil {
 		p.logf("pgship: log restore failed: %v", err)
 		return err
+	}
+	if n > 0 && sec.Running() {
+		// The restore is done when the standby has replayed what was
+		// staged: its replay is part of the job's cost, so a standby
+		// starved of CPU shows in the chain's measured delay
+		// (topology.ShippingStatus.ChainDelay), not as unexplained lag.
+		wctx, cancel := context.WithTimeout(jctx, restoreReplayWait)
+		pos, err := p.waitReplayed(wctx, sec, 0)
+		cancel()
+		if err == nil {
+			p.mu.Lock()
+			if p.shipping && p.nodes[p.secondary] == sec {
+				p.advanceRestore(pos)
+			}
+			p.mu.Unlock()
+			return nil
+		}
 	}
 	p.pollRestore(jctx, sec, true)
 	return nil
 }
+
+// restoreReplayWait bounds how long a scheduled restore waits for the
+// standby to replay what it staged (wall time); past it the job ends and
+// the replay goes on by itself.
+const restoreReplayWait = 5 * time.Second
 
 // moveShare moves the complete files of region r's share into its restore
 // staging dir.
@@ -527,7 +550,7 @@ func (p *Shipping) Status(ctx context.Context) (topology.ShippingStatus, error) 
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return topology.ShippingStatus{
+	st := topology.ShippingStatus{
 		Primary:      p.primary,
 		Secondary:    p.secondary,
 		Shipping:     p.shipping,
@@ -537,8 +560,9 @@ func (p *Shipping) Status(ctx context.Context) (topology.ShippingStatus, error) 
 		PrimaryLast:  p.primaryLast,
 		BackupErrors: p.backupErrors,
 		CopyErrors:   p.copyErrors,
-		JobWall:      p.costs.Worst(),
-	}, nil
+	}
+	p.costs.Fill(&st)
+	return st, nil
 }
 
 // Run starts the three jobs on their service-time schedules. They stop when

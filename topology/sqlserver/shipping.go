@@ -495,7 +495,7 @@ func (s *Shipping) Status(ctx context.Context) (topology.ShippingStatus, error) 
 	defer s.mu.Unlock()
 	st := s.status
 	st.Primary, st.Secondary, st.Shipping = s.primary, s.secondary, s.shipping
-	st.JobWall = s.costs.Worst()
+	s.costs.Fill(&st)
 	return st, nil
 }
 

@@ -1,0 +1,68 @@
+package topology
+
+import (
+	"context"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/bcdr-harness/bcdr/clock"
+)
+
+// A run's delay is its lateness against the schedule plus its wall cost: a
+// job whose runs take 30 ms, scheduled every 10 ms of wall time, starts
+// every run about 20 ms late, and its delay is at least the cost. The
+// schedule is kept, and a run under way counts by the time since its tick.
+func TestRunJobsNotesEachRunsDelay(t *testing.T) {
+	clk := clock.New(100) // 1 s of service is 10 ms of wall
+	var costs JobCosts
+	var wg sync.WaitGroup
+	ctx, cancel := context.WithCancel(context.Background())
+	runs := make(chan struct{}, 100)
+	release := make(chan struct{})
+	RunJobs(ctx, clk, &costs, &wg, Job{Name: JobLogCopy, Every: time.Second, Run: func(ctx context.Context) error {
+		runs <- struct{}{}
+		if len(runs) >= 4 {
+			// The fourth run hangs until released: a run under way.
+			select {
+			case <-release:
+			case <-ctx.Done():
+			}
+			return nil
+		}
+		time.Sleep(30 * time.Millisecond)
+		return nil
+	}})
+	defer func() { cancel(); close(release); wg.Wait() }()
+	for len(runs) < 4 {
+		time.Sleep(5 * time.Millisecond)
+	}
+	delay, every := costs.Delays()
+	if every[JobLogCopy] != time.Second {
+		t.Errorf("schedule %s, want 1s", every[JobLogCopy])
+	}
+	// The third run started at least 20 ms late (the second overran its
+	// 10 ms slot by 20 ms) and cost 30 ms.
+	if d := delay[JobLogCopy]; d < 50*time.Millisecond {
+		t.Errorf("worst delay %s, want at least 50ms (20ms late + 30ms run)", d)
+	}
+	before := delay[JobLogCopy]
+	// The hung run keeps growing the delay while it is under way.
+	time.Sleep(before + 50*time.Millisecond)
+	if d, _ := costs.Delays(); d[JobLogCopy] <= before {
+		t.Errorf("a run under way did not count: delay %s, was %s", d[JobLogCopy], before)
+	}
+}
+
+func TestChainDelayNeedsEveryJob(t *testing.T) {
+	st := ShippingStatus{JobDelay: map[string]time.Duration{JobLogBackup: time.Second, JobLogCopy: time.Second}}
+	if _, _, ok := st.ChainDelay(); ok {
+		t.Fatal("a chain without a restore run was measured")
+	}
+	st.JobDelay[JobLogRestore] = 2 * time.Second
+	st.JobEvery = map[string]time.Duration{JobLogCopy: time.Minute, JobLogRestore: 2 * time.Minute}
+	w, svc, ok := st.ChainDelay()
+	if !ok || w != 4*time.Second || svc != 3*time.Minute {
+		t.Errorf("chain %s + %s (%v), want 4s + 3m0s", w, svc, ok)
+	}
+}
