@@ -35,12 +35,37 @@ const (
 	CapLogShareFill Capability = "log-share-fill"
 )
 
-// CleanOptions tells a provider's clean-up (bcdr clean) what to remove.
+// CleanOptions tells a provider's clean-up (bcdr clean) what to remove,
+// and where to say what it did.
 type CleanOptions struct {
-	// RunID limits the clean-up to one run ("" = every bcdr run's).
+	// RunID limits the clean-up to one run ("" = every bcdr run's), where
+	// the provider's resources carry run ids.
 	RunID string
 	// DryRun lists what would be removed and removes nothing.
 	DryRun bool
+	// All removes also what running drills and environments use.
+	All bool
+	// MinAge leaves alone a work directory without an owner record that
+	// is younger than this (a run may be starting there).
+	MinAge time.Duration
+	// Removed is told each thing removed (or, dry, to remove), as it goes.
+	Removed func(what string)
+	// Kept is told each thing left in place, and why.
+	Kept func(what, why string)
+}
+
+// Report tells o's Removed that what was removed (or, dry, would be).
+func (o CleanOptions) Report(what string) {
+	if o.Removed != nil {
+		o.Removed(what)
+	}
+}
+
+// Keep tells o's Kept that what stays, and why.
+func (o CleanOptions) Keep(what, why string) {
+	if o.Kept != nil {
+		o.Kept(what, why)
+	}
 }
 
 // ProviderDef is a provider's one registration: what the rest of the
@@ -77,10 +102,18 @@ type ProviderDef struct {
 	// brings an environment up in well under a second: its conformance
 	// test runs also with -short.
 	Light bool
-	// Clean removes what killed runs of this provider left outside the
-	// harness's own processes and work directories (nil = nothing), and
-	// returns one line per kind of thing removed (or, dry, to remove).
-	Clean func(ctx context.Context, o CleanOptions) ([]string, error)
+	// Sweep removes what killed runs of this provider left on this
+	// machine: its processes whose run is gone, its work directories
+	// whose owner is gone (nil = nothing). bcdr clean runs every
+	// provider's Sweep, then their Clean.
+	Sweep func(ctx context.Context, o CleanOptions) error
+	// SweepHelp says what Sweep removes, as bullet lines ("  - ...") for
+	// bcdr clean --help.
+	SweepHelp string
+	// Clean removes what killed runs of this provider left outside this
+	// machine's processes and work directories (nil = nothing); bcdr
+	// clean runs it unless told --NAME=false.
+	Clean func(ctx context.Context, o CleanOptions) error
 	// CleanHelp says in one line what Clean removes, for bcdr clean --help.
 	CleanHelp string
 }

@@ -129,27 +129,27 @@ func Clean(ctx context.Context, runID string) error {
 
 // cleanUp is the provider's part of bcdr clean (topology.ProviderDef.Clean):
 // Clean, when Docker answers, with a line saying what it removed.
-func cleanUp(ctx context.Context, o topology.CleanOptions) ([]string, error) {
+func cleanUp(ctx context.Context, o topology.CleanOptions) error {
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
 	if DockerAvailable(ctx) != nil {
-		return nil, nil
+		return nil
 	}
 	c, nw, v, err := Leftovers(ctx, o.RunID)
 	line := fmt.Sprintf("%d containers, %d networks, %d volumes labelled %s", c, nw, v, LabelRun)
 	if o.DryRun {
 		if err == nil && c+nw+v > 0 {
-			return []string{line}, nil
+			o.Report(line)
 		}
-		return nil, nil
+		return nil
 	}
 	if err := Clean(ctx, o.RunID); err != nil {
-		return nil, err
+		return err
 	}
 	if c+nw+v > 0 {
-		return []string{line}, nil
+		o.Report(line)
 	}
-	return nil, nil
+	return nil
 }
 
 // Leftovers counts the containers, networks and volumes labelled with the

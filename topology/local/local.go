@@ -56,6 +56,8 @@ func init() {
 		SQLEngines: []string{"postgres"}, BlobEngines: []string{topology.BlobEngineS3},
 		Capabilities: []topology.Capability{topology.CapClientPath, topology.CapLogShareFill},
 		Available:    func(context.Context) error { return pgship.BinDirAvailable("") },
+		Sweep:        sweep,
+		SweepHelp:    sweepHelp(),
 	})
 }
 
