@@ -116,6 +116,13 @@ type ProviderDef struct {
 	Clean func(ctx context.Context, o CleanOptions) error
 	// CleanHelp says in one line what Clean removes, for bcdr clean --help.
 	CleanHelp string
+	// Leftovers lists what runs of this provider left outside this
+	// machine's processes and work directories, by kind (one of
+	// LeftoverKinds), for the leak campaign (cmd/leaks); runID "" = every
+	// bcdr run's (nil = it leaves nothing there).
+	Leftovers func(ctx context.Context, runID string) (map[string][]string, error)
+	// LeftoverKinds are the kinds Leftovers reports, in table order.
+	LeftoverKinds []string
 }
 
 // Offers tells whether the provider declares capability c.
