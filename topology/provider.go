@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os/exec"
 	"slices"
 	"sort"
 	"strings"
@@ -123,6 +124,12 @@ type ProviderDef struct {
 	Leftovers func(ctx context.Context, runID string) (map[string][]string, error)
 	// LeftoverKinds are the kinds Leftovers reports, in table order.
 	LeftoverKinds []string
+	// Describe says which engines (and versions) it runs on this machine,
+	// for the validation report's environment (nil = not said).
+	Describe func() []string
+	// ValidateSets are knob=value settings bcdr validate applies to every
+	// run on this provider, before its own --set.
+	ValidateSets []string
 }
 
 // Offers tells whether the provider declares capability c.
@@ -214,6 +221,57 @@ func Providers() []string {
 		out = append(out, d.Name)
 	}
 	return out
+}
+
+// PerProvider says each registered provider's value of f, for help text:
+// "VALUE NAME, VALUE NAME, ..." in name order, skipping empty values.
+func PerProvider(f func(ProviderDef) string) string {
+	var parts []string
+	for _, d := range ProviderDefs() {
+		if v := f(d); v != "" {
+			parts = append(parts, v+" "+d.Name)
+		}
+	}
+	return strings.Join(parts, ", ")
+}
+
+// ScaleHelp says each provider's time scale, for help text.
+func ScaleHelp() string {
+	return PerProvider(func(d ProviderDef) string { return fmt.Sprint(d.scale()) })
+}
+
+// BlobEngineHelp says each provider's default blob engine, for help text.
+func BlobEngineHelp() string {
+	return PerProvider(func(d ProviderDef) string { return d.blobEngines()[0] })
+}
+
+// BlobEngineProviders lists the providers that run the blob engine.
+func BlobEngineProviders(engine string) []string {
+	var out []string
+	for _, d := range ProviderDefs() {
+		if slices.Contains(d.blobEngines(), engine) {
+			out = append(out, d.Name)
+		}
+	}
+	return out
+}
+
+// CommandVersion is the last word of a program's --version line (name is
+// looked up in PATH unless it is a path), or "(version unknown)".
+func CommandVersion(name string) string {
+	path, err := exec.LookPath(name)
+	if err != nil {
+		path = name
+	}
+	out, err := exec.Command(path, "--version").Output()
+	if err != nil {
+		return "(version unknown)"
+	}
+	line := strings.TrimSpace(strings.SplitN(string(out), "\n", 2)[0])
+	if i := strings.LastIndex(line, " "); i >= 0 {
+		return line[i+1:]
+	}
+	return line
 }
 
 // ProviderScale is the provider's time scale (DefaultTimeScale if it set

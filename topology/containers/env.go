@@ -58,7 +58,10 @@ func init() {
 		Clean:         cleanUp,
 		Leftovers:     leftovers,
 		LeftoverKinds: []string{"containers", "networks", "volumes"},
-		CleanHelp:     "containers, networks and volumes labelled " + LabelRun + " (every run's, or --run-id's), when Docker answers: do not run it while a containers drill is running",
+		Describe: func() []string {
+			return []string{"PostgreSQL or SQL Server and MinIO in Docker (docker " + topology.CommandVersion("docker") + ")"}
+		},
+		CleanHelp: "containers, networks and volumes labelled " + LabelRun + " (every run's, or --run-id's), when Docker answers: do not run it while a containers drill is running",
 	})
 }
 
