@@ -98,11 +98,10 @@ func (SecondaryCapacity) Check(in Input) Result {
 	const name = "secondary-capacity"
 	h := in.History
 	clk := h.Clock()
-	fo, ok := h.FirstEvent(history.EvFailoverDone)
-	if !ok {
-		return unknown(name, "no failover completed, so the secondary region never had to carry the load")
+	fo, to, none := failedOver(h, name, "no failover completed, so the secondary region never had to carry the load")
+	if none != nil {
+		return *none
 	}
-	to := str(fo.Value, "to")
 	// The steady state ends at the first fault (or the failover itself).
 	steadyEnd, ok := h.FirstEvent(history.EvFaultInjected)
 	if !ok || steadyEnd.Index > fo.Index {

@@ -195,4 +195,16 @@ func unknown(name, why string) Result {
 	return Result{Name: name, Verdict: Unknown, Explanation: why}
 }
 
+// failedOver finds the run's first failover-done event and the region it
+// failed over to. When no failover completed it returns, as none, the
+// check's unknown result, saying whyNot: the check had nothing to judge.
+func failedOver(h history.History, name, whyNot string) (fo history.Op, to string, none *Result) {
+	fo, ok := h.FirstEvent(history.EvFailoverDone)
+	if !ok {
+		r := unknown(name, whyNot)
+		return fo, "", &r
+	}
+	return fo, str(fo.Value, "to"), nil
+}
+
 func sortStrings(s []string) { sort.Strings(s) }

@@ -33,11 +33,10 @@ func (LimitedMode) Check(in Input) Result {
 	const name = "limited-mode"
 	h := in.History
 	clk := h.Clock()
-	fo, ok := h.FirstEvent(history.EvFailoverDone)
-	if !ok {
-		return unknown(name, "no failover completed, so limited mode was never required")
+	fo, to, none := failedOver(h, name, "no failover completed, so limited mode was never required")
+	if none != nil {
+		return *none
 	}
-	to := str(fo.Value, "to")
 	fb, failedBack := eventAfter(h, history.EvFailbackDone, fo)
 	r := Result{Name: name, Ops: []int{fo.Index}}
 	if failedBack {
@@ -224,9 +223,9 @@ func (RestoredAfterFailback) Check(in Input) Result {
 	const name = "restored-after-failback"
 	h := in.History
 	clk := h.Clock()
-	fo, ok := h.FirstEvent(history.EvFailoverDone)
-	if !ok {
-		return unknown(name, "no failover completed, so there was nothing to restore")
+	fo, _, none := failedOver(h, name, "no failover completed, so there was nothing to restore")
+	if none != nil {
+		return *none
 	}
 	fb, ok := eventAfter(h, history.EvFailbackDone, fo)
 	if !ok {

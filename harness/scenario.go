@@ -325,7 +325,7 @@ func floatKnob(name, help string, min, max float64, p func(*Scenario) *float64) 
 // scaleKnob is the time scale: a number in 1..MaxTimeScale, or auto (0) for
 // the provider's own.
 func scaleKnob() Knob {
-	k := floatKnob("time-scale", "service seconds per wall second (auto: the provider's, 200 local, 100 containers)", 1, MaxTimeScale,
+	k := floatKnob("time-scale", "service seconds per wall second (auto: the provider's, "+topology.ScaleHelp()+")", 1, MaxTimeScale,
 		func(s *Scenario) *float64 { return &s.Scale })
 	get, set, check := k.get, k.set, k.check
 	k.Range = "auto or " + k.Range
@@ -358,8 +358,9 @@ func scaleKnob() Knob {
 }
 
 func blobEngineKnob() Knob {
-	k := choiceKnob("blob-engine", "what keeps the buckets in sync: minio = MinIO's own bucket replication (containers), "+
-		"s3 = the harness's replicator over any S3 server; auto: the provider's (s3 local, minio containers)",
+	k := choiceKnob("blob-engine", "what keeps the buckets in sync: minio = MinIO's own bucket replication ("+
+		strings.Join(topology.BlobEngineProviders(topology.BlobEngineMinIO), ", ")+"), "+
+		"s3 = the harness's replicator over any S3 server; auto: the provider's ("+topology.BlobEngineHelp()+")",
 		[]string{"auto", topology.BlobEngineMinIO, topology.BlobEngineS3}, func(s *Scenario) *string { return &s.Spec.BlobEngine })
 	get, set := k.get, k.set
 	k.get = func(s *Scenario) string {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os/exec"
 	"slices"
 	"sort"
 	"strings"
@@ -35,12 +36,37 @@ const (
 	CapLogShareFill Capability = "log-share-fill"
 )
 
-// CleanOptions tells a provider's clean-up (bcdr clean) what to remove.
+// CleanOptions tells a provider's clean-up (bcdr clean) what to remove,
+// and where to say what it did.
 type CleanOptions struct {
-	// RunID limits the clean-up to one run ("" = every bcdr run's).
+	// RunID limits the clean-up to one run ("" = every bcdr run's), where
+	// the provider's resources carry run ids.
 	RunID string
 	// DryRun lists what would be removed and removes nothing.
 	DryRun bool
+	// All removes also what running drills and environments use.
+	All bool
+	// MinAge leaves alone a work directory without an owner record that
+	// is younger than this (a run may be starting there).
+	MinAge time.Duration
+	// Removed is told each thing removed (or, dry, to remove), as it goes.
+	Removed func(what string)
+	// Kept is told each thing left in place, and why.
+	Kept func(what, why string)
+}
+
+// Report tells o's Removed that what was removed (or, dry, would be).
+func (o CleanOptions) Report(what string) {
+	if o.Removed != nil {
+		o.Removed(what)
+	}
+}
+
+// Keep tells o's Kept that what stays, and why.
+func (o CleanOptions) Keep(what, why string) {
+	if o.Kept != nil {
+		o.Kept(what, why)
+	}
 }
 
 // ProviderDef is a provider's one registration: what the rest of the
@@ -77,12 +103,33 @@ type ProviderDef struct {
 	// brings an environment up in well under a second: its conformance
 	// test runs also with -short.
 	Light bool
-	// Clean removes what killed runs of this provider left outside the
-	// harness's own processes and work directories (nil = nothing), and
-	// returns one line per kind of thing removed (or, dry, to remove).
-	Clean func(ctx context.Context, o CleanOptions) ([]string, error)
+	// Sweep removes what killed runs of this provider left on this
+	// machine: its processes whose run is gone, its work directories
+	// whose owner is gone (nil = nothing). bcdr clean runs every
+	// provider's Sweep, then their Clean.
+	Sweep func(ctx context.Context, o CleanOptions) error
+	// SweepHelp says what Sweep removes, as bullet lines ("  - ...") for
+	// bcdr clean --help.
+	SweepHelp string
+	// Clean removes what killed runs of this provider left outside this
+	// machine's processes and work directories (nil = nothing); bcdr
+	// clean runs it unless told --NAME=false.
+	Clean func(ctx context.Context, o CleanOptions) error
 	// CleanHelp says in one line what Clean removes, for bcdr clean --help.
 	CleanHelp string
+	// Leftovers lists what runs of this provider left outside this
+	// machine's processes and work directories, by kind (one of
+	// LeftoverKinds), for the leak campaign (cmd/leaks); runID "" = every
+	// bcdr run's (nil = it leaves nothing there).
+	Leftovers func(ctx context.Context, runID string) (map[string][]string, error)
+	// LeftoverKinds are the kinds Leftovers reports, in table order.
+	LeftoverKinds []string
+	// Describe says which engines (and versions) it runs on this machine,
+	// for the validation report's environment (nil = not said).
+	Describe func() []string
+	// ValidateSets are knob=value settings bcdr validate applies to every
+	// run on this provider, before its own --set.
+	ValidateSets []string
 }
 
 // Offers tells whether the provider declares capability c.
@@ -174,6 +221,57 @@ func Providers() []string {
 		out = append(out, d.Name)
 	}
 	return out
+}
+
+// PerProvider says each registered provider's value of f, for help text:
+// "VALUE NAME, VALUE NAME, ..." in name order, skipping empty values.
+func PerProvider(f func(ProviderDef) string) string {
+	var parts []string
+	for _, d := range ProviderDefs() {
+		if v := f(d); v != "" {
+			parts = append(parts, v+" "+d.Name)
+		}
+	}
+	return strings.Join(parts, ", ")
+}
+
+// ScaleHelp says each provider's time scale, for help text.
+func ScaleHelp() string {
+	return PerProvider(func(d ProviderDef) string { return fmt.Sprint(d.scale()) })
+}
+
+// BlobEngineHelp says each provider's default blob engine, for help text.
+func BlobEngineHelp() string {
+	return PerProvider(func(d ProviderDef) string { return d.blobEngines()[0] })
+}
+
+// BlobEngineProviders lists the providers that run the blob engine.
+func BlobEngineProviders(engine string) []string {
+	var out []string
+	for _, d := range ProviderDefs() {
+		if slices.Contains(d.blobEngines(), engine) {
+			out = append(out, d.Name)
+		}
+	}
+	return out
+}
+
+// CommandVersion is the last word of a program's --version line (name is
+// looked up in PATH unless it is a path), or "(version unknown)".
+func CommandVersion(name string) string {
+	path, err := exec.LookPath(name)
+	if err != nil {
+		path = name
+	}
+	out, err := exec.Command(path, "--version").Output()
+	if err != nil {
+		return "(version unknown)"
+	}
+	line := strings.TrimSpace(strings.SplitN(string(out), "\n", 2)[0])
+	if i := strings.LastIndex(line, " "); i >= 0 {
+		return line[i+1:]
+	}
+	return line
 }
 
 // ProviderScale is the provider's time scale (DefaultTimeScale if it set

@@ -28,12 +28,18 @@ type setFlags []string
 func (s *setFlags) String() string     { return strings.Join(*s, ",") }
 func (s *setFlags) Set(v string) error { *s = append(*s, v); return nil }
 
+// defaultProviderHelp names the default provider and says where it runs.
+func defaultProviderHelp() string {
+	d, _ := topology.LookupProvider(topology.DefaultSpec().Provider)
+	return d.Name + ", " + strings.SplitN(d.Help, ":", 2)[0]
+}
+
 func drillUsage(w io.Writer, fs *flag.FlagSet) {
 	fmt.Fprintf(w, `Usage: bcdr drill NAME [--seed N] [--scale S] [--set knob=value ...] [--out DIR]
        bcdr drill --file SCENARIO.yaml|.json [--set knob=value ...] [--out DIR]
 
 Runs a built-in drill (bcdr scenarios lists them) or a scenario file on the
-environment the provider knob selects (default: local processes, no Docker),
+environment the provider knob selects (default: %s),
 prints each check's observed value against its budget, and writes
 DIR/result.json, history.jsonl, evidence.json (what the checks read: bcdr
 check DIR judges the run again from it), junit.xml and report.html.
@@ -45,7 +51,7 @@ environment down, writes what was recorded (verdict unknown) and exits 2; a
 second Ctrl-C exits at once.
 
 Flags:
-`)
+`, defaultProviderHelp())
 	fs.SetOutput(w)
 	fs.PrintDefaults()
 	fmt.Fprintf(w, "\nKnobs (--set name=value; durations are service time, e.g. 15m, 4h; a value outside\nits range is refused before anything starts):\n")
@@ -93,7 +99,7 @@ type scenarioFlags struct {
 func (f *scenarioFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.file, "file", "", "scenario file (YAML or JSON) instead of a built-in NAME")
 	fs.Int64Var(&f.seed, "seed", -1, "seed of every random choice (default: the scenario's)")
-	fs.Float64Var(&f.scale, "scale", 0, "time scale, service seconds per wall second (default: the scenario's, else the provider's: 200 local, 100 containers)")
+	fs.Float64Var(&f.scale, "scale", 0, "time scale, service seconds per wall second (default: the scenario's, else the provider's: "+topology.ScaleHelp()+")")
 	fs.Var(&f.sets, "set", "knob=value, repeatable (see the knob list below)")
 }
 

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"runtime"
 	"runtime/debug"
@@ -21,6 +20,7 @@ import (
 	"github.com/bcdr-harness/bcdr/harness"
 	"github.com/bcdr-harness/bcdr/promises"
 	"github.com/bcdr-harness/bcdr/report"
+	"github.com/bcdr-harness/bcdr/topology"
 )
 
 const validateUsage = `Usage: bcdr validate [--provider P] [--seed N] [--runs K] [--out DIR] [--controls]
@@ -58,7 +58,7 @@ but some could not be told (the report says why), 254 bad arguments, 255 interna
 func cmdValidate(ctx context.Context, args []string, stdout, stderr io.Writer) (int, error) {
 	fs := flag.NewFlagSet("validate", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
-	provider := fs.String("provider", "", "where the environments run: local, containers or fake (default: BCDR_PROVIDER, else local)")
+	provider := fs.String("provider", "", "where the environments run: "+strings.Join(topology.Providers(), ", ")+" (default: BCDR_PROVIDER, else "+topology.DefaultSpec().Provider+")")
 	seed := fs.Int64("seed", 1, "first seed")
 	runs := fs.Int("runs", 1, "runs of each scenario, seeds N, N+1, ...")
 	out := fs.String("out", "", "output folder (default runs/validate-TIME)")
@@ -88,7 +88,7 @@ func cmdValidate(ctx context.Context, args []string, stdout, stderr io.Writer) (
 	}
 	if *provider == "" {
 		if *provider = os.Getenv("BCDR_PROVIDER"); *provider == "" {
-			*provider = "local"
+			*provider = topology.DefaultSpec().Provider
 		}
 	}
 	specs, err := selectPromises(only)
@@ -266,11 +266,10 @@ func (v validation) shape(sc *harness.Scenario, seed int64) error {
 	if err := sc.Set("provider", v.provider); err != nil {
 		return err
 	}
-	if v.provider == "fake" {
-		// The fake fails back in tens of milliseconds: batch probes every
-		// 10 service seconds are what let batch-outage see inside it (as
-		// harness TestFakeRegionOutageDrillPasses does); --set overrides.
-		if err := sc.Set("probe-every", "10s"); err != nil {
+	// The provider's own settings for a validation (the fake's batch
+	// probes); --set overrides.
+	if d, ok := topology.LookupProvider(v.provider); ok {
+		if err := sc.SetAll(d.ValidateSets); err != nil {
 			return err
 		}
 	}
@@ -361,36 +360,10 @@ func environment(provider string) report.Environment {
 			}
 		}
 	}
-	switch provider {
-	case "fake":
-		env.Engines = []string{"in-memory SQL and blob stores (the fake provider: no database engine)"}
-	case "local":
-		env.Engines = []string{"PostgreSQL " + commandVersion("postgres"), "in-process S3 servers with the harness's replicator"}
-	case "containers":
-		env.Engines = []string{"PostgreSQL or SQL Server and MinIO in Docker (docker " + commandVersion("docker") + ")"}
+	if d, ok := topology.LookupProvider(provider); ok && d.Describe != nil {
+		env.Engines = d.Describe()
 	}
 	return env
-}
-
-// commandVersion is a program's --version line, or "version unknown".
-func commandVersion(name string) string {
-	path, err := exec.LookPath(name)
-	if err != nil && name == "postgres" {
-		if out, err := exec.Command("pg_config", "--bindir").Output(); err == nil {
-			path = filepath.Join(strings.TrimSpace(string(out)), name)
-		} else {
-			path = "/usr/lib/postgresql/15/bin/postgres"
-		}
-	}
-	out, err := exec.Command(path, "--version").Output()
-	if err != nil {
-		return "(version unknown)"
-	}
-	line := strings.TrimSpace(strings.SplitN(string(out), "\n", 2)[0])
-	if i := strings.LastIndex(line, " "); i >= 0 {
-		return line[i+1:]
-	}
-	return line
 }
 
 func printValidation(w io.Writer, v report.Validation, dir string) {

@@ -1,5 +1,5 @@
-// Command bench measures the harness's own figures on the embedded default
-// (the local provider: PostgreSQL processes, no Docker) and prints one
+// Command bench measures the harness's own figures on the default provider
+// (embedded: PostgreSQL processes, no Docker) and prints one
 // table: for each figure the median, min and max over several runs, and
 // the figure next to its target, met or not (judged on the median).
 //
@@ -28,7 +28,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"runtime"
@@ -36,8 +35,9 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/bcdr-harness/bcdr/cmd/internal/bcdrbin"
 	"github.com/bcdr-harness/bcdr/harness"
-	_ "github.com/bcdr-harness/bcdr/topology/local" // the embedded provider; re-executed as the AOS stub
+	_ "github.com/bcdr-harness/bcdr/topology/providers" // every provider; the default one re-executed as the AOS stub
 )
 
 // figures is the table in the order it is printed.
@@ -94,7 +94,7 @@ func main() {
 	flag.BoolVar(&o.suites, "suites", false, "also time go test -count=1 ./suites/... (10-20 minutes)")
 	flag.IntVar(&o.suitesRuns, "suites-runs", 1, "times to run the suites with -suites")
 	flag.StringVar(&o.out, "out", "runs/bench", "where the drills' folders and logs go")
-	flag.StringVar(&o.bin, "bcdr", "", "the bcdr binary (default: build ./cmd/bcdr into the output folder)")
+	flag.StringVar(&o.bin, "bcdr", "", bcdrbin.FlagHelp)
 	flag.Parse()
 	if o.runs < 1 {
 		fmt.Fprintln(os.Stderr, "bench: -runs must be at least 1")
@@ -113,13 +113,9 @@ func run(ctx context.Context, o options, stdout, log io.Writer) (int, error) {
 	if err := os.MkdirAll(o.out, 0o755); err != nil {
 		return 1, err
 	}
-	if o.bin == "" {
-		o.bin = filepath.Join(o.out, "bcdr")
-		b := exec.CommandContext(ctx, "go", "build", "-o", o.bin, "./cmd/bcdr")
-		b.Stdout, b.Stderr = log, log
-		if err := b.Run(); err != nil {
-			return 1, fmt.Errorf("build bcdr: %w", err)
-		}
+	var err error
+	if o.bin, err = bcdrbin.Build(ctx, o.bin, o.out, log); err != nil {
+		return 1, err
 	}
 	sc := harness.DefaultScenario()
 	h := header{Runs: o.runs, Cores: runtime.NumCPU(), Provider: sc.Spec.Provider, Scale: sc.TimeScale(),

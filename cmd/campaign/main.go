@@ -27,6 +27,10 @@ import (
 	"syscall"
 	"text/tabwriter"
 	"time"
+
+	"github.com/bcdr-harness/bcdr/cmd/internal/bcdrbin"
+	"github.com/bcdr-harness/bcdr/topology"
+	_ "github.com/bcdr-harness/bcdr/topology/providers" // every provider (-provider NAME)
 )
 
 // control is a negative control: a defect, and the checks one of which
@@ -69,25 +73,24 @@ func main() {
 	runs := flag.Int("runs", 10, "region drills per condition (idle, loaded)")
 	nControls := flag.Int("controls", 10, "runs of each negative control (under load)")
 	load := flag.Int("load", 2, "CPU-bound processes beside the loaded runs")
-	provider := flag.String("provider", "local", "provider: local or containers")
+	provider := flag.String("provider", topology.DefaultSpec().Provider, "provider: "+strings.Join(topology.Providers(), ", "))
 	out := flag.String("out", "runs/campaign", "where the runs' folders go")
-	bin := flag.String("bcdr", "", "the bcdr binary (default: build ./cmd/bcdr into the output folder)")
+	bin := flag.String("bcdr", "", bcdrbin.FlagHelp)
 	skipIdle := flag.Bool("skip-idle", false, "skip the idle condition")
 	skipLoaded := flag.Bool("skip-loaded", false, "skip the loaded conditions (the drill and the controls beside busy loops)")
 	flag.Parse()
+	if _, ok := topology.LookupProvider(*provider); !ok {
+		fatal(fmt.Errorf("unknown provider %q (have %s)", *provider, strings.Join(topology.Providers(), ", ")))
+	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := os.MkdirAll(*out, 0o755); err != nil {
 		fatal(err)
 	}
-	if *bin == "" {
-		*bin = filepath.Join(*out, "bcdr")
-		b := exec.CommandContext(ctx, "go", "build", "-o", *bin, "./cmd/bcdr")
-		b.Stdout, b.Stderr = os.Stderr, os.Stderr
-		if err := b.Run(); err != nil {
-			fatal(fmt.Errorf("build bcdr: %w", err))
-		}
+	var err error
+	if *bin, err = bcdrbin.Build(ctx, *bin, *out, os.Stderr); err != nil {
+		fatal(err)
 	}
 	drill := func(label string, seed int, set []string) (result, error) {
 		dir := filepath.Join(*out, fmt.Sprintf("%s-%d", slug(label), seed))

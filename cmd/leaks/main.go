@@ -33,6 +33,10 @@ import (
 	"syscall"
 	"text/tabwriter"
 	"time"
+
+	"github.com/bcdr-harness/bcdr/cmd/internal/bcdrbin"
+	"github.com/bcdr-harness/bcdr/topology"
+	_ "github.com/bcdr-harness/bcdr/topology/providers" // every provider (-provider NAME)
 )
 
 // Exit codes of bcdr.
@@ -57,13 +61,18 @@ func main() {
 	nSig := flag.Int("sigint", 5, "drills interrupted by SIGINT at a random moment")
 	nDead := flag.Int("deadline", 5, "drills ended by a random --timeout")
 	nPanic := flag.Int("panic", 2, "drills ended by a deliberate panic (BCDR_TEST_PANIC_AT, test only)")
-	provider := flag.String("provider", "local", "provider: local or containers")
+	provider := flag.String("provider", topology.DefaultSpec().Provider, "provider: "+strings.Join(topology.Providers(), ", "))
 	scenario := flag.String("scenario", "region-outage", "the drill")
 	within := flag.Duration("within", 40*time.Second, "random moments (interrupt, deadline, panic) fall within this wall time of the start")
 	seed := flag.Uint64("seed", 1, "seed of the modes' order and moments")
 	out := flag.String("out", "runs/leaks", "where the runs' folders, the binary and the temp dir go")
-	bin := flag.String("bcdr", "", "the bcdr binary (default: build ./cmd/bcdr into the output folder)")
+	bin := flag.String("bcdr", "", bcdrbin.FlagHelp)
 	flag.Parse()
+	def, ok := topology.LookupProvider(*provider)
+	if !ok {
+		fatal(fmt.Errorf("unknown provider %q (have %s)", *provider, strings.Join(topology.Providers(), ", ")))
+	}
+	setKinds(def.LeftoverKinds)
 	if *nSig+*nDead+*nPanic > *runs {
 		*nSig, *nDead, *nPanic = scale(*runs, *nSig, *nDead, *nPanic)
 	}
@@ -78,22 +87,14 @@ func main() {
 	if err := os.MkdirAll(tmp, 0o755); err != nil {
 		fatal(err)
 	}
-	if *bin == "" {
-		*bin = filepath.Join(abs, "bcdr")
-		b := exec.CommandContext(ctx, "go", "build", "-o", *bin, "./cmd/bcdr")
-		b.Stdout, b.Stderr = os.Stderr, os.Stderr
-		if err := b.Run(); err != nil {
-			fatal(fmt.Errorf("build bcdr: %w", err))
-		}
-	}
-	if *bin, err = filepath.Abs(*bin); err != nil {
+	if *bin, err = bcdrbin.Build(ctx, *bin, abs, os.Stderr); err != nil {
 		fatal(err)
 	}
 	shm := map[string]bool{}
 	for k := range sharedMemory() {
 		shm[k] = true
 	}
-	scope := scope{bin: *bin, tmp: tmp, docker: *provider == "containers", shmBefore: shm}
+	scope := scope{bin: *bin, tmp: tmp, provider: def.Leftovers, runKinds: def.LeftoverKinds, shmBefore: shm}
 
 	rng := rand.New(rand.NewPCG(*seed, 13))
 	modes := make([]string, *runs)
@@ -182,10 +183,18 @@ func main() {
 	}
 
 	before := scope.find(true)
-	cl := exec.Command(*bin, "clean", "--state", filepath.Join(abs, "state"), "--min-age", "0s", "--containers=false")
+	// This machine first (no provider's own clean-up), then each run's
+	// resources of the provider by its run id.
+	cleanArgs := []string{"clean", "--state", filepath.Join(abs, "state"), "--min-age", "0s"}
+	for _, d := range topology.ProviderDefs() {
+		if d.Clean != nil {
+			cleanArgs = append(cleanArgs, "--"+d.Name+"=false")
+		}
+	}
+	cl := exec.Command(*bin, cleanArgs...)
 	cl.Env = append(os.Environ(), "TMPDIR="+tmp)
 	cleanOut, _ := cl.CombinedOutput()
-	if scope.docker {
+	if def.Clean != nil {
 		for _, id := range scope.runIDs {
 			c := exec.Command(*bin, "clean", "--run-id", id)
 			c.Env = cl.Env

@@ -1,17 +1,25 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
 )
 
-// What the campaign looks for.
-var kinds = []string{"processes", "listening ports", "SysV shared memory", "POSIX shared memory", "containers", "networks", "volumes", "work dirs"}
+// What the campaign looks for: on this machine, and what the provider
+// lists of its own (topology.ProviderDef.LeftoverKinds), before the work
+// dirs (setKinds).
+var kinds = []string{"processes", "listening ports", "SysV shared memory", "POSIX shared memory", "work dirs"}
+
+// setKinds adds the provider's own kinds of leftovers to kinds.
+func setKinds(provider []string) {
+	n := len(kinds)
+	kinds = append(append(kinds[:n-1:n-1], provider...), kinds[n-1])
+}
 
 // leftovers lists what was found, by kind.
 type leftovers map[string][]string
@@ -40,8 +48,11 @@ func (l leftovers) summary() string {
 // scope is what belongs to the campaign: its binary, its temp dir, its
 // runs' ids, and the shared memory that existed before it started.
 type scope struct {
-	bin, tmp  string
-	docker    bool
+	bin, tmp string
+	// provider lists what the provider's runs left outside this machine's
+	// processes and work dirs (nil = nothing there).
+	provider  func(ctx context.Context, runID string) (map[string][]string, error)
+	runKinds  []string
 	runIDs    []string
 	shmBefore map[string]bool
 }
@@ -75,12 +86,16 @@ func (s *scope) find(full bool) leftovers {
 			l["POSIX shared memory"] = append(l["POSIX shared memory"], name)
 		}
 	}
-	if s.docker {
+	if s.provider != nil {
 		for _, id := range s.runIDs {
-			f := "label=bcdr.run=" + id
-			l["containers"] = append(l["containers"], dockerIDs("ps", "-aq", "--filter", f)...)
-			l["networks"] = append(l["networks"], dockerIDs("network", "ls", "-q", "--filter", f)...)
-			l["volumes"] = append(l["volumes"], dockerIDs("volume", "ls", "-q", "--filter", f)...)
+			got, err := s.provider(context.Background(), id)
+			if err != nil {
+				// Not looked at is not nothing: counted as left.
+				l[s.runKinds[0]] = append(l[s.runKinds[0]], "list what run "+id+" left: "+err.Error())
+			}
+			for k, v := range got {
+				l[k] = append(l[k], v...)
+			}
 		}
 	}
 	return l
@@ -191,13 +206,4 @@ func mappedShm() map[string]bool {
 		}
 	}
 	return out
-}
-
-// dockerIDs runs a docker listing (read-only) and returns its lines.
-func dockerIDs(args ...string) []string {
-	b, err := exec.Command("docker", args...).Output()
-	if err != nil {
-		return []string{"docker " + strings.Join(args, " ") + ": " + err.Error()}
-	}
-	return strings.Fields(string(b))
 }

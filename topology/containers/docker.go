@@ -129,35 +129,43 @@ func Clean(ctx context.Context, runID string) error {
 
 // cleanUp is the provider's part of bcdr clean (topology.ProviderDef.Clean):
 // Clean, when Docker answers, with a line saying what it removed.
-func cleanUp(ctx context.Context, o topology.CleanOptions) ([]string, error) {
+func cleanUp(ctx context.Context, o topology.CleanOptions) error {
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
 	if DockerAvailable(ctx) != nil {
-		return nil, nil
+		return nil
 	}
 	c, nw, v, err := Leftovers(ctx, o.RunID)
 	line := fmt.Sprintf("%d containers, %d networks, %d volumes labelled %s", c, nw, v, LabelRun)
 	if o.DryRun {
 		if err == nil && c+nw+v > 0 {
-			return []string{line}, nil
+			o.Report(line)
 		}
-		return nil, nil
+		return nil
 	}
 	if err := Clean(ctx, o.RunID); err != nil {
-		return nil, err
+		return err
 	}
 	if c+nw+v > 0 {
-		return []string{line}, nil
+		o.Report(line)
 	}
-	return nil, nil
+	return nil
 }
 
 // Leftovers counts the containers, networks and volumes labelled with the
 // run id ("" = any bcdr run): what Clean would remove.
 func Leftovers(ctx context.Context, runID string) (containers, networks, volumes int, err error) {
+	l, err := leftovers(ctx, runID)
+	return len(l["containers"]), len(l["networks"]), len(l["volumes"]), err
+}
+
+// leftovers lists the containers and networks (by short id) and volumes (by
+// name) labelled with the run id ("" = any bcdr run), by kind
+// (topology.ProviderDef.Leftovers).
+func leftovers(ctx context.Context, runID string) (map[string][]string, error) {
 	cli, err := docker(ctx)
 	if err != nil {
-		return 0, 0, 0, err
+		return nil, err
 	}
 	f := make(client.Filters)
 	if runID == "" {
@@ -165,19 +173,29 @@ func Leftovers(ctx context.Context, runID string) (containers, networks, volumes
 	} else {
 		f.Add("label", LabelRun+"="+runID)
 	}
+	l := map[string][]string{}
 	cs, err := cli.ContainerList(ctx, client.ContainerListOptions{All: true, Filters: f})
 	if err != nil {
-		return 0, 0, 0, err
+		return nil, err
+	}
+	for _, c := range cs.Items {
+		l["containers"] = append(l["containers"], shortID(c.ID))
 	}
 	ns, err := cli.NetworkList(ctx, client.NetworkListOptions{Filters: f})
 	if err != nil {
-		return 0, 0, 0, err
+		return nil, err
+	}
+	for _, n := range ns.Items {
+		l["networks"] = append(l["networks"], shortID(n.ID))
 	}
 	vs, err := cli.VolumeList(ctx, client.VolumeListOptions{Filters: f})
 	if err != nil {
-		return 0, 0, 0, err
+		return nil, err
 	}
-	return len(cs.Items), len(ns.Items), len(vs.Items), nil
+	for _, v := range vs.Items {
+		l["volumes"] = append(l["volumes"], v.Name)
+	}
+	return l, nil
 }
 
 func isNotFound(err error) bool {

@@ -53,10 +53,15 @@ func init() {
 		BlobEngines: []string{topology.BlobEngineMinIO, topology.BlobEngineS3},
 		// The PostgreSQL and SQL Server engines cannot fill their log
 		// share: log-share-full is refused here.
-		Capabilities: []topology.Capability{topology.CapClientPath},
-		Available:    available,
-		Clean:        cleanUp,
-		CleanHelp:    "containers, networks and volumes labelled " + LabelRun + " (every run's, or --run-id's), when Docker answers: do not run it while a containers drill is running",
+		Capabilities:  []topology.Capability{topology.CapClientPath},
+		Available:     available,
+		Clean:         cleanUp,
+		Leftovers:     leftovers,
+		LeftoverKinds: []string{"containers", "networks", "volumes"},
+		Describe: func() []string {
+			return []string{"PostgreSQL or SQL Server and MinIO in Docker (docker " + topology.CommandVersion("docker") + ")"}
+		},
+		CleanHelp: "containers, networks and volumes labelled " + LabelRun + " (every run's, or --run-id's), when Docker answers: do not run it while a containers drill is running",
 	})
 }
 

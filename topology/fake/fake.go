@@ -47,6 +47,13 @@ func init() {
 		SQLEngines: []string{"postgres"}, BlobEngines: []string{topology.BlobEngineS3},
 		Capabilities: []topology.Capability{topology.CapClientPath, topology.CapLogShareFill},
 		Available:    func(context.Context) error { return nil },
+		Describe: func() []string {
+			return []string{"in-memory SQL and blob stores (the fake provider: no database engine)"}
+		},
+		// The fake fails back in tens of milliseconds: batch probes every
+		// 10 service seconds are what let batch-outage see inside it (as
+		// harness TestFakeRegionOutageDrillPasses does).
+		ValidateSets: []string{"probe-every=10s"},
 		Light:        true,
 	})
 }

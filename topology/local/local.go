@@ -16,7 +16,9 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -56,6 +58,11 @@ func init() {
 		SQLEngines: []string{"postgres"}, BlobEngines: []string{topology.BlobEngineS3},
 		Capabilities: []topology.Capability{topology.CapClientPath, topology.CapLogShareFill},
 		Available:    func(context.Context) error { return pgship.BinDirAvailable("") },
+		Sweep:        sweep,
+		SweepHelp:    sweepHelp(),
+		Describe: func() []string {
+			return []string{"PostgreSQL " + topology.CommandVersion(postgresPath()), "in-process S3 servers with the harness's replicator"}
+		},
 	})
 }
 
@@ -476,3 +483,15 @@ func (in *Instance) Targets() []topology.Target {
 
 // Pid is the process id, for tests that look for leftovers.
 func (in *Instance) Pid() int { return in.p.Pid() }
+
+// postgresPath is the postgres binary: in PATH, else in pg_config's bin
+// directory, else PostgreSQL 15's.
+func postgresPath() string {
+	if path, err := exec.LookPath("postgres"); err == nil {
+		return path
+	}
+	if out, err := exec.Command("pg_config", "--bindir").Output(); err == nil {
+		return filepath.Join(strings.TrimSpace(string(out)), "postgres")
+	}
+	return "/usr/lib/postgresql/15/bin/postgres"
+}
