@@ -940,8 +940,8 @@ func TestCustomerNotice(t *testing.T) {
 
 	d = newDrill()
 	d.notice = "none"
-	r = check(t, CustomerNotice{}, d.input(time.Minute), Fail, "no failover notice was posted before the traffic switch to region b at service 48m0s",
-		"no failback notice was posted before the traffic switch to region a at service 1h4m0s")
+	r = check(t, CustomerNotice{}, d.input(time.Minute), Fail, "no failover notice reached customers before the traffic switch to region b at service 48m0s",
+		"no failback notice reached customers before the traffic switch to region a at service 1h4m0s")
 	if r.Violations != 2 {
 		t.Errorf("violations %d, want 2 (both directions)", r.Violations)
 	}
@@ -951,6 +951,32 @@ func TestCustomerNotice(t *testing.T) {
 	d = newDrill()
 	d.notice = "late"
 	check(t, CustomerNotice{}, d.input(time.Minute), Fail, "the failover notice came at service 48m0s, 0s after the traffic switch", "the failback notice came")
+}
+
+// In a run with a notification sink only the sink's records count: a
+// customer-notified event the sink did not record (no received_by) is
+// no notice a customer got.
+func TestCustomerNoticeCountsOnlyTheSinksRecords(t *testing.T) {
+	in := newDrill().input(time.Minute)
+	ops := append([]history.Op(nil), in.History.Ops...)
+	last := ops[len(ops)-1]
+	ops = append(ops, history.Op{Index: len(ops), Process: -1, Type: history.Info, Kind: history.Event, Key: history.EvNotificationSink,
+		Wall: last.Wall, Service: last.Service, Value: map[string]any{"url": "http://127.0.0.1:1/notices"}})
+	in.History.Ops = ops
+	r := check(t, CustomerNotice{}, in, Fail, "no failover notice reached customers", "no failback notice reached customers")
+	if r.Violations != 2 {
+		t.Errorf("violations %d, want 2", r.Violations)
+	}
+	for i, op := range ops {
+		if op.Key == history.EvCustomerNotified {
+			v := map[string]any{"received_by": SinkReceivedBy}
+			for k, x := range op.Value {
+				v[k] = x
+			}
+			ops[i].Value = v
+		}
+	}
+	check(t, CustomerNotice{}, in, Pass, "failover notice at service 47m0s", "failback notice at service 1h2m0s")
 }
 
 func TestCustomerNoticeWithoutSwitchEvents(t *testing.T) {

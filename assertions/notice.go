@@ -11,13 +11,16 @@ import (
 
 // CustomerNotice checks the BCDR article's promise that customers are
 // notified when their environment fails over and when it fails back: a
-// customer-notified event of the right direction must precede each traffic
-// switch (the front door sending traffic to the promoted region, then back
+// notice of the right direction received by the notification sink (its
+// customer-notified event, recorded by the sink as it arrived, never by
+// the runbook) must precede each traffic switch (the front door sending traffic to the promoted region, then back
 // to the region failed back to), and the failover's notice must name the
 // expected loss when the runbook judged the failover possibly lossy (it
 // asked for sign-off). The switch is the runbook's front-door-switched
 // event; a history recorded before that event existed is read by
-// failover-done and failback-done, which follow the switch at once.
+// failover-done and failback-done, which follow the switch at once; one
+// recorded before the sink (no notification-sink event) by the
+// customer-notified events of the runbook's in-process recorder.
 type CustomerNotice struct{}
 
 // Name is "customer-notice".
@@ -70,9 +73,10 @@ func (CustomerNotice) Check(in Input) Result {
 	if req, ok := h.FirstEvent(history.EvSignOffRequested); ok && req.Index < start.Index {
 		asked = &req
 	}
+	received := receivedNotices(h)
 	var problems, kept []string
 	for _, m := range moves {
-		notice, found, late := noticeBefore(h, m)
+		notice, found, late := noticeBefore(received, m)
 		switch {
 		case found:
 			r.Ops = append(r.Ops, notice.Index)
@@ -100,7 +104,7 @@ func (CustomerNotice) Check(in Input) Result {
 				r.Ops = append(r.Ops, f.Index)
 				why = fmt.Sprintf(" (the notification sink refused it at service %s: %s)", clock.Round(f.Service), shorten(str(f.Value, "error"), 90))
 			}
-			problems = append(problems, fmt.Sprintf("no %s notice was posted before the traffic switch to region %s at service %s%s",
+			problems = append(problems, fmt.Sprintf("no %s notice reached customers before the traffic switch to region %s at service %s%s",
 				m.direction, str(m.sw.Value, "region"), clock.Round(m.sw.Service), why))
 		}
 	}
@@ -150,10 +154,31 @@ func switchTo(h history.History, from history.Op, direction, to, fallback string
 	return op, ok
 }
 
+// receivedNotices are the notices customers received: the sink's records
+// when the run had a notification sink (received_by), else (a history
+// recorded before the sink) every customer-notified event.
+func receivedNotices(h history.History) []history.Op {
+	all := h.Events(history.EvCustomerNotified)
+	if _, ok := h.FirstEvent(history.EvNotificationSink); !ok {
+		return all
+	}
+	var out []history.Op
+	for _, op := range all {
+		if str(op.Value, "received_by") == SinkReceivedBy {
+			out = append(out, op)
+		}
+	}
+	return out
+}
+
+// SinkReceivedBy marks the notification sink's records of what it
+// received (their received_by).
+const SinkReceivedBy = "notification-sink"
+
 // noticeBefore finds the newest notice of the move's direction between its
 // start and its switch, or else the first one after the switch (late).
-func noticeBefore(h history.History, m noticeFor) (notice history.Op, found bool, late *history.Op) {
-	for _, op := range h.Events(history.EvCustomerNotified) {
+func noticeBefore(received []history.Op, m noticeFor) (notice history.Op, found bool, late *history.Op) {
+	for _, op := range received {
 		if str(op.Value, "direction") != m.direction || op.Index <= m.after.Index {
 			continue
 		}
@@ -170,9 +195,12 @@ func noticeBefore(h history.History, m noticeFor) (notice history.Op, found bool
 }
 
 // failedNotice is a notice of the move's direction the sink refused before
-// the switch.
+// the switch (a webhook's failure is not the customers' notice).
 func failedNotice(h history.History, m noticeFor) (history.Op, bool) {
 	for _, op := range h.Events(history.EvCustomerNoticeFailed) {
+		if str(op.Value, "target") == "webhook" {
+			continue
+		}
 		if str(op.Value, "direction") == m.direction && op.Index > m.after.Index && op.Index < m.sw.Index {
 			return op, true
 		}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/bcdr-harness/bcdr/assertions"
 	"github.com/bcdr-harness/bcdr/harness"
+	"github.com/bcdr-harness/bcdr/history"
 	"github.com/bcdr-harness/bcdr/topology/fake"
 )
 
@@ -111,5 +112,28 @@ func TestFakeIgnoredReportingRequestFailsLimitedMode(t *testing.T) {
 	t.Logf("limited-mode %s: %s", r.Verdict, r.Explanation)
 	if r.Verdict != assertions.Fail || r.Violations == 0 || !strings.Contains(r.Explanation, "after the support request to restore reporting") {
 		t.Fatalf("limited-mode %s with %d violations, want fail naming the reports refused after the request: %s", r.Verdict, r.Violations, r.Explanation)
+	}
+}
+
+// TestFakeNotificationSinkDownFailsCustomerNotice is the negative control
+// of customer-notice through the real notification path on the fake
+// provider: the sink answers 503 to every notice (notification-sink-down),
+// so the runbook's posts are not delivered and no notice is received
+// before either switch.
+func TestFakeNotificationSinkDownFailsCustomerNotice(t *testing.T) {
+	out := fakeDrill(t, "region-outage", "probe-every=10s", "notification-sink-down=true")
+	r, ok := out.Check("customer-notice")
+	if !ok {
+		t.Fatalf("no customer-notice check; checks: %v", verdicts(out))
+	}
+	t.Logf("customer-notice %s: %s", r.Verdict, r.Explanation)
+	if r.Verdict != assertions.Fail || r.Violations != 2 || !strings.Contains(r.Explanation, "HTTP 503") {
+		t.Fatalf("customer-notice %s with %d violations, want fail with 2 naming the sink's 503: %s", r.Verdict, r.Violations, r.Explanation)
+	}
+	if n := out.History.Events(history.EvCustomerNotified); len(n) != 0 {
+		t.Errorf("notices received from a sink that answers 503: %v", n)
+	}
+	if v := verdicts(out); v["rpo"] != assertions.Pass || v["failback-loss"] != assertions.Pass {
+		t.Errorf("the defect reached beyond the notices: %v", v)
 	}
 }

@@ -291,6 +291,15 @@ func Run(ctx context.Context, sc Scenario, opt Options) (out *Outcome, err error
 		return out, err
 	}
 
+	// The customers' notification sink, on loopback, for as long as the
+	// runbook may post to it; it records what it receives.
+	sink, err := startNotices(rec, sc.NotificationSinkDown, sc.NotifyURL)
+	if err != nil {
+		finish(err.Error())
+		return out, err
+	}
+	defer sink.Close()
+
 	runCtx, stopRun := context.WithCancel(ctx)
 	defer stopRun()
 	RecordHealth(runCtx, rec, env, "before")
@@ -309,6 +318,7 @@ func Run(ctx context.Context, sc Scenario, opt Options) (out *Outcome, err error
 
 	var afterFailover *topology.Snapshot
 	rb := NewRunbook(sc.Runbook, env, rec)
+	sink.Use(rb, sc.NotifyURL)
 	rb.OnFailedOver = func(ctx context.Context, promoted topology.RegionName) {
 		s, err := env.Snapshot(ctx, promoted)
 		if err != nil {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"sync"
@@ -32,8 +33,12 @@ type Runbook struct {
 	// harness to take its snapshot of the promoted region.
 	OnFailedOver func(ctx context.Context, promoted topology.RegionName)
 	// Notifier is the sink the runbook posts its customer notices to
-	// before it moves their traffic (NewRunbook: a RecordingNotifier).
+	// before it moves their traffic (Run: an HTTPNotifier to the run's
+	// NotificationSink; nil: every notice fails). Webhook, when set, is
+	// posted to as well (the notify-url setting); only the sink's records
+	// are judged.
 	Notifier Notifier
+	Webhook  Notifier
 
 	mu         sync.Mutex
 	primary    topology.RegionName
@@ -50,7 +55,7 @@ type Runbook struct {
 
 // NewRunbook prepares the runbook; Run starts it.
 func NewRunbook(cfg RunbookConfig, env topology.Environment, rec *history.Recorder) *Runbook {
-	return &Runbook{cfg: cfg, env: env, rec: rec, primary: topology.RegionA, Notifier: RecordingNotifier{Rec: rec},
+	return &Runbook{cfg: cfg, env: env, rec: rec, primary: topology.RegionA,
 		http: &http.Client{Timeout: time.Second}, done: make(chan struct{}), over: make(chan struct{})}
 }
 
@@ -90,40 +95,34 @@ func (n Notice) Message() string {
 	return fmt.Sprintf("Your environment is failing over from region %s to region %s after a region outage; no data loss is expected; the environment runs in limited mode until failback.", n.From, n.To)
 }
 
-// Notifier is the sink the runbook posts customer notices to.
+// Notifier is where the runbook posts customer notices: HTTPNotifier to
+// the run's NotificationSink, which records what it received.
 type Notifier interface {
 	Notify(ctx context.Context, n Notice) error
 }
 
-// RecordingNotifier is the in-process notification sink: it records each
-// notice in the history (history.EvCustomerNotified), which is all the
-// checks read.
-type RecordingNotifier struct{ Rec *history.Recorder }
-
-// Notify records the notice.
-func (r RecordingNotifier) Notify(_ context.Context, n Notice) error {
-	v := map[string]any{"direction": n.Direction, "from": string(n.From), "to": string(n.To), "message": n.Message()}
-	if n.SignOff {
-		v["sign_off"] = true
-		v["expected_loss_service_s"] = n.ExpectedLoss.Seconds()
-		if !n.LossSince.IsZero() {
-			v["loss_since"] = n.LossSince
-		}
-	}
-	r.Rec.Event(history.EvCustomerNotified, v)
-	return nil
-}
-
 // notify posts a notice before a traffic switch (unless the
-// skip-customer-notice defect is set). A sink that fails does not stop the
-// runbook: the failure is recorded, and the customer-notice check finds
-// the notice missing.
+// skip-customer-notice defect is set), to the notification sink and then
+// to the scenario's webhook if it has one. The runbook records only what
+// failed (history.EvCustomerNoticeFailed, target "sink" or "webhook"):
+// what customers received is the sink's to record. A notice that fails
+// does not stop the runbook; customer-notice finds it missing.
 func (rb *Runbook) notify(ctx context.Context, n Notice) {
-	if rb.cfg.SkipCustomerNotice || rb.Notifier == nil {
+	if rb.cfg.SkipCustomerNotice {
 		return
 	}
-	if err := rb.Notifier.Notify(ctx, n); err != nil {
-		rb.rec.Event(history.EvCustomerNoticeFailed, map[string]any{"direction": n.Direction, "error": err.Error()})
+	failed := func(target string, err error) {
+		rb.rec.Event(history.EvCustomerNoticeFailed, map[string]any{"direction": n.Direction, "target": target, "error": err.Error()})
+	}
+	if rb.Notifier == nil {
+		failed("sink", errors.New("no notification sink to post to"))
+	} else if err := rb.Notifier.Notify(ctx, n); err != nil {
+		failed("sink", err)
+	}
+	if rb.Webhook != nil {
+		if err := rb.Webhook.Notify(ctx, n); err != nil {
+			failed("webhook", err)
+		}
 	}
 }
 

@@ -2,7 +2,13 @@ package harness
 
 import (
 	"context"
-	"errors"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -15,13 +21,21 @@ import (
 
 // failoverAndBack runs the runbook's failover and failback on the fake
 // environment with cfg, the failover judged possibly lossy (as decide
-// leaves it when it asked for sign-off), and returns the history and the
-// final snapshot of region a.
-func failoverAndBack(t *testing.T, cfg RunbookConfig, notifier Notifier) (history.History, *topology.Snapshot) {
+// leaves it when it asked for sign-off), its notices posted to a
+// notification sink on loopback (down: answering 503; closed: closed
+// before the failover) unless notifier replaces it, and returns the
+// history, the final snapshot of region a and the sink.
+func failoverAndBack(t *testing.T, cfg RunbookConfig, notifier Notifier, sinkState ...string) (history.History, *topology.Snapshot, *NotificationSink) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	env, rec, rb := fakeRunbook(ctx, t, cfg)
+	sink := noticeSink(t, rec, rb, slices.Contains(sinkState, "down"))
+	if slices.Contains(sinkState, "closed") {
+		if err := sink.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
 	if notifier != nil {
 		rb.Notifier = notifier
 	}
@@ -36,11 +50,25 @@ func failoverAndBack(t *testing.T, cfg RunbookConfig, notifier Notifier) (histor
 	if err != nil {
 		t.Fatalf("snapshot: %v", err)
 	}
-	return rec.Ops(), final
+	return rec.Ops(), final, sink
+}
+
+// noticeSink starts a notification sink as a run does (closed when the
+// test ends) and points rb's notices at it.
+func noticeSink(t *testing.T, rec *history.Recorder, rb *Runbook, down bool) *NotificationSink {
+	t.Helper()
+	sink, err := startNotices(rec, down, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sink.Close() })
+	sink.Use(rb, "")
+	return sink
 }
 
 // fakeRunbook brings up a small fake environment (closed when the test
-// ends) and a runbook with cfg on it, recording into a new recorder.
+// ends) and a runbook with cfg on it, recording into a new recorder. Its
+// notices go nowhere until a sink is given (noticeSink).
 func fakeRunbook(ctx context.Context, t *testing.T, cfg RunbookConfig) (topology.Environment, *history.Recorder, *Runbook) {
 	t.Helper()
 	spec := topology.DefaultSpec()
@@ -60,7 +88,7 @@ func fakeRunbook(ctx context.Context, t *testing.T, cfg RunbookConfig) (topology
 // The runbook posts a notice before each traffic switch, the failover's
 // naming the expected loss, and the customer-notice check reads them.
 func TestRunbookNotifiesBeforeEachSwitch(t *testing.T) {
-	h, final := failoverAndBack(t, RunbookConfig{}, nil)
+	h, final, _ := failoverAndBack(t, RunbookConfig{}, nil)
 	notices, switches := h.Events(history.EvCustomerNotified), h.Events(history.EvFrontDoorSwitched)
 	if len(notices) != 2 || len(switches) != 2 {
 		t.Fatalf("notices %v, switches %v: want one of each per direction", notices, switches)
@@ -76,6 +104,11 @@ func TestRunbookNotifiesBeforeEachSwitch(t *testing.T) {
 	if _, ok := notices[1].Value["expected_loss_service_s"]; ok {
 		t.Errorf("the failback notice names a loss: %v", notices[1].Value)
 	}
+	for _, n := range notices {
+		if n.Value["received_by"] != assertions.SinkReceivedBy || n.Value["id"] == "" {
+			t.Errorf("a notice not recorded by the sink: %v", n.Value)
+		}
+	}
 	if final.LimitedMode {
 		t.Errorf("region a is still in limited mode after failback")
 	}
@@ -89,7 +122,7 @@ func TestRunbookNotifiesBeforeEachSwitch(t *testing.T) {
 // The skip-customer-notice defect moves traffic without a notice, in both
 // directions, and customer-notice fails.
 func TestRunbookSkipsCustomerNotice(t *testing.T) {
-	h, _ := failoverAndBack(t, RunbookConfig{SkipCustomerNotice: true}, nil)
+	h, _, _ := failoverAndBack(t, RunbookConfig{SkipCustomerNotice: true}, nil)
 	if n := h.Events(history.EvCustomerNotified); len(n) != 0 {
 		t.Fatalf("notices posted despite the defect: %v", n)
 	}
@@ -99,29 +132,115 @@ func TestRunbookSkipsCustomerNotice(t *testing.T) {
 	}
 }
 
-type refusingNotifier struct{}
-
-func (refusingNotifier) Notify(context.Context, Notice) error {
-	return errors.New("mail relay unreachable")
+// The notification sink answers 503 to every notice (the
+// notification-sink-down defect): the runbook tries each notice a bounded
+// number of times, records it undelivered and goes on; no notice is
+// received, and customer-notice fails naming the sink's answer.
+func TestRunbookGoesOnWhenTheSinkIsDown(t *testing.T) {
+	h, _, sink := failoverAndBack(t, RunbookConfig{}, nil, "down")
+	if n := h.Events(history.EvCustomerNotified); len(n) != 0 {
+		t.Fatalf("a sink that answers 503 recorded notices: %v", n)
+	}
+	failed := h.Events(history.EvCustomerNoticeFailed)
+	if len(failed) != 2 || !strings.Contains(fmt.Sprint(failed[0].Value["error"]), "HTTP 503") {
+		t.Fatalf("notice failures %v, want 2 naming HTTP 503", failed)
+	}
+	if got := sink.Requests(); got != 2*NoticeAttempts {
+		t.Errorf("the sink saw %d posts, want %d (two notices, %d attempts each)", got, 2*NoticeAttempts, NoticeAttempts)
+	}
+	r := (assertions.CustomerNotice{}).Check(assertions.Input{History: h})
+	if r.Verdict != assertions.Fail || r.Violations != 2 || !strings.Contains(r.Explanation, "HTTP 503") {
+		t.Errorf("customer-notice %s with %d violations, want fail with 2 naming HTTP 503: %s", r.Verdict, r.Violations, r.Explanation)
+	}
 }
 
-// A notification sink that fails does not stop the runbook; the failure
-// is recorded and named by the check.
-func TestRunbookGoesOnWhenTheNotifierFails(t *testing.T) {
-	h, _ := failoverAndBack(t, RunbookConfig{}, refusingNotifier{})
+// A sink that is closed (nothing listens on its port) takes no notice:
+// the runbook goes on, and customer-notice fails.
+func TestRunbookGoesOnWhenTheSinkIsClosed(t *testing.T) {
+	h, _, _ := failoverAndBack(t, RunbookConfig{}, nil, "closed")
 	if n := h.Events(history.EvCustomerNoticeFailed); len(n) != 2 {
 		t.Fatalf("notice failures %v, want 2", n)
 	}
 	r := (assertions.CustomerNotice{}).Check(assertions.Input{History: h})
-	if r.Verdict != assertions.Fail {
-		t.Errorf("customer-notice %s, want fail: %s", r.Verdict, r.Explanation)
+	if r.Verdict != assertions.Fail || r.Violations != 2 {
+		t.Errorf("customer-notice %s with %d violations, want fail with 2: %s", r.Verdict, r.Violations, r.Explanation)
+	}
+}
+
+// believingNotifier says every notice went out and posts nothing.
+type believingNotifier struct{}
+
+func (believingNotifier) Notify(context.Context, Notice) error { return nil }
+
+// The runbook's belief is not a notice: a notifier that reports success
+// but posts nothing leaves the sink without a record, and customer-notice
+// fails.
+func TestRunbookBeliefIsNoNotice(t *testing.T) {
+	h, _, sink := failoverAndBack(t, RunbookConfig{}, believingNotifier{})
+	if n := h.Events(history.EvCustomerNotified); len(n) != 0 || sink.Requests() != 0 {
+		t.Fatalf("notices recorded without a post: %v (%d posts)", n, sink.Requests())
+	}
+	if n := h.Events(history.EvCustomerNoticeFailed); len(n) != 0 {
+		t.Fatalf("the believing notifier failed: %v", n)
+	}
+	r := (assertions.CustomerNotice{}).Check(assertions.Input{History: h})
+	if r.Verdict != assertions.Fail || r.Violations != 2 {
+		t.Errorf("customer-notice %s with %d violations, want fail with 2: %s", r.Verdict, r.Violations, r.Explanation)
+	}
+}
+
+// A webhook (notify-url) gets every notice as well; its failure is
+// recorded with its target and is not the customers' notice: the check
+// still passes on what the sink received.
+func TestRunbookPostsToTheWebhookToo(t *testing.T) {
+	var mu sync.Mutex
+	var got []NoticePayload
+	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var p NoticePayload
+		if err := json.NewDecoder(r.Body).Decode(&p); err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		mu.Lock()
+		got = append(got, p)
+		mu.Unlock()
+		if p.Direction == NoticeFailback {
+			http.Error(w, "full", http.StatusInsufficientStorage)
+			return
+		}
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	defer hook.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	_, rec, rb := fakeRunbook(ctx, t, RunbookConfig{})
+	sink := noticeSink(t, rec, rb, false)
+	sink.Use(rb, hook.URL)
+	if err := rb.failover(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := rb.failback(ctx); err != nil {
+		t.Fatal(err)
+	}
+	h := rec.Ops()
+	mu.Lock()
+	defer mu.Unlock()
+	if len(got) != 1+NoticeAttempts || got[0].Direction != NoticeFailover || got[1].Direction != NoticeFailback {
+		t.Errorf("the webhook got %+v, want the failover's notice and %d attempts of the failback's", got, NoticeAttempts)
+	}
+	failed := h.Events(history.EvCustomerNoticeFailed)
+	if len(failed) != 1 || failed[0].Value["target"] != "webhook" {
+		t.Fatalf("notice failures %v, want the webhook's one", failed)
+	}
+	if r := (assertions.CustomerNotice{}).Check(assertions.Input{History: h}); r.Verdict != assertions.Pass {
+		t.Errorf("customer-notice %s, want pass (the sink received both): %s", r.Verdict, r.Explanation)
 	}
 }
 
 // The skip-limited-mode-off defect leaves region a in limited mode after
 // failback, and records no limited-mode-off.
 func TestRunbookSkipsLimitedModeOff(t *testing.T) {
-	h, final := failoverAndBack(t, RunbookConfig{SkipLimitedModeOff: true}, nil)
+	h, final, _ := failoverAndBack(t, RunbookConfig{SkipLimitedModeOff: true}, nil)
 	if _, ok := h.FirstEvent(history.EvLimitedModeOff); ok {
 		t.Errorf("limited-mode-off recorded although the failback left it on")
 	}

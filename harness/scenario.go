@@ -120,6 +120,14 @@ type Scenario struct {
 	// answers this many wall milliseconds late from the start (a defect,
 	// for the secondary-capacity negative control; 0 = none).
 	SecondaryLinkLatencyMS int `json:"secondary_link_latency_ms,omitempty"`
+	// NotificationSinkDown makes the run's notification sink answer 503
+	// to every notice (a defect, for the customer-notice negative
+	// control: no notice reaches customers).
+	NotificationSinkDown bool `json:"notification_sink_down,omitempty"`
+	// NotifyURL, when set, is a webhook the runbook posts every notice to
+	// as well as to the sink; it must be, or resolve only to, a loopback
+	// address (CheckNotifyURL). What it answers is not judged.
+	NotifyURL string `json:"notify_url,omitempty"`
 }
 
 // DefaultScenario is the region drill with the documented defaults.
@@ -427,6 +435,23 @@ func choiceKnob(name, help string, choices []string, p func(*Scenario) *string) 
 		}}
 }
 
+// notifyURLKnob is the webhook every notice is also posted to: "" (none)
+// or an http(s) URL on loopback.
+func notifyURLKnob() Knob {
+	check := func(s *Scenario) error { return CheckNotifyURL(s.NotifyURL) }
+	return Knob{Name: "notify-url", Help: "a webhook that also gets every customer notice, besides the run's own notification sink (loopback only: a drill never sends traffic off the machine; empty = none)",
+		Range: "http://127.0.0.1:PORT/PATH or empty",
+		get:   func(s *Scenario) string { return s.NotifyURL },
+		set: func(s *Scenario, v string) error {
+			if err := CheckNotifyURL(v); err != nil {
+				return err
+			}
+			s.NotifyURL = v
+			return nil
+		},
+		check: check}
+}
+
 // providerKnob chooses among the registered providers (topology/providers),
 // each described by its own help line.
 func providerKnob() Knob {
@@ -492,6 +517,8 @@ func Knobs() []Knob {
 		durKnob("slow-switchover", "DEFECT: the failback's planned switch keeps the front door drained this much longer (shows failback-interruption and batch-outage catching it)", 0, maxSlowSwitchover, func(s *Scenario) *time.Duration { return &s.Runbook.SlowSwitchover }),
 		intKnob("blob-drop-every", "DEFECT: the blob replicator drops every Nth object (0 = never)", 0, MaxBlobDropEvery, func(s *Scenario) *int { return &s.Spec.BlobDropEvery }),
 		intKnob("secondary-link-latency-ms", "DEFECT: region b's client link answers this many wall milliseconds late (shows secondary-capacity catching an under-provisioned secondary)", 0, MaxSecondaryLinkLatencyMS, func(s *Scenario) *int { return &s.SecondaryLinkLatencyMS }),
+		boolKnob("notification-sink-down", "DEFECT: the notification sink answers 503 to every notice, so no customer is told (shows customer-notice catching it)", func(s *Scenario) *bool { return &s.NotificationSinkDown }),
+		notifyURLKnob(),
 		boolKnob("aos-ignore-limited-mode", "DEFECT: the AOS accepts maintenance in limited mode", func(s *Scenario) *bool { return &s.Spec.AOSIgnoreLimitedMode }),
 	}
 }

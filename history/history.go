@@ -112,15 +112,22 @@ const (
 	// and how late the workload's pacing ticks were.
 	EvMachineWait = "machine-wait"
 	EvTimingNoise = "timing-noise"
-	// EvCustomerNotified records a notice posted to customers by the
-	// runbook (value: direction "failover" or "failback", from, to; for a
-	// failover the runbook judged possibly lossy also sign_off true,
+	// EvCustomerNotified records a notice as the notification sink
+	// received it (recorded by the sink, at the time it arrived; value:
+	// direction "failover" or "failback", from, to, message, id,
+	// received_by "notification-sink", sent_at; for a failover the
+	// runbook judged possibly lossy also sign_off true,
 	// expected_loss_service_s, the service seconds of writes that may be
 	// lost, and loss_since, the wall time of the newest commit the
-	// secondary holds). EvCustomerNoticeFailed records a notice the
-	// notification sink did not take (value: direction, error).
+	// secondary holds). Histories recorded before the sink have the same
+	// event from the runbook's in-process recorder, without received_by.
+	// EvCustomerNoticeFailed records, by the runbook, a notice it could
+	// not deliver (value: direction, target "sink" or "webhook", error).
+	// EvNotificationSink records the run's sink as it started (value: url,
+	// down, webhook).
 	EvCustomerNotified     = "customer-notified"
 	EvCustomerNoticeFailed = "customer-notice-failed"
+	EvNotificationSink     = "notification-sink"
 	// EvFrontDoorSwitched records the front door sending traffic to a
 	// region (value: region, direction "failover", "failback", or "resume"
 	// for traffic put back on the failed-over region after a failed

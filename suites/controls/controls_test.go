@@ -189,8 +189,22 @@ func TestControls(t *testing.T) {
 				if r.Violations != 2 {
 					t.Errorf("customer-notice must name both switches without a notice: %d violations", r.Violations)
 				}
-				suitetest.CheckNames(t, out, "customer-notice", "no failover notice was posted before the traffic switch to region b",
-					"no failback notice was posted before the traffic switch to region a")
+				suitetest.CheckNames(t, out, "customer-notice", "no failover notice reached customers before the traffic switch to region b",
+					"no failback notice reached customers before the traffic switch to region a")
+			}),
+		control(t, region, "notification-sink-down",
+			"The runbook posts its notices, but the customers' notification sink answers 503 to every one (the notification-sink-down defect): the runbook tries each three times and moves traffic anyway, and no customer was told of either switch.",
+			[]string{"notification-sink-down=true"}, "customer-notice", assertions.Fail, []string{"validity", "sign-off", "limited-mode", "restored-after-failback"},
+			func(t *testing.T, out *harness.Outcome) {
+				r := failed(t, out, "customer-notice", history.Event)
+				if r.Violations != 2 {
+					t.Errorf("customer-notice must name both switches without a notice received: %d violations", r.Violations)
+				}
+				if n := out.History.Events(history.EvCustomerNotified); len(n) != 0 {
+					t.Errorf("a sink that answers 503 recorded notices: %v", n)
+				}
+				suitetest.CheckNames(t, out, "customer-notice", "no failover notice reached customers before the traffic switch to region b",
+					"no failback notice reached customers before the traffic switch to region a", "HTTP 503")
 			}),
 		control(t, region, "under-provisioned-secondary",
 			"Region b is under-provisioned: its client link answers 200 wall milliseconds late (the secondary-link-latency-ms defect), so once failed over every write takes several times its steady-state latency and the clients keep up with fewer writes. A 10-minute retry budget gives an attempt 750 ms wall, so the slow link slows writes without timing them out.",

@@ -80,8 +80,11 @@ func Run(t testing.TB, sc harness.Scenario) *harness.Outcome {
 		if werr := out.Save(d); werr != nil {
 			t.Errorf("save results: %v", werr)
 		} else {
-			if err == nil && ctx.Err() == nil {
-				Rejudge(t, d)
+			if err == nil {
+				// A run that finished is judged again from its folder,
+				// as bcdr check DIR does, check by check against the
+				// run itself.
+				RejudgeRun(t, d, out)
 			}
 			if kept && replayFile != nil {
 				p := filepath.Join(d, "scenario.yaml")
@@ -121,6 +124,28 @@ func Rejudge(t testing.TB, dir string) *harness.Rejudgement {
 	}
 	if len(rj.Differences) == 0 {
 		t.Logf("judged again from its saved files: %d checks, every verdict and figure the same (%s)", len(rj.Again.Checks), rj.Again.Verdict)
+	}
+	return rj
+}
+
+// RejudgeRun judges the run saved in dir again from its files alone, as
+// bcdr check DIR does (harness.Rejudge), and fails the test for every way
+// the outcome differs from the saved result.json (Rejudge) or from the
+// run's own judgement in out: per check its name, verdict, observed figure
+// and noise band, and the run's verdict. A finished run without evidence
+// cannot be judged again, and fails too.
+func RejudgeRun(t testing.TB, dir string, out *harness.Outcome) *harness.Rejudgement {
+	t.Helper()
+	if out.Evidence == nil {
+		t.Errorf("the run finished but kept no evidence, so %s cannot be judged again from its files", dir)
+		return nil
+	}
+	rj := Rejudge(t, dir)
+	if rj == nil {
+		return nil
+	}
+	for _, d := range harness.Compare(out.Result, rj.Again) {
+		t.Errorf("judged again from its saved files, the run differs from the run itself: %s", d)
 	}
 	return rj
 }

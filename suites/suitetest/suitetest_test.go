@@ -1,7 +1,10 @@
 package suitetest
 
 import (
+	"bytes"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -10,6 +13,7 @@ import (
 	"github.com/bcdr-harness/bcdr/harness"
 	"github.com/bcdr-harness/bcdr/history"
 	"github.com/bcdr-harness/bcdr/report"
+	"github.com/bcdr-harness/bcdr/topology/fake"
 )
 
 func TestKnownIssueMatchesOnlyItsSymptom(t *testing.T) {
@@ -135,5 +139,94 @@ func TestTooCloseRunsAreSkipped(t *testing.T) {
 	})
 	if !allPass || !expectClose || expectOther {
 		t.Errorf("skipped: AllPass %v (want true), Expect of the too-close check %v (want true), Expect of a decided check %v (want false)", allPass, expectClose, expectOther)
+	}
+}
+
+// RejudgeRun compares the judgement from the files with the run itself,
+// not only with its result.json: an outcome whose checks differ from what
+// its saved files give fails, naming the check; a finished run without
+// evidence fails too.
+func TestRejudgeRunComparesWithTheRunItself(t *testing.T) {
+	in := assertions.Input{History: history.History{Scale: 200, Epoch: time.Unix(1_800_000_000, 0)}, Budgets: assertions.DefaultBudgets()}
+	ev := assertions.NewEvidence(in, []string{"validity", "ledger"})
+	j := assertions.Judge(in, ev.Checks)
+	out := &harness.Outcome{History: in.History, Evidence: &ev,
+		Result: report.Result{Scenario: "synthetic", Checks: j.Checks, Verdict: j.Verdict, Reason: j.Reason}}
+	dir := t.TempDir()
+	if err := out.Save(dir); err != nil {
+		t.Fatal(err)
+	}
+	same := &errorRecorder{TB: t}
+	if RejudgeRun(same, dir, out) == nil || len(same.errors) > 0 {
+		t.Fatalf("the untouched run: %v", same.errors)
+	}
+	// The run believed a figure its files do not give (result.json as saved).
+	ran := *out
+	ran.Result.Checks = append([]assertions.Result(nil), out.Result.Checks...)
+	ran.Result.Checks[1].ObservedServiceS = 42
+	differs := &errorRecorder{TB: t}
+	RejudgeRun(differs, dir, &ran)
+	want := fmt.Sprintf("differs from the run itself: %s: figure saved 42s, re-judged 0s", ran.Result.Checks[1].Name)
+	if len(differs.errors) != 1 || !strings.Contains(differs.errors[0], want) {
+		t.Errorf("errors %q, want one saying %q", differs.errors, want)
+	}
+	noEvidence := &errorRecorder{TB: t}
+	ran.Evidence = nil
+	if RejudgeRun(noEvidence, dir, &ran) != nil || len(noEvidence.errors) != 1 || !strings.Contains(noEvidence.errors[0], "kept no evidence") {
+		t.Errorf("a finished run without evidence: %q", noEvidence.errors)
+	}
+}
+
+// A suite row's run on the fake provider goes through Run: it is saved
+// (under BCDR_RESULTS), judged again from the folder as bcdr check does,
+// every check the same as the run itself. Then the negative control of the
+// comparison: the saved history tampered with (the sink's records of the
+// customer notices rewritten as someone else's) changes customer-notice's
+// verdict, and the comparison fails naming it.
+func TestSuiteRunIsRejudgedAndATamperedHistoryIsCaught(t *testing.T) {
+	if testing.Short() {
+		t.Skip("a drill (on the fake provider): skipped with -short")
+	}
+	results := t.TempDir()
+	t.Setenv("BCDR_RESULTS", results)
+	sc := Short("region-outage")
+	sc.Spec.Provider = fake.Name
+	if err := sc.SetAll([]string{"probe-every=10s"}); err != nil {
+		t.Fatal(err)
+	}
+	var out *harness.Outcome
+	var dir string
+	ok := t.Run("row", func(t *testing.T) {
+		out = Run(t, sc)
+		dir = filepath.Join(results, strings.ReplaceAll(t.Name(), "/", "_"))
+	})
+	if !ok || out == nil {
+		t.Fatal("the row failed: its run, or its judgement again from the saved folder")
+	}
+	notice, found := out.Check("customer-notice")
+	if !found || notice.Verdict != assertions.Pass {
+		t.Skipf("customer-notice did not pass in this run (%+v): nothing for the tampering to change", notice)
+	}
+	path := filepath.Join(dir, report.HistoryFile)
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("the row's run was not saved under BCDR_RESULTS: %v", err)
+	}
+	mark := `"received_by":"` + assertions.SinkReceivedBy + `"`
+	if n := bytes.Count(data, []byte(mark)); n != 2 {
+		t.Fatalf("the saved history holds %d notices received by the sink, want 2", n)
+	}
+	if err := os.WriteFile(path, bytes.ReplaceAll(data, []byte(mark), []byte(`"received_by":"runbook"`)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	tampered := &errorRecorder{TB: t}
+	rj := RejudgeRun(tampered, dir, out)
+	want := "customer-notice: verdict saved pass, re-judged fail"
+	found = false
+	for _, e := range tampered.errors {
+		found = found || strings.Contains(e, want)
+	}
+	if !found || rj == nil || rj.Again.Verdict != assertions.Fail {
+		t.Errorf("the tampered history: errors %q, want ones saying %q and the run re-judged fail", tampered.errors, want)
 	}
 }
