@@ -264,7 +264,7 @@ func judgeFailover(c Cutover, promoted, returned *fingerprint.Fingerprint) (bad,
 		n := fmt.Sprintf("at the failover region %s's %s (%d %s) was a subset of region %s's as it was lost (%d); %d of %d ranges equal",
 			c.To, promoted.Store, held, itemWord(promoted), c.From, old, equal, len(promoted.Tables)*promoted.Buckets)
 		if len(lost) > 0 {
-			n += fmt.Sprintf(", %d rows lost with the failover (%s)", len(lost), firstN(lost, 4))
+			n += fmt.Sprintf(", %d %s lost with the failover (%s)", len(lost), itemWord(promoted), firstN(lost, 4))
 		}
 		notes = append(notes, n)
 	}
