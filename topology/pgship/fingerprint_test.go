@@ -64,14 +64,15 @@ func TestSwitchoverFingerprintAtCutover(t *testing.T) {
 	var at *fingerprint.Fingerprint
 	var altered string
 	require.NoError(t, p.Switchover(ctx, topology.SwitchoverOptions{AtCutover: func(ctx context.Context) {
-		clean := fingerprint.Compare(ctx, "sql", "a", appdb.SQLStore{DB: dbA, Dialect: appdb.Postgres}, "b", appdb.SQLStore{DB: open(b), Dialect: appdb.Postgres}, fingerprint.DefaultBuckets)
+		// Fresh connections: the fence ended every session of both.
+		clean := fingerprint.Compare(ctx, "sql", "a", appdb.SQLStore{DB: open(a), Dialect: appdb.Postgres}, "b", appdb.SQLStore{DB: open(b), Dialect: appdb.Postgres}, fingerprint.DefaultBuckets)
 		require.True(t, clean.Taken(), "%+v", clean)
 		for _, tab := range clean.Tables {
 			require.Empty(t, tab.Bisected, "table %s differs at a clean cutover", tab.Name)
 		}
 		altered, err = appdb.AlterInvoice(ctx, open(b), appdb.Postgres)
 		require.NoError(t, err)
-		at = fingerprint.Compare(ctx, "sql", "a", appdb.SQLStore{DB: dbA, Dialect: appdb.Postgres}, "b", appdb.SQLStore{DB: open(b), Dialect: appdb.Postgres}, fingerprint.DefaultBuckets)
+		at = fingerprint.Compare(ctx, "sql", "a", appdb.SQLStore{DB: open(a), Dialect: appdb.Postgres}, "b", appdb.SQLStore{DB: open(b), Dialect: appdb.Postgres}, fingerprint.DefaultBuckets)
 	}}))
 	require.Equal(t, "inv-000", altered)
 	require.True(t, at.Taken(), "%+v", at)
