@@ -301,7 +301,7 @@ func (d *drill) input(lostBefore time.Duration) Input {
 	after := d.snapshot("b", func(k string) bool { return d.ackAt[k] < d.fault-lostBefore })
 	final := d.snapshot("a", func(string) bool { return true })
 	after.LimitedMode = true
-	return Input{History: h, AfterFailover: after, Final: final, Budgets: DefaultBudgets()}
+	return Input{History: h, AfterFailover: after, Final: final, Budgets: DefaultBudgets(), Cutovers: cutovers(scenario())}
 }
 
 func check(t *testing.T, c Check, in Input, want Verdict, mentions ...string) Result {

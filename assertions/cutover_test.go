@@ -160,6 +160,7 @@ func TestCutoverFingerprintFailoverMustBeASubset(t *testing.T) {
 func TestCutoverFingerprintUnknown(t *testing.T) {
 	check(t, CutoverFingerprint{}, Input{History: newBuilder().h}, Unknown, "no failover or failback happened")
 	in := newDrill().input(2 * time.Minute)
+	in.Cutovers = nil
 	check(t, CutoverFingerprint{}, in, Unknown, "kept no fingerprint")
 	in.Cutovers = cutovers(scenario())
 	in.Cutovers[1].SQL = &fingerprint.Fingerprint{Store: "sql", Left: fingerprint.Side{Region: "b", Error: "restoring"}, Right: fingerprint.Side{Region: "a"}}

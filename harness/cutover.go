@@ -22,7 +22,7 @@ const (
 
 // fingerprintTimeout bounds one fingerprint (wall time): a store that does
 // not answer leaves the fingerprint not taken rather than the runbook stuck.
-const fingerprintTimeout = 10 * time.Second
+const fingerprintTimeout = 30 * time.Second
 
 // Cutovers returns the fingerprints taken at the cutovers so far.
 func (rb *Runbook) Cutovers() []assertions.Cutover {

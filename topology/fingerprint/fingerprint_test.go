@@ -80,7 +80,7 @@ func TestCompareBisectsToThePlantedRows(t *testing.T) {
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Fatalf("bisection named %v, want %v", got, want)
 	}
-	if listed > 6*LeafRows {
+	if listed > 6*2*LeafRows {
 		t.Errorf("bisection listed %d items for 3 differences: it should narrow before listing", listed)
 	}
 	t.Logf("%d queries, %d items listed of 4000", f.Queries, listed)
