@@ -138,7 +138,7 @@ var scenarios = map[string]func() harness.Scenario{
 		sc.Runbook.SignOff = "refuse"
 		// No failover: nothing fails back, nothing runs in limited mode,
 		// no customer is told of a move.
-		sc.SkipChecks = []string{"customer-notice", "failback-loss", "failback-interruption", "batch-outage", "limited-mode", "restored-after-failback", "secondary-capacity"}
+		sc.SkipChecks = []string{"customer-notice", "failback-loss", "failback-interruption", "batch-outage", "limited-mode", "restored-after-failback", "secondary-capacity", "cutover-fingerprint"}
 		sc.Spec.LogBackupInterval = 12 * time.Minute
 		return sc
 	},
