@@ -860,7 +860,21 @@ func TestLossGuardAcceptsWritesDuringTheInjection(t *testing.T) {
 		t.Errorf("a write acknowledged 5 service seconds into a 20-second injection: %s: %s", r.Verdict, r.Explanation)
 	}
 	if r := (RPO{}).Check(build(0)); r.Verdict != Unknown || !strings.Contains(r.Explanation, "INCONSISTENT") {
-		t.Errorf("a write acknowledged after an instant injection: %s: %s", r.Verdict, r.Explanation)
+		t.Errorf("a write sent and acknowledged after an instant injection: %s: %s", r.Verdict, r.Explanation)
+	}
+	// A write in flight at the loss: sent before the region went,
+	// acknowledged (the answer reaching the client) after an instant
+	// injection. The region took it before it was lost: inside the loss.
+	in := build(0)
+	for i := range in.History.Ops {
+		op := &in.History.Ops[i]
+		if op.Key == "je-20" && op.Type == history.Invoke {
+			op.Service = 20*time.Minute - 6*time.Second
+			op.Wall = in.History.Epoch.Add(time.Duration(float64(op.Service) / in.History.Scale))
+		}
+	}
+	if r := (RPO{}).Check(in); r.Verdict != Pass || strings.Contains(r.Explanation, "INCONSISTENT") {
+		t.Errorf("a write in flight at the loss: %s: %s", r.Verdict, r.Explanation)
 	}
 }
 

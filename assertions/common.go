@@ -144,7 +144,7 @@ func plural(n int, one, many string) string {
 
 func lostWrite(c history.Completion) LostWrite {
 	return LostWrite{Key: c.Invoke.Key, Kind: string(c.Invoke.Kind), Region: c.Result.Region,
-		Instance: c.Result.Inst, AckWall: c.Result.Wall, AckSvc: c.Result.Service}
+		Instance: c.Result.Inst, AckWall: c.Result.Wall, AckSvc: c.Result.Service, InvokeSvc: c.Invoke.Service}
 }
 
 // describeLost names the first few lost writes with their times.

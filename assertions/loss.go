@@ -71,7 +71,12 @@ func regionLost(h history.History) bool {
 // A region is not lost in an instant: its processes are killed while the
 // injection runs, and a write can be acknowledged in between. An
 // acknowledgement after the window's end but before the region-loss
-// injection that opened it had finished is inside the loss.
+// injection that opened it had finished is inside the loss. So is a write
+// in flight at the loss: sent before the window's end, committed by the
+// region before it went, its acknowledgement reaching the client after
+// (the client stamps the acknowledgement when the answer arrives). Only a
+// lost write sent after the loss, which the lost region must not have
+// taken, or acknowledged before the window's start, is outside it.
 func guardWindow(r Result, h history.History) Result {
 	if r.Window == nil || len(r.Lost) == 0 {
 		return r
@@ -90,7 +95,7 @@ func guardWindow(r Result, h history.History) Result {
 	}
 	var outside []LostWrite
 	for _, l := range r.Lost {
-		if l.AckSvc < r.Window.Start || l.AckSvc > end {
+		if l.AckSvc < r.Window.Start || l.InvokeSvc > end {
 			outside = append(outside, l)
 		}
 	}

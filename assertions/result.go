@@ -51,6 +51,9 @@ type LostWrite struct {
 	Instance string        `json:"instance"`
 	AckWall  time.Time     `json:"ack_wall"`
 	AckSvc   time.Duration `json:"ack_service_ns"`
+	// InvokeSvc is when the client sent the write: a write sent before the
+	// region was lost and acknowledged after it was in flight at the loss.
+	InvokeSvc time.Duration `json:"invoke_service_ns"`
 }
 
 // Result is what one check found.
