@@ -45,82 +45,16 @@ func (LimitedMode) Check(in Input) Result {
 	during := func(op history.Op) bool { return op.Wall.After(fo.Wall) && (!failedBack || op.Wall.Before(fb.Wall)) }
 	// The customer's request to restore financial reporting, and from when
 	// reports must be served.
-	var req *history.Op
-	for _, op := range h.Events(history.EvSupportRequest) {
-		if str(op.Value, "request") == history.RequestRestoreReporting && during(op) {
-			op := op
-			req = &op
-			break
-		}
-	}
-	var servedFrom time.Time
-	reqText := ""
+	req, servedFrom, reqText := restoreRequest(h, in.Budgets.RetryBudget, during)
 	if req != nil {
 		r.Ops = append(r.Ops, req.Index)
-		restored, ok := eventAfter(h, history.EvReportingRestored, *req)
-		if ok && during(restored) {
-			servedFrom = restored.Wall
-			r.Ops = append(r.Ops, restored.Index)
-			reqText = fmt.Sprintf("the support request to restore financial reporting at service %s, carried out (reporting-restored) at %s", clock.Round(req.Service), clock.Round(restored.Service))
-		} else {
-			servedFrom = req.Wall.Add(clk.Wall(in.Budgets.RetryBudget))
-			reqText = fmt.Sprintf("the support request to restore financial reporting at service %s, never carried out (no reporting-restored; reports judged from a retry budget after it, %s)",
-				clock.Round(req.Service), clock.Round(req.Service+in.Budgets.RetryBudget))
+		if rs, ok := eventAfter(h, history.EvReportingRestored, *req); ok && during(rs) {
+			r.Ops = append(r.Ops, rs.Index)
 		}
 	}
-	type bad struct {
-		c    history.Completion
-		what string
-	}
-	var violations []bad
-	refused := map[history.Kind]int{}
-	answered := map[history.Kind]int{}
-	reportsBefore, reportsAfter, servedAfter := 0, 0, 0
-	for _, c := range completionsOf(h, history.Maintenance, history.Report) {
-		res := c.Result
-		if cancelled(res) || res.Status == 0 {
-			continue // never answered by an AOS
-		}
-		if res.Region != to || !during(res) {
-			continue
-		}
-		kind := c.Invoke.Kind
-		if kind == history.Report && req != nil && !res.Wall.Before(req.Wall) {
-			// After the request: served once it was carried out.
-			if !c.Invoke.Wall.After(servedFrom) {
-				continue // in between: not judged
-			}
-			reportsAfter++
-			switch {
-			case res.Type == history.OK:
-				servedAfter++
-			case refusedInLimitedMode(res):
-				violations = append(violations, bad{c, fmt.Sprintf("financial report %s refused in limited mode by %s at service %s after the support request to restore reporting (HTTP %d)",
-					c.Invoke.Key, who(res), clock.Round(res.Service), res.Status)})
-			}
-			continue
-		}
-		what := "financial report"
-		if kind == history.Maintenance {
-			what = str(c.Invoke.Value, "kind")
-			if what == "" {
-				what = "maintenance"
-			}
-		} else {
-			reportsBefore++
-		}
-		answered[kind]++
-		if refusedInLimitedMode(res) {
-			refused[kind]++
-		} else if res.Type == history.OK {
-			verb := "accepted"
-			if kind == history.Report {
-				verb = "served"
-			}
-			violations = append(violations, bad{c, fmt.Sprintf("%s %s %s by %s at service %s while failed over (HTTP %d)",
-				what, c.Invoke.Key, verb, who(res), clock.Round(res.Service), res.Status)})
-		}
-	}
+	t := tallyLimited(h, to, during, req, servedFrom)
+	violations, refused, answered := t.violations, t.refused, t.answered
+	reportsBefore, reportsAfter, servedAfter := t.reportsBefore, t.reportsAfter, t.servedAfter
 	var stored []string
 	if in.AfterFailover != nil && !in.AfterFailover.LimitedMode {
 		stored = append(stored, fmt.Sprintf("region %s's database was not in limited mode right after failover", in.AfterFailover.Region))
@@ -181,6 +115,97 @@ func (LimitedMode) Check(in Input) Result {
 		r.Explanation = "limited mode held " + counts
 	}
 	return finish(r, clk)
+}
+
+// restoreRequest finds the support request to restore financial reporting
+// made while failed over (during), and from when reports must be served:
+// once reporting-restored says it was carried out, else a retry budget
+// after it. text says so, for the explanation.
+func restoreRequest(h history.History, retry time.Duration, during func(history.Op) bool) (req *history.Op, servedFrom time.Time, text string) {
+	for _, op := range h.Events(history.EvSupportRequest) {
+		if str(op.Value, "request") == history.RequestRestoreReporting && during(op) {
+			op := op
+			req = &op
+			break
+		}
+	}
+	if req == nil {
+		return nil, time.Time{}, ""
+	}
+	if restored, ok := eventAfter(h, history.EvReportingRestored, *req); ok && during(restored) {
+		return req, restored.Wall, fmt.Sprintf("the support request to restore financial reporting at service %s, carried out (reporting-restored) at %s", clock.Round(req.Service), clock.Round(restored.Service))
+	}
+	return req, req.Wall.Add(h.Clock().Wall(retry)), fmt.Sprintf("the support request to restore financial reporting at service %s, never carried out (no reporting-restored; reports judged from a retry budget after it, %s)",
+		clock.Round(req.Service), clock.Round(req.Service+retry))
+}
+
+// modeViolation is a probe the promoted region answered against limited mode.
+type modeViolation struct {
+	c    history.Completion
+	what string
+}
+
+// limitedTally counts the maintenance and report probes the promoted
+// region answered while failed over.
+type limitedTally struct {
+	violations        []modeViolation
+	refused, answered map[history.Kind]int // before the restore request
+	reportsBefore     int
+	reportsAfter      int // reports judged after the restore request was carried out
+	servedAfter       int
+}
+
+// tallyLimited reads the probes region to answered while failed over
+// (during); reports after the restore request (req) are judged from
+// servedFrom on, those in between not at all.
+func tallyLimited(h history.History, to string, during func(history.Op) bool, req *history.Op, servedFrom time.Time) limitedTally {
+	t := limitedTally{refused: map[history.Kind]int{}, answered: map[history.Kind]int{}}
+	for _, c := range completionsOf(h, history.Maintenance, history.Report) {
+		res := c.Result
+		if cancelled(res) || res.Status == 0 {
+			continue // never answered by an AOS
+		}
+		if res.Region != to || !during(res) {
+			continue
+		}
+		kind := c.Invoke.Kind
+		if kind == history.Report && req != nil && !res.Wall.Before(req.Wall) {
+			// After the request: served once it was carried out.
+			if !c.Invoke.Wall.After(servedFrom) {
+				continue // in between: not judged
+			}
+			t.reportsAfter++
+			switch {
+			case res.Type == history.OK:
+				t.servedAfter++
+			case refusedInLimitedMode(res):
+				t.violations = append(t.violations, modeViolation{c, fmt.Sprintf("financial report %s refused in limited mode by %s at service %s after the support request to restore reporting (HTTP %d)",
+					c.Invoke.Key, who(res), clock.Round(res.Service), res.Status)})
+			}
+			continue
+		}
+		what := "financial report"
+		if kind == history.Maintenance {
+			what = str(c.Invoke.Value, "kind")
+			if what == "" {
+				what = "maintenance"
+			}
+		} else {
+			t.reportsBefore++
+		}
+		t.answered[kind]++
+		if refusedInLimitedMode(res) {
+			t.refused[kind]++
+		} else if res.Type == history.OK {
+			verb := "accepted"
+			if kind == history.Report {
+				verb = "served"
+			}
+			t.violations = append(t.violations, modeViolation{c, fmt.Sprintf("%s %s %s by %s at service %s while failed over (HTTP %d)",
+				what, c.Invoke.Key, verb, who(res), clock.Round(res.Service), res.Status)})
+		}
+	}
+	return t
 }
 
 func fbText(failedBack bool, fb history.Op) string {

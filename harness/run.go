@@ -185,23 +185,12 @@ func Run(ctx context.Context, sc Scenario, opt Options) (out *Outcome, err error
 	testPanic := readTestPanic(time.Now())
 	testPanic.start(ctx)
 	clk := clock.New(sc.TimeScale())
-	rec := history.NewRecorder(clk)
-	if opt.OnOp != nil {
-		rec.OnAppend(opt.OnOp)
-	}
-	if sched != nil {
-		logf("%s", sched.String())
-		rec.Event(EvSchedule, sched.Event())
-	}
+	rec := newRecorder(clk, sched, opt.OnOp, logf)
 	base := DefaultScenario()
 	if opt.Base != nil {
 		base = *opt.Base
 	}
-	var faultNames []string
-	for _, st := range sc.Faults {
-		faultNames = append(faultNames, st.Name)
-	}
-	res := NewResult(sc, clk.Scale, sc.ReplayCommand(base), time.Now(), faultNames)
+	res := NewResult(sc, clk.Scale, sc.ReplayCommand(base), time.Now(), faultNames(sc))
 	out = &Outcome{}
 	var judged *Judged // set once the checks ran
 	finish := func(reason string) {
@@ -209,29 +198,8 @@ func Run(ctx context.Context, sc Scenario, opt Options) (out *Outcome, err error
 		out.Result = FinishResult(res, clk, out.History, judged, reason)
 	}
 
-	// The blob engine's own report at each phase, read beside the run (an
-	// mc exec costs wall time the schedule must not wait for), and before
-	// the checks once the others are done.
-	var blobEngine topology.ReplicationDescriber // set once the environment is up
-	var describing sync.WaitGroup
-	phase := func(name string) {
-		testPanic.due()
-		rec.Event(history.EvPhase, map[string]any{"phase": name})
-		logf("phase %s (service %s)", name, clock.Round(clk.Now()))
-		if blobEngine == nil {
-			return
-		}
-		if name == "checks" {
-			describing.Wait()
-			describeBlob(ctx, rec, logf, blobEngine, name)
-			return
-		}
-		describing.Add(1)
-		goSafe(ctx, "the blob engine's report", func() {
-			defer describing.Done()
-			describeBlob(ctx, rec, logf, blobEngine, name)
-		})
-	}
+	ph := &phases{ctx: ctx, rec: rec, clk: clk, logf: logf, due: testPanic.due}
+	phase := ph.enter
 	// However the run ends (a panic here or in one of its goroutines
 	// included), the environment is released and a panic is returned as a
 	// *PanicError with what was recorded, never raised again.
@@ -264,30 +232,10 @@ func Run(ctx context.Context, sc Scenario, opt Options) (out *Outcome, err error
 	if opt.OnEnv != nil {
 		opt.OnEnv(env)
 	}
-	blobEngine, _ = env.Blob().(topology.ReplicationDescriber)
-	defer describing.Wait() // before the teardown
-	for _, p := range steps {
-		if t, ok := p.fault.(faults.Targeted); ok {
-			if err := t.CheckTarget(env); err != nil {
-				finish(err.Error())
-				return out, err
-			}
-		}
-		// The blast-radius guard, before anything starts (and again as
-		// the fault strikes: faults.Strike).
-		if err := faults.Guard(ctx, env, p.fault); err != nil {
-			finish(err.Error())
-			return out, err
-		}
-	}
-
-	if err := AwaitInSync(ctx, env, rec, InSyncLimit); err != nil {
-		finish("the pair was not in sync after bring-up: " + err.Error())
-		return out, fmt.Errorf("before the steady state: %w", err)
-	}
-
-	if err := underProvision(env, rec, sc.SecondaryLinkLatencyMS); err != nil {
-		finish(err.Error())
+	ph.blob, _ = env.Blob().(topology.ReplicationDescriber)
+	defer ph.describing.Wait() // before the teardown
+	if why, err := ready(ctx, sc, env, rec, steps); err != nil {
+		finish(why)
 		return out, err
 	}
 
@@ -317,7 +265,65 @@ func Run(ctx context.Context, sc Scenario, opt Options) (out *Outcome, err error
 	wl.Probes(wlCtx)
 
 	var afterFailover *topology.Snapshot
-	rb := NewRunbook(sc.Runbook, env, rec)
+	rbCtx, stopRB := context.WithCancel(runCtx)
+	defer stopRB()
+	rb, rbDone := startRunbook(rbCtx, sc, env, rec, sink, &afterFailover)
+
+	runErr := driveFaults(runCtx, sc, steps, env, rec, clk, rb, rbDone, phase, logf)
+	stopWL()
+	wl.Wait()
+	<-sampler
+	stopRB()
+	<-rbDone
+	noise.Record(rec, wl, LagSampleEvery(clk))
+	phase("checks")
+	if runErr != nil {
+		finish(interrupted(runErr))
+		return out, runErr
+	}
+	j := judgeRun(ctx, sc, env, rec, rb, afterFailover)
+	judged = &j
+	finish("")
+	out.Evidence = &j.Evidence
+	return out, nil
+}
+
+// newRecorder starts the run's history: each operation also to onOp, the
+// schedule first.
+func newRecorder(clk *clock.Clock, sched *Schedule, onOp func(history.Op), logf func(string, ...any)) *history.Recorder {
+	rec := history.NewRecorder(clk)
+	if onOp != nil {
+		rec.OnAppend(onOp)
+	}
+	if sched != nil {
+		logf("%s", sched.String())
+		rec.Event(EvSchedule, sched.Event())
+	}
+	return rec
+}
+
+// ready makes the environment ready for the steady state: the faults'
+// targets and blast radius checked, the pair in sync, the secondary
+// under-provisioned as the scenario's defect asks. On error it says why
+// the run could not be judged.
+func ready(ctx context.Context, sc Scenario, env topology.Environment, rec *history.Recorder, steps []prepared) (why string, err error) {
+	if err := guardFaults(ctx, env, steps); err != nil {
+		return err.Error(), err
+	}
+	if err := AwaitInSync(ctx, env, rec, InSyncLimit); err != nil {
+		return "the pair was not in sync after bring-up: " + err.Error(), fmt.Errorf("before the steady state: %w", err)
+	}
+	if err := underProvision(env, rec, sc.SecondaryLinkLatencyMS); err != nil {
+		return err.Error(), err
+	}
+	return "", nil
+}
+
+// startRunbook runs the runbook beside the drill until ctx ends (done
+// closes then), its notices posted to sink; once failed over it snapshots
+// the promoted region into *afterFailover.
+func startRunbook(ctx context.Context, sc Scenario, env topology.Environment, rec *history.Recorder, sink *NotificationSink, afterFailover **topology.Snapshot) (rb *Runbook, done <-chan struct{}) {
+	rb = NewRunbook(sc.Runbook, env, rec)
 	sink.Use(rb, sc.NotifyURL)
 	rb.OnFailedOver = func(ctx context.Context, promoted topology.RegionName) {
 		s, err := env.Snapshot(ctx, promoted)
@@ -325,29 +331,100 @@ func Run(ctx context.Context, sc Scenario, opt Options) (out *Outcome, err error
 			rec.Event(history.EvSnapshotError, map[string]any{"error": err.Error()})
 			return
 		}
-		afterFailover = s
+		*afterFailover = s
 	}
-	rbCtx, stopRB := context.WithCancel(runCtx)
-	defer stopRB()
 	rbDone := make(chan struct{})
-	goSafe(rbCtx, "the runbook", func() { defer close(rbDone); rb.Run(rbCtx) })
+	goSafe(ctx, "the runbook", func() { defer close(rbDone); rb.Run(ctx) })
+	return rb, rbDone
+}
 
-	phase("steady-state")
-	runErr := clk.Sleep(runCtx, sc.SteadyState)
-	regionLoss := false
-	if runErr == nil {
-		phase("faults")
-		runErr = runFaults(runCtx, sc, steps, env, rec, rb, logf)
-		for _, p := range steps {
-			regionLoss = regionLoss || p.def.RegionLoss
+// interrupted says why a run that stopped early could not be judged.
+func interrupted(err error) string {
+	if errors.Is(err, context.Canceled) {
+		return "run cancelled before it finished"
+	}
+	return "run interrupted: " + err.Error()
+}
+
+func faultNames(sc Scenario) []string {
+	var names []string
+	for _, st := range sc.Faults {
+		names = append(names, st.Name)
+	}
+	return names
+}
+
+// phases enters the run's phases: an event and a log line each, and the
+// blob engine's own report at each phase, read beside the run (an mc exec
+// costs wall time the schedule must not wait for), and before the checks
+// once the others are done.
+type phases struct {
+	ctx  context.Context
+	rec  *history.Recorder
+	clk  *clock.Clock
+	logf func(string, ...any)
+	due  func() // the test-only panic's moment (panics.go)
+	// blob is the blob engine's reporter, set once the environment is up.
+	blob       topology.ReplicationDescriber
+	describing sync.WaitGroup
+}
+
+func (p *phases) enter(name string) {
+	p.due()
+	p.rec.Event(history.EvPhase, map[string]any{"phase": name})
+	p.logf("phase %s (service %s)", name, clock.Round(p.clk.Now()))
+	if p.blob == nil {
+		return
+	}
+	if name == "checks" {
+		p.describing.Wait()
+		describeBlob(p.ctx, p.rec, p.logf, p.blob, name)
+		return
+	}
+	p.describing.Add(1)
+	goSafe(p.ctx, "the blob engine's report", func() {
+		defer p.describing.Done()
+		describeBlob(p.ctx, p.rec, p.logf, p.blob, name)
+	})
+}
+
+// guardFaults checks, before anything starts, that each fault's target
+// exists and that the blast-radius guard lets it strike (it checks again
+// as the fault strikes: faults.Strike).
+func guardFaults(ctx context.Context, env topology.Environment, steps []prepared) error {
+	for _, p := range steps {
+		if t, ok := p.fault.(faults.Targeted); ok {
+			if err := t.CheckTarget(env); err != nil {
+				return err
+			}
+		}
+		if err := faults.Guard(ctx, env, p.fault); err != nil {
+			return err
 		}
 	}
-	// A run lasts as long as what it started: whatever fault made the
-	// runbook fail over (a region loss, or any fault that outlasted the
-	// decision window), the drill waits for the failback, then runs its
-	// after phase; a failover that starts late (during the after phase)
-	// is waited for the same way, so no run ends in the middle of a
-	// failover or a failback.
+	return nil
+}
+
+// driveFaults runs the steady state, the faults, and as long as the
+// runbook needs: whatever fault made it fail over (a region loss, or any
+// fault that outlasted the decision window), the drill waits for the
+// failback, then runs its after phase; a failover that starts late
+// (during the after phase) is waited for the same way, so no run ends in
+// the middle of a failover or a failback.
+func driveFaults(ctx context.Context, sc Scenario, steps []prepared, env topology.Environment, rec *history.Recorder, clk *clock.Clock,
+	rb *Runbook, rbDone <-chan struct{}, phase func(string), logf func(string, ...any)) error {
+	phase("steady-state")
+	if err := clk.Sleep(ctx, sc.SteadyState); err != nil {
+		return err
+	}
+	phase("faults")
+	if err := runFaults(ctx, sc, steps, env, rec, rb, logf); err != nil {
+		return err
+	}
+	regionLoss := false
+	for _, p := range steps {
+		regionLoss = regionLoss || p.def.RegionLoss
+	}
 	failoverStarted := func() bool { _, ok := rec.Ops().FirstEvent(history.EvFailoverStart); return ok }
 	settled := func() bool {
 		select {
@@ -359,35 +436,24 @@ func Run(ctx context.Context, sc Scenario, opt Options) (out *Outcome, err error
 			return false
 		}
 	}
-	for pass := 0; runErr == nil; pass++ {
+	for pass := 0; ; pass++ {
 		if (pass == 0 && regionLoss || failoverStarted()) && !settled() {
 			phase("failback")
-			runErr = awaitFailback(runCtx, rb, rbDone)
-			if runErr != nil {
-				break
+			if err := awaitFailback(ctx, rb, rbDone); err != nil {
+				return err
 			}
 		}
 		phase("after")
-		if runErr = clk.Sleep(runCtx, sc.After); runErr != nil || !failoverStarted() || settled() {
-			break
+		if err := clk.Sleep(ctx, sc.After); err != nil || !failoverStarted() || settled() {
+			return err
 		}
 		logf("the runbook started a failover during the after phase: waiting for its failback")
 	}
-	stopWL()
-	wl.Wait()
-	<-sampler
-	stopRB()
-	<-rbDone
-	noise.Record(rec, wl, LagSampleEvery(clk))
-	phase("checks")
-	if runErr != nil {
-		reason := "run interrupted: " + runErr.Error()
-		if errors.Is(runErr, context.Canceled) {
-			reason = "run cancelled before it finished"
-		}
-		finish(reason)
-		return out, runErr
-	}
+}
+
+// judgeRun records how the run ended (the runbook's error, the health
+// after, the final snapshot) and judges it by the scenario's checks.
+func judgeRun(ctx context.Context, sc Scenario, env topology.Environment, rec *history.Recorder, rb *Runbook, afterFailover *topology.Snapshot) Judged {
 	if rb.Err() != nil && !errors.Is(rb.Err(), errStandDown) {
 		rec.Event(history.EvRunbookFailed, map[string]any{"error": rb.Err().Error()})
 	}
@@ -396,11 +462,7 @@ func Run(ctx context.Context, sc Scenario, opt Options) (out *Outcome, err error
 	if ferr != nil {
 		rec.Event(history.EvSnapshotError, map[string]any{"error": ferr.Error()})
 	}
-	j := JudgeScenario(sc, assertions.Input{History: rec.Ops(), AfterFailover: afterFailover, Final: final, Budgets: sc.Budgets})
-	judged = &j
-	finish("")
-	out.Evidence = &j.Evidence
-	return out, nil
+	return JudgeScenario(sc, assertions.Input{History: rec.Ops(), AfterFailover: afterFailover, Final: final, Budgets: sc.Budgets})
 }
 
 // awaitFailback waits until the runbook has failed back, or has stopped:

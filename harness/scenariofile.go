@@ -83,99 +83,21 @@ func LoadScenarioFile(path string) (sc Scenario, base Scenario, err error) {
 // ParseScenarioFile parses the content of a scenario file; name is used in
 // errors and decides the format (.json is JSON, anything else YAML).
 func ParseScenarioFile(name string, data []byte) (sc Scenario, base Scenario, err error) {
-	ferr := func(line int, field string, format string, args ...any) error {
-		return &ScenarioFileError{File: name, Line: line, Field: field, Err: fmt.Errorf(format, args...)}
-	}
-	if strings.EqualFold(filepath.Ext(name), ".json") {
-		if err := checkJSON(data); err != nil {
-			var se *json.SyntaxError
-			if errors.As(err, &se) {
-				return sc, base, ferr(lineAt(data, se.Offset), "", "not valid JSON: %v", se)
-			}
-			return sc, base, ferr(0, "", "not valid JSON: %v", err)
-		}
-	}
-	var doc yaml.Node
-	if err := yaml.Unmarshal(data, &doc); err != nil {
-		return sc, base, ferr(yamlErrorLine(err), "", "not valid YAML: %s", yamlErrorText(err))
-	}
-	if doc.Kind == 0 || len(doc.Content) == 0 {
-		return sc, base, ferr(0, "", "empty scenario file (want at least `scenario: NAME`)")
-	}
-	root := doc.Content[0]
-	if root.Kind != yaml.MappingNode {
-		return sc, base, ferr(root.Line, "", "want a mapping of fields (%s), got %s", strings.Join(scenarioFields, ", "), kindName(root))
-	}
-	fields, err := mapping(name, root, "", scenarioFields)
+	root, fields, err := fileFields(name, data)
 	if err != nil {
 		return sc, base, err
 	}
-
 	// The base comes first: every other field changes it.
-	baseName := "region-outage"
-	if n, ok := fields["scenario"]; ok {
-		if n.Kind != yaml.ScalarNode || n.Value == "" {
-			return sc, base, ferr(n.Line, "scenario", "want the name of a built-in scenario")
-		}
-		baseName = n.Value
+	if base, err = fileBase(name, fields); err != nil {
+		return sc, base, err
 	}
-	b, ok := Builtin(baseName)
-	if !ok {
-		line := 0
-		if n, ok := fields["scenario"]; ok {
-			line = n.Line
-		}
-		var names []string
-		for _, s := range Builtins() {
-			names = append(names, s.Name)
-		}
-		return sc, base, ferr(line, "scenario", "unknown built-in scenario %q (known: %s)", baseName, strings.Join(names, ", "))
-	}
-	base, sc = b, b
-
-	if n, ok := fields["name"]; ok {
-		if sc.Name, err = scalar(name, n, "name"); err != nil {
-			return sc, base, err
-		}
-		if sc.Name == "" || strings.ContainsAny(sc.Name, "/\\ \t") {
-			return sc, base, ferr(n.Line, "name", "want a non-empty name without spaces or slashes, got %q", sc.Name)
-		}
-	}
-	if n, ok := fields["description"]; ok {
-		if sc.Description, err = scalar(name, n, "description"); err != nil {
-			return sc, base, err
-		}
-	}
-	if n, ok := fields["seed"]; ok {
-		v, err := scalar(name, n, "seed")
-		if err != nil {
-			return sc, base, err
-		}
-		if err := sc.Set("seed", v); err != nil {
-			return sc, base, knobFileError(name, n.Line, "seed", err)
-		}
+	sc = base
+	if err := fileHeader(name, fields, &sc); err != nil {
+		return sc, base, err
 	}
 	if n, ok := fields["set"]; ok {
-		if n.Kind != yaml.MappingNode {
-			return sc, base, ferr(n.Line, "set", "want a mapping of knob: value, got %s", kindName(n))
-		}
-		seen := map[string]int{}
-		for i := 0; i+1 < len(n.Content); i += 2 {
-			k, v := n.Content[i], n.Content[i+1]
-			if prev, dup := seen[k.Value]; dup {
-				return sc, base, ferr(k.Line, "set."+k.Value, "set twice (first on line %d)", prev)
-			}
-			seen[k.Value] = k.Line
-			if _, known := sc.Get(k.Value); !known {
-				return sc, base, ferr(k.Line, "set."+k.Value, "unknown knob (bcdr drill --help lists them%s)", suggest(k.Value, knobNames()))
-			}
-			val, err := scalar(name, v, "set."+k.Value)
-			if err != nil {
-				return sc, base, err
-			}
-			if err := sc.Set(k.Value, val); err != nil {
-				return sc, base, knobFileError(name, v.Line, "set."+k.Value, err)
-			}
+		if err := fileSets(name, n, &sc); err != nil {
+			return sc, base, err
 		}
 	}
 	if n, ok := fields["faults"]; ok {
@@ -184,64 +106,26 @@ func ParseScenarioFile(name string, data []byte) (sc Scenario, base Scenario, er
 		}
 	}
 	if n, ok := fields["checks"]; ok {
-		if n.Kind != yaml.SequenceNode {
-			return sc, base, ferr(n.Line, "checks", "want a list of check names, got %s", kindName(n))
-		}
 		// The file's checks add to those its faults call for
 		// (DerivedChecks); they take the place of the base's own additions.
-		var named []string
-		for i, c := range n.Content {
-			field := fmt.Sprintf("checks[%d]", i)
-			v, err := scalar(name, c, field)
-			if err != nil {
-				return sc, base, err
-			}
-			if _, ok := assertions.Lookup(v); !ok {
-				return sc, base, ferr(c.Line, field, "unknown check %q (known: %s)", v, strings.Join(assertions.Names(), ", "))
-			}
-			named = append(named, v)
+		if sc.Checks, err = checkList(name, n, "checks"); err != nil {
+			return sc, base, err
 		}
-		sc.Checks = named
 	}
 	if n, ok := fields["skip-checks"]; ok {
-		if n.Kind != yaml.SequenceNode {
-			return sc, base, ferr(n.Line, "skip-checks", "want a list of check names, got %s", kindName(n))
+		skip, err := checkList(name, n, "skip-checks")
+		if err != nil {
+			return sc, base, err
 		}
-		for i, c := range n.Content {
-			field := fmt.Sprintf("skip-checks[%d]", i)
-			v, err := scalar(name, c, field)
-			if err != nil {
-				return sc, base, err
-			}
-			if _, ok := assertions.Lookup(v); !ok {
-				return sc, base, ferr(c.Line, field, "unknown check %q (known: %s)", v, strings.Join(assertions.Names(), ", "))
-			}
+		for _, v := range skip {
 			if !slices.Contains(sc.SkipChecks, v) {
 				sc.SkipChecks = append(sc.SkipChecks, v)
 			}
 		}
 	}
 	if n, ok := fields["expect"]; ok {
-		if n.Kind != yaml.MappingNode {
-			return sc, base, ferr(n.Line, "expect", "want a mapping of check: verdict, got %s", kindName(n))
-		}
-		sc.Expect = map[string]assertions.Verdict{}
-		for i := 0; i+1 < len(n.Content); i += 2 {
-			k, v := n.Content[i], n.Content[i+1]
-			field := "expect." + k.Value
-			if _, ok := assertions.Lookup(k.Value); !ok {
-				return sc, base, ferr(k.Line, field, "unknown check (known: %s)", strings.Join(assertions.Names(), ", "))
-			}
-			val, err := scalar(name, v, field)
-			if err != nil {
-				return sc, base, err
-			}
-			switch assertions.Verdict(val) {
-			case assertions.Pass, assertions.Fail, assertions.Unknown:
-			default:
-				return sc, base, ferr(v.Line, field, "want pass, fail or unknown, got %q", val)
-			}
-			sc.Expect[k.Value] = assertions.Verdict(val)
+		if sc.Expect, err = fileExpect(name, n); err != nil {
+			return sc, base, err
 		}
 	}
 	// What only the whole scenario can tell (a knob combination); the line is
@@ -254,6 +138,161 @@ func ParseScenarioFile(name string, data []byte) (sc Scenario, base Scenario, er
 		return sc, base, &ScenarioFileError{File: name, Line: root.Line, Err: err}
 	}
 	return sc, base, nil
+}
+
+// fileError is an error at a line and field of a scenario file.
+func fileError(file string, line int, field string, format string, args ...any) error {
+	return &ScenarioFileError{File: file, Line: line, Field: field, Err: fmt.Errorf(format, args...)}
+}
+
+// fileFields parses a scenario file into its root mapping and its known
+// fields (JSON is checked strictly first, for its own error positions).
+func fileFields(name string, data []byte) (*yaml.Node, map[string]*yaml.Node, error) {
+	if strings.EqualFold(filepath.Ext(name), ".json") {
+		if err := checkJSON(data); err != nil {
+			var se *json.SyntaxError
+			if errors.As(err, &se) {
+				return nil, nil, fileError(name, lineAt(data, se.Offset), "", "not valid JSON: %v", se)
+			}
+			return nil, nil, fileError(name, 0, "", "not valid JSON: %v", err)
+		}
+	}
+	var doc yaml.Node
+	if err := yaml.Unmarshal(data, &doc); err != nil {
+		return nil, nil, fileError(name, yamlErrorLine(err), "", "not valid YAML: %s", yamlErrorText(err))
+	}
+	if doc.Kind == 0 || len(doc.Content) == 0 {
+		return nil, nil, fileError(name, 0, "", "empty scenario file (want at least `scenario: NAME`)")
+	}
+	root := doc.Content[0]
+	if root.Kind != yaml.MappingNode {
+		return nil, nil, fileError(name, root.Line, "", "want a mapping of fields (%s), got %s", strings.Join(scenarioFields, ", "), kindName(root))
+	}
+	fields, err := mapping(name, root, "", scenarioFields)
+	if err != nil {
+		return nil, nil, err
+	}
+	return root, fields, nil
+}
+
+// fileBase is the built-in scenario the file names (region-outage when
+// it names none).
+func fileBase(name string, fields map[string]*yaml.Node) (Scenario, error) {
+	baseName, line := "region-outage", 0
+	if n, ok := fields["scenario"]; ok {
+		if n.Kind != yaml.ScalarNode || n.Value == "" {
+			return Scenario{}, fileError(name, n.Line, "scenario", "want the name of a built-in scenario")
+		}
+		baseName, line = n.Value, n.Line
+	}
+	b, ok := Builtin(baseName)
+	if !ok {
+		var names []string
+		for _, s := range Builtins() {
+			names = append(names, s.Name)
+		}
+		return Scenario{}, fileError(name, line, "scenario", "unknown built-in scenario %q (known: %s)", baseName, strings.Join(names, ", "))
+	}
+	return b, nil
+}
+
+// fileHeader reads the name, description and seed.
+func fileHeader(name string, fields map[string]*yaml.Node, sc *Scenario) (err error) {
+	if n, ok := fields["name"]; ok {
+		if sc.Name, err = scalar(name, n, "name"); err != nil {
+			return err
+		}
+		if sc.Name == "" || strings.ContainsAny(sc.Name, "/\\ \t") {
+			return fileError(name, n.Line, "name", "want a non-empty name without spaces or slashes, got %q", sc.Name)
+		}
+	}
+	if n, ok := fields["description"]; ok {
+		if sc.Description, err = scalar(name, n, "description"); err != nil {
+			return err
+		}
+	}
+	if n, ok := fields["seed"]; ok {
+		v, err := scalar(name, n, "seed")
+		if err != nil {
+			return err
+		}
+		if err := sc.Set("seed", v); err != nil {
+			return knobFileError(name, n.Line, "seed", err)
+		}
+	}
+	return nil
+}
+
+// fileSets applies the set mapping, knob by knob.
+func fileSets(name string, n *yaml.Node, sc *Scenario) error {
+	if n.Kind != yaml.MappingNode {
+		return fileError(name, n.Line, "set", "want a mapping of knob: value, got %s", kindName(n))
+	}
+	seen := map[string]int{}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := n.Content[i], n.Content[i+1]
+		if prev, dup := seen[k.Value]; dup {
+			return fileError(name, k.Line, "set."+k.Value, "set twice (first on line %d)", prev)
+		}
+		seen[k.Value] = k.Line
+		if _, known := sc.Get(k.Value); !known {
+			return fileError(name, k.Line, "set."+k.Value, "unknown knob (bcdr drill --help lists them%s)", suggest(k.Value, knobNames()))
+		}
+		val, err := scalar(name, v, "set."+k.Value)
+		if err != nil {
+			return err
+		}
+		if err := sc.Set(k.Value, val); err != nil {
+			return knobFileError(name, v.Line, "set."+k.Value, err)
+		}
+	}
+	return nil
+}
+
+// checkList reads a list of check names (checks, skip-checks).
+func checkList(name string, n *yaml.Node, field string) ([]string, error) {
+	if n.Kind != yaml.SequenceNode {
+		return nil, fileError(name, n.Line, field, "want a list of check names, got %s", kindName(n))
+	}
+	var named []string
+	for i, c := range n.Content {
+		f := fmt.Sprintf("%s[%d]", field, i)
+		v, err := scalar(name, c, f)
+		if err != nil {
+			return nil, err
+		}
+		if _, ok := assertions.Lookup(v); !ok {
+			return nil, fileError(name, c.Line, f, "unknown check %q (known: %s)", v, strings.Join(assertions.Names(), ", "))
+		}
+		named = append(named, v)
+	}
+	return named, nil
+}
+
+// fileExpect reads the expect mapping of check: verdict.
+func fileExpect(name string, n *yaml.Node) (map[string]assertions.Verdict, error) {
+	if n.Kind != yaml.MappingNode {
+		return nil, fileError(name, n.Line, "expect", "want a mapping of check: verdict, got %s", kindName(n))
+	}
+	expect := map[string]assertions.Verdict{}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := n.Content[i], n.Content[i+1]
+		field := "expect." + k.Value
+		if _, ok := assertions.Lookup(k.Value); !ok {
+			return nil, fileError(name, k.Line, field, "unknown check (known: %s)", strings.Join(assertions.Names(), ", "))
+		}
+		val, err := scalar(name, v, field)
+		if err != nil {
+			return nil, err
+		}
+		switch assertions.Verdict(val) {
+		case assertions.Pass, assertions.Fail, assertions.Unknown:
+		default:
+			return nil, fileError(name, v.Line, field, "want pass, fail or unknown, got %q", val)
+		}
+		expect[k.Value] = assertions.Verdict(val)
+	}
+	return expect, nil
 }
 
 // faultSteps reads the faults list.

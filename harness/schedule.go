@@ -104,6 +104,54 @@ func NewSchedule(seed int64, window time.Duration, pool []string, count int, spe
 	if count < 0 || count > 20 {
 		return nil, &faults.Error{Msg: fmt.Sprintf("random schedule: count must be within [0, 20], got %d", count)}
 	}
+	pool, byKind, err := schedulePool(pool, spec)
+	if err != nil {
+		return nil, err
+	}
+	rng := rand.New(rand.NewPCG(uint64(seed), 0x62636472)) // "bcdr"
+	s := &Schedule{Seed: seed, Window: window, Pool: pool}
+	pick := func(d faults.Definition) faults.Params {
+		if d.Pick == nil {
+			return faults.Params{}
+		}
+		return d.Pick(rng, spec)
+	}
+	if len(byKind.regionLoss) > 0 && (len(byKind.others) == 0 || rng.IntN(2) == 0) {
+		d := byKind.regionLoss[rng.IntN(len(byKind.regionLoss))]
+		s.Steps = append(s.Steps, FaultStep{Name: d.Name, Params: pick(d), At: window})
+		s.RegionLoss = true
+		if len(byKind.duringFailback) > 0 && rng.IntN(2) == 0 {
+			d := byKind.duringFailback[rng.IntN(len(byKind.duringFailback))]
+			s.Steps = append(s.Steps, FaultStep{Name: d.Name, Params: pick(d), After: d.After,
+				At: time.Duration(rng.IntN(3)) * time.Minute, Duration: time.Duration(5+rng.IntN(6)) * time.Minute})
+		}
+	}
+	others, err := placeOthers(rng, window, count, byKind.others, pick)
+	if err != nil {
+		return nil, err
+	}
+	s.Steps = append(s.Steps, others...)
+	sort.SliceStable(s.Steps, func(i, j int) bool {
+		a, b := s.Steps[i], s.Steps[j]
+		if (a.After == "") != (b.After == "") {
+			return a.After == ""
+		}
+		return a.At < b.At
+	})
+	return s, nil
+}
+
+// poolKinds are a schedule's candidate faults by where they may go.
+type poolKinds struct {
+	regionLoss     []faults.Definition // at the end of the window
+	duringFailback []faults.Definition // after a failover event
+	others         []faults.Definition // anywhere in the window
+}
+
+// schedulePool is the pool, sorted (every fault the provider supports when
+// empty), and its faults by kind.
+func schedulePool(pool []string, spec topology.Spec) ([]string, poolKinds, error) {
+	var k poolKinds
 	if len(pool) == 0 {
 		for _, d := range faults.Catalogue() {
 			// Only what the provider supports: a fault it refuses would
@@ -115,10 +163,9 @@ func NewSchedule(seed int64, window time.Duration, pool []string, count int, spe
 	}
 	pool = append([]string(nil), pool...)
 	sort.Strings(pool)
-	var regionLoss, duringFailback, others []faults.Definition
 	for i, n := range pool {
 		if i > 0 && pool[i-1] == n {
-			return nil, &faults.Error{Msg: fmt.Sprintf("random schedule: fault %s named twice", n)}
+			return nil, k, &faults.Error{Msg: fmt.Sprintf("random schedule: fault %s named twice", n)}
 		}
 		d, ok := faults.Lookup(n)
 		if !ok {
@@ -126,70 +173,67 @@ func NewSchedule(seed int64, window time.Duration, pool []string, count int, spe
 			for _, d := range faults.Catalogue() {
 				known = append(known, d.Name)
 			}
-			return nil, &faults.Error{Msg: fmt.Sprintf("random schedule: unknown fault %q (known: %s)", n, strings.Join(known, ", "))}
+			return nil, k, &faults.Error{Msg: fmt.Sprintf("random schedule: unknown fault %q (known: %s)", n, strings.Join(known, ", "))}
 		}
 		switch {
 		case d.RegionLoss:
-			regionLoss = append(regionLoss, d)
+			k.regionLoss = append(k.regionLoss, d)
 		case failoverEvents[d.After]:
-			duringFailback = append(duringFailback, d)
+			k.duringFailback = append(k.duringFailback, d)
 		default:
-			others = append(others, d)
+			k.others = append(k.others, d)
 		}
 	}
-	rng := rand.New(rand.NewPCG(uint64(seed), 0x62636472)) // "bcdr"
-	s := &Schedule{Seed: seed, Window: window, Pool: pool}
-	type placed struct {
-		from, to time.Duration
-		claims   []string // nil = exclusive
-	}
-	var taken []placed
-	claimsOf := func(d faults.Definition, p faults.Params) ([]string, time.Duration, error) {
-		f, _, err := faults.New(d.Name, p)
-		if err != nil {
-			return nil, 0, err
-		}
-		var span time.Duration
-		if sp, ok := f.(faults.Spanner); ok {
-			span = sp.Span()
-		}
-		if c, ok := f.(faults.Claimer); ok {
-			return c.Claims(), span, nil
-		}
-		return nil, span, nil
-	}
-	clash := func(a, b placed) bool {
-		if a.to+scheduleGap <= b.from || b.to+scheduleGap <= a.from {
-			return false
-		}
-		if a.claims == nil || b.claims == nil {
-			return true
-		}
-		for _, x := range a.claims {
-			for _, y := range b.claims {
-				if x == y {
-					return true
-				}
-			}
-		}
+	return pool, k, nil
+}
+
+// placed is a fault's place in the window and what it claims.
+type placed struct {
+	from, to time.Duration
+	claims   []string // nil = exclusive
+}
+
+// clashes tells whether two placed faults overlap (within scheduleGap) on
+// something both claim, or either is exclusive.
+func (a placed) clashes(b placed) bool {
+	if a.to+scheduleGap <= b.from || b.to+scheduleGap <= a.from {
 		return false
 	}
-	pick := func(d faults.Definition) faults.Params {
-		if d.Pick == nil {
-			return faults.Params{}
-		}
-		return d.Pick(rng, spec)
+	if a.claims == nil || b.claims == nil {
+		return true
 	}
-	if len(regionLoss) > 0 && (len(others) == 0 || rng.IntN(2) == 0) {
-		d := regionLoss[rng.IntN(len(regionLoss))]
-		s.Steps = append(s.Steps, FaultStep{Name: d.Name, Params: pick(d), At: window})
-		s.RegionLoss = true
-		if len(duringFailback) > 0 && rng.IntN(2) == 0 {
-			d := duringFailback[rng.IntN(len(duringFailback))]
-			s.Steps = append(s.Steps, FaultStep{Name: d.Name, Params: pick(d), After: d.After,
-				At: time.Duration(rng.IntN(3)) * time.Minute, Duration: time.Duration(5+rng.IntN(6)) * time.Minute})
+	for _, x := range a.claims {
+		for _, y := range b.claims {
+			if x == y {
+				return true
+			}
 		}
 	}
+	return false
+}
+
+// claimsOf is what the fault with these parameters claims, and its own span
+// (0 = none).
+func claimsOf(d faults.Definition, p faults.Params) ([]string, time.Duration, error) {
+	f, _, err := faults.New(d.Name, p)
+	if err != nil {
+		return nil, 0, err
+	}
+	var span time.Duration
+	if sp, ok := f.(faults.Spanner); ok {
+		span = sp.Span()
+	}
+	if c, ok := f.(faults.Claimer); ok {
+		return c.Claims(), span, nil
+	}
+	return nil, span, nil
+}
+
+// placeOthers places up to count faults of others in the window where they
+// clash with none placed before (30 tries each).
+func placeOthers(rng *rand.Rand, window time.Duration, count int, others []faults.Definition, pick func(faults.Definition) faults.Params) ([]FaultStep, error) {
+	var steps []FaultStep
+	var taken []placed
 	for i := 0; i < count && len(others) > 0; i++ {
 		for try := 0; try < 30; try++ {
 			d := others[rng.IntN(len(others))]
@@ -209,7 +253,7 @@ func NewSchedule(seed int64, window time.Duration, pool []string, count int, spe
 			cand := placed{from: at, to: at + dur, claims: claims}
 			ok := true
 			for _, t := range taken {
-				ok = ok && !clash(cand, t)
+				ok = ok && !cand.clashes(t)
 			}
 			if !ok {
 				continue
@@ -219,18 +263,11 @@ func NewSchedule(seed int64, window time.Duration, pool []string, count int, spe
 			if span > 0 {
 				st.Duration = 0 // the fault's own span
 			}
-			s.Steps = append(s.Steps, st)
+			steps = append(steps, st)
 			break
 		}
 	}
-	sort.SliceStable(s.Steps, func(i, j int) bool {
-		a, b := s.Steps[i], s.Steps[j]
-		if (a.After == "") != (b.After == "") {
-			return a.After == ""
-		}
-		return a.At < b.At
-	})
-	return s, nil
+	return steps, nil
 }
 
 // ScheduleFor returns the random schedule a scenario will run (nil when it
