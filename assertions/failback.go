@@ -201,65 +201,9 @@ func (BatchOutage) Check(in Input) Result {
 		r.Ops = append(r.Ops, done.Index)
 	}
 
-	var lastOK history.Op
-	haveOK := false
-	down := false
-	var downFrom, firstFail history.Op
-	fails := 0
-	worst := time.Duration(-1)
-	var worstFrom, worstTo, worstFail history.Op
-	worstFails := 0
-	okAfter := false
-	sparsest, probesInFailback := time.Duration(0), 0
-	var prevInvoke *history.Op
-	for _, c := range batches {
-		if cancelled(c.Result) {
-			continue
-		}
-		inv := c.Invoke
-		if !inv.Wall.Before(start.Wall) && (!finished || !inv.Wall.After(over.Wall)) {
-			probesInFailback++
-			if prevInvoke != nil && inv.Service-prevInvoke.Service > sparsest {
-				sparsest = inv.Service - prevInvoke.Service
-			}
-		}
-		prevInvoke = &inv
-		if c.Result.Type == history.OK {
-			if down {
-				if d := c.Result.Service - downFrom.Service; d > worst {
-					worst, worstFrom, worstTo, worstFail, worstFails = d, downFrom, c.Result, firstFail, fails
-				}
-				down = false
-			}
-			lastOK, haveOK = c.Result, true
-			if finished && c.Result.Wall.After(over.Wall) {
-				okAfter = true
-			}
-			continue
-		}
-		if down {
-			fails++
-			continue
-		}
-		inFailback := c.Result.Wall.After(start.Wall) && (!finished || !c.Invoke.Wall.After(over.Wall))
-		if !inFailback {
-			continue
-		}
-		down, fails, firstFail = true, 1, c.Result
-		downFrom = start
-		if haveOK && lastOK.Wall.After(start.Wall) {
-			downFrom = lastOK
-		}
-	}
-	neverBack := false
-	if down {
-		end := lastOp(h)
-		worst, worstFrom, worstTo, worstFail, worstFails = end.Service-downFrom.Service, downFrom, end, firstFail, fails
-		neverBack = true
-	}
-	if worst < 0 {
-		worst = 0
-	}
+	w := walkBatchProbes(h, batches, start, over, finished)
+	worst, worstFrom, worstTo, worstFail, worstFails := w.worst, w.worstFrom, w.worstTo, w.worstFail, w.worstFails
+	neverBack, okAfter, sparsest, probesInFailback := w.neverBack, w.okAfter, w.sparsest, w.probesInFailback
 	r.Observed = worst
 	if worstFails > 0 {
 		r.Window = window(worstFrom, worstTo)
@@ -308,6 +252,83 @@ func (BatchOutage) Check(in Input) Result {
 			clk.FormatSpan(worstFrom.Service, worstFrom.Service+worst), clk.Format(r.Budget), stretch)
 	}
 	return finish(r, clk)
+}
+
+// batchWalk is what the batch probes around failback showed.
+type batchWalk struct {
+	// The longest outage (0 when none) from worstFrom (the last success
+	// or failback-start) to worstTo (the next success, or the end of the
+	// run), the first of its worstFails failed probes worstFail.
+	worst                         time.Duration
+	worstFrom, worstTo, worstFail history.Op
+	worstFails                    int
+	neverBack                     bool          // still down when the run ended
+	okAfter                       bool          // a probe succeeded after failback was over
+	sparsest                      time.Duration // the largest gap between probes invoked during failback
+	probesInFailback              int
+}
+
+// walkBatchProbes walks the batch probes in order: an outage begins with a
+// probe that failed during failback (from start until over, when it
+// finished) and lasts from the last success (or start, whichever is
+// later) to the next success.
+func walkBatchProbes(h history.History, batches []history.Completion, start, over history.Op, finished bool) batchWalk {
+	var w batchWalk
+	var lastOK history.Op
+	haveOK := false
+	down := false
+	var downFrom, firstFail history.Op
+	fails := 0
+	w.worst = -1
+	var prevInvoke *history.Op
+	for _, c := range batches {
+		if cancelled(c.Result) {
+			continue
+		}
+		inv := c.Invoke
+		if !inv.Wall.Before(start.Wall) && (!finished || !inv.Wall.After(over.Wall)) {
+			w.probesInFailback++
+			if prevInvoke != nil && inv.Service-prevInvoke.Service > w.sparsest {
+				w.sparsest = inv.Service - prevInvoke.Service
+			}
+		}
+		prevInvoke = &inv
+		if c.Result.Type == history.OK {
+			if down {
+				if d := c.Result.Service - downFrom.Service; d > w.worst {
+					w.worst, w.worstFrom, w.worstTo, w.worstFail, w.worstFails = d, downFrom, c.Result, firstFail, fails
+				}
+				down = false
+			}
+			lastOK, haveOK = c.Result, true
+			if finished && c.Result.Wall.After(over.Wall) {
+				w.okAfter = true
+			}
+			continue
+		}
+		if down {
+			fails++
+			continue
+		}
+		inFailback := c.Result.Wall.After(start.Wall) && (!finished || !c.Invoke.Wall.After(over.Wall))
+		if !inFailback {
+			continue
+		}
+		down, fails, firstFail = true, 1, c.Result
+		downFrom = start
+		if haveOK && lastOK.Wall.After(start.Wall) {
+			downFrom = lastOK
+		}
+	}
+	if down {
+		end := lastOp(h)
+		w.worst, w.worstFrom, w.worstTo, w.worstFail, w.worstFails = end.Service-downFrom.Service, downFrom, end, firstFail, fails
+		w.neverBack = true
+	}
+	if w.worst < 0 {
+		w.worst = 0
+	}
+	return w
 }
 
 // refusedInLimitedMode tells whether a probe was answered with the

@@ -57,52 +57,15 @@ func (FaultDomainAvailability) Check(in Input) Result {
 	if len(hw) == 0 {
 		return unknown(name, "no hardware or network fault (instance, fault domain, SQL crash in place, a link) was injected, so there is nothing to check")
 	}
-	// What the region promise governs (a region lost, a failover and its
-	// failback) is rto's and the failback checks' business.
-	region, hasRegion := regionSpan(h, in.Budgets.RetryBudget)
-	single := singleInstanceSpans(h, in.Budgets.RetryBudget)
 	r := Result{Name: name, Budget: in.Budgets.RetryBudget}
-	retryWall := clk.Wall(in.Budgets.RetryBudget)
-	var failures []history.Completion
-	var slowest history.Completion
-	slowestWait := time.Duration(-1)
 	var faultDesc []string
-	requests := 0
 	for _, f := range hw {
 		r.Ops = append(r.Ops, f.inject.Index, f.recover.Index)
-		params := ""
-		if p, ok := f.inject.Value["params"].(map[string]any); ok {
-			params = fmt.Sprint(p)
-		} else if p, ok := f.inject.Value["params"].(map[string]string); ok {
-			params = fmt.Sprint(p)
-		}
-		faultDesc = append(faultDesc, fmt.Sprintf("%s %s at service %s, recovered at %s", faultName(f.inject), params,
-			clock.Round(f.inject.Service), clock.Round(f.recover.Service)))
-		until := f.recover.Wall.Add(retryWall)
-		for _, c := range h.Completions() {
-			k := c.Invoke.Kind
-			if k == history.Health || k == history.Maintenance {
-				continue // maintenance is the operator's, not the customers'
-			}
-			if c.Result.Wall.Before(f.inject.Wall) || c.Invoke.Wall.After(until) || cancelled(c.Result) {
-				continue
-			}
-			if hasRegion && region.holds(c) {
-				continue
-			}
-			if heldBy(single, c) {
-				continue // the expected outage of a single-instance fault (rpo judges its loss)
-			}
-			requests++
-			if c.Result.Type != history.OK && !refusedInLimitedMode(c.Result) {
-				failures = append(failures, c)
-			}
-			if w := c.Result.Service - c.Invoke.Service; w > slowestWait {
-				slowestWait, slowest = w, c
-			}
-		}
+		faultDesc = append(faultDesc, f.describe())
 	}
-	if requests == 0 {
+	t := tallyFaultRequests(h, hw, in.Budgets.RetryBudget)
+	failures, slowest, slowestWait := t.failures, t.slowest, t.slowestWait
+	if t.requests == 0 {
 		return unknown(name, fmt.Sprintf("no client request was made from the injection of the fault to a retry budget after its recovery (%s), so customers' experience of it could not be judged", strings.Join(faultDesc, "; ")))
 	}
 	if slowestWait < 0 {
@@ -117,18 +80,10 @@ func (FaultDomainAvailability) Check(in Input) Result {
 	// in the same run already lost (the rpo check's business).
 	var lost []history.Completion
 	if in.Final != nil {
-		already := map[string]bool{}
-		if l, _, ok := rpoLost(in); ok {
-			for _, c := range l {
-				already[c.Invoke.Key] = true
-			}
-		}
-		for _, c := range h.AcknowledgedWrites() {
-			if !already[c.Invoke.Key] && !in.Final.Has(c.Invoke.Key) {
-				lost = append(lost, c)
-				r.Lost = append(r.Lost, lostWrite(c))
-				r.Ops = append(r.Ops, c.Result.Index)
-			}
+		lost = lostBeyondFailover(in)
+		for _, c := range lost {
+			r.Lost = append(r.Lost, lostWrite(c))
+			r.Ops = append(r.Ops, c.Result.Index)
 		}
 	}
 	seen := map[int]bool{}
@@ -173,6 +128,64 @@ func (FaultDomainAvailability) Check(in Input) Result {
 			faultsText, clk.Format(r.Budget), clk.Format(slowestWait), slowest.Invoke.Key)
 	}
 	return finish(r, clk)
+}
+
+// describe names the fault, its parameters and its span.
+func (f hardwareFault) describe() string {
+	params := ""
+	if p, ok := f.inject.Value["params"].(map[string]any); ok {
+		params = fmt.Sprint(p)
+	} else if p, ok := f.inject.Value["params"].(map[string]string); ok {
+		params = fmt.Sprint(p)
+	}
+	return fmt.Sprintf("%s %s at service %s, recovered at %s", faultName(f.inject), params,
+		clock.Round(f.inject.Service), clock.Round(f.recover.Service))
+}
+
+// faultRequests is what customers met around the hardware faults.
+type faultRequests struct {
+	requests    int                  // the client requests judged
+	failures    []history.Completion // those that failed (a limited-mode refusal is an answer)
+	slowest     history.Completion
+	slowestWait time.Duration // -1 when no request was judged
+}
+
+// tallyFaultRequests reads every client request from each fault's
+// injection to a retry budget after its recovery, leaving out what the
+// region promise governs (a region lost, a failover and its failback:
+// rto's and the failback checks' business) and the expected outage of a
+// single-instance fault.
+func tallyFaultRequests(h history.History, hw []hardwareFault, retryBudget time.Duration) faultRequests {
+	region, hasRegion := regionSpan(h, retryBudget)
+	single := singleInstanceSpans(h, retryBudget)
+	retryWall := h.Clock().Wall(retryBudget)
+	t := faultRequests{slowestWait: -1}
+	for _, f := range hw {
+		until := f.recover.Wall.Add(retryWall)
+		for _, c := range h.Completions() {
+			k := c.Invoke.Kind
+			if k == history.Health || k == history.Maintenance {
+				continue // maintenance is the operator's, not the customers'
+			}
+			if c.Result.Wall.Before(f.inject.Wall) || c.Invoke.Wall.After(until) || cancelled(c.Result) {
+				continue
+			}
+			if hasRegion && region.holds(c) {
+				continue
+			}
+			if heldBy(single, c) {
+				continue // the expected outage of a single-instance fault (rpo judges its loss)
+			}
+			t.requests++
+			if c.Result.Type != history.OK && !refusedInLimitedMode(c.Result) {
+				t.failures = append(t.failures, c)
+			}
+			if w := c.Result.Service - c.Invoke.Service; w > t.slowestWait {
+				t.slowestWait, t.slowest = w, c
+			}
+		}
+	}
+	return t
 }
 
 // describeFailures names the first few failed requests with their times.

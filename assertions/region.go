@@ -33,6 +33,25 @@ func rpoLost(in Input) ([]history.Completion, history.Op, bool) {
 	return lost, start, true
 }
 
+// lostBeyondFailover is the acknowledged writes missing from the final
+// snapshot (in.Final, not nil), less those a region failover in the same
+// run already lost (rpoLost: the rpo check's business).
+func lostBeyondFailover(in Input) []history.Completion {
+	already := map[string]bool{}
+	if lost, _, ok := rpoLost(in); ok {
+		for _, c := range lost {
+			already[c.Invoke.Key] = true
+		}
+	}
+	var lost []history.Completion
+	for _, c := range in.History.AcknowledgedWrites() {
+		if !already[c.Invoke.Key] && !in.Final.Has(c.Invoke.Key) {
+			lost = append(lost, c)
+		}
+	}
+	return lost
+}
+
 // Check computes the loss window.
 func (RPO) Check(in Input) Result {
 	clk := in.History.Clock()
@@ -283,25 +302,16 @@ func (FailbackLoss) Check(in Input) Result {
 		return unknown("failback-loss", "no final snapshot was taken")
 	}
 	start, _ := in.History.FirstEvent(history.EvFailbackStart)
-	already := map[string]bool{}
-	if lost, _, ok := rpoLost(in); ok {
-		for _, c := range lost {
-			already[c.Invoke.Key] = true
-		}
-	}
 	r := Result{Name: "failback-loss", Ops: []int{start.Index, fb.Index}}
 	// The failback's own stake is what the failed-over region acknowledged
 	// before the switch: with none, nothing it could lose was exercised.
 	if n := ackedWhileFailedOver(in.History, start); n == 0 {
 		return unknown("failback-loss", fmt.Sprintf("no write was acknowledged by the failed-over region between failover-done and the failback's switch (failback started at service %s), so the failback had nothing of its own to lose", clock.Round(start.Service)))
 	}
-	var lost []history.Completion
-	for _, c := range in.History.AcknowledgedWrites() {
-		if !already[c.Invoke.Key] && !in.Final.Has(c.Invoke.Key) {
-			lost = append(lost, c)
-			r.Lost = append(r.Lost, lostWrite(c))
-			r.Ops = append(r.Ops, c.Result.Index)
-		}
+	lost := lostBeyondFailover(in)
+	for _, c := range lost {
+		r.Lost = append(r.Lost, lostWrite(c))
+		r.Ops = append(r.Ops, c.Result.Index)
 	}
 	if len(lost) == 0 {
 		r.Verdict = Pass
