@@ -146,16 +146,9 @@ func runUp(ctx context.Context, sc harness.Scenario, o upOptions, stdout, stderr
 		fmt.Fprintf(stderr, "%s  %s\n", time.Now().Format("15:04:05"), fmt.Sprintf(format, args...))
 	}
 	dir, workload, runbook := o.state, o.workload, o.runbook
-	if err := control.PrepareDir(dir); err != nil {
-		return exitInternal, err
-	}
-	token, err := control.NewToken()
+	ln, token, err := openControl(dir)
 	if err != nil {
 		return exitInternal, err
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return exitInternal, fmt.Errorf("control API: %w", err)
 	}
 	defer ln.Close()
 	clk := clock.New(sc.TimeScale())
@@ -214,59 +207,120 @@ func runUp(ctx context.Context, sc harness.Scenario, o upOptions, stdout, stderr
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(life, ln) }()
 
-	runCtx, stopRun := context.WithCancel(life)
-	defer stopRun()
-	noise := harness.StartNoiseMeter(runCtx)
-	var wl *harness.Workload
-	if workload {
-		wl = harness.NewWorkload(sc.Workload, env.Router().URL(), rec, clk, sc.Seed, sc.Budgets.RetryBudget, topology.ProviderAttemptFloor(sc.Spec.Provider))
-		wl.Run(runCtx)
-		wl.Probes(runCtx)
-	}
-	sampled := harness.StartLagSampler(runCtx, rec, env)
-	rbDone := make(chan struct{})
-	if runbook {
-		go func() {
-			defer close(rbDone)
-			for runCtx.Err() == nil {
-				rb := harness.NewRunbook(sc.Runbook, env, rec)
-				rb.OnFailedOver = sess.onFailedOver(env)
-				rb.Run(runCtx)
-				switch {
-				case runCtx.Err() != nil:
-					return
-				case rb.Err() != nil:
-					logf("runbook stopped: %v", rb.Err())
-					return
-				case env.Router().Active() != topology.RegionA:
-					logf("runbook: region a is not active after failback; not watching again")
-					return
-				}
-				logf("runbook: failed over and back; watching region a again")
-			}
-		}()
-	} else {
-		close(rbDone)
-	}
+	stopDrivers := startDrivers(life, sc, env, clk, sess, workload, runbook, logf)
 	// Every way out of here saves the history, after the workload and the
 	// runbook stopped and before the environment is closed (the deferred
 	// Close above runs after this).
 	defer func() {
 		_ = control.RemoveState(dir)
-		stopRun()
+		stopDrivers()
+		logf("saving the history in %s", o.out)
+		save(env, "")
+	}()
+
+	st := upState(sc, env, clk, ln.Addr().String(), token, dir, o.out)
+	if err := control.WriteState(dir, st); err != nil {
+		return exitInternal, err
+	}
+	printEndpoints(stdout, st, dir)
+
+	code := exitPass
+	select {
+	case <-ctx.Done():
+		logf("interrupted: the usual way to stop a foreground bcdr up")
+	case <-srv.Down():
+		logf("bcdr down asked for teardown")
+	case err := <-served:
+		logf("control API stopped: %v", err)
+		code = exitInternal
+	}
+	// Nobody may act on the environment while it goes down; the deferred
+	// save stops the workload and the runbook first.
+	_ = control.RemoveState(dir)
+	return code, nil
+}
+
+// openControl prepares the state directory and opens the control API's
+// listener on loopback with a fresh token.
+func openControl(dir string) (net.Listener, string, error) {
+	if err := control.PrepareDir(dir); err != nil {
+		return nil, "", err
+	}
+	token, err := control.NewToken()
+	if err != nil {
+		return nil, "", err
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, "", fmt.Errorf("control API: %w", err)
+	}
+	return ln, token, nil
+}
+
+// startDrivers starts what acts on the environment beside the control
+// API: the noise meter, the lag sampler, and the workload and the runbook
+// when asked. stop ends them, waits for them and records the noise.
+func startDrivers(ctx context.Context, sc harness.Scenario, env topology.Environment, clk *clock.Clock, sess *upSession, workload, runbook bool, logf func(string, ...any)) (stop func()) {
+	ctx, cancel := context.WithCancel(ctx)
+	rec := sess.rec
+	noise := harness.StartNoiseMeter(ctx)
+	var wl *harness.Workload
+	if workload {
+		wl = harness.NewWorkload(sc.Workload, env.Router().URL(), rec, clk, sc.Seed, sc.Budgets.RetryBudget, topology.ProviderAttemptFloor(sc.Spec.Provider))
+		wl.Run(ctx)
+		wl.Probes(ctx)
+	}
+	sampled := harness.StartLagSampler(ctx, rec, env)
+	rbDone := make(chan struct{})
+	if runbook {
+		go func() {
+			defer close(rbDone)
+			watchRunbook(ctx, sc, env, sess, logf)
+		}()
+	} else {
+		close(rbDone)
+	}
+	return func() {
+		cancel()
 		if wl != nil {
 			wl.Wait()
 		}
 		<-sampled
 		<-rbDone
 		noise.Record(rec, wl, harness.LagSampleEvery(clk))
-		logf("saving the history in %s", o.out)
-		save(env, "")
-	}()
+	}
+}
 
-	st := control.State{Pid: os.Getpid(), Control: ln.Addr().String(), Token: token, Started: time.Now(), Scenario: sc.Name,
+// watchRunbook runs the runbook until ctx ends, again each time it has
+// failed over and back to region a; it stops watching when the runbook
+// fails or leaves another region active.
+func watchRunbook(ctx context.Context, sc harness.Scenario, env topology.Environment, sess *upSession, logf func(string, ...any)) {
+	for ctx.Err() == nil {
+		rb := harness.NewRunbook(sc.Runbook, env, sess.rec)
+		rb.OnFailedOver = sess.onFailedOver(env)
+		rb.Run(ctx)
+		switch {
+		case ctx.Err() != nil:
+			return
+		case rb.Err() != nil:
+			logf("runbook stopped: %v", rb.Err())
+			return
+		case env.Router().Active() != topology.RegionA:
+			logf("runbook: region a is not active after failback; not watching again")
+			return
+		}
+		logf("runbook: failed over and back; watching region a again")
+	}
+}
+
+// upState is the state file of a session that is up: its process, its
+// control API, and each region's endpoints (the load balancer, the client
+// endpoint and the SQL DSN where the provider has them), the blob
+// credentials where the provider has them.
+func upState(sc harness.Scenario, env topology.Environment, clk *clock.Clock, addr, token, dir, out string) control.State {
+	st := control.State{Pid: os.Getpid(), Control: addr, Token: token, Started: time.Now(), Scenario: sc.Name,
 		Provider: sc.Spec.Provider, SQLEngine: sc.Spec.SQLEngine, TimeScale: clk.Scale, Router: env.Router().URL(),
-		Regions: map[string]control.RegionEndpoints{}, Out: o.out}
+		Regions: map[string]control.RegionEndpoints{}, Out: out}
 	if os.Getenv(upChildEnv) != "" {
 		st.Log = filepath.Join(dir, control.LogFile)
 	}
@@ -292,25 +346,7 @@ func runUp(ctx context.Context, sc harness.Scenario, o upOptions, stdout, stderr
 		c := bc.BlobCredentials()
 		st.S3AccessKey, st.S3Secret, st.S3Bucket = c.AppAccessKey, c.AppSecret, blob.Bucket
 	}
-	if err := control.WriteState(dir, st); err != nil {
-		return exitInternal, err
-	}
-	printEndpoints(stdout, st, dir)
-
-	code := exitPass
-	select {
-	case <-ctx.Done():
-		logf("interrupted: the usual way to stop a foreground bcdr up")
-	case <-srv.Down():
-		logf("bcdr down asked for teardown")
-	case err := <-served:
-		logf("control API stopped: %v", err)
-		code = exitInternal
-	}
-	// Nobody may act on the environment while it goes down; the deferred
-	// save stops the workload and the runbook first.
-	_ = control.RemoveState(dir)
-	return code, nil
+	return st
 }
 
 // detachUp starts `bcdr up` again as a background process in its own
