@@ -8,6 +8,8 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/bcdr-harness/bcdr/topology/proc"
 )
 
 // What the campaign looks for: on this machine, and what the provider
@@ -105,35 +107,28 @@ func (s *scope) find(full bool) leftovers {
 // bcdr binary it built (drills and the AOS stubs they re-execute) and
 // PostgreSQL processes working in its temp dir.
 func (s *scope) processes(l leftovers) []int {
-	ents, _ := os.ReadDir("/proc")
 	var pids []int
-	for _, e := range ents {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil || pid == os.Getpid() {
-			continue
-		}
-		exe, _ := os.Readlink(filepath.Join("/proc", e.Name(), "exe"))
-		cwd, _ := os.Readlink(filepath.Join("/proc", e.Name(), "cwd"))
-		cmd, _ := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
+	proc.Walk(proc.Root, func(e proc.Entry) {
+		argv, _ := e.Argv()
 		what := ""
 		switch {
-		case strings.TrimSuffix(exe, " (deleted)") == s.bin:
+		case strings.TrimSuffix(e.Exe(), " (deleted)") == s.bin:
 			what = "bcdr"
-		case strings.HasPrefix(cwd, s.tmp+"/") || strings.Contains(string(cmd), s.tmp+"/"):
+		case strings.HasPrefix(e.Cwd(), s.tmp+"/") || strings.Contains(strings.Join(argv, "\x00"), s.tmp+"/"):
 			what = "postgres"
 		default:
-			continue
+			return
 		}
-		if st, _ := os.ReadFile(filepath.Join("/proc", e.Name(), "stat")); strings.Contains(string(st), ") Z ") {
-			continue // a zombie holds nothing
+		if e.Stat().State == 'Z' {
+			return // a zombie holds nothing
 		}
-		pids = append(pids, pid)
-		argv := strings.ReplaceAll(strings.TrimRight(string(cmd), "\x00"), "\x00", " ")
-		if len(argv) > 80 {
-			argv = argv[:80] + "..."
+		pids = append(pids, e.Pid)
+		cmd := strings.Join(argv, " ")
+		if len(cmd) > 80 {
+			cmd = cmd[:80] + "..."
 		}
-		l["processes"] = append(l["processes"], fmt.Sprintf("%d %s: %s", pid, what, argv))
-	}
+		l["processes"] = append(l["processes"], fmt.Sprintf("%d %s: %s", e.Pid, what, cmd))
+	})
 	return pids
 }
 
@@ -193,17 +188,13 @@ func sharedMemory() map[string]string {
 // mappedShm is the set of /dev/shm files some live process maps.
 func mappedShm() map[string]bool {
 	out := map[string]bool{}
-	ents, _ := os.ReadDir("/proc")
-	for _, e := range ents {
-		if _, err := strconv.Atoi(e.Name()); err != nil {
-			continue
-		}
-		b, _ := os.ReadFile(filepath.Join("/proc", e.Name(), "maps"))
+	proc.Walk(proc.Root, func(e proc.Entry) {
+		b, _ := e.File("maps")
 		for _, line := range strings.Split(string(b), "\n") {
 			if i := strings.Index(line, "/dev/shm/"); i >= 0 {
 				out[strings.TrimSuffix(line[i:], " (deleted)")] = true
 			}
 		}
-	}
+	})
 	return out
 }

@@ -6,12 +6,13 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strconv"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
 
 	"github.com/bcdr-harness/bcdr/topology"
+	"github.com/bcdr-harness/bcdr/topology/proc"
 	"github.com/bcdr-harness/bcdr/topology/workdir"
 )
 
@@ -82,38 +83,26 @@ type ourProcess struct {
 // findOurProcesses lists the AOS stubs and PostgreSQL servers of bcdr runs
 // on this machine, from /proc.
 func findOurProcesses() []ourProcess {
-	ents, _ := os.ReadDir("/proc")
 	var out []ourProcess
-	for _, e := range ents {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil || pid == os.Getpid() {
-			continue
+	proc.Walk(proc.Root, func(e proc.Entry) {
+		argv, err := e.Argv()
+		if err != nil || len(argv) == 0 {
+			return
 		}
-		cmd, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
-		if err != nil || len(cmd) == 0 {
-			continue
-		}
-		argv := strings.Split(strings.TrimRight(string(cmd), "\x00"), "\x00")
 		what := ""
 		switch {
-		case strings.Contains(string(cmd), "cluster_name=bcdr-"):
+		case strings.Contains(strings.Join(argv, "\x00"), "cluster_name=bcdr-"):
 			what = "postgres server"
 		case strings.HasPrefix(argv[0], "postgres: bcdr-"):
 			what = "postgres process"
+		case slices.Contains(e.Environ(), RoleEnv+"=aos"):
+			what = "AOS stub"
 		default:
-			env, _ := os.ReadFile(filepath.Join("/proc", e.Name(), "environ"))
-			for _, kv := range strings.Split(string(env), "\x00") {
-				if kv == RoleEnv+"=aos" {
-					what = "AOS stub"
-				}
-			}
+			return
 		}
-		if what == "" {
-			continue
-		}
-		ppid, pgid := statFields(pid)
-		out = append(out, ourProcess{pid: pid, ppid: ppid, pgid: pgid, what: what + " " + shortCmd(argv)})
-	}
+		st := e.Stat()
+		out = append(out, ourProcess{pid: e.Pid, ppid: st.PPid, pgid: st.Pgid, what: what + " " + shortCmd(argv)})
+	})
 	return out
 }
 
@@ -125,26 +114,6 @@ func shortCmd(argv []string) string {
 	return "(" + s + ")"
 }
 
-// statFields reads the parent pid and process group from /proc/PID/stat.
-func statFields(pid int) (ppid, pgid int) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0, 0
-	}
-	s := string(b)
-	i := strings.LastIndexByte(s, ')')
-	if i < 0 {
-		return 0, 0
-	}
-	f := strings.Fields(s[i+1:]) // state ppid pgrp ...
-	if len(f) < 3 {
-		return 0, 0
-	}
-	ppid, _ = strconv.Atoi(f[1])
-	pgid, _ = strconv.Atoi(f[2])
-	return ppid, pgid
-}
-
 // orphaned tells whether a process lost the bcdr process that started it:
 // its parent is gone (re-parented to init or a subreaper that is not ours).
 func orphaned(p ourProcess, ours map[int]bool) bool {
@@ -154,12 +123,15 @@ func orphaned(p ourProcess, ours map[int]bool) bool {
 	if ours[p.ppid] {
 		return false // a postgres backend under its postmaster: judged with the postmaster
 	}
-	cmd, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", p.ppid))
+	argv, err := proc.At(proc.Root, p.ppid).Argv()
 	if err != nil {
 		return true
 	}
 	// Parents that adopt orphans.
-	name := filepath.Base(strings.SplitN(string(cmd), "\x00", 2)[0])
+	name := ""
+	if len(argv) > 0 {
+		name = filepath.Base(argv[0])
+	}
 	switch name {
 	case "init", "systemd", "tini", "dumb-init", "docker-init":
 		return true
