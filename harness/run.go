@@ -90,6 +90,15 @@ type Options struct {
 	OnEnv func(topology.Environment)
 }
 
+// base is the scenario the replay command is relative to: Base, or the
+// default one.
+func (o Options) base() Scenario {
+	if o.Base != nil {
+		return *o.Base
+	}
+	return DefaultScenario()
+}
+
 // prepared is a scenario whose faults were all built and checked.
 type prepared struct {
 	step  FaultStep
@@ -186,11 +195,7 @@ func Run(ctx context.Context, sc Scenario, opt Options) (out *Outcome, err error
 	testPanic.start(ctx)
 	clk := clock.New(sc.TimeScale())
 	rec := newRecorder(clk, sched, opt.OnOp, logf)
-	base := DefaultScenario()
-	if opt.Base != nil {
-		base = *opt.Base
-	}
-	res := NewResult(sc, clk.Scale, sc.ReplayCommand(base), time.Now(), faultNames(sc))
+	res := NewResult(sc, clk.Scale, sc.ReplayCommand(opt.base()), time.Now(), faultNames(sc))
 	out = &Outcome{}
 	var judged *Judged // set once the checks ran
 	finish := func(reason string) {
@@ -221,16 +226,10 @@ func Run(ctx context.Context, sc Scenario, opt Options) (out *Outcome, err error
 		}
 	}()
 	phase("bring-up")
-	spec := sc.Spec
-	spec.BlobEngine = sc.BlobEngine()
-	env, err = topology.Up(ctx, spec, clk)
+	env, err = bringUp(ctx, sc, clk, opt.OnEnv)
 	if err != nil {
-		env = nil // a provider's nil environment, typed: nothing to close
 		finish("bring-up failed: " + err.Error())
 		return out, fmt.Errorf("bring up %s environment: %w", sc.Spec.Provider, err)
-	}
-	if opt.OnEnv != nil {
-		opt.OnEnv(env)
 	}
 	ph.blob, _ = env.Blob().(topology.ReplicationDescriber)
 	defer ph.describing.Wait() // before the teardown
@@ -254,15 +253,7 @@ func Run(ctx context.Context, sc Scenario, opt Options) (out *Outcome, err error
 
 	noise := StartNoiseMeter(runCtx)
 	StartMachineWait(runCtx, rec, processRoots(runCtx, env))
-	wl := NewWorkload(sc.Workload, env.Router().URL(), rec, clk, sc.Seed, sc.Budgets.RetryBudget, topology.ProviderAttemptFloor(sc.Spec.Provider))
-	wlCtx, stopWL := context.WithCancel(runCtx)
-	defer stopWL()
-	// The sampler's first reading comes before the first business write:
-	// the primary seen with nothing the secondary lacks dates the data at
-	// risk from then, not from the bring-up's last restored commit.
-	sampler := StartLagSampler(wlCtx, rec, env)
-	wl.Run(wlCtx)
-	wl.Probes(wlCtx)
+	wl, stopWL := startWorkload(runCtx, sc, env, rec, clk)
 
 	var afterFailover *topology.Snapshot
 	rbCtx, stopRB := context.WithCancel(runCtx)
@@ -271,8 +262,6 @@ func Run(ctx context.Context, sc Scenario, opt Options) (out *Outcome, err error
 
 	runErr := driveFaults(runCtx, sc, steps, env, rec, clk, rb, rbDone, phase, logf)
 	stopWL()
-	wl.Wait()
-	<-sampler
 	stopRB()
 	<-rbDone
 	noise.Record(rec, wl, LagSampleEvery(clk))
@@ -286,6 +275,41 @@ func Run(ctx context.Context, sc Scenario, opt Options) (out *Outcome, err error
 	finish("")
 	out.Evidence = &j.Evidence
 	return out, nil
+}
+
+// bringUp brings the scenario's environment up (with the scenario's blob
+// engine) and hands it to onEnv. On error no environment is returned: a
+// provider's nil one, typed, would look like one to close.
+func bringUp(ctx context.Context, sc Scenario, clk *clock.Clock, onEnv func(topology.Environment)) (topology.Environment, error) {
+	spec := sc.Spec
+	spec.BlobEngine = sc.BlobEngine()
+	env, err := topology.Up(ctx, spec, clk)
+	if err != nil {
+		return nil, err
+	}
+	if onEnv != nil {
+		onEnv(env)
+	}
+	return env, nil
+}
+
+// startWorkload starts the customers' workload and its probes, and the
+// lag sampler beside them, under a context of their own (ctx ending ends
+// them too); stop ends them and waits for them.
+func startWorkload(ctx context.Context, sc Scenario, env topology.Environment, rec *history.Recorder, clk *clock.Clock) (wl *Workload, stop func()) {
+	wl = NewWorkload(sc.Workload, env.Router().URL(), rec, clk, sc.Seed, sc.Budgets.RetryBudget, topology.ProviderAttemptFloor(sc.Spec.Provider))
+	ctx, cancel := context.WithCancel(ctx)
+	// The sampler's first reading comes before the first business write:
+	// the primary seen with nothing the secondary lacks dates the data at
+	// risk from then, not from the bring-up's last restored commit.
+	sampler := StartLagSampler(ctx, rec, env)
+	wl.Run(ctx)
+	wl.Probes(ctx)
+	return wl, func() {
+		cancel()
+		wl.Wait()
+		<-sampler
+	}
 }
 
 // newRecorder starts the run's history: each operation also to onOp, the
