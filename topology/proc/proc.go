@@ -1,6 +1,8 @@
 // Package proc starts and signals the child processes of the embedded
 // provider. Every child gets its own process group and dies with the
 // harness (Pdeathsig), so nothing outlives a run, even one killed with -9.
+// Walk lists this machine's processes from /proc, for the clean-up and the
+// leak campaign that look for the ones of ours.
 package proc
 
 import (
