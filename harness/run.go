@@ -396,7 +396,7 @@ func Run(ctx context.Context, sc Scenario, opt Options) (out *Outcome, err error
 	if ferr != nil {
 		rec.Event(history.EvSnapshotError, map[string]any{"error": ferr.Error()})
 	}
-	j := JudgeScenario(sc, assertions.Input{History: rec.Ops(), AfterFailover: afterFailover, Final: final, Budgets: sc.Budgets})
+	j := JudgeScenario(sc, assertions.Input{History: rec.Ops(), AfterFailover: afterFailover, Final: final, Budgets: sc.Budgets, Cutovers: rb.Cutovers()})
 	judged = &j
 	finish("")
 	out.Evidence = &j.Evidence

@@ -232,6 +232,7 @@ func runUp(ctx context.Context, sc harness.Scenario, o upOptions, stdout, stderr
 				rb := harness.NewRunbook(sc.Runbook, env, rec)
 				rb.OnFailedOver = sess.onFailedOver(env)
 				rb.Run(runCtx)
+				sess.keepCutovers(rb.Cutovers())
 				switch {
 				case runCtx.Err() != nil:
 					return
