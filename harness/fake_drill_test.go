@@ -67,6 +67,7 @@ func TestFakeFailbackWithoutFinalLogBackupLosesWrites(t *testing.T) {
 	if !ok {
 		t.Fatalf("no failback-loss check; checks: %v", verdicts(out))
 	}
+	t.Logf("failback-loss %s, %d lost: %s", fb.Verdict, fb.LostCount, fb.Explanation)
 	if fb.Verdict != assertions.Fail {
 		t.Fatalf("failback-loss %s, want fail: %s", fb.Verdict, fb.Explanation)
 	}
