@@ -624,6 +624,12 @@ func (rb *Runbook) failbackOnce(ctx context.Context, from, to topology.RegionNam
 		p.blobResynced = true
 	}
 	rb.rec.Event(history.EvResyncDone, map[string]any{"region": string(to)})
+	var staked time.Time
+	if rb.cfg.SkipFinalLogBackup && !p.sql {
+		// The defect must have something to lose: a write taken after
+		// the newest log backup (see awaitUnshippedWrite).
+		staked = rb.awaitUnshippedWrite(ctx, from)
+	}
 	// Planned switch: stop traffic, move the roles with nothing left behind.
 	release := rb.machineTime("planned switch: drain, SQL and blob switchover")
 	defer release()
@@ -631,6 +637,9 @@ func (rb *Runbook) failbackOnce(ctx context.Context, from, to topology.RegionNam
 		return err
 	}
 	rb.rec.Event(history.EvFrontDoorDrained, nil)
+	if rb.cfg.SkipFinalLogBackup && !p.sql {
+		rb.checkUnshippedWrite(ctx, staked)
+	}
 	if !p.sql {
 		t := time.Now()
 		opts := topology.SwitchoverOptions{SkipFinalLogBackup: rb.cfg.SkipFinalLogBackup,
