@@ -51,7 +51,11 @@ const EvUnshippedWrite = "unshipped-write"
 // It waits for such a write, polling the shipping status and the history,
 // for at most two log backup intervals of service time, and returns when
 // its key was first sent (zero if none came).
-func (rb *Runbook) awaitUnshippedWrite(ctx context.Context, from topology.RegionName) time.Time {
+//
+// resynced is when the resync ended: its base backup holds every write
+// sent before, and an engine may report no log backup until its schedule
+// takes the first one after the resync.
+func (rb *Runbook) awaitUnshippedWrite(ctx context.Context, from topology.RegionName, resynced time.Time) time.Time {
 	clk := rb.env.Clock()
 	deadline := clk.Now() + 2*rb.env.Spec().LogBackupInterval
 	for {
@@ -70,9 +74,13 @@ func (rb *Runbook) awaitUnshippedWrite(ctx context.Context, from topology.Region
 					}
 				}
 			}
+			floor := st.Backup.At
+			if resynced.After(floor) {
+				floor = resynced
+			}
 			var found *history.Completion
 			for _, c := range h.AcknowledgedWrites() {
-				if c.Result.Region == string(from) && first[c.Invoke.Key].After(st.Backup.At) {
+				if c.Result.Region == string(from) && first[c.Invoke.Key].After(floor) {
 					found = &c
 					break
 				}

@@ -623,12 +623,13 @@ func (rb *Runbook) failbackOnce(ctx context.Context, from, to topology.RegionNam
 		}
 		p.blobResynced = true
 	}
-	rb.rec.Event(history.EvResyncDone, map[string]any{"region": string(to)})
+	resynced := rb.rec.Event(history.EvResyncDone, map[string]any{"region": string(to)})
 	var staked time.Time
 	if rb.cfg.SkipFinalLogBackup && !p.sql {
 		// The defect must have something to lose: a write taken after
-		// the newest log backup (see awaitUnshippedWrite).
-		staked = rb.awaitUnshippedWrite(ctx, from)
+		// the resync's base backup and the newest log backup (see
+		// awaitUnshippedWrite).
+		staked = rb.awaitUnshippedWrite(ctx, from, resynced.Wall)
 	}
 	// Planned switch: stop traffic, move the roles with nothing left behind.
 	release := rb.machineTime("planned switch: drain, SQL and blob switchover")
