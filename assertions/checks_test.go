@@ -301,7 +301,7 @@ func (d *drill) input(lostBefore time.Duration) Input {
 	after := d.snapshot("b", func(k string) bool { return d.ackAt[k] < d.fault-lostBefore })
 	final := d.snapshot("a", func(string) bool { return true })
 	after.LimitedMode = true
-	return Input{History: h, AfterFailover: after, Final: final, Budgets: DefaultBudgets()}
+	return Input{History: h, AfterFailover: after, Final: final, Budgets: DefaultBudgets(), Cutovers: cutovers(scenario())}
 }
 
 func check(t *testing.T, c Check, in Input, want Verdict, mentions ...string) Result {
@@ -333,7 +333,7 @@ func check(t *testing.T, c Check, in Input, want Verdict, mentions ...string) Re
 func TestRegistryHasEveryCheck(t *testing.T) {
 	for _, n := range []string{"validity", "rpo", "rto", "failback-loss", "failback-interruption", "batch-outage",
 		"fault-domain-availability", "ledger", "cross-store", "limited-mode", "sign-off", "replication-lag",
-		"customer-notice", "restored-after-failback", "secondary-capacity"} {
+		"customer-notice", "restored-after-failback", "secondary-capacity", "cutover-fingerprint"} {
 		if c, ok := Lookup(n); !ok || c.Name() != n {
 			t.Errorf("check %s not registered under its name", n)
 		}
@@ -343,7 +343,7 @@ func TestRegistryHasEveryCheck(t *testing.T) {
 func TestSyntheticDrillPassesEveryCheck(t *testing.T) {
 	in := newDrill().input(2 * time.Minute)
 	for _, n := range []string{"validity", "rpo", "rto", "failback-loss", "failback-interruption", "batch-outage",
-		"ledger", "cross-store", "limited-mode", "sign-off", "replication-lag", "customer-notice", "restored-after-failback", "secondary-capacity"} {
+		"ledger", "cross-store", "limited-mode", "sign-off", "replication-lag", "customer-notice", "restored-after-failback", "secondary-capacity", "cutover-fingerprint"} {
 		c, _ := Lookup(n)
 		check(t, c, in, Pass)
 	}

@@ -31,6 +31,9 @@ type Evidence struct {
 	// Final the active region's data at the end (nil: not taken).
 	AfterFailover *SnapshotEvidence `json:"after_failover"`
 	Final         *SnapshotEvidence `json:"final"`
+	// Cutovers are the fingerprints of the stores at each failover and
+	// failback, with their bisections (CutoverFingerprint).
+	Cutovers []Cutover `json:"cutovers,omitempty"`
 }
 
 // SnapshotEvidence is a topology.Snapshot as evidence: every stored journal
@@ -85,6 +88,7 @@ func NewEvidence(in Input, checks []string) Evidence {
 		HistoryOps:    len(in.History.Ops),
 		AfterFailover: snapshotEvidence(in.AfterFailover),
 		Final:         snapshotEvidence(in.Final),
+		Cutovers:      in.Cutovers,
 	}
 }
 
@@ -99,7 +103,7 @@ func (e Evidence) Input(h history.History) (Input, error) {
 		return Input{}, fmt.Errorf("the checks read %d operations of the history, it holds %d", e.HistoryOps, len(h.Ops))
 	}
 	h.Ops = h.Ops[:e.HistoryOps:e.HistoryOps]
-	return Input{History: h, AfterFailover: e.AfterFailover.Snapshot(), Final: e.Final.Snapshot(), Budgets: e.Budgets}, nil
+	return Input{History: h, AfterFailover: e.AfterFailover.Snapshot(), Final: e.Final.Snapshot(), Budgets: e.Budgets, Cutovers: e.Cutovers}, nil
 }
 
 func snapshotEvidence(s *topology.Snapshot) *SnapshotEvidence {

@@ -460,17 +460,18 @@ func CoreRegionChecks() []string {
 // customers notified before each traffic switch, limited mode while failed
 // over with the secondary carrying the load, everything restored after
 // failback, the failback's write
-// interruption and batch outage, the ledger and the stores agreeing, and
+// interruption and batch outage, the stores fingerprinted alike at each
+// cutover (cutover-fingerprint), the ledger and the stores agreeing, and
 // replication lag within the RPO in steady state.
 func RegionChecks() []string {
 	return []string{"validity", "rpo", "rto", "sign-off", "customer-notice", "failback-loss", "failback-interruption", "batch-outage",
-		"limited-mode", "restored-after-failback", "secondary-capacity", "ledger", "cross-store", "replication-lag"}
+		"limited-mode", "restored-after-failback", "secondary-capacity", "cutover-fingerprint", "ledger", "cross-store", "replication-lag"}
 }
 
 func init() {
 	for _, c := range []Check{Validity{}, RPO{}, RTO{}, FailbackLoss{}, FailbackInterruption{}, BatchOutage{},
 		FaultDomainAvailability{}, Ledger{}, CrossStore{}, LimitedMode{}, SignOff{}, ReplicationLag{},
-		CustomerNotice{}, RestoredAfterFailback{}, SecondaryCapacity{}} {
+		CustomerNotice{}, RestoredAfterFailback{}, SecondaryCapacity{}, CutoverFingerprint{}} {
 		Register(c)
 	}
 }

@@ -127,6 +127,9 @@ type Input struct {
 	Final *topology.Snapshot
 	// Budgets, in service time.
 	Budgets Budgets
+	// Cutovers are the fingerprints of the stores taken at each failover
+	// and failback (nil if none was taken).
+	Cutovers []Cutover
 }
 
 // Budgets are the objectives the checks hold the run to, in service time.

@@ -15,7 +15,7 @@ var alwaysChecks = []string{"validity", "ledger", "cross-store"}
 
 // checkOrder is the order checks are run and printed in.
 var checkOrder = []string{"validity", "fault-domain-availability", "rpo", "rto", "sign-off", "customer-notice", "failback-loss",
-	"failback-interruption", "batch-outage", "limited-mode", "restored-after-failback", "secondary-capacity", "ledger", "cross-store", "replication-lag"}
+	"failback-interruption", "batch-outage", "limited-mode", "restored-after-failback", "secondary-capacity", "cutover-fingerprint", "ledger", "cross-store", "replication-lag"}
 
 // DerivedChecks are the checks a run with these faults is judged by, the one
 // derivation every kind of run uses (built-in drills, scenario files, random

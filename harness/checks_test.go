@@ -30,8 +30,8 @@ func TestDerivedChecks(t *testing.T) {
 		{[]string{"blob-crash"}, false, "validity,rpo,ledger,cross-store"},
 		{[]string{"blob-crash", "instance-crash"}, false, "validity,fault-domain-availability,rpo,ledger,cross-store"},
 		// A network fault the runbook failed over for: every region check too.
-		{[]string{"aos-sql-partition"}, true, "validity,fault-domain-availability,rpo,rto,sign-off,customer-notice,failback-loss,failback-interruption,batch-outage,limited-mode,restored-after-failback,secondary-capacity,ledger,cross-store,replication-lag"},
-		{[]string{"wan-partition", "region-outage"}, false, "validity,fault-domain-availability,rpo,rto,sign-off,customer-notice,failback-loss,failback-interruption,batch-outage,limited-mode,restored-after-failback,secondary-capacity,ledger,cross-store,replication-lag"},
+		{[]string{"aos-sql-partition"}, true, "validity,fault-domain-availability,rpo,rto,sign-off,customer-notice,failback-loss,failback-interruption,batch-outage,limited-mode,restored-after-failback,secondary-capacity,cutover-fingerprint,ledger,cross-store,replication-lag"},
+		{[]string{"wan-partition", "region-outage"}, false, "validity,fault-domain-availability,rpo,rto,sign-off,customer-notice,failback-loss,failback-interruption,batch-outage,limited-mode,restored-after-failback,secondary-capacity,cutover-fingerprint,ledger,cross-store,replication-lag"},
 	} {
 		got := harness.DerivedChecks(steps(c.faults...), c.failedOver)
 		if strings.Join(got, ",") != c.want {

@@ -67,11 +67,47 @@ func TestFakeFailbackWithoutFinalLogBackupLosesWrites(t *testing.T) {
 	if !ok {
 		t.Fatalf("no failback-loss check; checks: %v", verdicts(out))
 	}
+	t.Logf("failback-loss %s, %d lost: %s", fb.Verdict, fb.LostCount, fb.Explanation)
 	if fb.Verdict != assertions.Fail {
+		logFailbackTimeline(t, out, "")
 		t.Fatalf("failback-loss %s, want fail: %s", fb.Verdict, fb.Explanation)
 	}
 	if fb.LostCount == 0 || len(fb.Lost) == 0 || fb.Lost[0].Region != "b" {
 		t.Errorf("failback-loss should name writes acknowledged in region b: %+v", fb)
+	}
+	// The defect staked a write taken after region b's newest log backup,
+	// and no backup carried it before the switch: that write is lost.
+	ev := out.History.Events(harness.EvUnshippedWrite)
+	if len(ev) != 2 || ev[0].Value["phase"] != "before-drain" || ev[1].Value["phase"] != "at-switch" {
+		t.Fatalf("want the staked write before the drain and its check at the switch, got %v", ev)
+	}
+	key, _ := ev[0].Value["key"].(string)
+	if key == "" || key == "none" || ev[1].Value["shipped"] != false {
+		t.Fatalf("no unshipped write staked before the switch: %v", ev)
+	}
+	named := false
+	for _, l := range fb.Lost {
+		named = named || l.Key == key
+	}
+	if !named {
+		logFailbackTimeline(t, out, key)
+		t.Errorf("the staked write %s is not among the writes failback-loss names as lost: %+v", key, fb.Lost)
+	}
+}
+
+// logFailbackTimeline logs the runbook's events from the failback's start,
+// and the requests carrying key, to explain a control that did not fail.
+func logFailbackTimeline(t *testing.T, out *harness.Outcome, key string) {
+	t.Helper()
+	start, _ := out.History.FirstEvent(history.EvFailbackStart)
+	for _, op := range out.History.Ops {
+		switch {
+		case op.Wall.Before(start.Wall):
+		case op.Process == -1 && op.Key != history.EvWorkload && op.Key != history.EvHealth && op.Key != history.EvLag:
+			t.Logf("svc %s wall %s %s %v", op.Service, op.Wall.Format("15:04:05.000"), op.Key, op.Value)
+		case op.Process != -1 && key != "" && op.Key == key:
+			t.Logf("svc %s wall %s %s %s region %s %s, %d tries", op.Service, op.Wall.Format("15:04:05.000"), op.Type, op.Key, op.Region, op.Error, op.Tries)
+		}
 	}
 }
 

@@ -486,7 +486,7 @@ func judgeRun(ctx context.Context, sc Scenario, env topology.Environment, rec *h
 	if ferr != nil {
 		rec.Event(history.EvSnapshotError, map[string]any{"error": ferr.Error()})
 	}
-	return JudgeScenario(sc, assertions.Input{History: rec.Ops(), AfterFailover: afterFailover, Final: final, Budgets: sc.Budgets})
+	return JudgeScenario(sc, assertions.Input{History: rec.Ops(), AfterFailover: afterFailover, Final: final, Budgets: sc.Budgets, Cutovers: rb.Cutovers()})
 }
 
 // awaitFailback waits until the runbook has failed back, or has stopped:

@@ -12,6 +12,7 @@ import (
 
 	"github.com/cenkalti/backoff/v4"
 
+	"github.com/bcdr-harness/bcdr/assertions"
 	"github.com/bcdr-harness/bcdr/clock"
 	"github.com/bcdr-harness/bcdr/history"
 	"github.com/bcdr-harness/bcdr/topology"
@@ -48,6 +49,7 @@ type Runbook struct {
 	lastUp     time.Time
 	detectedAt time.Time // when the current outage was detected
 	loss       *Notice   // the possible loss decide found (SignOff, ExpectedLoss, LossSince), nil if none
+	cutovers   []assertions.Cutover
 	err        error
 	done       chan struct{} // closed when failback finished
 	over       chan struct{} // closed when failover finished
@@ -406,6 +408,8 @@ func (rb *Runbook) failover(ctx context.Context) error {
 		}
 		rb.rec.Event(history.EvLimitedModeOn, map[string]any{"region": string(to)})
 	}
+	// The promoted region as of the cutover, before traffic reaches it.
+	rb.fingerprintFailover(ctx, from, to)
 	if err := rb.switchFrontDoor(to, NoticeFailover); err != nil {
 		return fmt.Errorf("switch front door: %w", err)
 	}
@@ -601,6 +605,13 @@ func (rb *Runbook) awaitStandby(ctx context.Context, standby topology.RegionName
 // defect) is policy and runs at the drill's own scale.
 func (rb *Runbook) failbackOnce(ctx context.Context, from, to topology.RegionName, p *failbackProgress) error {
 	rb.observeProgress(ctx, to, p)
+	if !p.returnedRead {
+		// The region lost at the failover, back and not yet resynced,
+		// still holds what it held when it was lost: compare it with the
+		// promoted one before the resync rewrites it.
+		p.returnedRead = true
+		rb.fingerprintReturned(ctx, to, from)
+	}
 	if !p.sql {
 		if err := rb.env.SQL().Resync(ctx); err != nil {
 			return fmt.Errorf("resync SQL in %s from %s: %w", to, from, err)
@@ -612,7 +623,14 @@ func (rb *Runbook) failbackOnce(ctx context.Context, from, to topology.RegionNam
 		}
 		p.blobResynced = true
 	}
-	rb.rec.Event(history.EvResyncDone, map[string]any{"region": string(to)})
+	resynced := rb.rec.Event(history.EvResyncDone, map[string]any{"region": string(to)})
+	var staked time.Time
+	if rb.cfg.SkipFinalLogBackup && !p.sql {
+		// The defect must have something to lose: a write taken after
+		// the resync's base backup and the newest log backup (see
+		// awaitUnshippedWrite).
+		staked = rb.awaitUnshippedWrite(ctx, from, resynced.Wall)
+	}
 	// Planned switch: stop traffic, move the roles with nothing left behind.
 	release := rb.machineTime("planned switch: drain, SQL and blob switchover")
 	defer release()
@@ -620,9 +638,16 @@ func (rb *Runbook) failbackOnce(ctx context.Context, from, to topology.RegionNam
 		return err
 	}
 	rb.rec.Event(history.EvFrontDoorDrained, nil)
+	if rb.cfg.SkipFinalLogBackup && !p.sql {
+		rb.checkUnshippedWrite(ctx, staked)
+	}
 	if !p.sql {
 		t := time.Now()
-		if err := rb.env.SQL().Switchover(ctx, topology.SwitchoverOptions{SkipFinalLogBackup: rb.cfg.SkipFinalLogBackup}); err != nil {
+		opts := topology.SwitchoverOptions{SkipFinalLogBackup: rb.cfg.SkipFinalLogBackup,
+			// Both databases as of the cutover: the fingerprint is
+			// machine work, inside this hold.
+			AtCutover: func(ctx context.Context) { rb.fingerprintFailbackSQL(ctx, from, to) }}
+		if err := rb.env.SQL().Switchover(ctx, opts); err != nil {
 			return fmt.Errorf("SQL switchover to %s: %w", to, err)
 		}
 		p.sql = true
@@ -635,6 +660,7 @@ func (rb *Runbook) failbackOnce(ctx context.Context, from, to topology.RegionNam
 		}
 		p.blob = true
 		rb.rec.Event(EvBlobSwitched, map[string]any{"region": string(to), "wall_ms": time.Since(t).Milliseconds()})
+		rb.fingerprintFailbackBlob(ctx, from, to)
 	}
 	if d := rb.cfg.SlowSwitchover; d > 0 {
 		// The slow-switchover defect: the switch takes this much longer
@@ -674,6 +700,9 @@ type failbackProgress struct {
 	sql, blob bool
 	// blobResynced is set once replication towards the target runs.
 	blobResynced bool
+	// returnedRead is set once the region lost at the failover was
+	// compared with the promoted one (first attempt, before any resync).
+	returnedRead bool
 }
 
 // moved tells whether any role already serves from the target region.

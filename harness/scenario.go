@@ -87,6 +87,12 @@ type RunbookConfig struct {
 	// the failback's planned switch (service time; a defect, for the
 	// failback-interruption and batch-outage negative control).
 	SlowSwitchover time.Duration `json:"slow_switchover"`
+	// CorruptRowAtFailback adds a cent to one invoice in the region taking
+	// over, and DropObjectAtFailback deletes one object from its bucket,
+	// at the failback's cutover, before the stores are fingerprinted
+	// (defects, for the cutover-fingerprint negative controls).
+	CorruptRowAtFailback bool `json:"corrupt_row_at_failback,omitempty"`
+	DropObjectAtFailback bool `json:"drop_object_at_failback,omitempty"`
 }
 
 // Scenario is one drill, as data.
@@ -513,6 +519,8 @@ func Knobs() []Knob {
 		boolKnob("skip-customer-notice", "DEFECT: fail over and back without notifying customers (shows customer-notice catching it)", func(s *Scenario) *bool { return &s.Runbook.SkipCustomerNotice }),
 		boolKnob("ignore-reporting-request", "DEFECT: the support request to restore financial reporting while failed over is ignored (shows limited-mode catching it)", func(s *Scenario) *bool { return &s.Runbook.IgnoreReportingRequest }),
 		boolKnob("reporting-request-lifts-limited-mode", "DEFECT: the support request to restore financial reporting leaves limited mode altogether, maintenance too (shows limited-mode catching it)", func(s *Scenario) *bool { return &s.Runbook.ReportingRequestLiftsLimitedMode }),
+		boolKnob("corrupt-row-at-failback", "DEFECT: at the failback's cutover one invoice in the region taking over gains a cent (shows cutover-fingerprint catching it)", func(s *Scenario) *bool { return &s.Runbook.CorruptRowAtFailback }),
+		boolKnob("drop-object-at-failback", "DEFECT: at the failback's cutover one object is deleted from the bucket of the region taking over (shows cutover-fingerprint catching it)", func(s *Scenario) *bool { return &s.Runbook.DropObjectAtFailback }),
 		skipChecksKnob(),
 		durKnob("slow-switchover", "DEFECT: the failback's planned switch keeps the front door drained this much longer (shows failback-interruption and batch-outage catching it)", 0, maxSlowSwitchover, func(s *Scenario) *time.Duration { return &s.Runbook.SlowSwitchover }),
 		intKnob("blob-drop-every", "DEFECT: the blob replicator drops every Nth object (0 = never)", 0, MaxBlobDropEvery, func(s *Scenario) *int { return &s.Spec.BlobDropEvery }),

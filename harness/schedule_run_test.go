@@ -188,7 +188,7 @@ func TestStallThenLossSignOffRefused(t *testing.T) {
 	// No failover, so nothing fails back and no customer is told of a
 	// move: the failback, limited-mode and notice checks are dropped, on
 	// the record.
-	sc.SkipChecks = []string{"customer-notice", "failback-loss", "failback-interruption", "batch-outage", "limited-mode", "restored-after-failback", "secondary-capacity"}
+	sc.SkipChecks = []string{"customer-notice", "failback-loss", "failback-interruption", "batch-outage", "limited-mode", "restored-after-failback", "secondary-capacity", "cutover-fingerprint"}
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	out, err := harness.Run(ctx, sc, harness.Options{})

@@ -85,6 +85,10 @@ var Map = []Promise{
 	{ID: "cross-store", Text: "SQL and blob agree", Figure: "every invoice row's document present with its checksum, or blob loss inside the RPO window", Harness: true,
 		Checks: []string{"cross-store"}, FigureCheck: "cross-store", Every: true,
 		Controls: []string{"blob-replicator-drops-every-tenth"}},
+	{ID: "cutover-fingerprint", Text: "the stores agree at each cutover", Figure: "at failback the region taking over holds exactly the rows and objects of the region left; at failover the promoted region holds a subset of the lost one's, identical where both hold a row", Harness: true,
+		Checks:    []string{"cutover-fingerprint"},
+		Scenarios: []string{"region/region-outage-short"},
+		Controls:  []string{"corrupt-row-at-failback"}},
 	{ID: "valid-test", Text: "the test itself is valid", Figure: "enough traffic before the fault, the fault took effect, healthy before and after", Harness: true,
 		Checks: []string{"validity"}, Every: true,
 		Controls: []string{"too-little-traffic-before-fault"}},
@@ -134,7 +138,7 @@ var scenarios = map[string]func() harness.Scenario{
 		sc.Runbook.SignOff = "refuse"
 		// No failover: nothing fails back, nothing runs in limited mode,
 		// no customer is told of a move.
-		sc.SkipChecks = []string{"customer-notice", "failback-loss", "failback-interruption", "batch-outage", "limited-mode", "restored-after-failback", "secondary-capacity"}
+		sc.SkipChecks = []string{"customer-notice", "failback-loss", "failback-interruption", "batch-outage", "limited-mode", "restored-after-failback", "secondary-capacity", "cutover-fingerprint"}
 		sc.Spec.LogBackupInterval = 12 * time.Minute
 		return sc
 	},
@@ -227,6 +231,8 @@ var Controls = []Control{
 		Checks: []string{"restored-after-failback"}, Want: assertions.Fail, Desc: "the failback does not take the environment out of limited mode"},
 	{Name: "failback-without-final-log-backup", Base: "region/region-outage-short", Knobs: []string{"skip-final-log-backup=true"},
 		Checks: []string{"failback-loss"}, Want: assertions.Fail, Desc: "failback without the tail-of-log backup"},
+	{Name: "corrupt-row-at-failback", Base: "region/region-outage-short", Knobs: []string{"corrupt-row-at-failback=true"},
+		Checks: []string{"cutover-fingerprint"}, Want: assertions.Fail, Desc: "one invoice in the region taking over gains a cent at the failback's cutover"},
 	{Name: "failback-slower-than-budgets", Base: "region/region-outage-short", Knobs: []string{"slow-switchover=30m"},
 		Checks: []string{"failback-interruption", "batch-outage"}, Want: assertions.Fail, Desc: "the planned switch keeps the front door drained 30 minutes longer"},
 	{Name: "too-little-traffic-before-fault", Base: "hardware/fault-domain-loss", Knobs: []string{"min-writes-before-fault=1000000"},

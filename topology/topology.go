@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/bcdr-harness/bcdr/clock"
+	"github.com/bcdr-harness/bcdr/topology/fingerprint"
 )
 
 // RegionName names a region of the pair.
@@ -421,6 +422,34 @@ type SwitchoverOptions struct {
 	// It loses the primary's last writes; it exists only so that a negative
 	// control can show the failback-loss check catching it.
 	SkipFinalLogBackup bool
+	// AtCutover, when set, is called once the secondary is promoted and
+	// before the old primary is rebuilt as the new secondary: both regions
+	// then hold the data as of the cutover (the old primary fenced, the new
+	// one taking no traffic yet), so the runbook fingerprints them here.
+	// The engine waits for it and ignores what it does.
+	AtCutover func(ctx context.Context)
+}
+
+// Fingerprinter is an environment whose regions' stores can be
+// fingerprinted (package topology/fingerprint): the runbook compares the
+// region being left with the region taking over at each cutover.
+type Fingerprinter interface {
+	// SQLFingerprint opens region r's finance database as a store; done
+	// releases it.
+	SQLFingerprint(ctx context.Context, r RegionName) (s fingerprint.Store, done func(), err error)
+	// BlobFingerprint lists region r's bucket (object names and their
+	// checksums, ETags where the store lists them) as a store.
+	BlobFingerprint(ctx context.Context, r RegionName) (fingerprint.Store, error)
+}
+
+// Tamperer is an environment that can damage a region's data on purpose,
+// for the negative controls of the cutover fingerprint: AlterRow changes
+// one business row (an invoice's amount) and DropObject deletes one object
+// from the bucket; each returns the key it damaged ("" when there was
+// none).
+type Tamperer interface {
+	AlterRow(ctx context.Context, r RegionName) (string, error)
+	DropObject(ctx context.Context, r RegionName) (string, error)
 }
 
 // LogShipping is a SQL primary with a log-shipping secondary. The three jobs

@@ -299,6 +299,7 @@ func watchRunbook(ctx context.Context, sc harness.Scenario, env topology.Environ
 		rb := harness.NewRunbook(sc.Runbook, env, sess.rec)
 		rb.OnFailedOver = sess.onFailedOver(env)
 		rb.Run(ctx)
+		sess.keepCutovers(rb.Cutovers())
 		switch {
 		case ctx.Err() != nil:
 			return

@@ -50,6 +50,17 @@ type upSession struct {
 
 	mu            sync.Mutex
 	afterFailover *topology.Snapshot
+	cutovers      []assertions.Cutover // the first runbook run's (cutover-fingerprint)
+}
+
+// keepCutovers keeps the fingerprints of the first runbook run that took
+// any, as the checks measure the first failover.
+func (s *upSession) keepCutovers(c []assertions.Cutover) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cutovers == nil && len(c) > 0 {
+		s.cutovers = c
+	}
 }
 
 // upSnapshotTimeout bounds the final snapshot: a region still down must not
@@ -119,10 +130,10 @@ func (s *upSession) save(env topology.Environment, reason string, logf func(stri
 			final = nil
 		}
 		s.mu.Lock()
-		after := s.afterFailover
+		after, cutovers := s.afterFailover, s.cutovers
 		s.mu.Unlock()
 		h := s.rec.Ops()
-		j := harness.JudgeScenario(sessionScenario(s.sc, h), assertions.Input{History: h, AfterFailover: after, Final: final, Budgets: s.sc.Budgets})
+		j := harness.JudgeScenario(sessionScenario(s.sc, h), assertions.Input{History: h, AfterFailover: after, Final: final, Budgets: s.sc.Budgets, Cutovers: cutovers})
 		judged = &j
 	}
 	h := s.rec.Ops()

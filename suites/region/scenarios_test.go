@@ -48,7 +48,7 @@ func TestRegionSuite(t *testing.T) {
 	refused.Runbook.SignOff = "refuse"
 	// No failover, so nothing fails back, nothing runs in limited mode and
 	// no customer is told of a move.
-	refused.SkipChecks = []string{"customer-notice", "failback-loss", "failback-interruption", "batch-outage", "limited-mode", "restored-after-failback", "secondary-capacity"}
+	refused.SkipChecks = []string{"customer-notice", "failback-loss", "failback-interruption", "batch-outage", "limited-mode", "restored-after-failback", "secondary-capacity", "cutover-fingerprint"}
 	refused.Spec.LogBackupInterval = 12 * time.Minute
 
 	suitetest.RunTable(t, []suitetest.Row{

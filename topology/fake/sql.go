@@ -420,6 +420,9 @@ func (p *pair) Switchover(ctx context.Context, opts topology.SwitchoverOptions) 
 	pos := sec.db.position(time.Now())
 	p.backup, p.copied, p.restored, p.last = pos, pos, pos, pos
 	p.mu.Unlock()
+	if opts.AtCutover != nil {
+		opts.AtCutover(ctx)
+	}
 	// The old primary is rebuilt as the new one's secondary: whatever it
 	// held beyond what was shipped is gone.
 	if err := p.resync(ctx); err != nil {

@@ -277,6 +277,10 @@ func (p *Shipping) Switchover(ctx context.Context, opts topology.SwitchoverOptio
 	if err := p.unfence(ctx, sec); err != nil {
 		return fmt.Errorf("switchover: %w", err)
 	}
+	if opts.AtCutover != nil {
+		// The old primary is still fenced and intact: it is rebuilt below.
+		opts.AtCutover(ctx)
+	}
 	if p.cfg.BackgroundRebuild {
 		p.mu.Lock()
 		closed := p.closed

@@ -692,6 +692,12 @@ func (s *Shipping) Switchover(ctx context.Context, opts topology.SwitchoverOptio
 	if err := s.exec(ctx, sec, StmtOpenForWrites(db)); err != nil {
 		return fmt.Errorf("switchover: region %s is the primary but its database could not be opened for writes: %w", sec.Region, err)
 	}
+	if opts.AtCutover != nil {
+		// The old primary is restoring (the tail-log backup left it
+		// WITH NORECOVERY): it cannot be read, so a fingerprint of its
+		// side fails and says why.
+		opts.AtCutover(ctx)
+	}
 	return nil
 }
 

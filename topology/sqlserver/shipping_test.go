@@ -419,3 +419,42 @@ func TestPossibleLossFollowsPrimaryCommitsAndCopies(t *testing.T) {
 	assert.True(t, st.PossibleLoss(), "commit %d after the copied backup %d", st.PrimaryLast.Seq, st.Copy.Seq)
 	assert.Equal(t, "2026-11-27T13:00:01Z", st.PrimaryLast.CommitTime.Format(time.RFC3339))
 }
+
+// TestSwitchoverCallsAtCutoverWithTheOldPrimaryRestoring pins what the
+// runbook's cutover fingerprint finds on SQL Server: the hook runs once,
+// after the new primary is recovered and opened for writes, while the old
+// primary is still RESTORING from its tail-log backup. The old side cannot
+// be read then, so the fingerprint of the failback records an error and
+// the cutover-fingerprint check says unknown for it (never pass). A
+// switchover without the tail (a defect) rebuilds the old primary at once
+// and does not call the hook: the failback keeps no SQL fingerprint, which
+// the check reports as unknown too.
+func TestSwitchoverCallsAtCutoverWithTheOldPrimaryRestoring(t *testing.T) {
+	p := setup(t)
+	ctx := context.Background()
+	p.a.take()
+	p.b.take()
+	calls := 0
+	var aState, bState string
+	var bExecs []string
+	require.NoError(t, p.ship.Switchover(ctx, topology.SwitchoverOptions{AtCutover: func(context.Context) {
+		calls++
+		p.a.mu.Lock()
+		aState = p.a.state
+		p.a.mu.Unlock()
+		p.b.mu.Lock()
+		bState, bExecs = p.b.state, append([]string(nil), p.b.execs...)
+		p.b.mu.Unlock()
+	}}))
+	assert.Equal(t, 1, calls)
+	assert.Equal(t, "RESTORING", aState, "the old primary cannot be read at the cutover")
+	assert.Equal(t, "ONLINE", bState)
+	require.NotEmpty(t, bExecs)
+	assert.Contains(t, bExecs[len(bExecs)-1], "SET READ_WRITE", "the hook runs once the new primary is open for writes")
+
+	p = setup(t)
+	calls = 0
+	require.NoError(t, p.ship.Switchover(ctx, topology.SwitchoverOptions{SkipFinalLogBackup: true,
+		AtCutover: func(context.Context) { calls++ }}))
+	assert.Zero(t, calls, "without the tail the old primary is rebuilt at once: no cutover to fingerprint")
+}

@@ -1,0 +1,50 @@
+package containers
+
+import (
+	"context"
+
+	"github.com/bcdr-harness/bcdr/topology"
+	"github.com/bcdr-harness/bcdr/topology/appdb"
+	"github.com/bcdr-harness/bcdr/topology/blob"
+	"github.com/bcdr-harness/bcdr/topology/fingerprint"
+)
+
+var (
+	_ topology.Fingerprinter = (*Env)(nil)
+	_ topology.Tamperer      = (*Env)(nil)
+)
+
+// SQLFingerprint opens region r's database (PostgreSQL or SQL Server) as a
+// store; the same engine code as the local provider's.
+func (e *Env) SQLFingerprint(ctx context.Context, r topology.RegionName) (fingerprint.Store, func(), error) {
+	db, err := e.db(ctx, r)
+	if err != nil {
+		return nil, nil, err
+	}
+	return appdb.SQLStore{DB: db, Dialect: e.sql.dialect}, func() { _ = db.Close() }, nil
+}
+
+// BlobFingerprint lists region r's bucket (MinIO or the S3 server) with
+// the objects' ETags.
+func (e *Env) BlobFingerprint(ctx context.Context, r topology.RegionName) (fingerprint.Store, error) {
+	tags, err := blob.ETags(ctx, e.s3s[r].addr(), e.blobCreds)
+	if err != nil {
+		return nil, err
+	}
+	return fingerprint.Bucket(tags), nil
+}
+
+// AlterRow adds a cent to one invoice of region r (a defect).
+func (e *Env) AlterRow(ctx context.Context, r topology.RegionName) (string, error) {
+	db, err := e.db(ctx, r)
+	if err != nil {
+		return "", err
+	}
+	defer db.Close()
+	return appdb.AlterInvoice(ctx, db, e.sql.dialect)
+}
+
+// DropObject deletes one object of region r's bucket (a defect).
+func (e *Env) DropObject(ctx context.Context, r topology.RegionName) (string, error) {
+	return blob.DropFirstObject(ctx, e.s3s[r].addr(), e.blobCreds)
+}
