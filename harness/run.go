@@ -306,7 +306,7 @@ func Run(ctx context.Context, sc Scenario, opt Options) (out *Outcome, err error
 
 	noise := StartNoiseMeter(runCtx)
 	StartMachineWait(runCtx, rec, processRoots(runCtx, env))
-	wl := NewWorkload(sc.Workload, env.Router().URL(), rec, clk, sc.Seed, sc.Budgets.RetryBudget, topology.ProviderAttemptFloor(sc.Spec.Provider))
+	wl := NewWorkload(sc.Workload, env.Router().URL(), rec, clk, sc.Seed, sc.Budgets.RetryBudget, topology.ProviderAttempt(sc.Spec.Provider))
 	wlCtx, stopWL := context.WithCancel(runCtx)
 	defer stopWL()
 	// The sampler's first reading comes before the first business write:
@@ -334,6 +334,8 @@ func Run(ctx context.Context, sc Scenario, opt Options) (out *Outcome, err error
 
 	phase("steady-state")
 	runErr := clk.Sleep(runCtx, sc.SteadyState)
+	// A workload sized from latency measures only the steady state.
+	wl.EndWarmup()
 	regionLoss := false
 	if runErr == nil {
 		phase("faults")

@@ -219,7 +219,7 @@ func runUp(ctx context.Context, sc harness.Scenario, o upOptions, stdout, stderr
 	noise := harness.StartNoiseMeter(runCtx)
 	var wl *harness.Workload
 	if workload {
-		wl = harness.NewWorkload(sc.Workload, env.Router().URL(), rec, clk, sc.Seed, sc.Budgets.RetryBudget, topology.ProviderAttemptFloor(sc.Spec.Provider))
+		wl = harness.NewWorkload(sc.Workload, env.Router().URL(), rec, clk, sc.Seed, sc.Budgets.RetryBudget, topology.ProviderAttempt(sc.Spec.Provider))
 		wl.Run(runCtx)
 		wl.Probes(runCtx)
 	}
