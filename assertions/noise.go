@@ -376,6 +376,41 @@ func AttemptTimeout(retryWall, providerFloor time.Duration) time.Duration {
 	return max(retryWall/4, AttemptFloor, providerFloor)
 }
 
+// AttemptCeiling is the longest attempt time-out of a client that may
+// retry for retryWall: two attempts fit in the retry budget, so one stuck
+// on a frozen instance leaves room for one on a healthy instance, and a
+// request never waits much past the budget the fault-domain check holds it
+// to.
+func AttemptCeiling(retryWall time.Duration) time.Duration { return retryWall / 2 }
+
+// AttemptFactor is how many times the 99th percentile of the requests
+// measured before the first fault a client's attempt waits, when the
+// attempt is sized from latency (SizeAttempt).
+const AttemptFactor = 3
+
+// SizeAttempt is the attempt time-out sized from the latency the run's
+// requests showed before the first fault (their 99th percentile, wall):
+// AttemptFactor times it, never under AttemptTimeout (the floors) nor over
+// AttemptCeiling. capped says the ceiling cut it: at this scale the retry
+// budget is too short in wall time for the requests this machine serves,
+// and fits is the highest scale at which the sized attempt would fit
+// (0 when p99 is 0).
+func SizeAttempt(p99, retryWall, providerFloor time.Duration, retryBudget time.Duration) (attempt time.Duration, capped bool, fits float64) {
+	lo := AttemptTimeout(retryWall, providerFloor)
+	hi := max(AttemptCeiling(retryWall), lo)
+	want := time.Duration(AttemptFactor) * p99
+	if p99 > 0 {
+		fits = math.Floor(float64(retryBudget) / float64(2*want))
+	}
+	switch {
+	case want <= lo:
+		return lo, false, fits
+	case want > hi:
+		return hi, true, fits
+	}
+	return want, false, fits
+}
+
 // runAttempt is the attempt time-out the run's clients used, as the
 // workload recorded it; for a history without that record, the one the
 // retry budget gives.

@@ -316,3 +316,29 @@ func TestReplicationLagBandIsTheChainsDelay(t *testing.T) {
 		t.Errorf("an old history's lag band: %s: %s", r.Verdict, r.Explanation)
 	}
 }
+
+// A sized attempt is AttemptFactor times the measured p99, kept between the
+// floors and half the retry budget; past the ceiling it says so and names
+// the scale at which it would fit.
+func TestSizeAttempt(t *testing.T) {
+	budget := 2 * time.Minute
+	for _, c := range []struct {
+		name        string
+		p99, retry  time.Duration
+		floor, want time.Duration
+		capped      bool
+		fits        float64
+	}{
+		{"fast requests keep the floor", 50 * time.Millisecond, 2400 * time.Millisecond, 600 * time.Millisecond, 600 * time.Millisecond, false, 400},
+		{"between floor and ceiling", 300 * time.Millisecond, 2400 * time.Millisecond, 600 * time.Millisecond, 900 * time.Millisecond, false, 66},
+		{"past the ceiling", 500 * time.Millisecond, 2400 * time.Millisecond, 600 * time.Millisecond, 1200 * time.Millisecond, true, 40},
+		{"floor over the ceiling wins", 300 * time.Millisecond, 1200 * time.Millisecond, 800 * time.Millisecond, 800 * time.Millisecond, true, 66},
+		{"nothing measured", 0, 1200 * time.Millisecond, 600 * time.Millisecond, 600 * time.Millisecond, false, 0},
+	} {
+		got, capped, fits := SizeAttempt(c.p99, c.retry, c.floor, budget)
+		if got != c.want || capped != c.capped || fits != c.fits {
+			t.Errorf("%s: SizeAttempt(%s, %s, %s) = %s, capped %t, fits %g; want %s, %t, %g",
+				c.name, c.p99, c.retry, c.floor, got, capped, fits, c.want, c.capped, c.fits)
+		}
+	}
+}

@@ -260,7 +260,7 @@ func Run(ctx context.Context, sc Scenario, opt Options) (out *Outcome, err error
 	defer stopRB()
 	rb, rbDone := startRunbook(rbCtx, sc, env, rec, sink, &afterFailover)
 
-	runErr := driveFaults(runCtx, sc, steps, env, rec, clk, rb, rbDone, phase, logf)
+	runErr := driveFaults(runCtx, sc, steps, env, rec, clk, wl, rb, rbDone, phase, logf)
 	stopWL()
 	stopRB()
 	<-rbDone
@@ -297,7 +297,7 @@ func bringUp(ctx context.Context, sc Scenario, clk *clock.Clock, onEnv func(topo
 // lag sampler beside them, under a context of their own (ctx ending ends
 // them too); stop ends them and waits for them.
 func startWorkload(ctx context.Context, sc Scenario, env topology.Environment, rec *history.Recorder, clk *clock.Clock) (wl *Workload, stop func()) {
-	wl = NewWorkload(sc.Workload, env.Router().URL(), rec, clk, sc.Seed, sc.Budgets.RetryBudget, topology.ProviderAttemptFloor(sc.Spec.Provider))
+	wl = NewWorkload(sc.Workload, env.Router().URL(), rec, clk, sc.Seed, sc.Budgets.RetryBudget, topology.ProviderAttempt(sc.Spec.Provider))
 	ctx, cancel := context.WithCancel(ctx)
 	// The sampler's first reading comes before the first business write:
 	// the primary seen with nothing the secondary lacks dates the data at
@@ -436,9 +436,12 @@ func guardFaults(ctx context.Context, env topology.Environment, steps []prepared
 // (during the after phase) is waited for the same way, so no run ends in
 // the middle of a failover or a failback.
 func driveFaults(ctx context.Context, sc Scenario, steps []prepared, env topology.Environment, rec *history.Recorder, clk *clock.Clock,
-	rb *Runbook, rbDone <-chan struct{}, phase func(string), logf func(string, ...any)) error {
+	wl *Workload, rb *Runbook, rbDone <-chan struct{}, phase func(string), logf func(string, ...any)) error {
 	phase("steady-state")
-	if err := clk.Sleep(ctx, sc.SteadyState); err != nil {
+	err := clk.Sleep(ctx, sc.SteadyState)
+	// A workload sized from latency measures only the steady state.
+	wl.EndWarmup()
+	if err != nil {
 		return err
 	}
 	phase("faults")

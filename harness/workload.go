@@ -13,6 +13,7 @@ import (
 	"math/rand"
 	"net"
 	"net/http"
+	"sort"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -21,6 +22,7 @@ import (
 
 	"github.com/bcdr-harness/bcdr/clock"
 	"github.com/bcdr-harness/bcdr/history"
+	"github.com/bcdr-harness/bcdr/topology"
 	"github.com/bcdr-harness/bcdr/topology/aos"
 	"github.com/bcdr-harness/bcdr/topology/appdb"
 )
@@ -34,8 +36,12 @@ type Workload struct {
 	clk   *clock.Clock
 	seed  int64
 	retry time.Duration // wall time a client retries one request
-	// attempt is one attempt's time-out (wall).
-	attempt time.Duration
+	// attempt is one attempt's time-out (wall nanoseconds): during the
+	// warm-up of a workload sized from latency, the ceiling; then the
+	// sized one.
+	attempt atomic.Int64
+	sizing  topology.Attempt
+	warm    warmup
 	client  *http.Client
 	wg      sync.WaitGroup
 	// pacingLate is the worst lateness of a pacing tick (wall nanoseconds).
@@ -46,19 +52,104 @@ type Workload struct {
 // loaded machine delays the offered writes as it delays every schedule.
 func (w *Workload) PacingLate() time.Duration { return time.Duration(w.pacingLate.Load()) }
 
-// NewWorkload prepares clients against the router at url.
-// attemptFloor is the provider's shortest attempt (topology.ProviderAttemptFloor).
-func NewWorkload(cfg WorkloadConfig, url string, rec *history.Recorder, clk *clock.Clock, seed int64, retryBudget, attemptFloor time.Duration) *Workload {
+// NewWorkload prepares clients against the router at url. sizing is the
+// provider's attempt sizing (topology.ProviderAttempt): its floor, and
+// whether the attempt is sized from the latency of the first
+// WarmupWrites writes (see SizeAttempt).
+func NewWorkload(cfg WorkloadConfig, url string, rec *history.Recorder, clk *clock.Clock, seed int64, retryBudget time.Duration, sizing topology.Attempt) *Workload {
 	retry := clk.Wall(retryBudget)
 	if retry < 300*time.Millisecond {
 		retry = 300 * time.Millisecond
 	}
 	tr := &http.Transport{DialContext: (&net.Dialer{Timeout: time.Second}).DialContext, MaxIdleConnsPerHost: 64}
-	w := &Workload{cfg: cfg, url: url, rec: rec, clk: clk, seed: seed, retry: retry,
-		attempt: assertions.AttemptTimeout(retry, attemptFloor), client: &http.Client{Transport: tr}}
-	rec.Event(history.EvWorkload, map[string]any{"attempt_ms": float64(w.attempt) / float64(time.Millisecond),
-		"retry_ms": float64(retry) / float64(time.Millisecond)})
+	w := &Workload{cfg: cfg, url: url, rec: rec, clk: clk, seed: seed, retry: retry, sizing: sizing,
+		client: &http.Client{Transport: tr}}
+	w.warm.budget = retryBudget
+	floor := assertions.AttemptTimeout(retry, sizing.Floor)
+	if !sizing.FromLatency {
+		w.attempt.Store(int64(floor))
+		w.warm.done = true
+		rec.Event(history.EvWorkload, map[string]any{"attempt_ms": ms(floor), "retry_ms": ms(retry), "sized_from": "floor"})
+		return w
+	}
+	// Until the warm-up is measured the clients wait as long as the retry
+	// budget lets two attempts wait: the warm-up's own requests are not
+	// cut short by the figure they are measuring.
+	w.attempt.Store(int64(max(assertions.AttemptCeiling(retry), floor)))
 	return w
+}
+
+// WarmupWrites is how many acknowledged writes a workload sized from
+// latency measures before it sizes its attempt (about 3 wall seconds at
+// the default rate, within the steady state).
+const WarmupWrites = 200
+
+// warmup gathers the latency of the first acknowledged writes.
+type warmup struct {
+	mu      sync.Mutex
+	done    bool
+	lat     []time.Duration
+	budget  time.Duration // the retry budget (service time)
+	started int           // writes sent during the warm-up
+}
+
+// noteWrite counts a write's latency (invoke to answer, wall) towards the
+// warm-up while it lasts, and sizes the attempt once it has WarmupWrites.
+func (w *Workload) noteWrite(lat time.Duration, ok bool) {
+	w.warm.mu.Lock()
+	defer w.warm.mu.Unlock()
+	if w.warm.done {
+		return
+	}
+	w.warm.started++
+	if ok {
+		w.warm.lat = append(w.warm.lat, lat)
+	}
+	if len(w.warm.lat) >= WarmupWrites {
+		w.sizeLocked("measured")
+	}
+}
+
+// EndWarmup sizes the attempt from what the warm-up measured so far, if
+// it has not yet: the harness calls it as the steady state ends, so no
+// fault's latency is measured as the machine's.
+func (w *Workload) EndWarmup() {
+	w.warm.mu.Lock()
+	defer w.warm.mu.Unlock()
+	if !w.warm.done {
+		w.sizeLocked("steady state ended")
+	}
+}
+
+// sizeLocked sets the attempt from the warm-up's latencies and records it
+// with what was measured (history.EvWorkload; the checks read attempt_ms
+// back). With no acknowledged write measured, the floor stands. Must hold
+// w.warm.mu.
+func (w *Workload) sizeLocked(why string) {
+	w.warm.done = true
+	warmAttempt := time.Duration(w.attempt.Load())
+	floor := assertions.AttemptTimeout(w.retry, w.sizing.Floor)
+	v := append([]time.Duration(nil), w.warm.lat...)
+	sort.Slice(v, func(i, j int) bool { return v[i] < v[j] })
+	value := map[string]any{"retry_ms": ms(w.retry), "sized_from": "latency", "warmup_end": why,
+		"floor_ms": ms(floor), "ceiling_ms": ms(max(assertions.AttemptCeiling(w.retry), floor)),
+		"factor": assertions.AttemptFactor, "warmup_attempt_ms": ms(warmAttempt),
+		"warmup_writes": len(v), "warmup_failed": w.warm.started - len(v)}
+	attempt := floor
+	if len(v) > 0 {
+		p99 := v[(len(v)*99+99)/100-1]
+		var capped bool
+		var fits float64
+		attempt, capped, fits = assertions.SizeAttempt(p99, w.retry, w.sizing.Floor, w.warm.budget)
+		value["warmup_p50_ms"], value["warmup_p99_ms"], value["warmup_max_ms"] = ms(v[(len(v)+1)/2-1]), ms(p99), ms(v[len(v)-1])
+		value["capped"] = capped
+		if fits > 0 {
+			value["scale_fits"] = fits
+		}
+	}
+	w.attempt.Store(int64(attempt))
+	value["attempt_ms"] = ms(attempt)
+	w.rec.Event(history.EvWorkload, value)
 }
 
 // attempt is the outcome of one HTTP try.
@@ -75,7 +166,7 @@ type attempt struct {
 func (w *Workload) try(ctx context.Context, method, path string, body []byte) attempt {
 	// Several attempts fit in the retry budget, so one attempt stuck on a
 	// frozen instance leaves room to retry on a healthy one.
-	ctx, cancel := context.WithTimeout(ctx, w.attempt)
+	ctx, cancel := context.WithTimeout(ctx, time.Duration(w.attempt.Load()))
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, method, w.url+path, bytes.NewReader(body))
 	if err != nil {
@@ -102,7 +193,7 @@ func (w *Workload) try(ctx context.Context, method, path string, body []byte) at
 
 // call runs one operation with retries inside the retry budget and records it.
 func (w *Workload) call(ctx context.Context, process int, kind history.Kind, key, method, path string, body []byte, value map[string]any) history.Op {
-	w.rec.Append(history.Op{Process: process, Type: history.Invoke, Kind: kind, Key: key, Value: value})
+	invoked := w.rec.Append(history.Op{Process: process, Type: history.Invoke, Kind: kind, Key: key, Value: value})
 	b := backoff.NewExponentialBackOff()
 	b.InitialInterval = 10 * time.Millisecond
 	b.MaxInterval = 100 * time.Millisecond
@@ -127,6 +218,9 @@ func (w *Workload) call(ctx context.Context, process int, kind history.Kind, key
 	}, backoff.WithContext(b, ctx))
 	out := history.Op{Process: process, Kind: kind, Key: key, Region: last.region, Inst: last.instance,
 		Status: last.status, Tries: tries, Value: value}
+	if kind.IsWrite() && ctx.Err() == nil {
+		w.noteWrite(time.Since(invoked.Wall), last.err == nil)
+	}
 	switch {
 	case last.err == nil:
 		out.Type = history.OK
@@ -235,5 +329,6 @@ func (w *Workload) Probes(ctx context.Context) {
 	})
 }
 
-// Wait blocks until every client and probe has stopped (after ctx ends).
-func (w *Workload) Wait() { w.wg.Wait() }
+// Wait blocks until every client and probe has stopped (after ctx ends);
+// a warm-up still under way ends with what it measured.
+func (w *Workload) Wait() { w.wg.Wait(); w.EndWarmup() }

@@ -89,6 +89,11 @@ type ProviderDef struct {
 	// path needs: a round trip costs the same wall time at any scale, so
 	// no scale may make a client give up on an attempt sooner.
 	AttemptFloor time.Duration
+	// AttemptFromLatency sizes the client attempt from the latency the
+	// run's own requests show before the first fault (the workload's
+	// warm-up), between the floor and half the retry budget, instead of
+	// taking the floor as it is (Attempt).
+	AttemptFromLatency bool
 	// SQLEngines are the SQL engines it runs, the default first.
 	SQLEngines []string
 	// BlobEngines are the blob engines it runs, the default first
@@ -281,10 +286,19 @@ func ProviderScale(name string) float64 {
 	return d.scale()
 }
 
-// ProviderAttemptFloor is the provider's attempt floor (0 if it set none).
-func ProviderAttemptFloor(name string) time.Duration {
+// Attempt is how a provider sizes a client's attempt time-out (wall).
+type Attempt struct {
+	// Floor is the shortest attempt (0: none beyond the harness's own).
+	Floor time.Duration
+	// FromLatency: size it from the requests' measured latency.
+	FromLatency bool
+}
+
+// ProviderAttempt is the provider's attempt sizing (the zero Attempt if it
+// set none or is not registered).
+func ProviderAttempt(name string) Attempt {
 	d, _ := LookupProvider(name)
-	return d.AttemptFloor
+	return Attempt{Floor: d.AttemptFloor, FromLatency: d.AttemptFromLatency}
 }
 
 // ProviderBlobEngine is the provider's default blob engine (BlobEngineS3

@@ -266,7 +266,7 @@ func startDrivers(ctx context.Context, sc harness.Scenario, env topology.Environ
 	noise := harness.StartNoiseMeter(ctx)
 	var wl *harness.Workload
 	if workload {
-		wl = harness.NewWorkload(sc.Workload, env.Router().URL(), rec, clk, sc.Seed, sc.Budgets.RetryBudget, topology.ProviderAttemptFloor(sc.Spec.Provider))
+		wl = harness.NewWorkload(sc.Workload, env.Router().URL(), rec, clk, sc.Seed, sc.Budgets.RetryBudget, topology.ProviderAttempt(sc.Spec.Provider))
 		wl.Run(ctx)
 		wl.Probes(ctx)
 	}

@@ -101,7 +101,7 @@ func measureWrites(ctx context.Context, env topology.Environment, sc harness.Sce
 	})
 	wcfg := sc.Workload
 	wcfg.Rate = rate
-	wl := harness.NewWorkload(wcfg, env.Router().URL(), rec, clk, sc.Seed, sc.Budgets.RetryBudget, topology.ProviderAttemptFloor(sc.Spec.Provider))
+	wl := harness.NewWorkload(wcfg, env.Router().URL(), rec, clk, sc.Seed, sc.Budgets.RetryBudget, topology.ProviderAttempt(sc.Spec.Provider))
 	wctx, stop := context.WithCancel(ctx)
 	defer wl.Wait()
 	defer stop()

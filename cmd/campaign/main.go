@@ -99,6 +99,7 @@ func main() {
 			args = append(args, "--set", s)
 		}
 		cmd := exec.CommandContext(ctx, *bin, args...)
+		stopGently(cmd)
 		outb, err := cmd.CombinedOutput()
 		var r result
 		b, rerr := os.ReadFile(filepath.Join(dir, "result.json"))
@@ -113,6 +114,9 @@ func main() {
 	}
 	var rows []*row
 	run := func(r *row, n int, set []string) {
+		if n <= 0 {
+			return // a condition not asked for (-controls 0) is not a row
+		}
 		for seed := 1; seed <= n && ctx.Err() == nil; seed++ {
 			res, err := drill(r.label, seed, set)
 			if err != nil {
@@ -144,6 +148,26 @@ func main() {
 	if !ok {
 		os.Exit(1)
 	}
+}
+
+// drillGrace is how long an interrupted drill may take to tear its
+// environment down (containers, networks, volumes) before it is killed.
+const drillGrace = 2 * time.Minute
+
+// stopGently makes cmd end the way a user at its terminal would end it: on
+// the campaign's interrupt the drill gets one SIGINT, tears down what it
+// started and writes what it has; only if it is still running drillGrace
+// later is it killed. The drill runs in its own process group, so a Ctrl-C
+// at the terminal reaches it once, through the campaign (bcdr exits at once,
+// leaving its containers, on a second interrupt), and it gets SIGINT too if
+// the campaign dies without forwarding one.
+func stopGently(cmd *exec.Cmd) {
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGINT}
+	cmd.Cancel = func() error {
+		fmt.Fprintf(os.Stderr, "campaign: interrupted: waiting up to %s for the drill to tear down\n", drillGrace)
+		return cmd.Process.Signal(os.Interrupt)
+	}
+	cmd.WaitDelay = drillGrace
 }
 
 // startLoad starts n CPU-bound processes; the returned function ends them.

@@ -47,7 +47,7 @@ func init() {
 		// A request crosses the front door, the WAN link, the load balancer,
 		// Docker's port proxy and two containers: at half the embedded
 		// default's scale a client attempt still has 300 ms of wall time.
-		Scale: TimeScale, AttemptFloor: AttemptFloor,
+		Scale: TimeScale, AttemptFloor: AttemptFloor, AttemptFromLatency: true,
 		SQLEngines: []string{EnginePostgres, EngineSQLServer},
 		// MinIO's own bucket replication, the production engine, first.
 		BlobEngines: []string{topology.BlobEngineMinIO, topology.BlobEngineS3},
