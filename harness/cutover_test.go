@@ -1,6 +1,7 @@
 package harness_test
 
 import (
+	"encoding/json"
 	"strings"
 	"testing"
 
@@ -36,6 +37,12 @@ func TestFakeCutoverFingerprintNamesPlantedDamage(t *testing.T) {
 	}
 	t.Logf("planted %v; cutover-fingerprint %s: %s", planted, r.Verdict, r.Explanation)
 	if r.Verdict != assertions.Fail || r.Violations != 2 {
+		for _, c := range out.Evidence.Cutovers {
+			if c.Blob != nil {
+				b, _ := json.Marshal(c.Blob)
+				t.Logf("%s cutover, blob fingerprint: %.3000s", c.Direction, b)
+			}
+		}
 		t.Fatalf("cutover-fingerprint %s with %d violations, want fail naming the 2 planted: %s", r.Verdict, r.Violations, r.Explanation)
 	}
 	for _, want := range []string{"invoices " + row + " differs: region b has ", "objects " + obj + " only in region b", "missing from region a"} {

@@ -3,10 +3,11 @@ package blob
 import (
 	"context"
 	"fmt"
-	"sort"
 	"strings"
 
 	"github.com/minio/minio-go/v7"
+
+	"github.com/bcdr-harness/bcdr/topology/fingerprint"
 )
 
 // ETags lists the bucket at endpoint with the replicator's key of creds
@@ -30,28 +31,30 @@ func ETags(ctx context.Context, endpoint string, creds Credentials) (map[string]
 	return out, nil
 }
 
-// DropFirstObject deletes the object with the smallest key from the
-// bucket at endpoint and returns its key ("" when the bucket is empty):
-// the drop-object defect of the cutover fingerprint's negative controls.
-func DropFirstObject(ctx context.Context, endpoint string, creds Credentials) (string, error) {
+// DropFirstObject deletes, from the bucket at endpoint, the object with the
+// smallest key that the bucket at other also holds with the same ETag, and
+// returns its key ("" when they share none): the drop-object defect of the
+// cutover fingerprint's negative controls. Only an object both regions held
+// makes its loss a difference between them.
+func DropFirstObject(ctx context.Context, endpoint, other string, creds Credentials) (string, error) {
 	tags, err := ETags(ctx, endpoint, creds)
 	if err != nil {
 		return "", err
 	}
-	if len(tags) == 0 {
+	theirs, err := ETags(ctx, other, creds)
+	if err != nil {
+		return "", err
+	}
+	key, ok := fingerprint.FirstShared(tags, theirs)
+	if !ok {
 		return "", nil
 	}
-	keys := make([]string, 0, len(tags))
-	for k := range tags {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
 	c, err := Client(endpoint, creds.ReplicatorAccessKey, creds.ReplicatorSecret)
 	if err != nil {
 		return "", err
 	}
-	if err := c.RemoveObject(ctx, Bucket, keys[0], minio.RemoveObjectOptions{}); err != nil {
-		return "", fmt.Errorf("drop %s: %w", keys[0], err)
+	if err := c.RemoveObject(ctx, Bucket, key, minio.RemoveObjectOptions{}); err != nil {
+		return "", fmt.Errorf("drop %s: %w", key, err)
 	}
-	return keys[0], nil
+	return key, nil
 }

@@ -44,7 +44,8 @@ func (e *Env) AlterRow(ctx context.Context, r topology.RegionName) (string, erro
 	return appdb.AlterInvoice(ctx, db, e.sql.dialect)
 }
 
-// DropObject deletes one object of region r's bucket (a defect).
+// DropObject deletes one object of region r's bucket that the other
+// region's also holds (a defect).
 func (e *Env) DropObject(ctx context.Context, r topology.RegionName) (string, error) {
-	return blob.DropFirstObject(ctx, e.s3s[r].addr(), e.blobCreds)
+	return blob.DropFirstObject(ctx, e.s3s[r].addr(), e.s3s[r.Other()].addr(), e.blobCreds)
 }

@@ -76,23 +76,20 @@ func (e *Env) AlterRow(_ context.Context, r topology.RegionName) (string, error)
 	return keys[0], nil
 }
 
-// DropObject deletes the object with the smallest key from region r's
-// bucket (a defect).
+// DropObject deletes from region r's bucket the object with the smallest
+// key that the other region's bucket also holds, identical (a defect).
 func (e *Env) DropObject(_ context.Context, r topology.RegionName) (string, error) {
 	b, ok := e.buckets[r]
-	if !ok {
+	other, ok2 := e.buckets[r.Other()]
+	if !ok || !ok2 {
 		return "", fmt.Errorf("no region %s", r)
+	}
+	key, found := fingerprint.FirstShared(b.checksums(), other.checksums())
+	if !found {
+		return "", nil
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	keys := make([]string, 0, len(b.objs))
-	for k := range b.objs {
-		keys = append(keys, k)
-	}
-	if len(keys) == 0 {
-		return "", nil
-	}
-	sort.Strings(keys)
-	delete(b.objs, keys[0])
-	return keys[0], nil
+	delete(b.objs, key)
+	return key, nil
 }

@@ -385,3 +385,22 @@ func Bucket(listing map[string]string) *MemStore {
 	}
 	return m
 }
+
+// FirstShared returns the smallest key that both listings hold with the
+// same checksum (key to checksum): the object a drop-object defect may
+// delete so that the damage is a difference between the regions. An object
+// only one region kept (a document a failover lost, which the resync does
+// not delete) would not be one.
+func FirstShared(mine, other map[string]string) (string, bool) {
+	keys := make([]string, 0, len(mine))
+	for k, sum := range mine {
+		if o, ok := other[k]; ok && o == sum {
+			keys = append(keys, k)
+		}
+	}
+	if len(keys) == 0 {
+		return "", false
+	}
+	sort.Strings(keys)
+	return keys[0], true
+}

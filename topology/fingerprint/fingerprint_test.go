@@ -117,3 +117,15 @@ func TestHashesAreTheEnginesMD5(t *testing.T) {
 		t.Errorf("RowHash(abc) = %#x", got)
 	}
 }
+
+// FirstShared takes the smallest key both listings hold identically: not
+// one only this side holds, nor one whose content differs.
+func TestFirstShared(t *testing.T) {
+	mine := map[string]string{"a": "1", "b": "2", "c": "3"}
+	if k, ok := FirstShared(mine, map[string]string{"a": "x", "c": "3", "b": "2"}); !ok || k != "b" {
+		t.Errorf("got %q %v, want b", k, ok)
+	}
+	if k, ok := FirstShared(mine, map[string]string{"z": "1"}); ok {
+		t.Errorf("nothing shared, got %q", k)
+	}
+}

@@ -42,7 +42,8 @@ func (e *Env) AlterRow(ctx context.Context, r topology.RegionName) (string, erro
 	return appdb.AlterInvoice(ctx, db, appdb.Postgres)
 }
 
-// DropObject deletes one object of region r's bucket (a defect).
+// DropObject deletes one object of region r's bucket that the other
+// region's also holds (a defect).
 func (e *Env) DropObject(ctx context.Context, r topology.RegionName) (string, error) {
-	return blob.DropFirstObject(ctx, e.blobs[r].Addr(), e.blobCreds)
+	return blob.DropFirstObject(ctx, e.blobs[r].Addr(), e.blobs[r.Other()].Addr(), e.blobCreds)
 }
