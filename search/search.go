@@ -282,6 +282,27 @@ func (r *Report) WorstCandidate() (Candidate, bool) {
 	return r.Candidates[r.Worst], true
 }
 
+// OverBudgetTooClose returns the candidate with the largest figure among
+// those too close to call whose figure was over the check's budget: a
+// search whose worst known moment passed is not a pass while one exists.
+func (r *Report) OverBudgetTooClose() (Candidate, bool) {
+	var best Candidate
+	found := false
+	for _, c := range r.Candidates {
+		if !c.TooClose || c.Outcome == nil {
+			continue
+		}
+		res, ok := c.Outcome.Check(r.Figure)
+		if !ok || res.BudgetServiceS <= 0 || c.Figure <= time.Duration(res.BudgetServiceS*float64(time.Second)) {
+			continue
+		}
+		if !found || c.Figure > best.Figure {
+			best, found = c, true
+		}
+	}
+	return best, found
+}
+
 // WithLossAt is sc with its step-th fault at the moment at.
 func WithLossAt(sc harness.Scenario, step int, at time.Duration) harness.Scenario {
 	sc.Faults = append([]harness.FaultStep(nil), sc.Faults...)

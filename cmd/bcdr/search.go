@@ -221,31 +221,11 @@ func cmdSearch(ctx context.Context, args []string, stdout, stderr io.Writer) (in
 	// A pass is the worst known, but a moment that measured the figure
 	// over its budget, too close to call, is not one the search may call
 	// safe: say so and exit as undecided, never as a pass.
-	if c, ok := overBudgetTooClose(rep.Candidates, figure); ok {
+	if c, ok := rep.OverBudgetTooClose(); ok {
 		fmt.Fprintf(stdout, "  but #%d at +%s measured %s %s, over the budget and too close to call: %s\n", c.N, c.At, figure, c.Figure, c.Why)
 		return exitUnknown, nil
 	}
 	return exitPass, nil
-}
-
-// overBudgetTooClose returns the candidate with the largest figure among
-// those too close to call whose figure was over the check's budget.
-func overBudgetTooClose(cs []search.Candidate, figure string) (search.Candidate, bool) {
-	var best search.Candidate
-	found := false
-	for _, c := range cs {
-		if !c.TooClose || c.Outcome == nil {
-			continue
-		}
-		r, ok := c.Outcome.Check(figure)
-		if !ok || r.BudgetServiceS <= 0 || c.Figure <= time.Duration(r.BudgetServiceS*float64(time.Second)) {
-			continue
-		}
-		if !found || c.Figure > best.Figure {
-			best, found = c, true
-		}
-	}
-	return best, found
 }
 
 // candidateFormat prints one line of the search table (each line as its
