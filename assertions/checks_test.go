@@ -73,8 +73,9 @@ type drill struct {
 	// quietFailedOver: no client writes while failed over.
 	quietFailedOver bool
 	// shipWallMS is the wall cost of a log shipping round the lag samples
-	// report (timing noise), 0 for none.
-	shipWallMS float64
+	// report (timing noise), 0 for none; chainMS the SQL chain's worst job
+	// delays they report (with two minutes of copy and restore ticks).
+	shipWallMS, chainMS float64
 	// standbyRebuilt, when set, records the old primary rebuilt then;
 	// failAt makes the write at that moment fail (once).
 	standbyRebuilt, failAt time.Duration
@@ -210,6 +211,9 @@ func (d *drill) run() history.History {
 			}
 			if d.shipWallMS > 0 {
 				v["sql_ship_wall_ms"] = d.shipWallMS
+			}
+			if d.chainMS > 0 {
+				v["sql_chain_wall_ms"], v["sql_chain_ticks_s"] = d.chainMS, 120.0
 			}
 			b.event(history.EvLag, v)
 		}

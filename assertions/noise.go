@@ -156,12 +156,18 @@ func (n Noise) wallWindow(r Result) (time.Time, time.Time, bool) {
 	return from, to, ok
 }
 
-// sqlChain is the band of a replication-lag figure that rests on SQL log
-// shipping, when the engine measured its jobs' delays: the worst backup,
-// copy and restore delays plus one copy and one restore interval (a chain
-// that missed its tick by a little waits one more), in wall time.
+// sqlChain is the band of a figure that rests on SQL log shipping, when
+// the engine measured its jobs' delays: the worst backup, copy and restore
+// delays plus one copy and one restore interval (a chain that missed its
+// tick by a little waits one more), in wall time. Two figures rest on it:
+// replication-lag when its worst sample was SQL's, and rpo, whose window
+// runs from the earliest write no shipped log backup held to the loss, so
+// the machine lengthens it only by delaying the backup and copy that would
+// have shipped that write (a CPU wait of a client or a server elsewhere in
+// the window moves neither end of it).
 func (n Noise) sqlChain(r Result) (time.Duration, string, bool) {
-	if r.Name != "replication-lag" || r.lagStore != lagSQL || n.SQLChainWallMS <= 0 {
+	onSQL := r.Name == "rpo" || (r.Name == "replication-lag" && r.lagStore == lagSQL)
+	if !onSQL || n.SQLChainWallMS <= 0 {
 		return 0, "", false
 	}
 	scale := n.Scale

@@ -317,6 +317,48 @@ func TestReplicationLagBandIsTheChainsDelay(t *testing.T) {
 	}
 }
 
+// rpo's window rests on SQL log shipping too: it is banded by the delays of
+// the backup and copy that would have shipped its earliest lost write, not
+// by every CPU wait of every process in the window. On a machine whose
+// processes waited for a CPU through every tick (a window of 18 service
+// minutes holds 5.4 s of such waits at scale 200, as much as the window
+// itself), a loss window of 18m30s still fails when the chain was delayed
+// by 300 ms; a window a minute over the budget stays too close to call
+// when the chain was delayed by seconds.
+func TestRPOBandIsTheChainsDelay(t *testing.T) {
+	for _, c := range []struct {
+		lost    time.Duration
+		chainMS float64
+		want    Verdict
+		says    string
+	}{
+		{18*time.Minute + 30*time.Second, 300, Fail, "exceeds the RPO budget"},
+		{16 * time.Minute, 2000, Unknown, "worst log backup, copy and restore delays (late start plus run) 2s + one copy and one restore interval 600ms"},
+		{40 * time.Minute, 300, Fail, "exceeds the RPO budget"},
+	} {
+		d := newDrill()
+		d.fault, d.foStart = 45*time.Minute, 50*time.Minute
+		d.failbackDrained, d.failbackDone = 66*time.Minute, 67*time.Minute
+		d.waitMS, d.chainMS = 50, c.chainMS
+		r := judgeOne(t, d.input(c.lost), "rpo")
+		if r.Verdict != c.want || !strings.Contains(r.Explanation, c.says) {
+			t.Errorf("loss %s, chain %gms: %s, want %s saying %q: %s", c.lost, c.chainMS, r.Verdict, c.want, c.says, r.Explanation)
+		}
+		if strings.Contains(r.Explanation, "CPU waits in the window") {
+			t.Errorf("loss %s: the SQL chain's band still counts every CPU wait in the window: %s", c.lost, r.Explanation)
+		}
+	}
+	// Without the engine's job delays the band is the CPU waits in the
+	// window, which here cover the whole window: unknown.
+	d := newDrill()
+	d.fault, d.foStart = 45*time.Minute, 50*time.Minute
+	d.failbackDrained, d.failbackDone = 66*time.Minute, 67*time.Minute
+	d.waitMS = 50
+	if r := judgeOne(t, d.input(18*time.Minute+30*time.Second), "rpo"); r.Verdict != Unknown || !strings.Contains(r.Explanation, "CPU waits in the window") {
+		t.Errorf("rpo without the chain's delays: %s: %s", r.Verdict, r.Explanation)
+	}
+}
+
 // A sized attempt is AttemptFactor times the measured p99, kept between the
 // floors and half the retry budget; past the ceiling it says so and names
 // the scale at which it would fit.
