@@ -74,8 +74,9 @@ type drill struct {
 	quietFailedOver bool
 	// shipWallMS is the wall cost of a log shipping round the lag samples
 	// report (timing noise), 0 for none; chainMS the SQL chain's worst job
-	// delays they report (with two minutes of copy and restore ticks).
-	shipWallMS, chainMS float64
+	// delays they report (with two minutes of copy and restore ticks),
+	// lossChainMS the backup's and copy's alone (with a minute's copy tick).
+	shipWallMS, chainMS, lossChainMS float64
 	// standbyRebuilt, when set, records the old primary rebuilt then;
 	// failAt makes the write at that moment fail (once).
 	standbyRebuilt, failAt time.Duration
@@ -214,6 +215,9 @@ func (d *drill) run() history.History {
 			}
 			if d.chainMS > 0 {
 				v["sql_chain_wall_ms"], v["sql_chain_ticks_s"] = d.chainMS, 120.0
+			}
+			if d.lossChainMS > 0 {
+				v["sql_loss_chain_wall_ms"], v["sql_loss_chain_ticks_s"] = d.lossChainMS, 60.0
 			}
 			b.event(history.EvLag, v)
 		}

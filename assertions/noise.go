@@ -55,6 +55,12 @@ type Noise struct {
 	// replication-lag failure resting on SQL log shipping.
 	SQLChainWallMS float64 `json:"sql_chain_wall_ms,omitempty"`
 	SQLChainTicksS float64 `json:"sql_chain_ticks_s,omitempty"`
+	// SQLLossChainWallMS and SQLLossChainTicksS are the same for a
+	// failover's loss window: the worst delays of a log backup and a copy,
+	// and one copy interval (a failover restores whatever was copied, so
+	// the restore job moves no end of it). The band of rpo.
+	SQLLossChainWallMS float64 `json:"sql_loss_chain_wall_ms,omitempty"`
+	SQLLossChainTicksS float64 `json:"sql_loss_chain_ticks_s,omitempty"`
 	// Scale is the base time scale the noise is multiplied by.
 	Scale float64 `json:"time_scale"`
 
@@ -157,27 +163,34 @@ func (n Noise) wallWindow(r Result) (time.Time, time.Time, bool) {
 }
 
 // sqlChain is the band of a figure that rests on SQL log shipping, when
-// the engine measured its jobs' delays: the worst backup, copy and restore
-// delays plus one copy and one restore interval (a chain that missed its
-// tick by a little waits one more), in wall time. Two figures rest on it:
-// replication-lag when its worst sample was SQL's, and rpo, whose window
-// runs from the earliest write no shipped log backup held to the loss, so
-// the machine lengthens it only by delaying the backup and copy that would
-// have shipped that write (a CPU wait of a client or a server elsewhere in
-// the window moves neither end of it).
+// the engine measured its jobs' delays, in wall time. Two figures rest on
+// it. replication-lag, when its worst sample was SQL's: the worst backup,
+// copy and restore delays plus one copy and one restore interval (a chain
+// that missed its tick by a little waits one more). rpo, whose window runs
+// from the earliest write no copied log backup held to the loss: the
+// machine lengthens it only by delaying the backup and the copy that would
+// have carried that write (a failover restores whatever was copied, and a
+// CPU wait of a client or a server elsewhere in the window moves neither
+// end of it), so its band is those two delays and one copy interval; a
+// history without them is banded by the whole chain.
 func (n Noise) sqlChain(r Result) (time.Duration, string, bool) {
-	onSQL := r.Name == "rpo" || (r.Name == "replication-lag" && r.lagStore == lagSQL)
-	if !onSQL || n.SQLChainWallMS <= 0 {
-		return 0, "", false
-	}
 	scale := n.Scale
 	if scale <= 0 {
 		scale = 1
 	}
-	jobs := msDur(n.SQLChainWallMS)
-	ticks := time.Duration(n.SQLChainTicksS * float64(time.Second) / scale)
-	return jobs + ticks, fmt.Sprintf("the worst log backup, copy and restore delays (late start plus run) %s + one copy and one restore interval %s",
-		clock.Round(jobs), clock.Round(ticks)), true
+	band := func(jobsMS, ticksS float64, jobsWhat, ticksWhat string) (time.Duration, string, bool) {
+		jobs := msDur(jobsMS)
+		ticks := time.Duration(ticksS * float64(time.Second) / scale)
+		return jobs + ticks, fmt.Sprintf("the worst %s delays (late start plus run) %s + %s %s",
+			jobsWhat, clock.Round(jobs), ticksWhat, clock.Round(ticks)), true
+	}
+	switch {
+	case r.Name == "rpo" && n.SQLLossChainWallMS > 0:
+		return band(n.SQLLossChainWallMS, n.SQLLossChainTicksS, "log backup and copy", "one copy interval")
+	case (r.Name == "rpo" || (r.Name == "replication-lag" && r.lagStore == lagSQL)) && n.SQLChainWallMS > 0:
+		return band(n.SQLChainWallMS, n.SQLChainTicksS, "log backup, copy and restore", "one copy and one restore interval")
+	}
+	return 0, "", false
 }
 
 // clientRetryStep is the longest pause of a client between two attempts
@@ -262,6 +275,11 @@ func MeasureNoise(h history.History) Noise {
 			n.SQLChainWallMS = math.Max(n.SQLChainWallMS, v)
 			t, _ := num(op.Value["sql_chain_ticks_s"])
 			n.SQLChainTicksS = math.Max(n.SQLChainTicksS, t)
+		}
+		if v, ok := num(op.Value["sql_loss_chain_wall_ms"]); ok {
+			n.SQLLossChainWallMS = math.Max(n.SQLLossChainWallMS, v)
+			t, _ := num(op.Value["sql_loss_chain_ticks_s"])
+			n.SQLLossChainTicksS = math.Max(n.SQLLossChainTicksS, t)
 		}
 		if v, ok := num(op.Value["blob_round_wall_ms"]); ok {
 			n.BlobRoundWallMS = math.Max(n.BlobRoundWallMS, v)

@@ -324,22 +324,27 @@ func TestReplicationLagBandIsTheChainsDelay(t *testing.T) {
 // minutes holds 5.4 s of such waits at scale 200, as much as the window
 // itself), a loss window of 18m30s still fails when the chain was delayed
 // by 300 ms; a window a minute over the budget stays too close to call
-// when the chain was delayed by seconds.
+// when the chain was delayed by seconds. The restore job moves no end of the
+// window (a failover restores whatever was copied): when the engine measured
+// the backup's and copy's delays apart, the band is those and one copy
+// interval, so a slow restore leaves a window 2m30s over the budget failing.
 func TestRPOBandIsTheChainsDelay(t *testing.T) {
 	for _, c := range []struct {
-		lost    time.Duration
-		chainMS float64
-		want    Verdict
-		says    string
+		lost                 time.Duration
+		chainMS, lossChainMS float64
+		want                 Verdict
+		says                 string
 	}{
-		{18*time.Minute + 30*time.Second, 300, Fail, "exceeds the RPO budget"},
-		{16 * time.Minute, 2000, Unknown, "worst log backup, copy and restore delays (late start plus run) 2s + one copy and one restore interval 600ms"},
-		{40 * time.Minute, 300, Fail, "exceeds the RPO budget"},
+		{18*time.Minute + 30*time.Second, 300, 0, Fail, "exceeds the RPO budget"},
+		{16 * time.Minute, 2000, 0, Unknown, "worst log backup, copy and restore delays (late start plus run) 2s + one copy and one restore interval 600ms"},
+		{40 * time.Minute, 300, 0, Fail, "exceeds the RPO budget"},
+		{17*time.Minute + 30*time.Second, 2000, 200, Fail, "exceeds the RPO budget"},
+		{16 * time.Minute, 2000, 200, Unknown, "worst log backup and copy delays (late start plus run) 200ms + one copy interval 300ms"},
 	} {
 		d := newDrill()
 		d.fault, d.foStart = 45*time.Minute, 50*time.Minute
 		d.failbackDrained, d.failbackDone = 66*time.Minute, 67*time.Minute
-		d.waitMS, d.chainMS = 50, c.chainMS
+		d.waitMS, d.chainMS, d.lossChainMS = 50, c.chainMS, c.lossChainMS
 		r := judgeOne(t, d.input(c.lost), "rpo")
 		if r.Verdict != c.want || !strings.Contains(r.Explanation, c.says) {
 			t.Errorf("loss %s, chain %gms: %s, want %s saying %q: %s", c.lost, c.chainMS, r.Verdict, c.want, c.says, r.Explanation)

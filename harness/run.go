@@ -795,6 +795,12 @@ func (s *lagSampler) sample(ctx context.Context) {
 			v["sql_chain_wall_ms"] = ms(w)
 			v["sql_chain_ticks_s"] = svc.Seconds()
 		}
+		if w, svc, ok := st.LossChainDelay(); ok {
+			// The same for a failover's loss window (rpo's band): the
+			// backup and the copy that would have carried a write.
+			v["sql_loss_chain_wall_ms"] = ms(w)
+			v["sql_loss_chain_ticks_s"] = svc.Seconds()
+		}
 	}
 	if st, err := s.env.Blob().Status(ctx); err == nil && st.Stale {
 		// The source could not be read: its last figures measure

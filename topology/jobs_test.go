@@ -66,3 +66,23 @@ func TestChainDelayNeedsEveryJob(t *testing.T) {
 		t.Errorf("chain %s + %s (%v), want 4s + 3m0s", w, svc, ok)
 	}
 }
+
+// A failover's loss window is carried by the backup and the copy alone: the
+// restore's delay and interval are not in it, and it is measured once both
+// have run, before any restore.
+func TestLossChainDelayIsBackupAndCopy(t *testing.T) {
+	st := ShippingStatus{JobDelay: map[string]time.Duration{JobLogBackup: time.Second}}
+	if _, _, ok := st.LossChainDelay(); ok {
+		t.Fatal("a loss chain without a copy run was measured")
+	}
+	st.JobDelay[JobLogCopy] = 2 * time.Second
+	st.JobEvery = map[string]time.Duration{JobLogCopy: time.Minute, JobLogRestore: 2 * time.Minute}
+	w, svc, ok := st.LossChainDelay()
+	if !ok || w != 3*time.Second || svc != time.Minute {
+		t.Errorf("loss chain %s + %s (%v), want 3s + 1m0s", w, svc, ok)
+	}
+	st.JobDelay[JobLogRestore] = 10 * time.Second
+	if w2, _, _ := st.LossChainDelay(); w2 != w {
+		t.Errorf("the restore's delay moved the loss chain from %s to %s", w, w2)
+	}
+}

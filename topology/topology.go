@@ -267,14 +267,32 @@ type ShippingStatus struct {
 // restore interval (service time, converted by the caller's clock); ok is
 // false until every job has run once.
 func (s ShippingStatus) ChainDelay() (wall, service time.Duration, ok bool) {
-	for _, j := range []string{JobLogBackup, JobLogCopy, JobLogRestore} {
+	wall, ok = s.jobDelays(JobLogBackup, JobLogCopy, JobLogRestore)
+	return wall, s.JobEvery[JobLogCopy] + s.JobEvery[JobLogRestore], ok
+}
+
+// LossChainDelay bounds what the machine added to a failover's loss
+// window: the write lost first is the first one no copied log backup held,
+// and a failover restores every backup that was copied, so only the log
+// backup and the copy that would have carried it count. It is the two
+// jobs' worst delays (wall) plus one copy interval (service time); ok is
+// false until both jobs have run once.
+func (s ShippingStatus) LossChainDelay() (wall, service time.Duration, ok bool) {
+	wall, ok = s.jobDelays(JobLogBackup, JobLogCopy)
+	return wall, s.JobEvery[JobLogCopy], ok
+}
+
+// jobDelays sums the worst delays of jobs; false when one has not run yet.
+func (s ShippingStatus) jobDelays(jobs ...string) (time.Duration, bool) {
+	var wall time.Duration
+	for _, j := range jobs {
 		d, has := s.JobDelay[j]
 		if !has {
-			return 0, 0, false
+			return 0, false
 		}
 		wall += d
 	}
-	return wall, s.JobEvery[JobLogCopy] + s.JobEvery[JobLogRestore], true
+	return wall, true
 }
 
 // ShipWall is the wall cost of shipping one log backup: the worst recent
