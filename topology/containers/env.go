@@ -359,7 +359,7 @@ func (e *Env) makeDirs() error {
 		return fmt.Errorf("work dir: %w", err)
 	}
 	for _, r := range []topology.RegionName{topology.RegionA, topology.RegionB} {
-		for _, d := range []string{"", "backup", "incoming", "restore", "control"} {
+		for _, d := range []string{"", "backup", "incoming", "restore", "control", "s3"} {
 			p := filepath.Join(e.workDir, string(r), d)
 			if err := os.MkdirAll(p, 0o777); err != nil {
 				return fmt.Errorf("work dir: %w", err)

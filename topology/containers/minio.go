@@ -3,6 +3,7 @@ package containers
 import (
 	"context"
 	"fmt"
+	"path/filepath"
 	"time"
 
 	"github.com/bcdr-harness/bcdr/topology"
@@ -26,9 +27,13 @@ func (e *Env) startMinIO(ctx context.Context) error {
 		}
 		c, err := run(ctx, ctrSpec{
 			Name: e.name("s3-" + string(r)), Image: e.images.MinIO, Labels: e.regionLabels(r, "blob"),
-			Cmd:      []string{"server", "/data"},
-			Env:      map[string]string{"MINIO_ROOT_USER": rootKey, "MINIO_ROOT_PASSWORD": rootSecret},
-			Ports:    map[string]int{"9000/tcp": hp},
+			Cmd:   []string{"server", "/data"},
+			Env:   map[string]string{"MINIO_ROOT_USER": rootKey, "MINIO_ROOT_PASSWORD": rootSecret},
+			Ports: map[string]int{"9000/tcp": hp},
+			// The objects live in the region's host directory, as
+			// PostgreSQL's data does (pgDataDir): not on the container's
+			// own, possibly fuse-overlayfs, filesystem.
+			Binds:    []string{filepath.Join(e.workDir, string(r), "s3") + ":/data"},
 			Networks: map[string][]string{e.nets[r]: {"s3-" + string(r)}},
 			Ready:    httpReady(fmt.Sprintf("http://127.0.0.1:%d/minio/health/ready", hp)),
 		})

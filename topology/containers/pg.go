@@ -27,8 +27,13 @@ import (
 // primary, across the WAN.
 
 const (
-	pgDataDir  = "/var/lib/postgresql/data"
-	pgShareDir = "/bcdr" // host directory per region: backup, incoming, restore, control
+	pgShareDir = "/bcdr" // host directory per region: backup, incoming, restore, control, pgdata
+	// pgDataDir is on the host directory too, not in the container's own
+	// filesystem: Docker may store that on fuse-overlayfs, where every
+	// write of the server passes through a user-space daemon competing for
+	// the same two cores as the drill. A host directory survives the
+	// container's stop as the container's own filesystem does.
+	pgDataDir  = pgShareDir + "/pgdata"
 	pgDatabase = "finance"
 )
 
