@@ -72,8 +72,12 @@ type Env struct {
 	clk  *clock.Clock
 	// blobCreds are the run's random blob keys (application, replicator).
 	blobCreds blob.Credentials
-	workDir   string
-	ownDir    bool
+	// Databases and Buckets give the cutover fingerprint and its negative
+	// controls (topology.Fingerprinter, topology.Tamperer).
+	appdb.Databases
+	blob.Buckets
+	workDir string
+	ownDir  bool
 	// reg records what the run created (the blast-radius guard).
 	reg    *topology.Registry
 	cancel context.CancelFunc
@@ -99,6 +103,7 @@ func Up(ctx context.Context, spec topology.Spec, clk *clock.Clock) (_ *Env, err 
 	}
 	e := &Env{spec: spec, clk: clk, links: netlink.NewSet(), blobs: map[topology.RegionName]*blob.Server{}, blobCreds: blob.NewCredentials(),
 		regions: map[topology.RegionName]*Region{}}
+	e.Databases, e.Buckets = appdb.NewDatabases(e.dbOf), blob.NewBuckets(e.blobAddr, e.blobCreds)
 	defer func() {
 		if err != nil {
 			_ = e.Close(context.Background())
@@ -187,10 +192,10 @@ func Up(ctx context.Context, spec topology.Spec, clk *clock.Clock) (_ *Env, err 
 			return nil, err
 		}
 		e.regions[r] = reg
-		if targets[r], err = e.links.Add(topology.LinkName(topology.LinkClient, r), "lb", reg.lb.Addr()); err != nil {
+		if targets[r], err = e.links.Add(topology.LinkName(topology.LinkClient, r), "lb", reg.LB.Addr()); err != nil {
 			return nil, err
 		}
-		reg.clientAddr = targets[r]
+		reg.ClientAddr = targets[r]
 	}
 	if e.router, err = lb.NewRouter(targets, topology.RegionA); err != nil {
 		return nil, err
@@ -214,6 +219,20 @@ func (e *Env) db(r topology.RegionName) (*sql.DB, error) {
 	return db, nil
 }
 
+var (
+	_ topology.Fingerprinter = (*Env)(nil)
+	_ topology.Tamperer      = (*Env)(nil)
+)
+
+// dbOf opens region r's PostgreSQL database and names its dialect.
+func (e *Env) dbOf(_ context.Context, r topology.RegionName) (*sql.DB, appdb.Dialect, error) {
+	db, err := e.db(r)
+	return db, appdb.Postgres, err
+}
+
+// blobAddr is region r's embedded blob server.
+func (e *Env) blobAddr(r topology.RegionName) string { return e.blobs[r].Addr() }
+
 func (e *Env) migrate(ctx context.Context) error {
 	db, err := e.db(topology.RegionA)
 	if err != nil {
@@ -232,7 +251,8 @@ func (e *Env) startRegion(ctx context.Context, r topology.RegionName, exe string
 	if err != nil {
 		return nil, err
 	}
-	reg := &Region{env: e, name: r}
+	reg := &Region{env: e}
+	reg.RegionName = r
 	reg.SetUp(true)
 	var ids, addrs []string
 	for i := 0; i < e.spec.InstancesPerRegion; i++ {
@@ -251,14 +271,14 @@ func (e *Env) startRegion(ctx context.Context, r topology.RegionName, exe string
 			return nil, err
 		}
 		inst := &Instance{cfg: cfg, p: p}
-		reg.instances = append(reg.instances, inst)
+		reg.AOS = append(reg.AOS, inst)
 		ids, addrs = append(ids, cfg.ID()), append(addrs, listen)
 	}
 	probe := e.clk.Wall(e.spec.ProbeInterval)
 	if probe < 50*time.Millisecond {
 		probe = 50 * time.Millisecond
 	}
-	if reg.lb, err = lb.NewBalancer(r, ids, addrs, probe); err != nil {
+	if reg.LB, err = lb.NewBalancer(r, ids, addrs, probe); err != nil {
 		return nil, err
 	}
 	return reg, nil
@@ -276,17 +296,17 @@ func (e *Env) blobTarget(r topology.RegionName) topology.Target {
 func (r *Region) PartTargets(part string) []topology.Target {
 	var out []topology.Target
 	if part == topology.PartAll {
-		for _, in := range r.instances {
+		for _, in := range r.AOS {
 			out = append(out, in.Targets()...)
 		}
 	}
 	if part == topology.PartSQL || part == topology.PartAll {
-		if pid := r.env.pair.Postmaster(r.name); pid > 0 {
-			out = append(out, topology.ProcessTarget(pid, "postgres of region "+string(r.name)))
+		if pid := r.env.pair.Postmaster(r.RegionName); pid > 0 {
+			out = append(out, topology.ProcessTarget(pid, "postgres of region "+string(r.RegionName)))
 		}
 	}
 	if part == topology.PartBlob || part == topology.PartAll {
-		out = append(out, r.env.blobTarget(r.name))
+		out = append(out, r.env.blobTarget(r.RegionName))
 	}
 	return out
 }
@@ -336,12 +356,12 @@ func (e *Env) Close(ctx context.Context) error {
 			e.router.Close()
 		}
 		for _, r := range e.regions {
-			for _, in := range r.instances {
+			for _, in := range r.AOS {
 				_ = in.p.Thaw()
 				errs = append(errs, in.p.Kill())
 			}
-			if r.lb != nil {
-				r.lb.Close()
+			if r.LB != nil {
+				r.LB.Close()
 			}
 		}
 		if e.pair != nil {
@@ -362,43 +382,26 @@ func (e *Env) Close(ctx context.Context) error {
 
 // Region is one region of the local environment.
 type Region struct {
-	env       *Env
-	name      topology.RegionName
-	instances []*Instance
-	lb        *lb.Balancer
-	// clientAddr is the region's end of its client link (the front door's path).
-	clientAddr string
-	topology.UpFlag
+	env *Env
+	topology.RegionCore[*Instance, *lb.Balancer]
 }
 
-// Name is the region's name.
-func (r *Region) Name() topology.RegionName { return r.name }
-
-// Instances lists the AOS instances.
-func (r *Region) Instances() []topology.Instance { return topology.InstanceList(r.instances) }
-
-// Endpoint is the load balancer's URL.
-func (r *Region) Endpoint() string { return "http://" + r.lb.Addr() }
-
-// ClientEndpoint is the region as the front door reaches it, through the client link.
-func (r *Region) ClientEndpoint() string { return "http://" + r.clientAddr }
-
 // Healthy lists instance ids that passed their last probe.
-func (r *Region) Healthy() []string { return r.lb.Healthy() }
+func (r *Region) Healthy() []string { return r.LB.Healthy() }
 
 // Stop powers the region off: AOS, load balancer, blob store and SQL die at once.
 func (r *Region) Stop(ctx context.Context) error {
 	r.SetUp(false)
 	var errs []error
-	r.lb.Stop()
-	for _, in := range r.instances {
+	r.LB.Stop()
+	for _, in := range r.AOS {
 		_ = in.p.Thaw()
 		errs = append(errs, in.p.Kill())
 	}
 	// The region's log backup share goes with it: nothing it held is
 	// shipped until the region returns.
-	r.env.pair.SetShareLost(r.name, true)
-	errs = append(errs, r.env.blobs[r.name].Stop(), r.env.pair.Kill(r.name))
+	r.env.pair.SetShareLost(r.RegionName, true)
+	errs = append(errs, r.env.blobs[r.RegionName].Stop(), r.env.pair.Kill(r.RegionName))
 	return errors.Join(errs...)
 }
 
@@ -407,17 +410,17 @@ func (r *Region) Start(ctx context.Context) error {
 	if err := r.StartSQL(ctx); err != nil {
 		return err
 	}
-	r.env.pair.SetShareLost(r.name, false)
+	r.env.pair.SetShareLost(r.RegionName, false)
 	if err := r.StartBlob(ctx); err != nil {
 		return err
 	}
-	for _, in := range r.instances {
+	for _, in := range r.AOS {
 		if err := in.p.Start(); err != nil {
 			return err
 		}
 	}
-	if err := r.lb.Start(); err != nil {
-		return fmt.Errorf("region %s load balancer: %w", r.name, err)
+	if err := r.LB.Start(); err != nil {
+		return fmt.Errorf("region %s load balancer: %w", r.RegionName, err)
 	}
 	r.SetUp(true)
 	return r.waitHealthy(ctx)
@@ -425,20 +428,20 @@ func (r *Region) Start(ctx context.Context) error {
 
 // waitHealthy waits until every live instance passes a probe.
 func (r *Region) waitHealthy(ctx context.Context) error {
-	return topology.WaitHealthy(ctx, r.name, r.lb, r.Instances(), 30*time.Second, 50*time.Millisecond, nil)
+	return topology.WaitHealthy(ctx, r.RegionName, r.LB, r.Instances(), 30*time.Second, 50*time.Millisecond, nil)
 }
 
 // StopBlob crashes the region's blob store.
-func (r *Region) StopBlob(context.Context) error { return r.env.blobs[r.name].Stop() }
+func (r *Region) StopBlob(context.Context) error { return r.env.blobs[r.RegionName].Stop() }
 
 // StartBlob restarts the region's blob store with its data.
-func (r *Region) StartBlob(context.Context) error { return r.env.blobs[r.name].Start() }
+func (r *Region) StartBlob(context.Context) error { return r.env.blobs[r.RegionName].Start() }
 
 // StopSQL crashes the region's SQL server.
-func (r *Region) StopSQL(context.Context) error { return r.env.pair.Kill(r.name) }
+func (r *Region) StopSQL(context.Context) error { return r.env.pair.Kill(r.RegionName) }
 
 // StartSQL restarts the region's SQL server in place.
-func (r *Region) StartSQL(ctx context.Context) error { return r.env.pair.Start(ctx, r.name) }
+func (r *Region) StartSQL(ctx context.Context) error { return r.env.pair.Start(ctx, r.RegionName) }
 
 // Instance is one AOS stub process.
 type Instance struct {
