@@ -8,6 +8,7 @@ import (
 
 	"github.com/bcdr-harness/bcdr/clock"
 	"github.com/bcdr-harness/bcdr/history"
+	"github.com/bcdr-harness/bcdr/topology"
 )
 
 // LimitedMode checks the BCDR article's limited mode: while the environment runs
@@ -264,28 +265,64 @@ func (RestoredAfterFailback) Check(in Input) Result {
 	// the services came back.
 	over := failbackOver(h, fb, true)
 	settled := over.Wall.Add(clk.Wall(in.Budgets.RetryBudget))
-	type bad struct {
-		op   history.Op
-		what string
+	t := tallyRestored(h, fb, to, settled)
+	problems, missing := t.gaps(&r, to, over)
+	if in.Final != nil && in.Final.LimitedMode {
+		problems = append(problems, fmt.Sprintf("region %s's database was still in limited mode at the end", in.Final.Region))
 	}
-	var violations []bad
-	answered, normal, broken := map[history.Kind]int{}, map[history.Kind]int{}, map[history.Kind]int{}
-	first := map[history.Kind]history.Completion{} // the first normal answer
-	last := map[history.Kind]history.Completion{}  // the last answer
+	for _, v := range t.violations {
+		r.Ops = append(r.Ops, v.op.Index)
+	}
+	if len(t.violations) > 0 {
+		lastBad := t.violations[len(t.violations)-1].op
+		r.Observed = lastBad.Service - fb.Service
+		r.Window = window(fb, lastBad)
+	}
+	r.Violations = len(t.violations) + len(problems)
+	restored := t.restored(&r, fb)
+	head := fmt.Sprintf("after failback-done at service %s (back to region %s)", clock.Round(fb.Service), to)
+	restoredVerdict(&r, in.Final, head, t.violations, problems, missing, restored)
+	return finish(r, clk)
+}
+
+// refusedAnswer is a request refused in limited mode after failback-done,
+// and how the explanation names it.
+type refusedAnswer struct {
+	op   history.Op
+	what string
+}
+
+// restoredTally is, per kind of restoredKinds, what the region failed
+// back to answered after failback-done.
+type restoredTally struct {
+	// answered counts every answer, normal the successful ones, broken
+	// the failures after the failback's disruption was over.
+	answered, normal, broken map[history.Kind]int
+	first                    map[history.Kind]history.Completion // the first normal answer
+	last                     map[history.Kind]history.Completion // the last answer
+	violations               []refusedAnswer                     // refused in limited mode
+}
+
+// tallyRestored reads the report, maintenance and batch answers region to
+// gave after failback-done fb (any region's when to is ""); a failure
+// after settled is broken.
+func tallyRestored(h history.History, fb history.Op, to string, settled time.Time) restoredTally {
+	t := restoredTally{answered: map[history.Kind]int{}, normal: map[history.Kind]int{}, broken: map[history.Kind]int{},
+		first: map[history.Kind]history.Completion{}, last: map[history.Kind]history.Completion{}}
 	for _, c := range completionsOf(h, restoredKinds...) {
 		res := c.Result
 		if cancelled(res) || res.Status == 0 || !res.Wall.After(fb.Wall) || (to != "" && res.Region != to) {
 			continue // not answered by the region failed back to, after the failback
 		}
 		kind := c.Invoke.Kind
-		answered[kind]++
-		last[kind] = c
+		t.answered[kind]++
+		t.last[kind] = c
 		if res.Type == history.OK {
-			if normal[kind]++; normal[kind] == 1 {
-				first[kind] = c
+			if t.normal[kind]++; t.normal[kind] == 1 {
+				t.first[kind] = c
 			}
 		} else if res.Wall.After(settled) {
-			broken[kind]++
+			t.broken[kind]++
 		}
 		if refusedInLimitedMode(res) {
 			what := "financial report"
@@ -294,48 +331,57 @@ func (RestoredAfterFailback) Check(in Input) Result {
 					what = "maintenance"
 				}
 			}
-			violations = append(violations, bad{res, fmt.Sprintf("%s %s refused in limited mode by %s at service %s (HTTP 423, %s after failback-done)",
+			t.violations = append(t.violations, refusedAnswer{res, fmt.Sprintf("%s %s refused in limited mode by %s at service %s (HTTP 423, %s after failback-done)",
 				what, c.Invoke.Key, who(res), clock.Round(res.Service), clock.Round(res.Service-fb.Service))})
 		}
 	}
-	var problems, missing []string
+	return t
+}
+
+// gaps names the kinds that never answered normally after failback: a
+// problem when they failed after the failback's disruption (over plus a
+// retry budget) was over, missing (the run cannot tell) when no answer
+// came or only failures within the disruption. The last answer of each
+// joins r.Ops.
+func (t restoredTally) gaps(r *Result, to string, over history.Op) (problems, missing []string) {
 	for _, k := range restoredKinds {
 		switch {
-		case answered[k] == 0:
+		case t.answered[k] == 0:
 			missing = append(missing, fmt.Sprintf("no %s request was answered by region %s after failback", serviceName(k), to))
-		case normal[k] == 0 && broken[k] > 0:
-			l := last[k]
+		case t.normal[k] == 0 && t.broken[k] > 0:
+			l := t.last[k]
 			problems = append(problems, fmt.Sprintf("%s never answered normally after failback: %s answered by region %s, none successfully, %d of them after the failback's disruption was over (%s at service %s plus a retry budget), the last %s at service %s, %s",
-				serviceName(k), plural(answered[k], "request", "requests"), to, broken[k], over.Key, clock.Round(over.Service), l.Invoke.Key, clock.Round(l.Result.Service), outcome(l.Result)))
+				serviceName(k), plural(t.answered[k], "request", "requests"), to, t.broken[k], over.Key, clock.Round(over.Service), l.Invoke.Key, clock.Round(l.Result.Service), outcome(l.Result)))
 			r.Ops = append(r.Ops, l.Result.Index)
-		case normal[k] == 0:
-			l := last[k]
+		case t.normal[k] == 0:
+			l := t.last[k]
 			missing = append(missing, fmt.Sprintf("%s was answered by region %s after failback only with failures while the failback still disrupted it (until %s at service %s plus a retry budget), the last %s at service %s, %s, and the run ended before it answered again",
 				serviceName(k), to, over.Key, clock.Round(over.Service), l.Invoke.Key, clock.Round(l.Result.Service), outcome(l.Result)))
 			r.Ops = append(r.Ops, l.Result.Index)
 		}
 	}
-	if in.Final != nil && in.Final.LimitedMode {
-		problems = append(problems, fmt.Sprintf("region %s's database was still in limited mode at the end", in.Final.Region))
-	}
-	for _, v := range violations {
-		r.Ops = append(r.Ops, v.op.Index)
-	}
-	if len(violations) > 0 {
-		lastBad := violations[len(violations)-1].op
-		r.Observed = lastBad.Service - fb.Service
-		r.Window = window(fb, lastBad)
-	}
-	r.Violations = len(violations) + len(problems)
+	return problems, missing
+}
+
+// restored names each kind's first normal answer after failback-done fb;
+// each joins r.Ops.
+func (t restoredTally) restored(r *Result, fb history.Op) []string {
 	var restored []string
 	for _, k := range restoredKinds {
-		if c, ok := first[k]; ok {
+		if c, ok := t.first[k]; ok {
 			r.Ops = append(r.Ops, c.Result.Index)
 			restored = append(restored, fmt.Sprintf("%s at service %s (%s, %s after failback-done, %d of %d answered normally)",
-				serviceName(k), clock.Round(c.Result.Service), c.Invoke.Key, clock.Round(c.Result.Service-fb.Service), normal[k], answered[k]))
+				serviceName(k), clock.Round(c.Result.Service), c.Invoke.Key, clock.Round(c.Result.Service-fb.Service), t.normal[k], t.answered[k]))
 		}
 	}
-	head := fmt.Sprintf("after failback-done at service %s (back to region %s)", clock.Round(fb.Service), to)
+	return restored
+}
+
+// restoredVerdict sets r's verdict and explanation: fail on any violation
+// (r.Violations), unknown when a kind is missing, else pass. head names
+// the period; final is the active region's data at the end (nil: not
+// taken).
+func restoredVerdict(r *Result, final *topology.Snapshot, head string, violations []refusedAnswer, problems, missing, restored []string) {
 	switch {
 	case r.Violations > 0:
 		var parts []string
@@ -363,11 +409,10 @@ func (RestoredAfterFailback) Check(in Input) Result {
 	default:
 		r.Verdict = Pass
 		r.Explanation = head + " every service answered normally again, none refused in limited mode: " + strings.Join(restored, ", ")
-		if in.Final != nil {
-			r.Explanation += fmt.Sprintf("; region %s's database was out of limited mode at the end", in.Final.Region)
+		if final != nil {
+			r.Explanation += fmt.Sprintf("; region %s's database was out of limited mode at the end", final.Region)
 		}
 	}
-	return finish(r, clk)
 }
 
 // SignOff checks the BCDR article's consent rule: a failover that loses
