@@ -435,8 +435,55 @@ func (SignOff) Check(in Input) Result {
 	clk := h.Clock()
 	r := Result{Name: name}
 	start, failedOver := h.FirstEvent(history.EvFailoverStart)
-	requested, asked := h.FirstEvent(history.EvSignOffRequested)
+	ev := readSignOff(h, start, failedOver)
+	if ev.asked {
+		r.Ops = append(r.Ops, ev.requested.Index)
+	}
+	if ev.granted != nil {
+		r.Ops = append(r.Ops, ev.granted.Index)
+	}
+	if ev.refused != nil {
+		r.Ops = append(r.Ops, ev.refused.Index)
+	}
+	if !failedOver {
+		if ev.refused == nil {
+			return unknown(name, "no failover happened and no sign-off was refused, so the consent rule was never exercised")
+		}
+		judgeRefusedWait(&r, h, ev.refused)
+		return finish(r, clk)
+	}
+	r.Ops = append(r.Ops, start.Index)
+	lost, _, measured := rpoLost(in)
+	if ev.refused != nil && ev.refused.Index < start.Index && ev.granted == nil {
+		r.Verdict = Fail
+		r.Violations = 1
+		r.Explanation = fmt.Sprintf("the runbook failed over at service %s although the customer refused sign-off at %s", clock.Round(start.Service), clock.Round(ev.refused.Service))
+		return finish(r, clk)
+	}
+	if !measured {
+		return unknown(name, fmt.Sprintf("failover started at service %s but no snapshot of the promoted region was taken, so its loss (and the need for sign-off) could not be read", clock.Round(start.Service)))
+	}
+	if len(lost) > 0 {
+		setLossWindow(&r, h, lost)
+	}
+	ev.judgeFailover(&r, clk, in.Budgets.RPO, start, lost)
+	return finish(guardWindow(r, in.History), clk)
+}
+
+// signOffEvents are a run's sign-off events: the first request (when
+// asked), the first grant before failover-start and the first refusal
+// (nil when there is none).
+type signOffEvents struct {
+	requested        history.Op
+	asked            bool
+	granted, refused *history.Op
+}
+
+// readSignOff reads the sign-off events of h; a grant counts only before
+// failover-start (start, when failedOver).
+func readSignOff(h history.History, start history.Op, failedOver bool) signOffEvents {
 	var granted, refused *history.Op
+	requested, asked := h.FirstEvent(history.EvSignOffRequested)
 	for _, op := range h.Ops {
 		if op.Kind != history.Event {
 			continue
@@ -450,64 +497,52 @@ func (SignOff) Check(in Input) Result {
 			refused = &op
 		}
 	}
-	if asked {
-		r.Ops = append(r.Ops, requested.Index)
-	}
-	if granted != nil {
-		r.Ops = append(r.Ops, granted.Index)
-	}
-	if refused != nil {
-		r.Ops = append(r.Ops, refused.Index)
-	}
-	if !failedOver {
-		if refused == nil {
-			return unknown(name, "no failover happened and no sign-off was refused, so the consent rule was never exercised")
+	return signOffEvents{requested: requested, asked: asked, granted: granted, refused: refused}
+}
+
+// judgeRefusedWait judges a refused sign-off with no failover: the
+// environment must wait, so nothing may be answered by the other region
+// after the refusal.
+func judgeRefusedWait(r *Result, h history.History, refused *history.Op) {
+	var served []history.Completion
+	primary := str(refused.Value, "region")
+	for _, c := range h.Completions() {
+		if c.Result.Type == history.OK && c.Result.Wall.After(refused.Wall) && c.Result.Region != "" && primary != "" && c.Result.Region != primary {
+			served = append(served, c)
 		}
-		// Refused: the environment must wait. Nothing may be answered by the
-		// other region afterwards.
-		var served []history.Completion
-		primary := str(refused.Value, "region")
-		for _, c := range h.Completions() {
-			if c.Result.Type == history.OK && c.Result.Wall.After(refused.Wall) && c.Result.Region != "" && primary != "" && c.Result.Region != primary {
-				served = append(served, c)
-			}
-		}
-		if len(served) > 0 {
-			r.Verdict = Fail
-			r.Violations = len(served)
-			r.Ops = append(r.Ops, served[0].Result.Index)
-			r.Explanation = fmt.Sprintf("sign-off was refused at service %s but region %s served %s afterwards (first %s at %s)",
-				clock.Round(refused.Service), served[0].Result.Region, plural(len(served), "request", "requests"), served[0].Invoke.Key, clock.Round(served[0].Result.Service))
-			return finish(r, clk)
-		}
-		r.Verdict = Pass
-		r.Explanation = fmt.Sprintf("sign-off was refused at service %s and the environment waited for region %s instead of failing over", clock.Round(refused.Service), primary)
-		return finish(r, clk)
 	}
-	r.Ops = append(r.Ops, start.Index)
-	lost, _, measured := rpoLost(in)
-	if refused != nil && refused.Index < start.Index && granted == nil {
+	if len(served) > 0 {
 		r.Verdict = Fail
-		r.Violations = 1
-		r.Explanation = fmt.Sprintf("the runbook failed over at service %s although the customer refused sign-off at %s", clock.Round(start.Service), clock.Round(refused.Service))
-		return finish(r, clk)
+		r.Violations = len(served)
+		r.Ops = append(r.Ops, served[0].Result.Index)
+		r.Explanation = fmt.Sprintf("sign-off was refused at service %s but region %s served %s afterwards (first %s at %s)",
+			clock.Round(refused.Service), served[0].Result.Region, plural(len(served), "request", "requests"), served[0].Invoke.Key, clock.Round(served[0].Result.Service))
+		return
 	}
-	if !measured {
-		return unknown(name, fmt.Sprintf("failover started at service %s but no snapshot of the promoted region was taken, so its loss (and the need for sign-off) could not be read", clock.Round(start.Service)))
+	r.Verdict = Pass
+	r.Explanation = fmt.Sprintf("sign-off was refused at service %s and the environment waited for region %s instead of failing over", clock.Round(refused.Service), primary)
+}
+
+// setLossWindow sets r's observed loss window, from the first lost write
+// to the moment of loss (as rpo's does), with the lost writes.
+func setLossWindow(r *Result, h history.History, lost []history.Completion) {
+	fault, _ := lossMoment(h)
+	r.Observed = fault.Service - lost[0].Result.Service
+	if r.Observed < 0 {
+		r.Observed = 0
 	}
-	if len(lost) > 0 {
-		// The loss window ends at the moment of loss, as rpo's does.
-		fault, _ := lossMoment(h)
-		r.Observed = fault.Service - lost[0].Result.Service
-		if r.Observed < 0 {
-			r.Observed = 0
-		}
-		r.Window = window(lost[0].Result, fault)
-		for _, c := range lost {
-			r.Lost = append(r.Lost, lostWrite(c))
-		}
-		r.Ops = append(r.Ops, lost[0].Result.Index)
+	r.Window = window(lost[0].Result, fault)
+	for _, c := range lost {
+		r.Lost = append(r.Lost, lostWrite(c))
 	}
+	r.Ops = append(r.Ops, lost[0].Result.Index)
+}
+
+// judgeFailover judges a failover that started at start, with its lost
+// writes, against the sign-off asked and granted before it; with a grant
+// the budget is rpo, what the customer consented to.
+func (ev signOffEvents) judgeFailover(r *Result, clk *clock.Clock, rpo time.Duration, start history.Op, lost []history.Completion) {
+	requested, asked, granted := ev.requested, ev.asked, ev.granted
 	switch {
 	case asked && granted == nil:
 		// The runbook itself judged the failover possibly lossy and asked:
@@ -534,7 +569,7 @@ func (SignOff) Check(in Input) Result {
 			describeLost(lostWrites(lost), clk, start.Service, history.EvFailoverStart), why)
 	case len(lost) > 0:
 		r.Verdict = Pass
-		r.Budget = in.Budgets.RPO // what the customer consented to
+		r.Budget = rpo // what the customer consented to
 		r.Explanation = fmt.Sprintf("the failover at service %s lost %s (loss window %s) and the customer's sign-off was granted first, at %s",
 			clock.Round(start.Service), plural(len(lost), "acknowledged write", "acknowledged writes"), clk.Format(r.Observed), clock.Round(granted.Service))
 	case asked:
@@ -549,5 +584,4 @@ func (SignOff) Check(in Input) Result {
 		r.Verdict = Pass
 		r.Explanation = fmt.Sprintf("the failover at service %s lost no acknowledged write and went ahead without sign-off, as the promise allows", clock.Round(start.Service))
 	}
-	return finish(guardWindow(r, in.History), clk)
 }
