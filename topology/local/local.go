@@ -109,20 +109,8 @@ func Up(ctx context.Context, spec topology.Spec, clk *clock.Clock) (_ *Env, err 
 			_ = e.Close(context.Background())
 		}
 	}()
-	e.workDir = spec.WorkDir
-	if e.workDir == "" {
-		// The owner (pid and start time) is recorded inside: bcdr clean
-		// removes the directory as soon as this process is gone.
-		if e.workDir, err = workdir.Create(WorkDirPrefix); err != nil {
-			return nil, fmt.Errorf("work dir: %w", err)
-		}
-		e.ownDir = true
-	}
-	e.reg = topology.NewRegistry(filepath.Base(e.workDir))
-	e.links.Own(e.reg)
-	// Parents of the data directories must be traversable by the postgres user.
-	if err = os.Chmod(e.workDir, 0o755); err != nil {
-		return nil, fmt.Errorf("work dir: %w", err)
+	if err = e.makeWorkDir(); err != nil {
+		return nil, err
 	}
 	runCtx, cancel := context.WithCancel(context.Background())
 	e.cancel = cancel
@@ -134,14 +122,58 @@ func Up(ctx context.Context, spec topology.Spec, clk *clock.Clock) (_ *Env, err 
 		}
 		e.reg.Add(e.blobTarget(r))
 	}
+	wanDial, err := e.startSQL(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if err = e.startBlobReplication(ctx, wanDial); err != nil {
+		return nil, err
+	}
+	if err = e.startRegions(ctx); err != nil {
+		return nil, err
+	}
+	e.wg.Add(2)
+	go func() { defer e.wg.Done(); e.pair.Run(runCtx) }()
+	go func() { defer e.wg.Done(); e.repl.Run(runCtx) }()
+	return e, nil
+}
+
+// makeWorkDir creates the work directory (unless the spec names one),
+// records what the run creates under its name, and lets the postgres user
+// traverse it.
+func (e *Env) makeWorkDir() (err error) {
+	e.workDir = e.spec.WorkDir
+	if e.workDir == "" {
+		// The owner (pid and start time) is recorded inside: bcdr clean
+		// removes the directory as soon as this process is gone.
+		if e.workDir, err = workdir.Create(WorkDirPrefix); err != nil {
+			return fmt.Errorf("work dir: %w", err)
+		}
+		e.ownDir = true
+	}
+	e.reg = topology.NewRegistry(filepath.Base(e.workDir))
+	e.links.Own(e.reg)
+	// Parents of the data directories must be traversable by the postgres user.
+	if err = os.Chmod(e.workDir, 0o755); err != nil {
+		return fmt.Errorf("work dir: %w", err)
+	}
+	return nil
+}
+
+// startSQL starts the PostgreSQL pair and the WAN links to each region's
+// backup share, SQL server and blob store, creates the schema and
+// initialises log shipping. wanDial gives a WAN link's address by kind
+// (share, sql, blob) and region.
+func (e *Env) startSQL(ctx context.Context) (wanDial func(kind string, to topology.RegionName) string, err error) {
 	wanAddrs := sync.Map{} // "kind/region" -> proxy address
-	wanDial := func(kind string, to topology.RegionName) string {
+	wanDial = func(kind string, to topology.RegionName) string {
 		v, _ := wanAddrs.Load(kind + "/" + string(to))
 		s, _ := v.(string)
 		return s
 	}
+	spec := e.spec
 	e.pair, err = pgship.New(ctx, pgship.Config{
-		WorkDir: e.workDir, Clock: clk, Primary: topology.RegionA, Secondary: topology.RegionB,
+		WorkDir: e.workDir, Clock: e.clk, Primary: topology.RegionA, Secondary: topology.RegionB,
 		Database: "finance", BackupInterval: spec.LogBackupInterval, CopyInterval: spec.LogCopyInterval,
 		RestoreInterval: spec.LogRestoreInterval, WANDial: wanDial,
 		// A planned switch returns once the new primary takes writes; the old
@@ -172,43 +204,50 @@ func Up(ctx context.Context, spec topology.Spec, clk *clock.Clock) (_ *Env, err 
 	if err = topology.InitialSync(ctx, e.pair); err != nil {
 		return nil, err
 	}
+	return wanDial, nil
+}
+
+// startBlobReplication builds the replicator from region a's blob store
+// to region b's, each reached across its WAN link (wanDial).
+func (e *Env) startBlobReplication(ctx context.Context, wanDial func(kind string, to topology.RegionName) string) (err error) {
 	stores := map[topology.RegionName]blob.Store{}
 	for r, b := range e.blobs {
 		stores[r] = blob.ServerStore(b, func() string { return wanDial("blob", r) })
 	}
-	if e.repl, err = blob.NewReplicator(ctx, blob.ReplicatorConfig{Clock: clk, Stores: stores, Source: topology.RegionA,
-		Interval: spec.BlobReplInterval, DropEvery: spec.BlobDropEvery, Creds: e.blobCreds}); err != nil {
-		return nil, err
-	}
+	e.repl, err = blob.NewReplicator(ctx, blob.ReplicatorConfig{Clock: e.clk, Stores: stores, Source: topology.RegionA,
+		Interval: e.spec.BlobReplInterval, DropEvery: e.spec.BlobDropEvery, Creds: e.blobCreds})
+	return err
+}
 
+// startRegions starts each region's AOS stubs (this executable) and load
+// balancer, its client link and the front door's router, and waits until
+// every instance is healthy.
+func (e *Env) startRegions(ctx context.Context) error {
 	exe, err := os.Executable()
 	if err != nil {
-		return nil, fmt.Errorf("find own executable for the AOS stubs: %w", err)
+		return fmt.Errorf("find own executable for the AOS stubs: %w", err)
 	}
 	targets := map[topology.RegionName]string{}
 	for _, r := range []topology.RegionName{topology.RegionA, topology.RegionB} {
 		reg, err := e.startRegion(ctx, r, exe)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		e.regions[r] = reg
 		if targets[r], err = e.links.Add(topology.LinkName(topology.LinkClient, r), "lb", reg.LB.Addr()); err != nil {
-			return nil, err
+			return err
 		}
 		reg.ClientAddr = targets[r]
 	}
 	if e.router, err = lb.NewRouter(targets, topology.RegionA); err != nil {
-		return nil, err
+		return err
 	}
 	for _, r := range e.regions {
 		if err := r.waitHealthy(ctx); err != nil {
-			return nil, err
+			return err
 		}
 	}
-	e.wg.Add(2)
-	go func() { defer e.wg.Done(); e.pair.Run(runCtx) }()
-	go func() { defer e.wg.Done(); e.repl.Run(runCtx) }()
-	return e, nil
+	return nil
 }
 
 func (e *Env) db(r topology.RegionName) (*sql.DB, error) {
