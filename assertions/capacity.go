@@ -102,10 +102,36 @@ func (SecondaryCapacity) Check(in Input) Result {
 	if none != nil {
 		return *none
 	}
-	// The steady state ends at the first fault (or the failover itself).
-	steadyEnd, ok := h.FirstEvent(history.EvFaultInjected)
-	if !ok || steadyEnd.Index > fo.Index {
-		steadyEnd, _ = h.FirstEvent(history.EvFailoverStart)
+	steady, steadyEnd, ok := steadyState(h, fo)
+	if !ok {
+		return unknown(name, fmt.Sprintf("no write was invoked before the first fault at service %s, so there is no steady state to compare the failed-over period with", clock.Round(steadyEnd.Service)))
+	}
+	p := failedOverPeriod(h, fo, to, in.Budgets.RetryBudget)
+	if p.start.Index < 0 || p.start.Index >= p.end.Index {
+		return unknown(name, fmt.Sprintf("the failed-over period was shorter than a retry budget after failover-done at service %s (%s came at %s), so it holds no load to judge",
+			clock.Round(fo.Service), p.endWhat, clock.Round(p.end.Service)))
+	}
+	failed := writesIn(h, p.start, p.end, to)
+	switch {
+	case len(steady.acked) < capacityMinWrites:
+		return unknown(name, fmt.Sprintf("only %s acknowledged before the first fault at service %s (at least %d are needed for a steady state)",
+			plural(len(steady.acked), "write was", "writes were"), clock.Round(steadyEnd.Service), capacityMinWrites))
+	case failed.invoked < capacityMinWrites:
+		return unknown(name, fmt.Sprintf("the run cannot tell: only %s invoked %s (at least %d are needed)",
+			plural(failed.invoked, "write was", "writes were"), p.head, capacityMinWrites))
+	}
+	r := Result{Name: name, Ops: []int{fo.Index, p.start.Index, p.end.Index}}
+	judgeCapacity(&r, h, steady, failed, p, to)
+	return finish(r, clk)
+}
+
+// steadyState is the writes from the first one invoked to the first fault
+// (or to failover-start, when no fault came before failover-done fo), and
+// that end; ok is false when no write was invoked before it.
+func steadyState(h history.History, fo history.Op) (steady loadPeriod, end history.Op, ok bool) {
+	end, ok = h.FirstEvent(history.EvFaultInjected)
+	if !ok || end.Index > fo.Index {
+		end, _ = h.FirstEvent(history.EvFailoverStart)
 	}
 	first := history.Op{Index: -1}
 	for _, op := range h.Ops {
@@ -114,111 +140,134 @@ func (SecondaryCapacity) Check(in Input) Result {
 			break
 		}
 	}
-	if first.Index < 0 || first.Index > steadyEnd.Index {
-		return unknown(name, fmt.Sprintf("no write was invoked before the first fault at service %s, so there is no steady state to compare the failed-over period with", clock.Round(steadyEnd.Service)))
+	if first.Index < 0 || first.Index > end.Index {
+		return loadPeriod{}, end, false
 	}
-	steady := writesIn(h, first, steadyEnd, "")
-	// The failed-over period starts a retry budget after failover-done.
-	settled := fo.Service + in.Budgets.RetryBudget
-	start := history.Op{Index: -1}
+	return writesIn(h, first, end, ""), end, true
+}
+
+// capacityPeriod is the failed-over period secondary-capacity judges.
+type capacityPeriod struct {
+	// start is the first operation a retry budget after failover-done
+	// (Index -1 when none came that late); end is what ends the period.
+	start, end history.Op
+	// endWhat names end; head names the whole period in explanations.
+	endWhat, head string
+}
+
+// failedOverPeriod runs from a retry budget after failover-done fo (the
+// failover's own retries are rto's business) to failback-start, or to a
+// fault injected after fo, whichever comes first, or else to the end of
+// the run.
+func failedOverPeriod(h history.History, fo history.Op, to string, retryBudget time.Duration) capacityPeriod {
+	settled := fo.Service + retryBudget
+	p := capacityPeriod{start: history.Op{Index: -1}, end: lastOp(h), endWhat: "the end of the run"}
 	for _, op := range h.Ops[fo.Index:] {
 		if op.Service >= settled {
-			start = op
+			p.start = op
 			break
 		}
 	}
-	end := lastOp(h)
-	endWhat := "the end of the run"
 	if fb, ok := eventAfter(h, history.EvFailbackStart, fo); ok {
-		end, endWhat = fb, "failback-start"
+		p.end, p.endWhat = fb, "failback-start"
 	}
-	if f, ok := eventAfter(h, history.EvFaultInjected, fo); ok && f.Index < end.Index {
-		end, endWhat = f, "a fault injected while failed over ("+faultName(f)+")"
+	if f, ok := eventAfter(h, history.EvFaultInjected, fo); ok && f.Index < p.end.Index {
+		p.end, p.endWhat = f, "a fault injected while failed over ("+faultName(f)+")"
 	}
-	head := fmt.Sprintf("while failed over to region %s (service %s, a retry budget after failover-done, to %s at %s)",
-		to, clock.Round(settled), endWhat, clock.Round(end.Service))
-	if start.Index < 0 || start.Index >= end.Index {
-		return unknown(name, fmt.Sprintf("the failed-over period was shorter than a retry budget after failover-done at service %s (%s came at %s), so it holds no load to judge",
-			clock.Round(fo.Service), endWhat, clock.Round(end.Service)))
-	}
-	failed := writesIn(h, start, end, to)
-	switch {
-	case len(steady.acked) < capacityMinWrites:
-		return unknown(name, fmt.Sprintf("only %s acknowledged before the first fault at service %s (at least %d are needed for a steady state)",
-			plural(len(steady.acked), "write was", "writes were"), clock.Round(steadyEnd.Service), capacityMinWrites))
-	case failed.invoked < capacityMinWrites:
-		return unknown(name, fmt.Sprintf("the run cannot tell: only %s invoked %s (at least %d are needed)",
-			plural(failed.invoked, "write was", "writes were"), head, capacityMinWrites))
-	}
-	r := Result{Name: name, Ops: []int{fo.Index, start.Index, end.Index}}
+	p.head = fmt.Sprintf("while failed over to region %s (service %s, a retry budget after failover-done, to %s at %s)",
+		to, clock.Round(settled), p.endWhat, clock.Round(p.end.Service))
+	return p
+}
+
+// capacityFindings are what the throughput and latency measures found:
+// each measure's description, the shortfalls that fail the check and
+// those a loaded machine explains (too close to call).
+type capacityFindings struct {
+	thr, lat        string
+	problems, close []string
+}
+
+// judgeCapacity fills r's figures, window and verdict from the
+// failed-over period's writes against the steady state's.
+func judgeCapacity(r *Result, h history.History, steady, failed loadPeriod, p capacityPeriod, to string) {
 	noise := MeasureNoise(h)
 	scale := h.Scale
 	if scale <= 0 {
 		scale = 1
 	}
 	svc := func(wall time.Duration) time.Duration { return time.Duration(float64(wall) * scale) }
-	ms := func(d time.Duration) string { return fmt.Sprintf("%.1f ms", float64(d)/float64(time.Millisecond)) }
-
-	// Throughput.
-	sRate, fRate := steady.perMinute(), failed.perMinute()
-	want := ThroughputRatio * sRate
-	thr := fmt.Sprintf("%.1f acknowledged writes per service minute (%d of %d invoked) against %.1f in steady state (%d over %s)",
-		fRate, len(failed.acked), failed.invoked, sRate, len(steady.acked), clock.Round(steady.service()))
-	// A stall of the machine of W wall seconds costs at most the steady
-	// rate times W of writes.
-	waited := noise.MachineWaitIn(start.Wall, end.Wall)
-	missing := want*failed.service().Minutes() - float64(len(failed.acked))
-	stalled := sRate * svc(waited).Minutes()
-
-	// Latency, at wall value.
-	sRaw, _ := steady.latencies(noise)
-	fRaw, fUnwaited := failed.latencies(noise)
-	sMed := median(sRaw)
-	budget := time.Duration(LatencyRatio*float64(sMed)) + LatencySlack
-	fMed, fMedUnwaited := median(fRaw), median(fUnwaited)
-	lat := fmt.Sprintf("median write %s wall against %s in steady state (budget %g times it plus %s: %s)",
-		ms(fMed), ms(sMed), LatencyRatio, ms(LatencySlack), ms(budget))
+	waited := noise.MachineWaitIn(p.start.Wall, p.end.Wall)
+	var f capacityFindings
+	f.judgeThroughput(steady, failed, waited, svc)
+	fMed, budget := f.judgeLatency(steady, failed, noise, to)
 	r.Observed, r.Budget = svc(fMed), svc(budget)
 	if len(failed.acked) > 0 {
 		r.Window = window(failed.acked[0].Invoke, failed.acked[len(failed.acked)-1].Result)
 		r.Ops = append(r.Ops, failed.acked[0].Result.Index)
 	}
-
-	var problems, close []string
+	r.Violations = len(f.problems)
 	switch {
-	case fRate >= want:
-	case missing <= stalled:
-		close = append(close, fmt.Sprintf("throughput %s is under %g of it, but the run's processes waited for a CPU %s wall in the period, which could cost %.0f writes (%.0f short)",
-			thr, ThroughputRatio, clock.Round(waited), stalled, missing))
-	default:
-		problems = append(problems, fmt.Sprintf("throughput %s is under %g of it (%.0f writes short)", thr, ThroughputRatio, missing))
-	}
-	switch {
-	case len(failed.acked) == 0:
-		problems = append(problems, "no write was acknowledged by region "+to)
-	case fMed <= budget:
-	case fMedUnwaited <= budget:
-		close = append(close, fmt.Sprintf("%s, but less the CPU waits of the run's processes while each write lasted the median is %s, within the budget", lat, ms(fMedUnwaited)))
-	default:
-		problems = append(problems, fmt.Sprintf("%s, %s over it (less the CPU waits while each lasted: %s)", lat, ms(fMed-budget), ms(fMedUnwaited)))
-	}
-	r.Violations = len(problems)
-	switch {
-	case len(problems) > 0:
+	case len(f.problems) > 0:
 		r.Verdict = Fail
-		r.Explanation = fmt.Sprintf("region %s did not carry the load %s: %s", to, head, strings.Join(problems, "; "))
-		if len(close) > 0 {
-			r.Explanation += "; " + strings.Join(close, "; ")
+		r.Explanation = fmt.Sprintf("region %s did not carry the load %s: %s", to, p.head, strings.Join(f.problems, "; "))
+		if len(f.close) > 0 {
+			r.Explanation += "; " + strings.Join(f.close, "; ")
 		}
 		r.Explanation += ". Compute must be provisioned in both regions: the secondary's instances, links and database must serve the full workload"
-	case len(close) > 0:
+	case len(f.close) > 0:
 		r.Verdict, r.TooClose = Unknown, true
 		r.NoiseWallS = waited.Seconds()
 		r.NoiseServiceS = svc(waited).Seconds()
-		r.Explanation = fmt.Sprintf("too close to call: %s: %s; a loaded machine explains it", head, strings.Join(close, "; "))
+		r.Explanation = fmt.Sprintf("too close to call: %s: %s; a loaded machine explains it", p.head, strings.Join(f.close, "; "))
 	default:
 		r.Verdict = Pass
-		r.Explanation = fmt.Sprintf("region %s carried the load %s: throughput %s (at least %g of it), %s", to, head, thr, ThroughputRatio, lat)
+		r.Explanation = fmt.Sprintf("region %s carried the load %s: throughput %s (at least %g of it), %s", to, p.head, f.thr, ThroughputRatio, f.lat)
 	}
-	return finish(r, clk)
+}
+
+// judgeThroughput compares the failed-over period's acknowledged writes
+// per service minute with ThroughputRatio of the steady state's. A stall
+// of the machine of W wall seconds (waited, the CPU waits of the run's
+// processes in the period) costs at most the steady rate times W of
+// writes: a shortfall within that is too close to call.
+func (f *capacityFindings) judgeThroughput(steady, failed loadPeriod, waited time.Duration, svc func(time.Duration) time.Duration) {
+	sRate, fRate := steady.perMinute(), failed.perMinute()
+	want := ThroughputRatio * sRate
+	f.thr = fmt.Sprintf("%.1f acknowledged writes per service minute (%d of %d invoked) against %.1f in steady state (%d over %s)",
+		fRate, len(failed.acked), failed.invoked, sRate, len(steady.acked), clock.Round(steady.service()))
+	missing := want*failed.service().Minutes() - float64(len(failed.acked))
+	stalled := sRate * svc(waited).Minutes()
+	switch {
+	case fRate >= want:
+	case missing <= stalled:
+		f.close = append(f.close, fmt.Sprintf("throughput %s is under %g of it, but the run's processes waited for a CPU %s wall in the period, which could cost %.0f writes (%.0f short)",
+			f.thr, ThroughputRatio, clock.Round(waited), stalled, missing))
+	default:
+		f.problems = append(f.problems, fmt.Sprintf("throughput %s is under %g of it (%.0f writes short)", f.thr, ThroughputRatio, missing))
+	}
+}
+
+// judgeLatency compares the failed-over period's median write, at wall
+// value, with LatencyRatio times the steady state's plus LatencySlack, and
+// returns the two (median, budget); a median that is over the budget only
+// with the CPU waits of the run's processes in it is too close to call.
+func (f *capacityFindings) judgeLatency(steady, failed loadPeriod, noise Noise, to string) (fMed, budget time.Duration) {
+	ms := func(d time.Duration) string { return fmt.Sprintf("%.1f ms", float64(d)/float64(time.Millisecond)) }
+	sRaw, _ := steady.latencies(noise)
+	fRaw, fUnwaited := failed.latencies(noise)
+	sMed := median(sRaw)
+	budget = time.Duration(LatencyRatio*float64(sMed)) + LatencySlack
+	fMed, fMedUnwaited := median(fRaw), median(fUnwaited)
+	f.lat = fmt.Sprintf("median write %s wall against %s in steady state (budget %g times it plus %s: %s)",
+		ms(fMed), ms(sMed), LatencyRatio, ms(LatencySlack), ms(budget))
+	switch {
+	case len(failed.acked) == 0:
+		f.problems = append(f.problems, "no write was acknowledged by region "+to)
+	case fMed <= budget:
+	case fMedUnwaited <= budget:
+		f.close = append(f.close, fmt.Sprintf("%s, but less the CPU waits of the run's processes while each write lasted the median is %s, within the budget", f.lat, ms(fMedUnwaited)))
+	default:
+		f.problems = append(f.problems, fmt.Sprintf("%s, %s over it (less the CPU waits while each lasted: %s)", f.lat, ms(fMed-budget), ms(fMedUnwaited)))
+	}
+	return fMed, budget
 }

@@ -40,12 +40,54 @@ func (ReplicationLag) Check(in Input) Result {
 	const name = "replication-lag"
 	h := in.History
 	clk := h.Clock()
+	l := readLag(h)
+	if why := l.whyUnknown(); why != "" {
+		return unknown(name, why)
+	}
+	r := Result{Name: name, Budget: in.Budgets.RPO}
+	t := tallyLag(l.samples, r.Budget)
+	worst, store := t.worstSQL, lagSQL
+	r.Observed = t.worstSQL.sql
+	if t.worstBlob.blob > r.Observed {
+		worst, store, r.Observed = t.worstBlob, lagBlob, t.worstBlob.blob
+	}
+	r.lagStore = store
+	r.Ops = append(r.Ops, worst.op.Index)
+	figures := l.figures(clk, t)
+	if t.firstOver == nil {
+		r.Verdict = Pass
+		r.Explanation = fmt.Sprintf("in steady state both geo-secondaries stayed within the RPO budget %s: %s", clk.Format(r.Budget), figures)
+		return finish(r, clk)
+	}
+	r.Ops = append([]int{t.firstOver.op.Index}, r.Ops...)
+	r.Window = window(t.firstOver.op, worst.op)
+	r.Violations = t.overSQL + t.overBlob
+	r.Verdict, r.overBudget = Fail, true
+	r.Explanation = fmt.Sprintf("in steady state the replication lag exceeded the RPO budget %s: %s; worst was %s at %s (service %s). A region lost at that moment would lose more than the RPO: check the log backup and blob replication intervals and the WAN; %s",
+		clk.Format(r.Budget), joinAnd(t.which(clk, l.samples, r.Budget)), store, clk.Format(r.Observed), clock.Round(worst.op.Service), figures)
+	return finish(r, clk)
+}
+
+// lagReadings are the lag samples of the steady state, with those left
+// out.
+type lagReadings struct {
+	samples []lagSample
+	// unrestored counts the SQL lags read before the secondary restored
+	// anything (not counted); staleBlob the samples whose blob source
+	// could not be read.
+	unrestored, staleBlob int
+	// sqlN and blobN count the samples with a SQL lag, with a blob lag.
+	sqlN, blobN int
+}
+
+// readLag reads the lag samples recorded before the first fault (all of
+// them when no fault was injected).
+func readLag(h history.History) lagReadings {
 	end := lastOp(h)
 	if f, ok := h.FirstEvent(history.EvFaultInjected); ok {
 		end = f
 	}
-	var samples []lagSample
-	unrestored, staleBlob := 0, 0
+	var l lagReadings
 	for _, op := range h.Events(history.EvLag) {
 		// By time, not by index: a composite fault's injected event is
 		// recorded when its injection returns, stamped with its start.
@@ -59,102 +101,111 @@ func (ReplicationLag) Check(in Input) Result {
 			if restored, has := op.Value["sql_restored"].(bool); !has || restored {
 				s.sql, s.hasSQL = time.Duration(v*float64(time.Second)), true
 			} else {
-				unrestored++
+				l.unrestored++
 			}
 		}
 		if v, ok := num(op.Value["blob_lag_s"]); ok {
 			s.blob, s.hasBlob = time.Duration(v*float64(time.Second)), true
 		} else if stale, _ := op.Value["blob_stale"].(bool); stale {
-			staleBlob++
+			l.staleBlob++
 		}
 		if s.hasSQL || s.hasBlob {
-			samples = append(samples, s)
+			l.samples = append(l.samples, s)
 		}
 	}
-	if len(samples) < minLagSamples {
-		why := fmt.Sprintf("only %d replication lag samples before the first fault (need %d): the steady state was too short to judge", len(samples), minLagSamples)
-		if unrestored > 0 {
-			why += fmt.Sprintf("; %s read a SQL lag of 0 only because the secondary had restored nothing yet, and were not counted", plural(unrestored, "sample", "samples"))
-		}
-		return unknown(name, why)
-	}
-	sqlSamples, blobSamples := 0, 0
-	for _, s := range samples {
+	for _, s := range l.samples {
 		if s.hasSQL {
-			sqlSamples++
+			l.sqlN++
 		}
 		if s.hasBlob {
-			blobSamples++
+			l.blobN++
 		}
 	}
-	if sqlSamples == 0 {
-		return unknown(name, fmt.Sprintf("no SQL log shipping lag was measured before the first fault (%s taken before the secondary restored anything), so the secondary's lag could not be judged", plural(unrestored, "sample was", "samples were")))
+	return l
+}
+
+// whyUnknown says why the readings cannot be judged: too few samples, or
+// none of one store; "" when they can.
+func (l lagReadings) whyUnknown() string {
+	if len(l.samples) < minLagSamples {
+		why := fmt.Sprintf("only %d replication lag samples before the first fault (need %d): the steady state was too short to judge", len(l.samples), minLagSamples)
+		if l.unrestored > 0 {
+			why += fmt.Sprintf("; %s read a SQL lag of 0 only because the secondary had restored nothing yet, and were not counted", plural(l.unrestored, "sample", "samples"))
+		}
+		return why
 	}
-	if blobSamples == 0 {
+	if l.sqlN == 0 {
+		return fmt.Sprintf("no SQL log shipping lag was measured before the first fault (%s taken before the secondary restored anything), so the secondary's lag could not be judged", plural(l.unrestored, "sample was", "samples were"))
+	}
+	if l.blobN == 0 {
 		why := "no blob replication lag was measured before the first fault"
-		if staleBlob > 0 {
-			why += fmt.Sprintf(" (the source bucket could not be read at %s)", plural(staleBlob, "sample", "samples"))
+		if l.staleBlob > 0 {
+			why += fmt.Sprintf(" (the source bucket could not be read at %s)", plural(l.staleBlob, "sample", "samples"))
 		}
-		return unknown(name, why+", so the blob store's secondary could not be judged")
+		return why + ", so the blob store's secondary could not be judged"
 	}
-	r := Result{Name: name, Budget: in.Budgets.RPO}
-	var worstSQL, worstBlob lagSample
-	var firstOver *lagSample
-	overSQL, overBlob := 0, 0
+	return ""
+}
+
+// figures gives each store's peak and the samples read, for every
+// explanation.
+func (l lagReadings) figures(clk *clock.Clock, t lagTally) string {
+	figures := fmt.Sprintf("SQL lag %s, blob lag %s, over %d samples (%d of SQL, %d of blob) from service %s to %s",
+		peak(clk, t.worstSQL.op, t.worstSQL.sql), peak(clk, t.worstBlob.op, t.worstBlob.blob),
+		len(l.samples), l.sqlN, l.blobN, clock.Round(l.samples[0].op.Service), clock.Round(l.samples[len(l.samples)-1].op.Service))
+	if l.staleBlob > 0 {
+		figures += fmt.Sprintf("; the blob source could not be read at %s, not counted", plural(l.staleBlob, "sample", "samples"))
+	}
+	return figures
+}
+
+// lagTally is each store's worst sample and how many samples were over
+// the budget, with the first such sample (nil: none).
+type lagTally struct {
+	worstSQL, worstBlob lagSample
+	firstOver           *lagSample
+	overSQL, overBlob   int
+}
+
+// tallyLag reads the samples against budget.
+func tallyLag(samples []lagSample, budget time.Duration) lagTally {
+	var t lagTally
 	for i, s := range samples {
-		if s.hasSQL && s.sql > worstSQL.sql {
-			worstSQL = s
+		if s.hasSQL && s.sql > t.worstSQL.sql {
+			t.worstSQL = s
 		}
-		if s.hasBlob && s.blob > worstBlob.blob {
-			worstBlob = s
+		if s.hasBlob && s.blob > t.worstBlob.blob {
+			t.worstBlob = s
 		}
 		over := false
-		if s.hasSQL && s.sql > r.Budget {
-			overSQL++
+		if s.hasSQL && s.sql > budget {
+			t.overSQL++
 			over = true
 		}
-		if s.hasBlob && s.blob > r.Budget {
-			overBlob++
+		if s.hasBlob && s.blob > budget {
+			t.overBlob++
 			over = true
 		}
-		if over && firstOver == nil {
-			firstOver = &samples[i]
+		if over && t.firstOver == nil {
+			t.firstOver = &samples[i]
 		}
 	}
-	worst, store := worstSQL, lagSQL
-	r.Observed = worstSQL.sql
-	if worstBlob.blob > r.Observed {
-		worst, store, r.Observed = worstBlob, lagBlob, worstBlob.blob
-	}
-	r.lagStore = store
-	r.Ops = append(r.Ops, worst.op.Index)
-	figures := fmt.Sprintf("SQL lag %s, blob lag %s, over %d samples (%d of SQL, %d of blob) from service %s to %s",
-		peak(clk, worstSQL.op, worstSQL.sql), peak(clk, worstBlob.op, worstBlob.blob),
-		len(samples), sqlSamples, blobSamples, clock.Round(samples[0].op.Service), clock.Round(samples[len(samples)-1].op.Service))
-	if staleBlob > 0 {
-		figures += fmt.Sprintf("; the blob source could not be read at %s, not counted", plural(staleBlob, "sample", "samples"))
-	}
-	if firstOver == nil {
-		r.Verdict = Pass
-		r.Explanation = fmt.Sprintf("in steady state both geo-secondaries stayed within the RPO budget %s: %s", clk.Format(r.Budget), figures)
-		return finish(r, clk)
-	}
-	r.Ops = append([]int{firstOver.op.Index}, r.Ops...)
-	r.Window = window(firstOver.op, worst.op)
-	r.Violations = overSQL + overBlob
+	return t
+}
+
+// which names the stores over budget, each with its count and first
+// sample over it.
+func (t lagTally) which(clk *clock.Clock, samples []lagSample, budget time.Duration) []string {
 	var which []string
-	if overSQL > 0 {
+	if t.overSQL > 0 {
 		which = append(which, fmt.Sprintf("SQL in %s (first %s at service %s, sample #%d)",
-			plural(overSQL, "sample", "samples"), clk.Format(firstOverOf(samples, r.Budget, true).sql), clock.Round(firstOverOf(samples, r.Budget, true).op.Service), firstOverOf(samples, r.Budget, true).op.Index))
+			plural(t.overSQL, "sample", "samples"), clk.Format(firstOverOf(samples, budget, true).sql), clock.Round(firstOverOf(samples, budget, true).op.Service), firstOverOf(samples, budget, true).op.Index))
 	}
-	if overBlob > 0 {
+	if t.overBlob > 0 {
 		which = append(which, fmt.Sprintf("blob in %s (first %s at service %s, sample #%d)",
-			plural(overBlob, "sample", "samples"), clk.Format(firstOverOf(samples, r.Budget, false).blob), clock.Round(firstOverOf(samples, r.Budget, false).op.Service), firstOverOf(samples, r.Budget, false).op.Index))
+			plural(t.overBlob, "sample", "samples"), clk.Format(firstOverOf(samples, budget, false).blob), clock.Round(firstOverOf(samples, budget, false).op.Service), firstOverOf(samples, budget, false).op.Index))
 	}
-	r.Verdict, r.overBudget = Fail, true
-	r.Explanation = fmt.Sprintf("in steady state the replication lag exceeded the RPO budget %s: %s; worst was %s at %s (service %s). A region lost at that moment would lose more than the RPO: check the log backup and blob replication intervals and the WAN; %s",
-		clk.Format(r.Budget), joinAnd(which), store, clk.Format(r.Observed), clock.Round(worst.op.Service), figures)
-	return finish(r, clk)
+	return which
 }
 
 // peak says where a store's lag peaked, or that it stayed at 0 (no sample

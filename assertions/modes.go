@@ -8,6 +8,7 @@ import (
 
 	"github.com/bcdr-harness/bcdr/clock"
 	"github.com/bcdr-harness/bcdr/history"
+	"github.com/bcdr-harness/bcdr/topology"
 )
 
 // LimitedMode checks the BCDR article's limited mode: while the environment runs
@@ -264,28 +265,64 @@ func (RestoredAfterFailback) Check(in Input) Result {
 	// the services came back.
 	over := failbackOver(h, fb, true)
 	settled := over.Wall.Add(clk.Wall(in.Budgets.RetryBudget))
-	type bad struct {
-		op   history.Op
-		what string
+	t := tallyRestored(h, fb, to, settled)
+	problems, missing := t.gaps(&r, to, over)
+	if in.Final != nil && in.Final.LimitedMode {
+		problems = append(problems, fmt.Sprintf("region %s's database was still in limited mode at the end", in.Final.Region))
 	}
-	var violations []bad
-	answered, normal, broken := map[history.Kind]int{}, map[history.Kind]int{}, map[history.Kind]int{}
-	first := map[history.Kind]history.Completion{} // the first normal answer
-	last := map[history.Kind]history.Completion{}  // the last answer
+	for _, v := range t.violations {
+		r.Ops = append(r.Ops, v.op.Index)
+	}
+	if len(t.violations) > 0 {
+		lastBad := t.violations[len(t.violations)-1].op
+		r.Observed = lastBad.Service - fb.Service
+		r.Window = window(fb, lastBad)
+	}
+	r.Violations = len(t.violations) + len(problems)
+	restored := t.restored(&r, fb)
+	head := fmt.Sprintf("after failback-done at service %s (back to region %s)", clock.Round(fb.Service), to)
+	restoredVerdict(&r, in.Final, head, t.violations, problems, missing, restored)
+	return finish(r, clk)
+}
+
+// refusedAnswer is a request refused in limited mode after failback-done,
+// and how the explanation names it.
+type refusedAnswer struct {
+	op   history.Op
+	what string
+}
+
+// restoredTally is, per kind of restoredKinds, what the region failed
+// back to answered after failback-done.
+type restoredTally struct {
+	// answered counts every answer, normal the successful ones, broken
+	// the failures after the failback's disruption was over.
+	answered, normal, broken map[history.Kind]int
+	first                    map[history.Kind]history.Completion // the first normal answer
+	last                     map[history.Kind]history.Completion // the last answer
+	violations               []refusedAnswer                     // refused in limited mode
+}
+
+// tallyRestored reads the report, maintenance and batch answers region to
+// gave after failback-done fb (any region's when to is ""); a failure
+// after settled is broken.
+func tallyRestored(h history.History, fb history.Op, to string, settled time.Time) restoredTally {
+	t := restoredTally{answered: map[history.Kind]int{}, normal: map[history.Kind]int{}, broken: map[history.Kind]int{},
+		first: map[history.Kind]history.Completion{}, last: map[history.Kind]history.Completion{}}
 	for _, c := range completionsOf(h, restoredKinds...) {
 		res := c.Result
 		if cancelled(res) || res.Status == 0 || !res.Wall.After(fb.Wall) || (to != "" && res.Region != to) {
 			continue // not answered by the region failed back to, after the failback
 		}
 		kind := c.Invoke.Kind
-		answered[kind]++
-		last[kind] = c
+		t.answered[kind]++
+		t.last[kind] = c
 		if res.Type == history.OK {
-			if normal[kind]++; normal[kind] == 1 {
-				first[kind] = c
+			if t.normal[kind]++; t.normal[kind] == 1 {
+				t.first[kind] = c
 			}
 		} else if res.Wall.After(settled) {
-			broken[kind]++
+			t.broken[kind]++
 		}
 		if refusedInLimitedMode(res) {
 			what := "financial report"
@@ -294,48 +331,57 @@ func (RestoredAfterFailback) Check(in Input) Result {
 					what = "maintenance"
 				}
 			}
-			violations = append(violations, bad{res, fmt.Sprintf("%s %s refused in limited mode by %s at service %s (HTTP 423, %s after failback-done)",
+			t.violations = append(t.violations, refusedAnswer{res, fmt.Sprintf("%s %s refused in limited mode by %s at service %s (HTTP 423, %s after failback-done)",
 				what, c.Invoke.Key, who(res), clock.Round(res.Service), clock.Round(res.Service-fb.Service))})
 		}
 	}
-	var problems, missing []string
+	return t
+}
+
+// gaps names the kinds that never answered normally after failback: a
+// problem when they failed after the failback's disruption (over plus a
+// retry budget) was over, missing (the run cannot tell) when no answer
+// came or only failures within the disruption. The last answer of each
+// joins r.Ops.
+func (t restoredTally) gaps(r *Result, to string, over history.Op) (problems, missing []string) {
 	for _, k := range restoredKinds {
 		switch {
-		case answered[k] == 0:
+		case t.answered[k] == 0:
 			missing = append(missing, fmt.Sprintf("no %s request was answered by region %s after failback", serviceName(k), to))
-		case normal[k] == 0 && broken[k] > 0:
-			l := last[k]
+		case t.normal[k] == 0 && t.broken[k] > 0:
+			l := t.last[k]
 			problems = append(problems, fmt.Sprintf("%s never answered normally after failback: %s answered by region %s, none successfully, %d of them after the failback's disruption was over (%s at service %s plus a retry budget), the last %s at service %s, %s",
-				serviceName(k), plural(answered[k], "request", "requests"), to, broken[k], over.Key, clock.Round(over.Service), l.Invoke.Key, clock.Round(l.Result.Service), outcome(l.Result)))
+				serviceName(k), plural(t.answered[k], "request", "requests"), to, t.broken[k], over.Key, clock.Round(over.Service), l.Invoke.Key, clock.Round(l.Result.Service), outcome(l.Result)))
 			r.Ops = append(r.Ops, l.Result.Index)
-		case normal[k] == 0:
-			l := last[k]
+		case t.normal[k] == 0:
+			l := t.last[k]
 			missing = append(missing, fmt.Sprintf("%s was answered by region %s after failback only with failures while the failback still disrupted it (until %s at service %s plus a retry budget), the last %s at service %s, %s, and the run ended before it answered again",
 				serviceName(k), to, over.Key, clock.Round(over.Service), l.Invoke.Key, clock.Round(l.Result.Service), outcome(l.Result)))
 			r.Ops = append(r.Ops, l.Result.Index)
 		}
 	}
-	if in.Final != nil && in.Final.LimitedMode {
-		problems = append(problems, fmt.Sprintf("region %s's database was still in limited mode at the end", in.Final.Region))
-	}
-	for _, v := range violations {
-		r.Ops = append(r.Ops, v.op.Index)
-	}
-	if len(violations) > 0 {
-		lastBad := violations[len(violations)-1].op
-		r.Observed = lastBad.Service - fb.Service
-		r.Window = window(fb, lastBad)
-	}
-	r.Violations = len(violations) + len(problems)
+	return problems, missing
+}
+
+// restored names each kind's first normal answer after failback-done fb;
+// each joins r.Ops.
+func (t restoredTally) restored(r *Result, fb history.Op) []string {
 	var restored []string
 	for _, k := range restoredKinds {
-		if c, ok := first[k]; ok {
+		if c, ok := t.first[k]; ok {
 			r.Ops = append(r.Ops, c.Result.Index)
 			restored = append(restored, fmt.Sprintf("%s at service %s (%s, %s after failback-done, %d of %d answered normally)",
-				serviceName(k), clock.Round(c.Result.Service), c.Invoke.Key, clock.Round(c.Result.Service-fb.Service), normal[k], answered[k]))
+				serviceName(k), clock.Round(c.Result.Service), c.Invoke.Key, clock.Round(c.Result.Service-fb.Service), t.normal[k], t.answered[k]))
 		}
 	}
-	head := fmt.Sprintf("after failback-done at service %s (back to region %s)", clock.Round(fb.Service), to)
+	return restored
+}
+
+// restoredVerdict sets r's verdict and explanation: fail on any violation
+// (r.Violations), unknown when a kind is missing, else pass. head names
+// the period; final is the active region's data at the end (nil: not
+// taken).
+func restoredVerdict(r *Result, final *topology.Snapshot, head string, violations []refusedAnswer, problems, missing, restored []string) {
 	switch {
 	case r.Violations > 0:
 		var parts []string
@@ -363,11 +409,10 @@ func (RestoredAfterFailback) Check(in Input) Result {
 	default:
 		r.Verdict = Pass
 		r.Explanation = head + " every service answered normally again, none refused in limited mode: " + strings.Join(restored, ", ")
-		if in.Final != nil {
-			r.Explanation += fmt.Sprintf("; region %s's database was out of limited mode at the end", in.Final.Region)
+		if final != nil {
+			r.Explanation += fmt.Sprintf("; region %s's database was out of limited mode at the end", final.Region)
 		}
 	}
-	return finish(r, clk)
 }
 
 // SignOff checks the BCDR article's consent rule: a failover that loses
@@ -390,8 +435,55 @@ func (SignOff) Check(in Input) Result {
 	clk := h.Clock()
 	r := Result{Name: name}
 	start, failedOver := h.FirstEvent(history.EvFailoverStart)
-	requested, asked := h.FirstEvent(history.EvSignOffRequested)
+	ev := readSignOff(h, start, failedOver)
+	if ev.asked {
+		r.Ops = append(r.Ops, ev.requested.Index)
+	}
+	if ev.granted != nil {
+		r.Ops = append(r.Ops, ev.granted.Index)
+	}
+	if ev.refused != nil {
+		r.Ops = append(r.Ops, ev.refused.Index)
+	}
+	if !failedOver {
+		if ev.refused == nil {
+			return unknown(name, "no failover happened and no sign-off was refused, so the consent rule was never exercised")
+		}
+		judgeRefusedWait(&r, h, ev.refused)
+		return finish(r, clk)
+	}
+	r.Ops = append(r.Ops, start.Index)
+	lost, _, measured := rpoLost(in)
+	if ev.refused != nil && ev.refused.Index < start.Index && ev.granted == nil {
+		r.Verdict = Fail
+		r.Violations = 1
+		r.Explanation = fmt.Sprintf("the runbook failed over at service %s although the customer refused sign-off at %s", clock.Round(start.Service), clock.Round(ev.refused.Service))
+		return finish(r, clk)
+	}
+	if !measured {
+		return unknown(name, fmt.Sprintf("failover started at service %s but no snapshot of the promoted region was taken, so its loss (and the need for sign-off) could not be read", clock.Round(start.Service)))
+	}
+	if len(lost) > 0 {
+		setLossWindow(&r, h, lost)
+	}
+	ev.judgeFailover(&r, clk, in.Budgets.RPO, start, lost)
+	return finish(guardWindow(r, in.History), clk)
+}
+
+// signOffEvents are a run's sign-off events: the first request (when
+// asked), the first grant before failover-start and the first refusal
+// (nil when there is none).
+type signOffEvents struct {
+	requested        history.Op
+	asked            bool
+	granted, refused *history.Op
+}
+
+// readSignOff reads the sign-off events of h; a grant counts only before
+// failover-start (start, when failedOver).
+func readSignOff(h history.History, start history.Op, failedOver bool) signOffEvents {
 	var granted, refused *history.Op
+	requested, asked := h.FirstEvent(history.EvSignOffRequested)
 	for _, op := range h.Ops {
 		if op.Kind != history.Event {
 			continue
@@ -405,64 +497,52 @@ func (SignOff) Check(in Input) Result {
 			refused = &op
 		}
 	}
-	if asked {
-		r.Ops = append(r.Ops, requested.Index)
-	}
-	if granted != nil {
-		r.Ops = append(r.Ops, granted.Index)
-	}
-	if refused != nil {
-		r.Ops = append(r.Ops, refused.Index)
-	}
-	if !failedOver {
-		if refused == nil {
-			return unknown(name, "no failover happened and no sign-off was refused, so the consent rule was never exercised")
+	return signOffEvents{requested: requested, asked: asked, granted: granted, refused: refused}
+}
+
+// judgeRefusedWait judges a refused sign-off with no failover: the
+// environment must wait, so nothing may be answered by the other region
+// after the refusal.
+func judgeRefusedWait(r *Result, h history.History, refused *history.Op) {
+	var served []history.Completion
+	primary := str(refused.Value, "region")
+	for _, c := range h.Completions() {
+		if c.Result.Type == history.OK && c.Result.Wall.After(refused.Wall) && c.Result.Region != "" && primary != "" && c.Result.Region != primary {
+			served = append(served, c)
 		}
-		// Refused: the environment must wait. Nothing may be answered by the
-		// other region afterwards.
-		var served []history.Completion
-		primary := str(refused.Value, "region")
-		for _, c := range h.Completions() {
-			if c.Result.Type == history.OK && c.Result.Wall.After(refused.Wall) && c.Result.Region != "" && primary != "" && c.Result.Region != primary {
-				served = append(served, c)
-			}
-		}
-		if len(served) > 0 {
-			r.Verdict = Fail
-			r.Violations = len(served)
-			r.Ops = append(r.Ops, served[0].Result.Index)
-			r.Explanation = fmt.Sprintf("sign-off was refused at service %s but region %s served %s afterwards (first %s at %s)",
-				clock.Round(refused.Service), served[0].Result.Region, plural(len(served), "request", "requests"), served[0].Invoke.Key, clock.Round(served[0].Result.Service))
-			return finish(r, clk)
-		}
-		r.Verdict = Pass
-		r.Explanation = fmt.Sprintf("sign-off was refused at service %s and the environment waited for region %s instead of failing over", clock.Round(refused.Service), primary)
-		return finish(r, clk)
 	}
-	r.Ops = append(r.Ops, start.Index)
-	lost, _, measured := rpoLost(in)
-	if refused != nil && refused.Index < start.Index && granted == nil {
+	if len(served) > 0 {
 		r.Verdict = Fail
-		r.Violations = 1
-		r.Explanation = fmt.Sprintf("the runbook failed over at service %s although the customer refused sign-off at %s", clock.Round(start.Service), clock.Round(refused.Service))
-		return finish(r, clk)
+		r.Violations = len(served)
+		r.Ops = append(r.Ops, served[0].Result.Index)
+		r.Explanation = fmt.Sprintf("sign-off was refused at service %s but region %s served %s afterwards (first %s at %s)",
+			clock.Round(refused.Service), served[0].Result.Region, plural(len(served), "request", "requests"), served[0].Invoke.Key, clock.Round(served[0].Result.Service))
+		return
 	}
-	if !measured {
-		return unknown(name, fmt.Sprintf("failover started at service %s but no snapshot of the promoted region was taken, so its loss (and the need for sign-off) could not be read", clock.Round(start.Service)))
+	r.Verdict = Pass
+	r.Explanation = fmt.Sprintf("sign-off was refused at service %s and the environment waited for region %s instead of failing over", clock.Round(refused.Service), primary)
+}
+
+// setLossWindow sets r's observed loss window, from the first lost write
+// to the moment of loss (as rpo's does), with the lost writes.
+func setLossWindow(r *Result, h history.History, lost []history.Completion) {
+	fault, _ := lossMoment(h)
+	r.Observed = fault.Service - lost[0].Result.Service
+	if r.Observed < 0 {
+		r.Observed = 0
 	}
-	if len(lost) > 0 {
-		// The loss window ends at the moment of loss, as rpo's does.
-		fault, _ := lossMoment(h)
-		r.Observed = fault.Service - lost[0].Result.Service
-		if r.Observed < 0 {
-			r.Observed = 0
-		}
-		r.Window = window(lost[0].Result, fault)
-		for _, c := range lost {
-			r.Lost = append(r.Lost, lostWrite(c))
-		}
-		r.Ops = append(r.Ops, lost[0].Result.Index)
+	r.Window = window(lost[0].Result, fault)
+	for _, c := range lost {
+		r.Lost = append(r.Lost, lostWrite(c))
 	}
+	r.Ops = append(r.Ops, lost[0].Result.Index)
+}
+
+// judgeFailover judges a failover that started at start, with its lost
+// writes, against the sign-off asked and granted before it; with a grant
+// the budget is rpo, what the customer consented to.
+func (ev signOffEvents) judgeFailover(r *Result, clk *clock.Clock, rpo time.Duration, start history.Op, lost []history.Completion) {
+	requested, asked, granted := ev.requested, ev.asked, ev.granted
 	switch {
 	case asked && granted == nil:
 		// The runbook itself judged the failover possibly lossy and asked:
@@ -489,7 +569,7 @@ func (SignOff) Check(in Input) Result {
 			describeLost(lostWrites(lost), clk, start.Service, history.EvFailoverStart), why)
 	case len(lost) > 0:
 		r.Verdict = Pass
-		r.Budget = in.Budgets.RPO // what the customer consented to
+		r.Budget = rpo // what the customer consented to
 		r.Explanation = fmt.Sprintf("the failover at service %s lost %s (loss window %s) and the customer's sign-off was granted first, at %s",
 			clock.Round(start.Service), plural(len(lost), "acknowledged write", "acknowledged writes"), clk.Format(r.Observed), clock.Round(granted.Service))
 	case asked:
@@ -504,5 +584,4 @@ func (SignOff) Check(in Input) Result {
 		r.Verdict = Pass
 		r.Explanation = fmt.Sprintf("the failover at service %s lost no acknowledged write and went ahead without sign-off, as the promise allows", clock.Round(start.Service))
 	}
-	return finish(guardWindow(r, in.History), clk)
 }

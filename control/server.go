@@ -360,46 +360,12 @@ func (s *Server) Status(ctx context.Context) Status {
 		if reg == nil {
 			continue
 		}
-		rs := RegionStatus{Name: string(name), Up: reg.Up(), Endpoint: reg.Endpoint()}
-		switch {
-		case sqlErr == nil && sql.Primary == name:
-			rs.SQLRole = "primary"
-		case sqlErr == nil && sql.Secondary == name && sql.Shipping:
-			rs.SQLRole = "secondary (restoring logs)"
-		case sqlErr == nil && sql.Secondary == name:
-			rs.SQLRole = "secondary (not shipping)"
-		default:
-			rs.SQLRole = "unknown"
-		}
-		switch {
-		case blErr == nil && bl.Source == name:
-			rs.BlobRole = "source (writable)"
-		case blErr == nil && bl.Destination == name:
-			rs.BlobRole = "replica (read-only)"
-		default:
-			rs.BlobRole = "unknown"
-		}
-		rs.Role = "secondary"
+		rs := RegionStatus{Name: string(name), Up: reg.Up(), Endpoint: reg.Endpoint(),
+			SQLRole: sqlRole(name, sql, sqlErr), BlobRole: blobRole(name, bl, blErr), Role: "secondary"}
 		if string(name) == st.Active {
 			rs.Role = "primary (active)"
 		}
-		healthy := map[string]bool{}
-		var probed bool
-		if h, ok := reg.(interface{ Healthy() []string }); ok {
-			probed = true
-			for _, id := range h.Healthy() {
-				healthy[id] = true
-			}
-		}
-		for _, in := range reg.Instances() {
-			is := InstanceStatus{ID: in.ID(), FaultDomain: in.FaultDomain(), Index: in.Index(), Alive: in.Alive()}
-			is.Healthy = is.Alive
-			if probed {
-				is.Healthy = healthy[in.ID()]
-			}
-			rs.Instances = append(rs.Instances, is)
-		}
-		sort.Slice(rs.Instances, func(i, j int) bool { return rs.Instances[i].Index < rs.Instances[j].Index })
+		rs.Instances = instanceStatuses(reg)
 		st.Regions = append(st.Regions, rs)
 	}
 
@@ -413,17 +379,7 @@ func (s *Server) Status(ctx context.Context) Status {
 		}
 	}
 
-	for _, n := range env.Links().Names() {
-		ls := LinkStatus{Name: n}
-		if l, ok := env.Links().Get(n); ok {
-			if c, ok := l.(interface{ IsCut() bool }); ok {
-				cut := c.IsCut()
-				ls.Cut = &cut
-			}
-		}
-		st.Links = append(st.Links, ls)
-	}
-	sort.Slice(st.Links, func(i, j int) bool { return st.Links[i].Name < st.Links[j].Name })
+	st.Links = linkStatuses(env.Links())
 
 	s.mu.Lock()
 	st.Workload = s.counts
@@ -432,6 +388,77 @@ func (s *Server) Status(ctx context.Context) Status {
 	}
 	s.mu.Unlock()
 	return st
+}
+
+// sqlRole is region name's part in log shipping, "unknown" when its
+// status could not be read (err).
+func sqlRole(name topology.RegionName, sql topology.ShippingStatus, err error) string {
+	switch {
+	case err == nil && sql.Primary == name:
+		return "primary"
+	case err == nil && sql.Secondary == name && sql.Shipping:
+		return "secondary (restoring logs)"
+	case err == nil && sql.Secondary == name:
+		return "secondary (not shipping)"
+	default:
+		return "unknown"
+	}
+}
+
+// blobRole is region name's part in blob replication, "unknown" when its
+// status could not be read (err).
+func blobRole(name topology.RegionName, bl topology.ReplicationStatus, err error) string {
+	switch {
+	case err == nil && bl.Source == name:
+		return "source (writable)"
+	case err == nil && bl.Destination == name:
+		return "replica (read-only)"
+	default:
+		return "unknown"
+	}
+}
+
+// instanceStatuses are reg's instances by index, each healthy when its
+// load balancer's last probe passed (when the region says, else when it
+// is alive).
+func instanceStatuses(reg topology.Region) []InstanceStatus {
+	healthy := map[string]bool{}
+	var probed bool
+	if h, ok := reg.(interface{ Healthy() []string }); ok {
+		probed = true
+		for _, id := range h.Healthy() {
+			healthy[id] = true
+		}
+	}
+	var out []InstanceStatus
+	for _, in := range reg.Instances() {
+		is := InstanceStatus{ID: in.ID(), FaultDomain: in.FaultDomain(), Index: in.Index(), Alive: in.Alive()}
+		is.Healthy = is.Alive
+		if probed {
+			is.Healthy = healthy[in.ID()]
+		}
+		out = append(out, is)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Index < out[j].Index })
+	return out
+}
+
+// linkStatuses are the named links by name, each with whether it is cut
+// when the link can tell.
+func linkStatuses(links topology.Links) []LinkStatus {
+	var out []LinkStatus
+	for _, n := range links.Names() {
+		ls := LinkStatus{Name: n}
+		if l, ok := links.Get(n); ok {
+			if c, ok := l.(interface{ IsCut() bool }); ok {
+				cut := c.IsCut()
+				ls.Cut = &cut
+			}
+		}
+		out = append(out, ls)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
 }
 
 func readMode(ctx context.Context, endpoint string) (bool, error) {

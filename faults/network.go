@@ -18,10 +18,22 @@ import (
 // a network delay is physical and does not shrink with the time scale.
 
 func init() {
-	linkParam := func(def string) Param {
-		return Param{"link", def, "named link: client-a|b, aos-sql-a|b, aos-blob-a|b, wan"}
-	}
-	pickLink := func(rng *rand.Rand) string { names := LinkNames(); return names[rng.IntN(len(names))] }
+	registerLinkToxics()
+	registerPartitions()
+}
+
+// linkParam is the link parameter of a fault on one named link, with its
+// default.
+func linkParam(def string) Param {
+	return Param{"link", def, "named link: client-a|b, aos-sql-a|b, aos-blob-a|b, wan"}
+}
+
+// pickLink picks one of LinkNames.
+func pickLink(rng *rand.Rand) string { names := LinkNames(); return names[rng.IntN(len(names))] }
+
+// registerLinkToxics registers the faults that degrade a named link with
+// Toxiproxy toxics: latency, a bandwidth limit, resets, a black hole.
+func registerLinkToxics() {
 	Register(Definition{Name: "link-latency", Class: Network, Targets: "link",
 		Help: "added latency with jitter on every connection of a link (Toxiproxy latency toxic, downstream)",
 		Params: []Param{linkParam("wan"), {"latency", "300ms", "added delay per chunk, wall time (1ms-10s)"},
@@ -92,6 +104,11 @@ func init() {
 				toxics: []toxicSpec{{"timeout", "upstream", map[string]any{"timeout": 0}}, {"timeout", "downstream", map[string]any{"timeout": 0}}}}, nil
 		},
 		Pick: func(rng *rand.Rand, _ topology.Spec) Params { return Params{"link": pickLink(rng)} }})
+}
+
+// registerPartitions registers the faults that partition a link, whole or
+// one way: any named link, the WAN, or a region's AOS-to-SQL link.
+func registerPartitions() {
 	Register(Definition{Name: "link-partition", Class: Network, Targets: "link",
 		Help:   "full partition of a link: open connections dropped, new ones refused",
 		Params: []Param{linkParam("wan")},

@@ -302,102 +302,139 @@ func faultSteps(file string, n *yaml.Node) ([]FaultStep, error) {
 	}
 	steps := []FaultStep{}
 	for i, item := range n.Content {
-		field := fmt.Sprintf("faults[%d]", i)
-		ferr := func(line int, sub, format string, args ...any) error {
-			f := field
-			if sub != "" {
-				f += "." + sub
-			}
-			return &ScenarioFileError{File: file, Line: line, Field: f, Err: fmt.Errorf(format, args...)}
-		}
-		var st FaultStep
-		switch item.Kind {
-		case yaml.ScalarNode: // "- wan-partition": a fault with its defaults
-			st.Name = item.Value
-		case yaml.MappingNode:
-			fs, err := mapping(file, item, field, faultFields)
-			if err != nil {
-				return nil, err
-			}
-			nm, ok := fs["name"]
-			if !ok {
-				return nil, ferr(item.Line, "name", "missing (bcdr faults lists them)")
-			}
-			if st.Name, err = scalar(file, nm, field+".name"); err != nil {
-				return nil, err
-			}
-			if p, ok := fs["params"]; ok {
-				if p.Kind != yaml.MappingNode {
-					return nil, ferr(p.Line, "params", "want a mapping of parameter: value, got %s", kindName(p))
-				}
-				st.Params = map[string]string{}
-				for j := 0; j+1 < len(p.Content); j += 2 {
-					k, v := p.Content[j], p.Content[j+1]
-					val, err := scalar(file, v, field+".params."+k.Value)
-					if err != nil {
-						return nil, err
-					}
-					st.Params[k.Value] = val
-				}
-			}
-			if an, ok := fs["after"]; ok {
-				if st.After, err = scalar(file, an, field+".after"); err != nil {
-					return nil, err
-				}
-			}
-			for _, d := range []struct {
-				key string
-				to  *time.Duration
-			}{{"at", &st.At}, {"duration", &st.Duration}} {
-				dn, ok := fs[d.key]
-				if !ok {
-					continue
-				}
-				v, err := scalar(file, dn, field+"."+d.key)
-				if err != nil {
-					return nil, err
-				}
-				dur, err := time.ParseDuration(v)
-				if err != nil {
-					if overflowsDuration(v) {
-						return nil, ferr(dn.Line, d.key, "must be in 0s..%s, got %s", shortDur(MaxFaultOffset), v)
-					}
-					return nil, ferr(dn.Line, d.key, "not a duration (want e.g. 15m, 4h): %q", v)
-				}
-				if dur < 0 || dur > MaxFaultOffset {
-					return nil, ferr(dn.Line, d.key, "must be in 0s..%s, got %s", shortDur(MaxFaultOffset), v)
-				}
-				*d.to = dur
-			}
-		default:
-			return nil, ferr(item.Line, "", "want a fault name or a mapping (name, params, at, duration), got %s", kindName(item))
-		}
-		if _, _, err := faults.New(st.Name, st.Params); err != nil {
-			line, sub := item.Line, "name"
-			if _, known := faults.Lookup(st.Name); known {
-				sub = "params"
-				if item.Kind == yaml.MappingNode {
-					if fs, _ := mapping(file, item, field, faultFields); fs["params"] != nil {
-						line = fs["params"].Line
-						// Point at the offending parameter when the message names one.
-						p := fs["params"]
-						for j := 0; j+1 < len(p.Content); j += 2 {
-							if strings.Contains(err.Error(), "\""+p.Content[j].Value+"\"") || strings.Contains(err.Error(), "parameter "+p.Content[j].Value+":") {
-								line, sub = p.Content[j].Line, "params."+p.Content[j].Value
-							}
-						}
-					}
-				}
-			} else if item.Kind == yaml.MappingNode {
-				if fs, _ := mapping(file, item, field, faultFields); fs["name"] != nil {
-					line = fs["name"].Line
-				}
-			}
-			return nil, ferr(line, sub, "%v", err)
+		st, err := faultStep(file, item, fmt.Sprintf("faults[%d]", i))
+		if err != nil {
+			return nil, err
 		}
 		steps = append(steps, st)
 	}
 	return steps, nil
+}
+
+// faultError is an error of file at line in field (an item of the faults
+// list), or in its key sub when sub is not "".
+func faultError(file string, line int, field, sub, format string, args ...any) error {
+	f := field
+	if sub != "" {
+		f += "." + sub
+	}
+	return &ScenarioFileError{File: file, Line: line, Field: f, Err: fmt.Errorf(format, args...)}
+}
+
+// faultStep reads one item (field) of the faults list: a fault name, with
+// its defaults, or a mapping of name, params, after, at and duration. The
+// fault must build.
+func faultStep(file string, item *yaml.Node, field string) (FaultStep, error) {
+	var st FaultStep
+	switch item.Kind {
+	case yaml.ScalarNode: // "- wan-partition": a fault with its defaults
+		st.Name = item.Value
+	case yaml.MappingNode:
+		if err := readFaultMapping(file, item, field, &st); err != nil {
+			return FaultStep{}, err
+		}
+	default:
+		return FaultStep{}, faultError(file, item.Line, field, "", "want a fault name or a mapping (name, params, at, duration), got %s", kindName(item))
+	}
+	if _, _, err := faults.New(st.Name, st.Params); err != nil {
+		return FaultStep{}, faultBuildError(file, item, field, st.Name, err)
+	}
+	return st, nil
+}
+
+// readFaultMapping reads a fault given as a mapping (item, at field) into
+// st.
+func readFaultMapping(file string, item *yaml.Node, field string, st *FaultStep) error {
+	fs, err := mapping(file, item, field, faultFields)
+	if err != nil {
+		return err
+	}
+	nm, ok := fs["name"]
+	if !ok {
+		return faultError(file, item.Line, field, "name", "missing (bcdr faults lists them)")
+	}
+	if st.Name, err = scalar(file, nm, field+".name"); err != nil {
+		return err
+	}
+	if p, ok := fs["params"]; ok {
+		if p.Kind != yaml.MappingNode {
+			return faultError(file, p.Line, field, "params", "want a mapping of parameter: value, got %s", kindName(p))
+		}
+		st.Params = map[string]string{}
+		for j := 0; j+1 < len(p.Content); j += 2 {
+			k, v := p.Content[j], p.Content[j+1]
+			val, err := scalar(file, v, field+".params."+k.Value)
+			if err != nil {
+				return err
+			}
+			st.Params[k.Value] = val
+		}
+	}
+	if an, ok := fs["after"]; ok {
+		if st.After, err = scalar(file, an, field+".after"); err != nil {
+			return err
+		}
+	}
+	for _, d := range []struct {
+		key string
+		to  *time.Duration
+	}{{"at", &st.At}, {"duration", &st.Duration}} {
+		dn, ok := fs[d.key]
+		if !ok {
+			continue
+		}
+		if *d.to, err = faultOffset(file, dn, field, d.key); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// faultOffset reads a fault's at or duration (key, node dn): a duration in
+// 0s..MaxFaultOffset.
+func faultOffset(file string, dn *yaml.Node, field, key string) (time.Duration, error) {
+	v, err := scalar(file, dn, field+"."+key)
+	if err != nil {
+		return 0, err
+	}
+	dur, err := time.ParseDuration(v)
+	if err != nil {
+		if overflowsDuration(v) {
+			return 0, faultError(file, dn.Line, field, key, "must be in 0s..%s, got %s", shortDur(MaxFaultOffset), v)
+		}
+		return 0, faultError(file, dn.Line, field, key, "not a duration (want e.g. 15m, 4h): %q", v)
+	}
+	if dur < 0 || dur > MaxFaultOffset {
+		return 0, faultError(file, dn.Line, field, key, "must be in 0s..%s, got %s", shortDur(MaxFaultOffset), v)
+	}
+	return dur, nil
+}
+
+// faultBuildError places the error of a fault (item, at field) that does
+// not build: at its name when the fault is unknown, else at its params,
+// or at the parameter the message names.
+func faultBuildError(file string, item *yaml.Node, field, name string, err error) error {
+	line, sub := item.Line, "name"
+	if _, known := faults.Lookup(name); known {
+		sub = "params"
+		if item.Kind == yaml.MappingNode {
+			if fs, _ := mapping(file, item, field, faultFields); fs["params"] != nil {
+				line = fs["params"].Line
+				// Point at the offending parameter when the message names one.
+				p := fs["params"]
+				for j := 0; j+1 < len(p.Content); j += 2 {
+					if strings.Contains(err.Error(), "\""+p.Content[j].Value+"\"") || strings.Contains(err.Error(), "parameter "+p.Content[j].Value+":") {
+						line, sub = p.Content[j].Line, "params."+p.Content[j].Value
+					}
+				}
+			}
+		}
+	} else if item.Kind == yaml.MappingNode {
+		if fs, _ := mapping(file, item, field, faultFields); fs["name"] != nil {
+			line = fs["name"].Line
+		}
+	}
+	return faultError(file, line, field, sub, "%v", err)
 }
 
 // mapping reads a mapping node's keys, refusing unknown and repeated ones.

@@ -8,8 +8,8 @@ import (
 )
 
 // This file holds what more than one provider does the same way: look a
-// region up, list its instances, keep its up flag, wait for it to be
-// healthy.
+// region up, list its instances, hold its parts, keep its up flag, wait
+// for it to be healthy.
 
 // RegionOf returns region name of a provider's regions, or a nil Region
 // (not a typed nil) when there is none.
@@ -29,6 +29,33 @@ func InstanceList[I Instance](in []I) []Instance {
 	}
 	return out
 }
+
+// RegionCore is what a region of a provider that runs its own load
+// balancer (local, containers) is made of: its name, its AOS instances
+// (I), its load balancer (B), the address of its end of the client link
+// and its up flag. Embed it for Name, Instances, Endpoint, ClientEndpoint,
+// Up and SetUp.
+type RegionCore[I Instance, B interface{ Addr() string }] struct {
+	RegionName RegionName
+	AOS        []I
+	LB         B
+	// ClientAddr is the region's end of its client link (the front door's path).
+	ClientAddr string
+	UpFlag
+}
+
+// Name is the region's name.
+func (c *RegionCore[I, B]) Name() RegionName { return c.RegionName }
+
+// Instances lists the AOS instances.
+func (c *RegionCore[I, B]) Instances() []Instance { return InstanceList(c.AOS) }
+
+// Endpoint is the load balancer's URL.
+func (c *RegionCore[I, B]) Endpoint() string { return "http://" + c.LB.Addr() }
+
+// ClientEndpoint is the region as the front door reaches it, through the
+// client link (ClientEndpointer).
+func (c *RegionCore[I, B]) ClientEndpoint() string { return "http://" + c.ClientAddr }
 
 // UpFlag is a region's up flag (Region.Up); embed it.
 type UpFlag struct {

@@ -185,11 +185,21 @@ func (f *scenarioFlags) replay(sc, base harness.Scenario) string {
 	return cmd
 }
 
-func cmdDrill(ctx context.Context, args []string, stdout, stderr io.Writer) (int, error) {
+// drillFlags are the arguments of bcdr drill.
+type drillFlags struct {
+	sf scenarioFlags
+	// name is the built-in scenario ("" with --file); out the output
+	// directory ("" for the default); mode how progress shows.
+	name, out, mode string
+	timeout         time.Duration
+}
+
+// parse reads drill's arguments into f. When done, cmdDrill returns code
+// and err: the usage was printed (--help) or the arguments are wrong.
+func (f *drillFlags) parse(args []string, stdout io.Writer) (done bool, code int, err error) {
 	fs := flag.NewFlagSet("drill", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
-	var sf scenarioFlags
-	sf.register(fs)
+	f.sf.register(fs)
 	out := fs.String("out", "", "output directory (default runs/NAME-SEED-TIME)")
 	quiet := fs.Bool("quiet", false, "print only the summary (same as --progress none)")
 	timeout := fs.Duration("timeout", 0, "wall-time deadline of the drill (0 = none): when it passes, the drill stops as on Ctrl-C (verdict unknown, exit 2)")
@@ -201,31 +211,40 @@ func cmdDrill(ctx context.Context, args []string, stdout, stderr io.Writer) (int
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			drillUsage(stdout, fs)
-			return exitPass, nil
+			return true, exitPass, nil
 		}
-		return exitUsage, usagef("drill: %v", err)
+		return true, exitUsage, usagef("drill: %v", err)
 	}
 	if name == "" && fs.NArg() > 0 {
 		name = fs.Arg(0)
 		if fs.NArg() > 1 {
-			return exitUsage, usagef("drill: unexpected argument %q", fs.Arg(1))
+			return true, exitUsage, usagef("drill: unexpected argument %q", fs.Arg(1))
 		}
 	} else if fs.NArg() > 0 {
-		return exitUsage, usagef("drill: unexpected argument %q (flags go after the scenario name)", fs.Arg(0))
+		return true, exitUsage, usagef("drill: unexpected argument %q (flags go after the scenario name)", fs.Arg(0))
 	}
 	switch *mode {
 	case "auto", "tty", "plain", "none":
 	default:
-		return exitUsage, usagef("drill: --progress must be auto, tty, plain or none, got %q", *mode)
+		return true, exitUsage, usagef("drill: --progress must be auto, tty, plain or none, got %q", *mode)
 	}
 	if *quiet {
 		*mode = "none"
 	}
-	sc, base, err := sf.build(name)
+	f.name, f.out, f.mode, f.timeout = name, *out, *mode, *timeout
+	return false, 0, nil
+}
+
+func cmdDrill(ctx context.Context, args []string, stdout, stderr io.Writer) (int, error) {
+	var f drillFlags
+	if done, code, err := f.parse(args, stdout); done {
+		return code, err
+	}
+	sc, base, err := f.sf.build(f.name)
 	if err != nil {
 		return exitUsage, err
 	}
-	dir := *out
+	dir := f.out
 	if dir == "" {
 		dir = filepath.Join("runs", fmt.Sprintf("%s-%d-%s", sc.Name, sc.Seed, time.Now().Format("20060102-150405")))
 	}
@@ -234,23 +253,15 @@ func cmdDrill(ctx context.Context, args []string, stdout, stderr io.Writer) (int
 	if err := probeOut("drill", dir); err != nil {
 		return exitUsage, err
 	}
-	if *timeout < 0 {
-		return exitUsage, usagef("drill: --timeout must not be negative, got %s", *timeout)
+	if f.timeout < 0 {
+		return exitUsage, usagef("drill: --timeout must not be negative, got %s", f.timeout)
 	}
-	if *timeout > 0 {
+	if f.timeout > 0 {
 		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, *timeout)
+		ctx, cancel = context.WithTimeout(ctx, f.timeout)
 		defer cancel()
 	}
-	pr := newProgress(stderr, *mode, sc)
-	pr.logf("drill %s seed %d scale %g provider %s, results in %s", sc.Name, sc.Seed, sc.TimeScale(), sc.Spec.Provider, dir)
-	stopWatch := context.AfterFunc(ctx, func() {
-		pr.logf("interrupted: stopping the drill, tearing the environment down, writing what was recorded")
-	})
-	outcome, runErr := harness.Run(ctx, sc, harness.Options{Logf: pr.logf, OnOp: pr.onOp, Base: &base,
-		OnEnv: func(env topology.Environment) { pr.useClock(env.Clock()) }})
-	stopWatch()
-	pr.close()
+	outcome, runErr := runDrill(ctx, sc, &base, f.mode, dir, stderr)
 	var fe *faults.Error
 	if errors.As(runErr, &fe) || faults.IsRefused(runErr) {
 		// A target the environment does not have, or did not create
@@ -260,35 +271,57 @@ func cmdDrill(ctx context.Context, args []string, stdout, stderr io.Writer) (int
 	if outcome == nil {
 		return exitInternal, runErr
 	}
-	if sf.file != "" {
-		outcome.Result.Replay = sf.replay(sc, base)
+	if f.sf.file != "" {
+		outcome.Result.Replay = f.sf.replay(sc, base)
 	}
 	if err := outcome.Save(dir); err != nil {
 		return exitInternal, fmt.Errorf("write results: %w", err)
 	}
 	printSummary(stdout, outcome.Result, dir)
+	return drillExit(ctx, outcome.Result.Verdict, runErr, f.timeout, dir, stderr), nil
+}
+
+// runDrill runs scenario sc (its replay relative to base), showing its
+// progress on stderr in mode, and says there when it is interrupted.
+func runDrill(ctx context.Context, sc harness.Scenario, base *harness.Scenario, mode, dir string, stderr io.Writer) (*harness.Outcome, error) {
+	pr := newProgress(stderr, mode, sc)
+	pr.logf("drill %s seed %d scale %g provider %s, results in %s", sc.Name, sc.Seed, sc.TimeScale(), sc.Spec.Provider, dir)
+	stopWatch := context.AfterFunc(ctx, func() {
+		pr.logf("interrupted: stopping the drill, tearing the environment down, writing what was recorded")
+	})
+	outcome, runErr := harness.Run(ctx, sc, harness.Options{Logf: pr.logf, OnOp: pr.onOp, Base: base,
+		OnEnv: func(env topology.Environment) { pr.useClock(env.Clock()) }})
+	stopWatch()
+	pr.close()
+	return outcome, runErr
+}
+
+// drillExit is the exit code of a drill whose outcome was saved in dir:
+// its verdict's, or internal or unknown when it did not finish (runErr),
+// saying why on stderr.
+func drillExit(ctx context.Context, verdict assertions.Verdict, runErr error, timeout time.Duration, dir string, stderr io.Writer) int {
 	var pe *harness.PanicError
 	if errors.As(runErr, &pe) {
 		fmt.Fprintf(stderr, "bcdr: internal error: %v; what was recorded is in %s\n%s", pe, dir, pe.Stack)
-		return exitInternal, nil
+		return exitInternal
 	}
 	if runErr != nil {
 		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-			fmt.Fprintf(stderr, "bcdr: drill stopped at its --timeout (%s); what was recorded is in %s\n", *timeout, dir)
+			fmt.Fprintf(stderr, "bcdr: drill stopped at its --timeout (%s); what was recorded is in %s\n", timeout, dir)
 		} else if ctx.Err() != nil {
 			fmt.Fprintln(stderr, "bcdr: drill interrupted; what was recorded is in", dir)
 		} else {
 			fmt.Fprintln(stderr, "bcdr: drill did not finish:", runErr)
 		}
-		return exitUnknown, nil
+		return exitUnknown
 	}
-	switch outcome.Result.Verdict {
+	switch verdict {
 	case assertions.Pass:
-		return exitPass, nil
+		return exitPass
 	case assertions.Fail:
-		return exitFail, nil
+		return exitFail
 	}
-	return exitUnknown, nil
+	return exitUnknown
 }
 
 func printSummary(w io.Writer, r report.Result, dir string) {

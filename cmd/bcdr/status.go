@@ -85,7 +85,20 @@ Flags:
 
 func svc(seconds float64) string { return shortService(time.Duration(seconds * float64(time.Second))) }
 
+// printStatus prints the environment's status for a person: the regions,
+// replication, fault domains, faults and links, workload and recent events.
 func printStatus(w io.Writer, st control.Status) {
+	printRegions(w, st)
+	fmt.Fprintln(w)
+	printReplication(w, st.SQL, st.Blob)
+	printFaultDomains(w, st.Regions)
+	printFaults(w, st.Links, st.Faults)
+	printActivity(w, st.Workload, st.Events)
+}
+
+// printRegions prints the scenario line, the active region and limited
+// mode, and a table of the regions.
+func printRegions(w io.Writer, st control.Status) {
 	lim := "unknown (" + st.LimitedModeError + ")"
 	if st.LimitedMode != nil {
 		lim = map[bool]string{true: "ON (maintenance refused, financial reporting unavailable)", false: "off"}[*st.LimitedMode]
@@ -106,12 +119,14 @@ func printStatus(w io.Writer, st control.Status) {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d/%d\n", r.Name, r.Role, r.SQLRole, r.BlobRole, map[bool]string{true: "up", false: "DOWN"}[r.Up], h, len(r.Instances))
 	}
 	tw.Flush()
+}
 
-	fmt.Fprintln(w)
-	if st.SQL.Error != "" {
-		fmt.Fprintf(w, "SQL log shipping: status unavailable: %s\n", st.SQL.Error)
+// printReplication prints SQL log shipping and blob replication with
+// their lags, or why their status is unavailable.
+func printReplication(w io.Writer, s control.SQLStatus, b control.BlobStatus) {
+	if s.Error != "" {
+		fmt.Fprintf(w, "SQL log shipping: status unavailable: %s\n", s.Error)
 	} else {
-		s := st.SQL
 		state := "shipping"
 		if !s.Shipping {
 			state = "NOT shipping"
@@ -120,10 +135,9 @@ func printStatus(w io.Writer, st control.Status) {
 		fmt.Fprintf(w, "  newest log backup %s, copied %s, restored %s; errors: backup %d, copy %d\n",
 			orDash(s.Backup.LSN), orDash(s.Copy.LSN), orDash(s.Restore.LSN), s.BackupErrors, s.CopyErrors)
 	}
-	if st.Blob.Error != "" {
-		fmt.Fprintf(w, "blob replication: status unavailable: %s\n", st.Blob.Error)
+	if b.Error != "" {
+		fmt.Fprintf(w, "blob replication: status unavailable: %s\n", b.Error)
 	} else {
-		b := st.Blob
 		state := "replicating"
 		if !b.Replicating {
 			state = "NOT replicating"
@@ -131,9 +145,13 @@ func printStatus(w io.Writer, st control.Status) {
 		fmt.Fprintf(w, "blob replication %s -> %s: %s, %d pending, lag %s service (%.1fs wall), %d errors\n",
 			b.Source, b.Destination, state, b.Pending, svc(b.LagServiceS), b.LagWallS, b.Errors)
 	}
+}
 
+// printFaultDomains prints, per region, each fault domain's healthy and
+// total instances, marking the unhealthy ones.
+func printFaultDomains(w io.Writer, regions []control.RegionStatus) {
 	fmt.Fprintf(w, "\ninstances per fault domain (healthy/total; ! marks an instance down or failing its probe):\n")
-	for _, r := range st.Regions {
+	for _, r := range regions {
 		byFD := map[int][]control.InstanceStatus{}
 		var fds []int
 		for _, in := range r.Instances {
@@ -162,9 +180,13 @@ func printStatus(w io.Writer, st control.Status) {
 		}
 		fmt.Fprintf(w, "  region %s: %s\n", r.Name, strings.Join(cells, "   "))
 	}
+}
 
+// printFaults prints the links cut and the faults injected, each with
+// whether it took effect.
+func printFaults(w io.Writer, links []control.LinkStatus, faults []control.ActiveFault) {
 	var cut []string
-	for _, l := range st.Links {
+	for _, l := range links {
 		if l.Cut != nil && *l.Cut {
 			cut = append(cut, l.Name)
 		}
@@ -172,9 +194,9 @@ func printStatus(w io.Writer, st control.Status) {
 	if len(cut) > 0 {
 		fmt.Fprintf(w, "\nlinks cut: %s\n", strings.Join(cut, ", "))
 	}
-	if len(st.Faults) > 0 {
+	if len(faults) > 0 {
 		fmt.Fprintf(w, "\ninjected faults:\n")
-		for _, f := range st.Faults {
+		for _, f := range faults {
 			eff := "took effect"
 			if !f.Verified {
 				eff = "NOT confirmed: " + f.VerifyError
@@ -185,15 +207,18 @@ func printStatus(w io.Writer, st control.Status) {
 	} else {
 		fmt.Fprintf(w, "\nno fault injected\n")
 	}
-	wl := st.Workload
+}
+
+// printActivity prints the workload's counts and the eight newest events.
+func printActivity(w io.Writer, wl control.WorkloadCounts, events []control.Event) {
 	fmt.Fprintf(w, "\nworkload: %d acknowledged writes, %d failed, %d unknown", wl.Acknowledged, wl.Failed, wl.Unknown)
 	if !wl.LastOK.IsZero() {
 		fmt.Fprintf(w, "; last acknowledged %s ago", time.Since(wl.LastOK).Round(100*time.Millisecond))
 	}
 	fmt.Fprintln(w)
-	if len(st.Events) > 0 {
+	if len(events) > 0 {
 		fmt.Fprintf(w, "recent events:\n")
-		evs := st.Events
+		evs := events
 		if len(evs) > 8 {
 			evs = evs[len(evs)-8:]
 		}

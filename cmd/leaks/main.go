@@ -79,7 +79,45 @@ func main() {
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	abs, err := filepath.Abs(*out)
+	c := newCampaign(ctx, def, *out, *bin)
+	c.scenario, c.provider, c.within = *scenario, *provider, *within
+
+	rng := rand.New(rand.NewPCG(*seed, 13))
+	modes := drillModes(rng, *runs, *nSig, *nDead, *nPanic)
+	stamp := time.Now().Format("150405")
+	var drills []*drill
+	for i, mode := range modes {
+		if ctx.Err() != nil {
+			break
+		}
+		drills = append(drills, c.runDrill(ctx, rng, i, mode, stamp))
+	}
+
+	before := c.scope.find(true)
+	cleanOut := c.clean(def)
+	after := c.scope.find(true)
+	c.report(drills, before, after, cleanOut)
+}
+
+// campaign is a leak campaign: the drill it runs, where, and what belongs
+// to it.
+type campaign struct {
+	scenario, provider string
+	// within bounds the random moments of the interrupts, deadlines and
+	// panics.
+	within time.Duration
+	// abs is the output directory, absolute.
+	abs   string
+	scope scope
+	// panics counts the panic drills started so far.
+	panics int
+}
+
+// newCampaign makes the campaign's temp dir under out, builds (or takes)
+// the bcdr binary there and notes the shared memory that exists before it
+// starts.
+func newCampaign(ctx context.Context, def topology.ProviderDef, out, bin string) *campaign {
+	abs, err := filepath.Abs(out)
 	if err != nil {
 		fatal(err)
 	}
@@ -87,123 +125,138 @@ func main() {
 	if err := os.MkdirAll(tmp, 0o755); err != nil {
 		fatal(err)
 	}
-	if *bin, err = bcdrbin.Build(ctx, *bin, abs, os.Stderr); err != nil {
+	if bin, err = bcdrbin.Build(ctx, bin, abs, os.Stderr); err != nil {
 		fatal(err)
 	}
 	shm := map[string]bool{}
 	for k := range sharedMemory() {
 		shm[k] = true
 	}
-	scope := scope{bin: *bin, tmp: tmp, provider: def.Leftovers, runKinds: def.LeftoverKinds, shmBefore: shm}
+	return &campaign{abs: abs, scope: scope{bin: bin, tmp: tmp, provider: def.Leftovers, runKinds: def.LeftoverKinds, shmBefore: shm}}
+}
 
-	rng := rand.New(rand.NewPCG(*seed, 13))
-	modes := make([]string, *runs)
+// drillModes is the order of the runs drills: nSig interrupted, nDead
+// ended by their deadline, nPanic by a panic, the rest normal, shuffled.
+func drillModes(rng *rand.Rand, runs, nSig, nDead, nPanic int) []string {
+	modes := make([]string, runs)
 	for i := range modes {
 		switch {
-		case i < *nSig:
+		case i < nSig:
 			modes[i] = "sigint"
-		case i < *nSig+*nDead:
+		case i < nSig+nDead:
 			modes[i] = "deadline"
-		case i < *nSig+*nDead+*nPanic:
+		case i < nSig+nDead+nPanic:
 			modes[i] = "panic"
 		default:
 			modes[i] = "normal"
 		}
 	}
 	rng.Shuffle(len(modes), func(i, j int) { modes[i], modes[j] = modes[j], modes[i] })
-	stamp := time.Now().Format("150405")
-	var drills []*drill
-	panics := 0
-	for i, mode := range modes {
-		if ctx.Err() != nil {
-			break
-		}
-		d := &drill{n: i + 1, mode: mode, runID: fmt.Sprintf("leaks-%s-%d", stamp, i+1)}
-		if mode != "normal" {
-			d.at = time.Duration((1 + rng.Float64()*(within.Seconds()-1)) * float64(time.Second)).Round(100 * time.Millisecond)
-		}
-		scope.runIDs = append(scope.runIDs, d.runID)
-		args := []string{"drill", *scenario, "--seed", strconv.Itoa(i + 1), "--out", filepath.Join(abs, fmt.Sprintf("%02d-%s", d.n, mode)),
-			"--progress", "none", "--set", "provider=" + *provider}
-		env := append(os.Environ(), "TMPDIR="+tmp, "BCDR_RUN_ID="+d.runID, "BCDR_STATE="+filepath.Join(abs, "state"))
-		switch mode {
-		case "deadline":
-			args = append(args, "--timeout", d.at.String())
-		case "panic":
-			at := d.at.String()
-			if panics%2 == 1 {
-				at = "main:" + at // every other one in the runner itself
-			}
-			panics++
-			env = append(env, "BCDR_TEST_PANIC_AT="+at)
-		}
-		cmd := exec.Command(*bin, args...)
-		cmd.Env = env
-		var outb bytes.Buffer
-		cmd.Stdout, cmd.Stderr = &outb, &outb
-		start := time.Now()
-		if err := cmd.Start(); err != nil {
-			fatal(err)
-		}
-		done := make(chan struct{})
-		go func() { _ = cmd.Wait(); close(done) }()
-		var sig <-chan time.Time
-		if mode == "sigint" {
-			sig = time.After(d.at)
-		}
-		guard := time.After(10 * time.Minute)
-	wait:
-		for {
-			select {
-			case <-done:
-				break wait
-			case <-sig:
-				_ = cmd.Process.Signal(os.Interrupt)
-				sig = nil
-			case <-guard:
-				d.unusual = "still running after 10 min: killed"
-				_ = cmd.Process.Kill()
-			case <-ctx.Done():
-				_ = cmd.Process.Signal(os.Interrupt)
-				<-done
-				break wait
-			}
-		}
-		d.wall = time.Since(start)
-		d.code = cmd.ProcessState.ExitCode()
-		if why := expectCode(mode, d.code); why != "" && d.unusual == "" {
-			d.unusual = why + ": " + lastLine(outb.String())
-		}
-		// A drill's own teardown is done when it exits; give the kernel a
-		// moment to reap what it killed.
-		time.Sleep(500 * time.Millisecond)
-		d.left = scope.find(false)
-		fmt.Fprintf(os.Stderr, "leaks: #%-2d %-8s %-7s exit %-3d %5.1fs  left: %s\n", d.n, mode, atString(d), d.code, d.wall.Seconds(), d.left.summary())
-		drills = append(drills, d)
-	}
+	return modes
+}
 
-	before := scope.find(true)
-	// This machine first (no provider's own clean-up), then each run's
-	// resources of the provider by its run id.
-	cleanArgs := []string{"clean", "--state", filepath.Join(abs, "state"), "--min-age", "0s"}
+// runDrill runs drill i of the campaign in mode, at a random moment for
+// the modes that end it early, and looks for what it left.
+func (c *campaign) runDrill(ctx context.Context, rng *rand.Rand, i int, mode, stamp string) *drill {
+	d := &drill{n: i + 1, mode: mode, runID: fmt.Sprintf("leaks-%s-%d", stamp, i+1)}
+	if mode != "normal" {
+		d.at = time.Duration((1 + rng.Float64()*(c.within.Seconds()-1)) * float64(time.Second)).Round(100 * time.Millisecond)
+	}
+	c.scope.runIDs = append(c.scope.runIDs, d.runID)
+	args := []string{"drill", c.scenario, "--seed", strconv.Itoa(i + 1), "--out", filepath.Join(c.abs, fmt.Sprintf("%02d-%s", d.n, mode)),
+		"--progress", "none", "--set", "provider=" + c.provider}
+	env := append(os.Environ(), "TMPDIR="+c.scope.tmp, "BCDR_RUN_ID="+d.runID, "BCDR_STATE="+filepath.Join(c.abs, "state"))
+	switch mode {
+	case "deadline":
+		args = append(args, "--timeout", d.at.String())
+	case "panic":
+		at := d.at.String()
+		if c.panics%2 == 1 {
+			at = "main:" + at // every other one in the runner itself
+		}
+		c.panics++
+		env = append(env, "BCDR_TEST_PANIC_AT="+at)
+	}
+	cmd := exec.Command(c.scope.bin, args...)
+	cmd.Env = env
+	var outb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &outb, &outb
+	start := time.Now()
+	if err := cmd.Start(); err != nil {
+		fatal(err)
+	}
+	waitDrill(ctx, cmd, d)
+	d.wall = time.Since(start)
+	d.code = cmd.ProcessState.ExitCode()
+	if why := expectCode(mode, d.code); why != "" && d.unusual == "" {
+		d.unusual = why + ": " + lastLine(outb.String())
+	}
+	// A drill's own teardown is done when it exits; give the kernel a
+	// moment to reap what it killed.
+	time.Sleep(500 * time.Millisecond)
+	d.left = c.scope.find(false)
+	fmt.Fprintf(os.Stderr, "leaks: #%-2d %-8s %-7s exit %-3d %5.1fs  left: %s\n", d.n, mode, atString(d), d.code, d.wall.Seconds(), d.left.summary())
+	return d
+}
+
+// waitDrill waits for the drill's process to exit: in sigint mode it
+// interrupts it at d.at; after 10 minutes it kills it (noted as unusual);
+// when the campaign itself is interrupted (ctx) it interrupts the drill
+// and waits for it.
+func waitDrill(ctx context.Context, cmd *exec.Cmd, d *drill) {
+	done := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(done) }()
+	var sig <-chan time.Time
+	if d.mode == "sigint" {
+		sig = time.After(d.at)
+	}
+	guard := time.After(10 * time.Minute)
+	for {
+		select {
+		case <-done:
+			return
+		case <-sig:
+			_ = cmd.Process.Signal(os.Interrupt)
+			sig = nil
+		case <-guard:
+			d.unusual = "still running after 10 min: killed"
+			_ = cmd.Process.Kill()
+		case <-ctx.Done():
+			_ = cmd.Process.Signal(os.Interrupt)
+			<-done
+			return
+		}
+	}
+}
+
+// clean runs bcdr clean: this machine first (no provider's own
+// clean-up), then, when the provider has one, each run's resources of the
+// provider by its run id. It returns what they said.
+func (c *campaign) clean(def topology.ProviderDef) []byte {
+	cleanArgs := []string{"clean", "--state", filepath.Join(c.abs, "state"), "--min-age", "0s"}
 	for _, d := range topology.ProviderDefs() {
 		if d.Clean != nil {
 			cleanArgs = append(cleanArgs, "--"+d.Name+"=false")
 		}
 	}
-	cl := exec.Command(*bin, cleanArgs...)
-	cl.Env = append(os.Environ(), "TMPDIR="+tmp)
+	cl := exec.Command(c.scope.bin, cleanArgs...)
+	cl.Env = append(os.Environ(), "TMPDIR="+c.scope.tmp)
 	cleanOut, _ := cl.CombinedOutput()
 	if def.Clean != nil {
-		for _, id := range scope.runIDs {
-			c := exec.Command(*bin, "clean", "--run-id", id)
-			c.Env = cl.Env
-			o, _ := c.CombinedOutput()
+		for _, id := range c.scope.runIDs {
+			rc := exec.Command(c.scope.bin, "clean", "--run-id", id)
+			rc.Env = cl.Env
+			o, _ := rc.CombinedOutput()
 			cleanOut = append(cleanOut, o...)
 		}
 	}
-	after := scope.find(true)
+	return cleanOut
+}
 
+// report prints the drills' table and what was left before and after bcdr
+// clean, and exits 1 on a leak or a drill that did not exit as it should
+// have.
+func (c *campaign) report(drills []*drill, before, after leftovers, cleanOut []byte) {
 	tw := tabwriter.NewWriter(os.Stdout, 2, 4, 2, ' ', 0)
 	fmt.Fprintf(tw, "#\tMODE\tAT\tEXIT\tWALL\tLEFT AFTER THE DRILL\tNOTE\n")
 	bad := false
@@ -212,9 +265,27 @@ func main() {
 		bad = bad || d.unusual != ""
 	}
 	tw.Flush()
-	fmt.Printf("\nleak campaign: %d drills of %s on %s (%d SIGINT, %d deadline, %d panic)\n", len(drills), *scenario, *provider,
+	fmt.Printf("\nleak campaign: %d drills of %s on %s (%d SIGINT, %d deadline, %d panic)\n", len(drills), c.scenario, c.provider,
 		count(drills, "sigint"), count(drills, "deadline"), count(drills, "panic"))
-	tw = tabwriter.NewWriter(os.Stdout, 2, 4, 2, ' ', 0)
+	printLeftovers(before, after, cleanOut)
+	switch {
+	case after.total() > 0:
+		fmt.Println("LEAK: something of ours is left even after bcdr clean")
+		os.Exit(1)
+	case before.total() > 0:
+		fmt.Println("LEAK: the drills left something behind (bcdr clean removed it)")
+		os.Exit(1)
+	case bad:
+		fmt.Println("FAIL: a drill did not exit as it should have")
+		os.Exit(1)
+	}
+	fmt.Println("OK: nothing of ours left")
+}
+
+// printLeftovers prints, per kind, how much was left before and after
+// bcdr clean, then each thing left, and what bcdr clean said.
+func printLeftovers(before, after leftovers, cleanOut []byte) {
+	tw := tabwriter.NewWriter(os.Stdout, 2, 4, 2, ' ', 0)
 	fmt.Fprintf(tw, "  WHAT\tBEFORE bcdr clean\tAFTER bcdr clean\n")
 	for _, k := range kinds {
 		fmt.Fprintf(tw, "  %s\t%d\t%d\n", k, len(before[k]), len(after[k]))
@@ -231,18 +302,6 @@ func main() {
 	if s := strings.TrimSpace(string(cleanOut)); s != "" {
 		fmt.Printf("  bcdr clean said: %s\n", strings.ReplaceAll(s, "\n", "; "))
 	}
-	switch {
-	case after.total() > 0:
-		fmt.Println("LEAK: something of ours is left even after bcdr clean")
-		os.Exit(1)
-	case before.total() > 0:
-		fmt.Println("LEAK: the drills left something behind (bcdr clean removed it)")
-		os.Exit(1)
-	case bad:
-		fmt.Println("FAIL: a drill did not exit as it should have")
-		os.Exit(1)
-	}
-	fmt.Println("OK: nothing of ours left")
 }
 
 // expectCode says what is wrong with a drill's exit code ("" when nothing).

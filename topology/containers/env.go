@@ -206,6 +206,10 @@ type Env struct {
 	s3s       map[topology.RegionName]*s3Store
 	// blobCreds are the run's random blob keys (application, snapshots).
 	blobCreds blob.Credentials
+	// Databases and Buckets give the cutover fingerprint and its negative
+	// controls (topology.Fingerprinter, topology.Tamperer).
+	appdb.Databases
+	blob.Buckets
 	// sqlPassword is the run's random SQL Server sa password.
 	sqlPassword string
 	repl        *s3Repl
@@ -261,6 +265,7 @@ func Up(ctx context.Context, spec topology.Spec, clk *clock.Clock) (_ *Env, err 
 		nets: map[topology.RegionName]string{}, gateways: map[topology.RegionName]string{},
 		pgs: map[topology.RegionName]*pgNode{}, s3s: map[topology.RegionName]*s3Store{}, regions: map[topology.RegionName]*Region{}}
 	e.labels = map[string]string{LabelRun: e.runID, LabelCreator: "bcdr"}
+	e.Databases, e.Buckets = appdb.NewDatabases(e.dbOf), blob.NewBuckets(e.s3Addr, e.blobCreds)
 	e.own()
 	defer func() {
 		if err != nil {
@@ -290,10 +295,10 @@ func Up(ctx context.Context, spec topology.Spec, clk *clock.Clock) (_ *Env, err 
 			return nil, err
 		}
 		e.regions[r] = reg
-		if targets[r], err = e.client.Add(topology.LinkName(topology.LinkClient, r), "lb", reg.lb.Addr()); err != nil {
+		if targets[r], err = e.client.Add(topology.LinkName(topology.LinkClient, r), "lb", reg.LB.Addr()); err != nil {
 			return nil, fmt.Errorf("client link %s: %w", r, err)
 		}
-		reg.clientAddr = targets[r]
+		reg.ClientAddr = targets[r]
 		l, _ := e.client.Get(topology.LinkName(topology.LinkClient, r))
 		e.links.put(l)
 	}
@@ -628,6 +633,21 @@ func (e *Env) db(ctx context.Context, r topology.RegionName) (*sql.DB, error) {
 	return db, nil
 }
 
+// dbOf opens region r's database (PostgreSQL or SQL Server) and names its
+// dialect: the same engine code as the local provider's reads it.
+func (e *Env) dbOf(ctx context.Context, r topology.RegionName) (*sql.DB, appdb.Dialect, error) {
+	db, err := e.db(ctx, r)
+	return db, e.sql.dialect, err
+}
+
+// s3Addr is region r's bucket (MinIO or the S3 server) as the host reaches it.
+func (e *Env) s3Addr(r topology.RegionName) string { return e.s3s[r].addr() }
+
+var (
+	_ topology.Fingerprinter = (*Env)(nil)
+	_ topology.Tamperer      = (*Env)(nil)
+)
+
 func (e *Env) migrate(ctx context.Context) error {
 	db, err := e.db(ctx, topology.RegionA)
 	if err != nil {
@@ -642,10 +662,11 @@ func (e *Env) migrate(ctx context.Context) error {
 
 // startRegion runs the region's AOS containers and its load balancer.
 func (e *Env) startRegion(ctx context.Context, r topology.RegionName) (*Region, error) {
-	reg := &Region{env: e, name: r}
+	reg := &Region{env: e}
+	reg.RegionName = r
 	reg.SetUp(true)
 	n := e.spec.InstancesPerRegion
-	reg.instances = make([]*Instance, n)
+	reg.AOS = make([]*Instance, n)
 	errs := make([]error, n)
 	sem := make(chan struct{}, 4)
 	var wg sync.WaitGroup
@@ -676,19 +697,19 @@ func (e *Env) startRegion(ctx context.Context, r topology.RegionName) (*Region, 
 			sem <- struct{}{}
 			defer func() { <-sem }()
 			c, err := run(ctx, spec)
-			reg.instances[i] = &Instance{cfg: cfg, c: c, port: hp}
+			reg.AOS[i] = &Instance{cfg: cfg, c: c, port: hp}
 			errs[i] = err
 		}(i)
 	}
 	wg.Wait()
-	for _, in := range reg.instances {
+	for _, in := range reg.AOS {
 		e.track(in.c)
 	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, fmt.Errorf("AOS instances of region %s: %w", r, err)
 	}
 	var ids, addrs []string
-	for _, in := range reg.instances {
+	for _, in := range reg.AOS {
 		ids, addrs = append(ids, in.ID()), append(addrs, fmt.Sprintf("127.0.0.1:%d", in.port))
 	}
 	probe := e.clk.Wall(e.spec.ProbeInterval)
@@ -696,7 +717,7 @@ func (e *Env) startRegion(ctx context.Context, r topology.RegionName) (*Region, 
 		probe = 50 * time.Millisecond
 	}
 	var err error
-	if reg.lb, err = lb.NewBalancer(r, ids, addrs, probe); err != nil {
+	if reg.LB, err = lb.NewBalancer(r, ids, addrs, probe); err != nil {
 		return nil, fmt.Errorf("load balancer of region %s: %w", r, err)
 	}
 	return reg, nil
@@ -748,8 +769,8 @@ func (e *Env) Close(ctx context.Context) error {
 			e.router.Close()
 		}
 		for _, r := range e.regions {
-			if r.lb != nil {
-				r.lb.Close()
+			if r.LB != nil {
+				r.LB.Close()
 			}
 		}
 		if e.sql.close != nil {

@@ -14,8 +14,8 @@ import (
 
 // healthy tells whether region r's load balancer sends to instance id.
 func healthy(e *Env, r topology.RegionName, id string) bool {
-	e.regions[r].lb.ProbeNow(context.Background())
-	return slices.Contains(e.regions[r].lb.Healthy(), id)
+	e.regions[r].LB.ProbeNow(context.Background())
+	return slices.Contains(e.regions[r].LB.Healthy(), id)
 }
 
 func TestContainerFaults(t *testing.T) {
@@ -23,7 +23,7 @@ func TestContainerFaults(t *testing.T) {
 	e := up(t, testSpec(), 100)
 	ctx := context.Background()
 	a := e.regions[topology.RegionA]
-	in := a.instances[0]
+	in := a.AOS[0]
 	id := in.ID()
 	require.True(t, in.Alive())
 	require.Eventually(t, func() bool { return healthy(e, "a", id) }, 10*time.Second, 100*time.Millisecond)

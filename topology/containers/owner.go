@@ -63,14 +63,14 @@ func (in *Instance) Targets() []topology.Target { return []topology.Target{ctrTa
 func (r *Region) PartTargets(part string) []topology.Target {
 	var out []topology.Target
 	if part == topology.PartAll {
-		for _, in := range r.instances {
+		for _, in := range r.AOS {
 			out = append(out, in.Targets()...)
 		}
 	}
-	if c := r.env.sql.ctrs[r.name]; c != nil && (part == topology.PartSQL || part == topology.PartAll) {
+	if c := r.env.sql.ctrs[r.RegionName]; c != nil && (part == topology.PartSQL || part == topology.PartAll) {
 		out = append(out, ctrTarget(c))
 	}
-	if s := r.env.s3s[r.name]; s != nil && s.c != nil && (part == topology.PartBlob || part == topology.PartAll) {
+	if s := r.env.s3s[r.RegionName]; s != nil && s.c != nil && (part == topology.PartBlob || part == topology.PartAll) {
 		out = append(out, ctrTarget(s.c))
 	}
 	return out

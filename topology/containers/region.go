@@ -17,13 +17,8 @@ import (
 
 // Region is one region's containers and load balancer.
 type Region struct {
-	env       *Env
-	name      topology.RegionName
-	instances []*Instance
-	lb        *lb.Balancer
-	// clientAddr is the region's end of its client link (the front door's path).
-	clientAddr string
-	topology.UpFlag
+	env *Env
+	topology.RegionCore[*Instance, *lb.Balancer]
 }
 
 var (
@@ -31,29 +26,18 @@ var (
 	_ topology.ClientEndpointer = (*Region)(nil)
 )
 
-func (r *Region) Name() topology.RegionName { return r.name }
-
-func (r *Region) Instances() []topology.Instance { return topology.InstanceList(r.instances) }
-
-// Endpoint is the region's load balancer.
-func (r *Region) Endpoint() string { return "http://" + r.lb.Addr() }
-
-// ClientEndpoint is the region as the front door reaches it, through the
-// client link (topology.ClientEndpointer).
-func (r *Region) ClientEndpoint() string { return "http://" + r.clientAddr }
-
 // Network is the name of the region's Docker network.
-func (r *Region) Network() string { return r.env.nets[r.name] }
+func (r *Region) Network() string { return r.env.nets[r.RegionName] }
 
 // Stop is a power loss: every container of the region is killed (SQL,
 // blob store, AOS instances) and its load balancer stops.
 func (r *Region) Stop(ctx context.Context) error {
 	r.SetUp(false)
-	r.lb.Stop()
-	r.env.setShareLost(r.name, true) // the backup share goes with the region
+	r.LB.Stop()
+	r.env.setShareLost(r.RegionName, true) // the backup share goes with the region
 	// Every container at once: a power loss does not take seconds.
 	kills := []func(context.Context) error{r.StopBlob, r.StopSQL}
-	for _, in := range r.instances {
+	for _, in := range r.AOS {
 		kills = append(kills, in.c.Kill)
 	}
 	return parallel(ctx, 16, kills)
@@ -82,19 +66,19 @@ func (r *Region) Start(ctx context.Context) error {
 	if err := r.StartSQL(ctx); err != nil {
 		return err
 	}
-	r.env.setShareLost(r.name, false)
+	r.env.setShareLost(r.RegionName, false)
 	if err := r.StartBlob(ctx); err != nil {
 		return err
 	}
 	var starts []func(context.Context) error
-	for _, in := range r.instances {
+	for _, in := range r.AOS {
 		starts = append(starts, in.Restart)
 	}
 	if err := parallel(ctx, 4, starts); err != nil {
-		return fmt.Errorf("restart AOS instances of region %s: %w", r.name, err)
+		return fmt.Errorf("restart AOS instances of region %s: %w", r.RegionName, err)
 	}
-	if err := r.lb.Start(); err != nil {
-		return fmt.Errorf("region %s load balancer: %w", r.name, err)
+	if err := r.LB.Start(); err != nil {
+		return fmt.Errorf("region %s load balancer: %w", r.RegionName, err)
 	}
 	// Up turns true once the region has settled: a runbook that waits for
 	// it (to resync the region's SQL server) must not rebuild the server
@@ -109,18 +93,18 @@ func alreadyRunning(err error) bool {
 }
 
 func (r *Region) waitHealthy(ctx context.Context, d time.Duration) error {
-	return topology.WaitHealthy(ctx, r.name, r.lb, r.Instances(), d, 100*time.Millisecond, r.diagnose)
+	return topology.WaitHealthy(ctx, r.RegionName, r.LB, r.Instances(), d, 100*time.Millisecond, r.diagnose)
 }
 
 // diagnose says why the region's first instance is not healthy: why the
 // load balancer took it out, its own answer to /health, or why it gave
 // none, and the tail of its output.
 func (r *Region) diagnose(ctx context.Context) string {
-	if len(r.instances) == 0 {
+	if len(r.AOS) == 0 {
 		return "no instances"
 	}
-	in := r.instances[0]
-	if why, out := r.lb.Unhealthy()[in.ID()]; out {
+	in := r.AOS[0]
+	if why, out := r.LB.Unhealthy()[in.ID()]; out {
 		return fmt.Sprintf("load balancer: %s; %s", why, r.answer(ctx, in))
 	}
 	return r.answer(ctx, in)
@@ -141,11 +125,11 @@ func (r *Region) answer(ctx context.Context, in *Instance) string {
 }
 
 // StopBlob kills the region's S3 container.
-func (r *Region) StopBlob(ctx context.Context) error { return r.env.s3s[r.name].c.Kill(ctx) }
+func (r *Region) StopBlob(ctx context.Context) error { return r.env.s3s[r.RegionName].c.Kill(ctx) }
 
 // StartBlob starts it again with its data.
 func (r *Region) StartBlob(ctx context.Context) error {
-	s := r.env.s3s[r.name]
+	s := r.env.s3s[r.RegionName]
 	if err := s.c.Start(ctx); err != nil && !alreadyRunning(err) {
 		return err
 	}
@@ -153,15 +137,15 @@ func (r *Region) StartBlob(ctx context.Context) error {
 }
 
 // StopSQL kills the region's SQL container.
-func (r *Region) StopSQL(ctx context.Context) error { return r.env.sql.ctrs[r.name].Kill(ctx) }
+func (r *Region) StopSQL(ctx context.Context) error { return r.env.sql.ctrs[r.RegionName].Kill(ctx) }
 
 // StartSQL starts it again; it recovers from its own data in its role.
 func (r *Region) StartSQL(ctx context.Context) error {
-	if err := r.env.sql.ctrs[r.name].Start(ctx); err != nil && !alreadyRunning(err) {
+	if err := r.env.sql.ctrs[r.RegionName].Start(ctx); err != nil && !alreadyRunning(err) {
 		return err
 	}
-	if err := waitFor(ctx, 180*time.Second, r.env.sql.ready[r.name]); err != nil {
-		return fmt.Errorf("sql of region %s not ready: %w", r.name, err)
+	if err := waitFor(ctx, 180*time.Second, r.env.sql.ready[r.RegionName]); err != nil {
+		return fmt.Errorf("sql of region %s not ready: %w", r.RegionName, err)
 	}
 	return nil
 }

@@ -72,8 +72,12 @@ type Env struct {
 	clk  *clock.Clock
 	// blobCreds are the run's random blob keys (application, replicator).
 	blobCreds blob.Credentials
-	workDir   string
-	ownDir    bool
+	// Databases and Buckets give the cutover fingerprint and its negative
+	// controls (topology.Fingerprinter, topology.Tamperer).
+	appdb.Databases
+	blob.Buckets
+	workDir string
+	ownDir  bool
 	// reg records what the run created (the blast-radius guard).
 	reg    *topology.Registry
 	cancel context.CancelFunc
@@ -99,25 +103,14 @@ func Up(ctx context.Context, spec topology.Spec, clk *clock.Clock) (_ *Env, err 
 	}
 	e := &Env{spec: spec, clk: clk, links: netlink.NewSet(), blobs: map[topology.RegionName]*blob.Server{}, blobCreds: blob.NewCredentials(),
 		regions: map[topology.RegionName]*Region{}}
+	e.Databases, e.Buckets = appdb.NewDatabases(e.dbOf), blob.NewBuckets(e.blobAddr, e.blobCreds)
 	defer func() {
 		if err != nil {
 			_ = e.Close(context.Background())
 		}
 	}()
-	e.workDir = spec.WorkDir
-	if e.workDir == "" {
-		// The owner (pid and start time) is recorded inside: bcdr clean
-		// removes the directory as soon as this process is gone.
-		if e.workDir, err = workdir.Create(WorkDirPrefix); err != nil {
-			return nil, fmt.Errorf("work dir: %w", err)
-		}
-		e.ownDir = true
-	}
-	e.reg = topology.NewRegistry(filepath.Base(e.workDir))
-	e.links.Own(e.reg)
-	// Parents of the data directories must be traversable by the postgres user.
-	if err = os.Chmod(e.workDir, 0o755); err != nil {
-		return nil, fmt.Errorf("work dir: %w", err)
+	if err = e.makeWorkDir(); err != nil {
+		return nil, err
 	}
 	runCtx, cancel := context.WithCancel(context.Background())
 	e.cancel = cancel
@@ -129,14 +122,58 @@ func Up(ctx context.Context, spec topology.Spec, clk *clock.Clock) (_ *Env, err 
 		}
 		e.reg.Add(e.blobTarget(r))
 	}
+	wanDial, err := e.startSQL(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if err = e.startBlobReplication(ctx, wanDial); err != nil {
+		return nil, err
+	}
+	if err = e.startRegions(ctx); err != nil {
+		return nil, err
+	}
+	e.wg.Add(2)
+	go func() { defer e.wg.Done(); e.pair.Run(runCtx) }()
+	go func() { defer e.wg.Done(); e.repl.Run(runCtx) }()
+	return e, nil
+}
+
+// makeWorkDir creates the work directory (unless the spec names one),
+// records what the run creates under its name, and lets the postgres user
+// traverse it.
+func (e *Env) makeWorkDir() (err error) {
+	e.workDir = e.spec.WorkDir
+	if e.workDir == "" {
+		// The owner (pid and start time) is recorded inside: bcdr clean
+		// removes the directory as soon as this process is gone.
+		if e.workDir, err = workdir.Create(WorkDirPrefix); err != nil {
+			return fmt.Errorf("work dir: %w", err)
+		}
+		e.ownDir = true
+	}
+	e.reg = topology.NewRegistry(filepath.Base(e.workDir))
+	e.links.Own(e.reg)
+	// Parents of the data directories must be traversable by the postgres user.
+	if err = os.Chmod(e.workDir, 0o755); err != nil {
+		return fmt.Errorf("work dir: %w", err)
+	}
+	return nil
+}
+
+// startSQL starts the PostgreSQL pair and the WAN links to each region's
+// backup share, SQL server and blob store, creates the schema and
+// initialises log shipping. wanDial gives a WAN link's address by kind
+// (share, sql, blob) and region.
+func (e *Env) startSQL(ctx context.Context) (wanDial func(kind string, to topology.RegionName) string, err error) {
 	wanAddrs := sync.Map{} // "kind/region" -> proxy address
-	wanDial := func(kind string, to topology.RegionName) string {
+	wanDial = func(kind string, to topology.RegionName) string {
 		v, _ := wanAddrs.Load(kind + "/" + string(to))
 		s, _ := v.(string)
 		return s
 	}
+	spec := e.spec
 	e.pair, err = pgship.New(ctx, pgship.Config{
-		WorkDir: e.workDir, Clock: clk, Primary: topology.RegionA, Secondary: topology.RegionB,
+		WorkDir: e.workDir, Clock: e.clk, Primary: topology.RegionA, Secondary: topology.RegionB,
 		Database: "finance", BackupInterval: spec.LogBackupInterval, CopyInterval: spec.LogCopyInterval,
 		RestoreInterval: spec.LogRestoreInterval, WANDial: wanDial,
 		// A planned switch returns once the new primary takes writes; the old
@@ -167,43 +204,50 @@ func Up(ctx context.Context, spec topology.Spec, clk *clock.Clock) (_ *Env, err 
 	if err = topology.InitialSync(ctx, e.pair); err != nil {
 		return nil, err
 	}
+	return wanDial, nil
+}
+
+// startBlobReplication builds the replicator from region a's blob store
+// to region b's, each reached across its WAN link (wanDial).
+func (e *Env) startBlobReplication(ctx context.Context, wanDial func(kind string, to topology.RegionName) string) (err error) {
 	stores := map[topology.RegionName]blob.Store{}
 	for r, b := range e.blobs {
 		stores[r] = blob.ServerStore(b, func() string { return wanDial("blob", r) })
 	}
-	if e.repl, err = blob.NewReplicator(ctx, blob.ReplicatorConfig{Clock: clk, Stores: stores, Source: topology.RegionA,
-		Interval: spec.BlobReplInterval, DropEvery: spec.BlobDropEvery, Creds: e.blobCreds}); err != nil {
-		return nil, err
-	}
+	e.repl, err = blob.NewReplicator(ctx, blob.ReplicatorConfig{Clock: e.clk, Stores: stores, Source: topology.RegionA,
+		Interval: e.spec.BlobReplInterval, DropEvery: e.spec.BlobDropEvery, Creds: e.blobCreds})
+	return err
+}
 
+// startRegions starts each region's AOS stubs (this executable) and load
+// balancer, its client link and the front door's router, and waits until
+// every instance is healthy.
+func (e *Env) startRegions(ctx context.Context) error {
 	exe, err := os.Executable()
 	if err != nil {
-		return nil, fmt.Errorf("find own executable for the AOS stubs: %w", err)
+		return fmt.Errorf("find own executable for the AOS stubs: %w", err)
 	}
 	targets := map[topology.RegionName]string{}
 	for _, r := range []topology.RegionName{topology.RegionA, topology.RegionB} {
 		reg, err := e.startRegion(ctx, r, exe)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		e.regions[r] = reg
-		if targets[r], err = e.links.Add(topology.LinkName(topology.LinkClient, r), "lb", reg.lb.Addr()); err != nil {
-			return nil, err
+		if targets[r], err = e.links.Add(topology.LinkName(topology.LinkClient, r), "lb", reg.LB.Addr()); err != nil {
+			return err
 		}
-		reg.clientAddr = targets[r]
+		reg.ClientAddr = targets[r]
 	}
 	if e.router, err = lb.NewRouter(targets, topology.RegionA); err != nil {
-		return nil, err
+		return err
 	}
 	for _, r := range e.regions {
 		if err := r.waitHealthy(ctx); err != nil {
-			return nil, err
+			return err
 		}
 	}
-	e.wg.Add(2)
-	go func() { defer e.wg.Done(); e.pair.Run(runCtx) }()
-	go func() { defer e.wg.Done(); e.repl.Run(runCtx) }()
-	return e, nil
+	return nil
 }
 
 func (e *Env) db(r topology.RegionName) (*sql.DB, error) {
@@ -213,6 +257,20 @@ func (e *Env) db(r topology.RegionName) (*sql.DB, error) {
 	}
 	return db, nil
 }
+
+var (
+	_ topology.Fingerprinter = (*Env)(nil)
+	_ topology.Tamperer      = (*Env)(nil)
+)
+
+// dbOf opens region r's PostgreSQL database and names its dialect.
+func (e *Env) dbOf(_ context.Context, r topology.RegionName) (*sql.DB, appdb.Dialect, error) {
+	db, err := e.db(r)
+	return db, appdb.Postgres, err
+}
+
+// blobAddr is region r's embedded blob server.
+func (e *Env) blobAddr(r topology.RegionName) string { return e.blobs[r].Addr() }
 
 func (e *Env) migrate(ctx context.Context) error {
 	db, err := e.db(topology.RegionA)
@@ -232,7 +290,8 @@ func (e *Env) startRegion(ctx context.Context, r topology.RegionName, exe string
 	if err != nil {
 		return nil, err
 	}
-	reg := &Region{env: e, name: r}
+	reg := &Region{env: e}
+	reg.RegionName = r
 	reg.SetUp(true)
 	var ids, addrs []string
 	for i := 0; i < e.spec.InstancesPerRegion; i++ {
@@ -251,14 +310,14 @@ func (e *Env) startRegion(ctx context.Context, r topology.RegionName, exe string
 			return nil, err
 		}
 		inst := &Instance{cfg: cfg, p: p}
-		reg.instances = append(reg.instances, inst)
+		reg.AOS = append(reg.AOS, inst)
 		ids, addrs = append(ids, cfg.ID()), append(addrs, listen)
 	}
 	probe := e.clk.Wall(e.spec.ProbeInterval)
 	if probe < 50*time.Millisecond {
 		probe = 50 * time.Millisecond
 	}
-	if reg.lb, err = lb.NewBalancer(r, ids, addrs, probe); err != nil {
+	if reg.LB, err = lb.NewBalancer(r, ids, addrs, probe); err != nil {
 		return nil, err
 	}
 	return reg, nil
@@ -276,17 +335,17 @@ func (e *Env) blobTarget(r topology.RegionName) topology.Target {
 func (r *Region) PartTargets(part string) []topology.Target {
 	var out []topology.Target
 	if part == topology.PartAll {
-		for _, in := range r.instances {
+		for _, in := range r.AOS {
 			out = append(out, in.Targets()...)
 		}
 	}
 	if part == topology.PartSQL || part == topology.PartAll {
-		if pid := r.env.pair.Postmaster(r.name); pid > 0 {
-			out = append(out, topology.ProcessTarget(pid, "postgres of region "+string(r.name)))
+		if pid := r.env.pair.Postmaster(r.RegionName); pid > 0 {
+			out = append(out, topology.ProcessTarget(pid, "postgres of region "+string(r.RegionName)))
 		}
 	}
 	if part == topology.PartBlob || part == topology.PartAll {
-		out = append(out, r.env.blobTarget(r.name))
+		out = append(out, r.env.blobTarget(r.RegionName))
 	}
 	return out
 }
@@ -336,12 +395,12 @@ func (e *Env) Close(ctx context.Context) error {
 			e.router.Close()
 		}
 		for _, r := range e.regions {
-			for _, in := range r.instances {
+			for _, in := range r.AOS {
 				_ = in.p.Thaw()
 				errs = append(errs, in.p.Kill())
 			}
-			if r.lb != nil {
-				r.lb.Close()
+			if r.LB != nil {
+				r.LB.Close()
 			}
 		}
 		if e.pair != nil {
@@ -362,43 +421,26 @@ func (e *Env) Close(ctx context.Context) error {
 
 // Region is one region of the local environment.
 type Region struct {
-	env       *Env
-	name      topology.RegionName
-	instances []*Instance
-	lb        *lb.Balancer
-	// clientAddr is the region's end of its client link (the front door's path).
-	clientAddr string
-	topology.UpFlag
+	env *Env
+	topology.RegionCore[*Instance, *lb.Balancer]
 }
 
-// Name is the region's name.
-func (r *Region) Name() topology.RegionName { return r.name }
-
-// Instances lists the AOS instances.
-func (r *Region) Instances() []topology.Instance { return topology.InstanceList(r.instances) }
-
-// Endpoint is the load balancer's URL.
-func (r *Region) Endpoint() string { return "http://" + r.lb.Addr() }
-
-// ClientEndpoint is the region as the front door reaches it, through the client link.
-func (r *Region) ClientEndpoint() string { return "http://" + r.clientAddr }
-
 // Healthy lists instance ids that passed their last probe.
-func (r *Region) Healthy() []string { return r.lb.Healthy() }
+func (r *Region) Healthy() []string { return r.LB.Healthy() }
 
 // Stop powers the region off: AOS, load balancer, blob store and SQL die at once.
 func (r *Region) Stop(ctx context.Context) error {
 	r.SetUp(false)
 	var errs []error
-	r.lb.Stop()
-	for _, in := range r.instances {
+	r.LB.Stop()
+	for _, in := range r.AOS {
 		_ = in.p.Thaw()
 		errs = append(errs, in.p.Kill())
 	}
 	// The region's log backup share goes with it: nothing it held is
 	// shipped until the region returns.
-	r.env.pair.SetShareLost(r.name, true)
-	errs = append(errs, r.env.blobs[r.name].Stop(), r.env.pair.Kill(r.name))
+	r.env.pair.SetShareLost(r.RegionName, true)
+	errs = append(errs, r.env.blobs[r.RegionName].Stop(), r.env.pair.Kill(r.RegionName))
 	return errors.Join(errs...)
 }
 
@@ -407,17 +449,17 @@ func (r *Region) Start(ctx context.Context) error {
 	if err := r.StartSQL(ctx); err != nil {
 		return err
 	}
-	r.env.pair.SetShareLost(r.name, false)
+	r.env.pair.SetShareLost(r.RegionName, false)
 	if err := r.StartBlob(ctx); err != nil {
 		return err
 	}
-	for _, in := range r.instances {
+	for _, in := range r.AOS {
 		if err := in.p.Start(); err != nil {
 			return err
 		}
 	}
-	if err := r.lb.Start(); err != nil {
-		return fmt.Errorf("region %s load balancer: %w", r.name, err)
+	if err := r.LB.Start(); err != nil {
+		return fmt.Errorf("region %s load balancer: %w", r.RegionName, err)
 	}
 	r.SetUp(true)
 	return r.waitHealthy(ctx)
@@ -425,20 +467,20 @@ func (r *Region) Start(ctx context.Context) error {
 
 // waitHealthy waits until every live instance passes a probe.
 func (r *Region) waitHealthy(ctx context.Context) error {
-	return topology.WaitHealthy(ctx, r.name, r.lb, r.Instances(), 30*time.Second, 50*time.Millisecond, nil)
+	return topology.WaitHealthy(ctx, r.RegionName, r.LB, r.Instances(), 30*time.Second, 50*time.Millisecond, nil)
 }
 
 // StopBlob crashes the region's blob store.
-func (r *Region) StopBlob(context.Context) error { return r.env.blobs[r.name].Stop() }
+func (r *Region) StopBlob(context.Context) error { return r.env.blobs[r.RegionName].Stop() }
 
 // StartBlob restarts the region's blob store with its data.
-func (r *Region) StartBlob(context.Context) error { return r.env.blobs[r.name].Start() }
+func (r *Region) StartBlob(context.Context) error { return r.env.blobs[r.RegionName].Start() }
 
 // StopSQL crashes the region's SQL server.
-func (r *Region) StopSQL(context.Context) error { return r.env.pair.Kill(r.name) }
+func (r *Region) StopSQL(context.Context) error { return r.env.pair.Kill(r.RegionName) }
 
 // StartSQL restarts the region's SQL server in place.
-func (r *Region) StartSQL(ctx context.Context) error { return r.env.pair.Start(ctx, r.name) }
+func (r *Region) StartSQL(ctx context.Context) error { return r.env.pair.Start(ctx, r.RegionName) }
 
 // Instance is one AOS stub process.
 type Instance struct {

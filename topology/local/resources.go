@@ -20,14 +20,14 @@ func (e *Env) Resources() Resources {
 		}
 	}
 	for _, reg := range e.regions {
-		for _, in := range reg.instances {
+		for _, in := range reg.AOS {
 			if pid := in.Pid(); pid != 0 {
 				r.Pids = append(r.Pids, pid)
 			}
 			r.Addrs = append(r.Addrs, in.cfg.Listen)
 		}
-		if reg.lb != nil {
-			r.Addrs = append(r.Addrs, reg.lb.Addr())
+		if reg.LB != nil {
+			r.Addrs = append(r.Addrs, reg.LB.Addr())
 		}
 	}
 	for _, b := range e.blobs {
