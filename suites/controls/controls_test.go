@@ -126,23 +126,15 @@ func TestControls(t *testing.T) {
 		control(t, region, "corrupt-row-at-failback",
 			"At the failback's cutover, once region a is promoted and before traffic returns, one invoice in region a gains a cent (the corrupt-row-at-failback defect): the stores no longer agree, and the bisection of the cutover fingerprint must name that invoice and what each region holds.",
 			[]string{"corrupt-row-at-failback=true"}, "cutover-fingerprint", assertions.Fail, []string{"validity", "failback-loss", "cross-store"},
-			func(t *testing.T, out *harness.Outcome) {
-				r, ok := out.Check("cutover-fingerprint")
-				if !ok {
-					t.Fatal("check cutover-fingerprint did not run")
-				}
-				key := ""
-				for _, op := range out.History.Ops {
-					if op.Kind == history.Event && op.Key == harness.EvCutoverDefect {
-						key, _ = op.Value["key"].(string)
-					}
-				}
-				t.Logf("CONTROL %s: %s %s, violations %d: %s", out.Result.Scenario, r.Name, r.Verdict, r.Violations, r.Explanation)
-				if key == "" || r.Violations != 1 {
-					t.Fatalf("cutover-fingerprint must name the one altered invoice (%q): %d violations", key, r.Violations)
-				}
-				suitetest.CheckNames(t, out, "cutover-fingerprint", "invoices "+key+" differs: region b has ", "region a has ")
-			}),
+			cutoverDefectNamed("altered invoice", func(key string) []string {
+				return []string{"invoices " + key + " differs: region b has ", "region a has "}
+			})),
+		control(t, region, "drop-object-at-failback",
+			"At the failback's cutover, once region a is promoted and before traffic returns, one invoice document both regions hold identically is deleted from region a's bucket (the drop-object-at-failback defect): the buckets no longer agree, and the bisection of the cutover fingerprint must name that object as only in region b.",
+			[]string{"drop-object-at-failback=true"}, "cutover-fingerprint", assertions.Fail, []string{"validity", "failback-loss"},
+			cutoverDefectNamed("dropped object", func(key string) []string {
+				return []string{"objects " + key + " only in region b", "missing from region a"}
+			})),
 		control(t, hardware, "single-fault-domain-placement",
 			"Every AOS instance placed in fault domain 0 (a misconfiguration), and fault domain 0 is lost for 5 service minutes (inside the decision window, so no failover): no instance is left, every request fails.",
 			[]string{"placement=single", "fault-hold=5m"}, "fault-domain-availability", assertions.Fail, []string{"validity"},
@@ -319,4 +311,28 @@ func limitedModeNamed(t *testing.T, out *harness.Outcome) {
 		t.Errorf("limited-mode must count the accepted requests")
 	}
 	suitetest.CheckNames(t, out, "limited-mode", "while failed over")
+}
+
+// cutoverDefectNamed: cutover-fingerprint names exactly the one row or
+// object the cutover defect damaged (the key its event records), in the
+// words names gives for that key.
+func cutoverDefectNamed(what string, names func(key string) []string) func(*testing.T, *harness.Outcome) {
+	return func(t *testing.T, out *harness.Outcome) {
+		t.Helper()
+		r, ok := out.Check("cutover-fingerprint")
+		if !ok {
+			t.Fatal("check cutover-fingerprint did not run")
+		}
+		key := ""
+		for _, op := range out.History.Ops {
+			if op.Kind == history.Event && op.Key == harness.EvCutoverDefect {
+				key, _ = op.Value["key"].(string)
+			}
+		}
+		t.Logf("CONTROL %s: %s %s, violations %d: %s", out.Result.Scenario, r.Name, r.Verdict, r.Violations, r.Explanation)
+		if key == "" || r.Violations != 1 {
+			t.Fatalf("cutover-fingerprint must name the one %s (%q): %d violations", what, key, r.Violations)
+		}
+		suitetest.CheckNames(t, out, "cutover-fingerprint", names(key)...)
+	}
 }
