@@ -12,6 +12,7 @@ package promises
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"time"
 
@@ -262,6 +263,15 @@ func (c Control) Build() (harness.Scenario, error) {
 	}
 	if err := sc.SetAll(c.Knobs); err != nil {
 		return sc, fmt.Errorf("control %s: %w", c.Name, err)
+	}
+	// The checks the control must fail are judged whatever its faults call
+	// for: a steady-state control (NoFault) derives none beyond the
+	// always-run ones, and a control whose check was never run shows
+	// nothing.
+	for _, want := range c.Checks {
+		if !slices.Contains(sc.Checks, want) {
+			sc.Checks = append(slices.Clone(sc.Checks), want)
+		}
 	}
 	sc.Name, sc.Description = c.Name, "Negative control: "+c.Desc+"."
 	return sc, nil

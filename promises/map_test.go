@@ -187,3 +187,21 @@ func TestMapIsWhole(t *testing.T) {
 		}
 	}
 }
+
+// Every control's run is judged by the checks it must fail: a steady-state
+// control (no fault) derives only the always-run checks, so without this
+// its replication-lag was never run and the control showed nothing.
+func TestEveryControlRunsTheChecksItMustFail(t *testing.T) {
+	for _, c := range Controls {
+		sc, err := c.Build()
+		if err != nil {
+			t.Fatalf("%s: %v", c.Name, err)
+		}
+		run, _ := sc.ChecksToRun(false)
+		for _, want := range c.Checks {
+			if !slices.Contains(run, want) {
+				t.Errorf("control %s must fail %s, but its run is judged by %v", c.Name, want, run)
+			}
+		}
+	}
+}
