@@ -341,10 +341,8 @@ func TestRPOBandIsTheChainsDelay(t *testing.T) {
 		{17*time.Minute + 30*time.Second, 2000, 200, Fail, "exceeds the RPO budget"},
 		{16 * time.Minute, 2000, 200, Unknown, "worst log backup and copy delays (late start plus run) 200ms + one copy interval 300ms"},
 	} {
-		d := newDrill()
-		d.fault, d.foStart = 45*time.Minute, 50*time.Minute
-		d.failbackDrained, d.failbackDone = 66*time.Minute, 67*time.Minute
-		d.waitMS, d.chainMS, d.lossChainMS = 50, c.chainMS, c.lossChainMS
+		d := loadedLateDrill()
+		d.chainMS, d.lossChainMS = c.chainMS, c.lossChainMS
 		r := judgeOne(t, d.input(c.lost), "rpo")
 		if r.Verdict != c.want || !strings.Contains(r.Explanation, c.says) {
 			t.Errorf("loss %s, chain %gms: %s, want %s saying %q: %s", c.lost, c.chainMS, r.Verdict, c.want, c.says, r.Explanation)
@@ -355,13 +353,20 @@ func TestRPOBandIsTheChainsDelay(t *testing.T) {
 	}
 	// Without the engine's job delays the band is the CPU waits in the
 	// window, which here cover the whole window: unknown.
+	if r := judgeOne(t, loadedLateDrill().input(18*time.Minute+30*time.Second), "rpo"); r.Verdict != Unknown || !strings.Contains(r.Explanation, "CPU waits in the window") {
+		t.Errorf("rpo without the chain's delays: %s: %s", r.Verdict, r.Explanation)
+	}
+}
+
+// loadedLateDrill is a drill whose region is lost at service 45m (room for
+// a window of 40 minutes) on a machine whose processes waited for a CPU
+// through every tick.
+func loadedLateDrill() *drill {
 	d := newDrill()
 	d.fault, d.foStart = 45*time.Minute, 50*time.Minute
 	d.failbackDrained, d.failbackDone = 66*time.Minute, 67*time.Minute
 	d.waitMS = 50
-	if r := judgeOne(t, d.input(18*time.Minute+30*time.Second), "rpo"); r.Verdict != Unknown || !strings.Contains(r.Explanation, "CPU waits in the window") {
-		t.Errorf("rpo without the chain's delays: %s: %s", r.Verdict, r.Explanation)
-	}
+	return d
 }
 
 // A sized attempt is AttemptFactor times the measured p99, kept between the

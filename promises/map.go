@@ -268,9 +268,10 @@ func (c Control) Build() (harness.Scenario, error) {
 	// for: a steady-state control (NoFault) derives none beyond the
 	// always-run ones, and a control whose check was never run shows
 	// nothing.
+	sc.Checks = slices.Clone(sc.Checks) // the base scenario's list stays its own
 	for _, want := range c.Checks {
 		if !slices.Contains(sc.Checks, want) {
-			sc.Checks = append(slices.Clone(sc.Checks), want)
+			sc.Checks = append(sc.Checks, want)
 		}
 	}
 	sc.Name, sc.Description = c.Name, "Negative control: "+c.Desc+"."
