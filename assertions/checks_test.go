@@ -1183,3 +1183,32 @@ func TestLimitedModeReportingRestoredOnRequest(t *testing.T) {
 	d.supportAt = 62*time.Minute + 30*time.Second
 	check(t, LimitedMode{}, d.input(time.Minute), Unknown, "no report request reached region b after the support request was carried out")
 }
+
+// BatchBackAfterFailback is the condition a drill's after phase waits on:
+// true once a batch probe succeeded after the failback, false while none
+// has, and not finished while no failback has.
+func TestBatchBackAfterFailback(t *testing.T) {
+	in := newDrill().input(time.Minute)
+	if back, finished := BatchBackAfterFailback(in.History); !back || !finished {
+		t.Errorf("probes every 2m after failback-done at 64m: back %v finished %v, want both", back, finished)
+	}
+	d := newDrill()
+	d.failbackDone = 74*time.Minute + 30*time.Second // the last probe comes at 74m
+	in = d.input(time.Minute)
+	if back, finished := BatchBackAfterFailback(in.History); back || !finished {
+		t.Errorf("no probe after failback-done: back %v finished %v, want false, true", back, finished)
+	}
+	check(t, BatchOutage{}, in, Unknown, "the run cannot tell")
+	var before history.History
+	before = in.History
+	before.Ops = nil
+	for _, op := range in.History.Ops {
+		if op.Kind == history.Event && op.Key == history.EvFailbackStart {
+			break
+		}
+		before.Ops = append(before.Ops, op)
+	}
+	if back, finished := BatchBackAfterFailback(before); back || finished {
+		t.Errorf("before failback-start: back %v finished %v, want neither", back, finished)
+	}
+}

@@ -331,6 +331,29 @@ func walkBatchProbes(h history.History, batches []history.Completion, start, ove
 	return w
 }
 
+// BatchBackAfterFailback tells whether h holds what batch-outage needs to
+// end its count: failback finished and a batch probe then succeeded. A
+// drill's after phase waits on it (see harness), so a run whose probes
+// were slowed past the after phase is not judged unknown for want of one.
+// finished is false while no failback has finished.
+func BatchBackAfterFailback(h history.History) (back, finished bool) {
+	start, ok := h.FirstEvent(history.EvFailbackStart)
+	if !ok {
+		return false, false
+	}
+	done, finished := eventAfter(h, history.EvFailbackDone, start)
+	if !finished {
+		return false, false
+	}
+	over := failbackOver(h, done, true)
+	for _, c := range completionsOf(h, history.Batch) {
+		if c.Result.Type == history.OK && c.Result.Wall.After(over.Wall) {
+			return true, true
+		}
+	}
+	return false, true
+}
+
 // refusedInLimitedMode tells whether a probe was answered with the
 // limited-mode refusal (HTTP 423).
 func refusedInLimitedMode(op history.Op) bool { return op.Status == http.StatusLocked }

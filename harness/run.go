@@ -471,11 +471,50 @@ func driveFaults(ctx context.Context, sc Scenario, steps []prepared, env topolog
 			}
 		}
 		phase("after")
-		if err := clk.Sleep(ctx, sc.After); err != nil || !failoverStarted() || settled() {
+		if err := clk.Sleep(ctx, sc.After); err != nil {
 			return err
+		}
+		if !failoverStarted() {
+			return nil
+		}
+		if settled() {
+			return awaitBatchBack(ctx, sc, rec, clk, logf)
 		}
 		logf("the runbook started a failover during the after phase: waiting for its failback")
 	}
+}
+
+// awaitBatchBack lengthens the after phase of a run that failed back until
+// a batch probe has succeeded after the failback, the observation
+// batch-outage ends its count with. The probes run every ProbeEvery on
+// the wall clock and each may retry for seconds, so on a loaded machine
+// the after phase alone can pass without one: the run would be judged
+// unknown for the machine's slowness. It waits no longer than the batch
+// outage budget from failback-start plus two probe intervals; a batch
+// service still down then is the check's failure to report.
+func awaitBatchBack(ctx context.Context, sc Scenario, rec *history.Recorder, clk *clock.Clock, logf func(string, ...any)) error {
+	h := rec.Ops()
+	start, ok := h.FirstEvent(history.EvFailbackStart)
+	if back, finished := assertions.BatchBackAfterFailback(h); !ok || back || !finished {
+		return nil
+	}
+	limit := start.Service + sc.Budgets.BatchOutage + 2*sc.Workload.ProbeEvery
+	logf("after phase: no batch probe has succeeded since the failback yet; waiting for one (until service %s)", clock.Round(limit))
+	poll := clk.Wall(sc.Workload.ProbeEvery) / 4
+	if poll < 10*time.Millisecond {
+		poll = 10 * time.Millisecond
+	}
+	for clk.Now() < limit {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(poll):
+		}
+		if back, _ := assertions.BatchBackAfterFailback(rec.Ops()); back {
+			return nil
+		}
+	}
+	return nil
 }
 
 // judgeRun records how the run ended (the runbook's error, the health

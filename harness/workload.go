@@ -298,33 +298,47 @@ func (w *Workload) invoice(ctx context.Context, process int, key string, rng *ra
 }
 
 // Probes runs the batch, report and maintenance probes through the front
-// door every cfg.ProbeEvery (service time) until ctx ends.
+// door every cfg.ProbeEvery (service time) until ctx ends. Each kind has
+// its own loop: a probe of one kind retrying through a failover does not
+// hold back the others, so batch-outage sees batch probes at the interval
+// it is told.
 func (w *Workload) Probes(ctx context.Context) {
-	w.wg.Add(1)
-	goSafe(ctx, "the workload probes", func() {
-		defer w.wg.Done()
-		every := w.clk.Wall(w.cfg.ProbeEvery)
-		if every < 50*time.Millisecond {
-			every = 50 * time.Millisecond
+	every := w.clk.Wall(w.cfg.ProbeEvery)
+	if every < 50*time.Millisecond {
+		every = 50 * time.Millisecond
+	}
+	base := w.cfg.Clients // process numbers of the probes follow the clients'
+	w.probeLoop(ctx, "the batch probes", every, func(i int) {
+		w.call(ctx, base, history.Batch, fmt.Sprint("batch-", i), http.MethodPost, "/batch/run", []byte("{}"), nil)
+	})
+	w.probeLoop(ctx, "the report probes", every, func(i int) {
+		w.call(ctx, base+1, history.Report, fmt.Sprint("report-", i), http.MethodGet, "/reports/financial", nil, nil)
+	})
+	w.probeLoop(ctx, "the maintenance probes", every, func(i int) {
+		kind := "update"
+		if i%2 == 1 {
+			kind = "package-deployment"
 		}
+		w.call(ctx, base+2, history.Maintenance, fmt.Sprint("maint-", i), http.MethodPost, "/maintenance",
+			[]byte(`{"kind":"`+kind+`"}`), map[string]any{"kind": kind})
+	})
+}
+
+// probeLoop calls probe(i) on every tick of every until ctx ends; a tick
+// that comes while the previous probe still runs is dropped.
+func (w *Workload) probeLoop(ctx context.Context, name string, every time.Duration, probe func(i int)) {
+	w.wg.Add(1)
+	goSafe(ctx, name, func() {
+		defer w.wg.Done()
 		t := time.NewTicker(every)
 		defer t.Stop()
-		base := w.cfg.Clients // process numbers of the probes follow the clients'
 		for i := 0; ; i++ {
 			select {
 			case <-ctx.Done():
 				return
 			case <-t.C:
 			}
-			key := fmt.Sprint(i)
-			w.call(ctx, base, history.Batch, "batch-"+key, http.MethodPost, "/batch/run", []byte("{}"), nil)
-			w.call(ctx, base+1, history.Report, "report-"+key, http.MethodGet, "/reports/financial", nil, nil)
-			kind := "update"
-			if i%2 == 1 {
-				kind = "package-deployment"
-			}
-			w.call(ctx, base+2, history.Maintenance, "maint-"+key, http.MethodPost, "/maintenance",
-				[]byte(`{"kind":"`+kind+`"}`), map[string]any{"kind": kind})
+			probe(i)
 		}
 	})
 }

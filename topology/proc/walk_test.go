@@ -9,6 +9,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 )
 
 // fakeRoot lays out a /proc-like tree: pid 123 a postgres server whose
@@ -102,14 +103,17 @@ func TestWalkLiveChild(t *testing.T) {
 	if err != nil {
 		t.Skip("no sleep command")
 	}
-	// Start returns once the child has run exec: its /proc entry shows
-	// the new program from then on.
+	// Start returns when the kernel closes the child's close-on-exec
+	// pipe, inside execve but before it lays out the new program's
+	// arguments: for a moment the child's command line reads empty.
+	// Wait for the new program to show, as a caller of Walk would see it.
 	cmd := exec.Command(sleep, "3600")
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
 	child := cmd.Process.Pid
+	waitExeced(t, At(Root, child), sleep)
 
 	var found *Entry
 	self := false
@@ -142,5 +146,22 @@ func TestWalkLiveChild(t *testing.T) {
 	}
 	if found.Cwd() != wd {
 		t.Errorf("child Cwd = %q, want the test's %q", found.Cwd(), wd)
+	}
+}
+
+// waitExeced waits until e's command line names prog: the child has
+// finished execve. It gives up after ten seconds.
+func waitExeced(t *testing.T, e Entry, prog string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		argv, err := e.Argv()
+		if err == nil && len(argv) > 0 && argv[0] == prog {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the child %d never showed %s in its command line (last %q, %v)", e.Pid, prog, argv, err)
+		}
+		time.Sleep(time.Millisecond)
 	}
 }

@@ -1,0 +1,73 @@
+package harness
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/bcdr-harness/bcdr/clock"
+	"github.com/bcdr-harness/bcdr/history"
+)
+
+// awaitBatchBack waits for the observation batch-outage needs (a batch
+// probe that succeeded after the failback), and no longer than the batch
+// budget from failback-start plus two probe intervals.
+func TestAwaitBatchBack(t *testing.T) {
+	sc := DefaultScenario()
+	sc.Budgets.BatchOutage = 10 * time.Minute
+	sc.Workload.ProbeEvery = time.Minute
+	var logged []string
+	logf := func(f string, a ...any) { logged = append(logged, f) }
+	failedBack := func() (*history.Recorder, *clock.Clock) {
+		clk := clock.New(1000)
+		rec := history.NewRecorder(clk)
+		rec.Event(history.EvFailbackStart, nil)
+		rec.Event(history.EvFailbackDone, nil)
+		return rec, clk
+	}
+
+	// A probe succeeds after the wait begins: the phase ends with it.
+	rec, clk := failedBack()
+	go func() {
+		time.Sleep(50 * time.Millisecond)
+		rec.Append(history.Op{Process: 9, Type: history.Invoke, Kind: history.Batch, Key: "batch-1"})
+		rec.Append(history.Op{Process: 9, Type: history.OK, Kind: history.Batch, Key: "batch-1", Status: 200})
+	}()
+	began := time.Now()
+	if err := awaitBatchBack(context.Background(), sc, rec, clk, logf); err != nil {
+		t.Fatal(err)
+	}
+	if took := time.Since(began); took >= clk.Wall(sc.Budgets.BatchOutage) {
+		t.Errorf("returned after %s, not on the probe's success", took)
+	}
+	if len(logged) != 1 || !strings.Contains(logged[0], "waiting for one") {
+		t.Errorf("logged %q, want the wait named", logged)
+	}
+
+	// Already back: no wait, nothing logged.
+	logged = nil
+	if err := awaitBatchBack(context.Background(), sc, rec, clk, logf); err != nil || len(logged) != 0 {
+		t.Errorf("already back: err %v, logged %q", err, logged)
+	}
+
+	// Never back: the wait ends at the limit, not before.
+	rec, clk = failedBack()
+	rec.Append(history.Op{Process: 9, Type: history.Invoke, Kind: history.Batch, Key: "batch-1"})
+	rec.Append(history.Op{Process: 9, Type: history.Fail, Kind: history.Batch, Key: "batch-1", Status: 503})
+	start, _ := rec.Ops().FirstEvent(history.EvFailbackStart)
+	if err := awaitBatchBack(context.Background(), sc, rec, clk, logf); err != nil {
+		t.Fatal(err)
+	}
+	if now, limit := clk.Now(), start.Service+sc.Budgets.BatchOutage+2*sc.Workload.ProbeEvery; now < limit {
+		t.Errorf("gave up at service %s, before the limit %s", now, limit)
+	}
+
+	// Cancelled: it returns the context's error.
+	rec, clk = failedBack()
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := awaitBatchBack(ctx, sc, rec, clk, logf); err == nil {
+		t.Error("a cancelled wait returned no error")
+	}
+}
