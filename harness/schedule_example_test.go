@@ -22,6 +22,6 @@ func ExampleNewSchedule() {
 	// true [validity fault-domain-availability rpo rto sign-off customer-notice failback-loss failback-interruption batch-outage limited-mode restored-after-failback secondary-capacity cutover-fingerprint ledger cross-store replication-lag]
 	// random schedule: seed 42, window 1h0m0s, 3 faults from 3 (replay: bcdr drill random --seed 42)
 	//   +5m0s                  for 12m0s          instance-crash instance=5 region=a
-	//   +7m0s                  for 13m0s          link-latency jitter=112ms latency=889ms link=client-b
+	//   +7m0s                  for 13m0s          link-latency jitter=34ms latency=273ms link=wan
 	//   +1h0m0s                until failed over  region-outage
 }
