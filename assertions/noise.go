@@ -164,7 +164,7 @@ func (n Noise) wallWindow(r Result) (time.Time, time.Time, bool) {
 
 // sqlChain is the band of a figure that rests on SQL log shipping, when
 // the engine measured its jobs' delays, in wall time. Two figures rest on
-// it. replication-lag, when its worst sample was SQL's: the worst backup,
+// it (rpo's window is sign-off's too). replication-lag, when its worst sample was SQL's: the worst backup,
 // copy and restore delays plus one copy and one restore interval (a chain
 // that missed its tick by a little waits one more). rpo, whose window runs
 // from the earliest write no copied log backup held to the loss: the
@@ -185,13 +185,18 @@ func (n Noise) sqlChain(r Result) (time.Duration, string, bool) {
 			jobsWhat, clock.Round(jobs), ticksWhat, clock.Round(ticks)), true
 	}
 	switch {
-	case r.Name == "rpo" && n.SQLLossChainWallMS > 0:
+	case lossWindowed(r.Name) && n.SQLLossChainWallMS > 0:
 		return band(n.SQLLossChainWallMS, n.SQLLossChainTicksS, "log backup and copy", "one copy interval")
-	case (r.Name == "rpo" || (r.Name == "replication-lag" && r.lagStore == lagSQL)) && n.SQLChainWallMS > 0:
+	case (lossWindowed(r.Name) || (r.Name == "replication-lag" && r.lagStore == lagSQL)) && n.SQLChainWallMS > 0:
 		return band(n.SQLChainWallMS, n.SQLChainTicksS, "log backup, copy and restore", "one copy and one restore interval")
 	}
 	return 0, "", false
 }
+
+// lossWindowed tells whether a check's figure is the failover's loss
+// window (setLossWindow): rpo's, and sign-off's, which holds the same
+// window to what the customer consented to.
+func lossWindowed(check string) bool { return check == "rpo" || check == "sign-off" }
 
 // clientRetryStep is the longest pause of a client between two attempts
 // (harness/workload.go): the resolution of "the first write after".

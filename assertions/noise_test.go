@@ -343,12 +343,19 @@ func TestRPOBandIsTheChainsDelay(t *testing.T) {
 	} {
 		d := loadedLateDrill()
 		d.chainMS, d.lossChainMS = c.chainMS, c.lossChainMS
-		r := judgeOne(t, d.input(c.lost), "rpo")
+		in := d.input(c.lost)
+		r := judgeOne(t, in, "rpo")
 		if r.Verdict != c.want || !strings.Contains(r.Explanation, c.says) {
 			t.Errorf("loss %s, chain %gms: %s, want %s saying %q: %s", c.lost, c.chainMS, r.Verdict, c.want, c.says, r.Explanation)
 		}
 		if strings.Contains(r.Explanation, "CPU waits in the window") {
 			t.Errorf("loss %s: the SQL chain's band still counts every CPU wait in the window: %s", c.lost, r.Explanation)
+		}
+		// sign-off reads the same window (granted here, so it passes):
+		// the band it reports is rpo's.
+		s := judgeOne(t, in, "sign-off")
+		if s.Verdict != Pass || s.NoiseWallS != r.NoiseWallS {
+			t.Errorf("loss %s, chain %gms: sign-off %s with band %gs wall, want a pass with rpo's %gs: %s", c.lost, c.chainMS, s.Verdict, s.NoiseWallS, r.NoiseWallS, s.Explanation)
 		}
 	}
 	// Without the engine's job delays the band is the CPU waits in the
