@@ -29,6 +29,30 @@ type JobCosts struct {
 	// running is, per job now running, the wall instant of its tick: a run
 	// under way delays what it carries by at least the time since.
 	running map[string]time.Time
+	// first is, per job scheduled whose first run has not started, the
+	// wall instant of its first tick: before it the job has delayed
+	// nothing (delay 0, known), after it by the time since.
+	first map[string]time.Time
+}
+
+// Scheduled notes that job runs every (service time) from its first tick
+// at the wall instant due. Until that run starts the job's delay is known:
+// nothing before the tick, the time since after it. A job scheduled again
+// (the engine restarted after a failback) keeps its worst delay so far.
+func (c *JobCosts) Scheduled(job string, every time.Duration, due time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.delay == nil {
+		c.delay, c.every = map[string]time.Duration{}, map[string]time.Duration{}
+	}
+	if c.first == nil {
+		c.first = map[string]time.Time{}
+	}
+	if _, ok := c.delay[job]; !ok {
+		c.delay[job] = 0
+	}
+	c.every[job] = every
+	c.first[job] = due
 }
 
 // Started notes that a scheduled run of job, due at the wall instant due,
@@ -40,6 +64,7 @@ func (c *JobCosts) Started(job string, due time.Time) {
 		c.running = map[string]time.Time{}
 	}
 	c.running[job] = due
+	delete(c.first, job)
 }
 
 // NoteDelay records one scheduled run's delay: how late it started against
@@ -57,9 +82,26 @@ func (c *JobCosts) NoteDelay(job string, every, late, cost time.Duration) {
 	delete(c.running, job)
 }
 
+// Stopped notes that job's schedule has ended: a run cut short or a first
+// tick passed with no run keeps the delay it had reached, and grows no
+// more.
+func (c *JobCosts) Stopped(job string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, pending := range []map[string]time.Time{c.running, c.first} {
+		if due, ok := pending[job]; ok {
+			if _, known := c.delay[job]; known {
+				c.delay[job] = max(c.delay[job], time.Since(due))
+			}
+			delete(pending, job)
+		}
+	}
+}
+
 // Delays is, per scheduled job, the worst delay (lateness plus wall cost)
-// of its runs so far, a run under way counted by the time since its tick,
-// and its schedule (service time); nil before any run has ended.
+// of its runs so far, a run under way or a first run not yet started
+// counted by the time since its tick (0 before the tick), and its
+// schedule (service time); nil before any job was scheduled or has run.
 func (c *JobCosts) Delays() (delay, every map[string]time.Duration) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -70,9 +112,11 @@ func (c *JobCosts) Delays() (delay, every map[string]time.Duration) {
 	for k, v := range c.delay {
 		delay[k] = v
 	}
-	for k, due := range c.running {
-		if _, ok := delay[k]; ok {
-			delay[k] = max(delay[k], time.Since(due))
+	for _, pending := range []map[string]time.Time{c.running, c.first} {
+		for k, due := range pending {
+			if _, ok := delay[k]; ok {
+				delay[k] = max(delay[k], time.Since(due))
+			}
 		}
 	}
 	for k, v := range c.every {
@@ -143,10 +187,16 @@ func RunJobs(ctx context.Context, clk *clock.Clock, costs *JobCosts, wg *sync.Wa
 			if wg != nil {
 				defer wg.Done()
 			}
+			if costs != nil {
+				defer costs.Stopped(j.Name)
+			}
 			// due is the run's tick on the schedule; next is when it may
 			// start (later than due when the previous run overran).
 			due := clk.Now() + j.Every
 			next := due
+			if costs != nil {
+				costs.Scheduled(j.Name, j.Every, clk.WallAt(due))
+			}
 			for {
 				if err := clk.SleepUntil(ctx, next); err != nil || ctx.Err() != nil {
 					return

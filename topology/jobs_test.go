@@ -86,3 +86,52 @@ func TestLossChainDelayIsBackupAndCopy(t *testing.T) {
 		t.Errorf("the restore's delay moved the loss chain from %s to %s", w, w2)
 	}
 }
+
+// A job whose first tick has not come has delayed nothing, and says so
+// (delay 0, known), so a loss window's band does not wait on a log backup
+// scheduled past the steady state; once its tick passes with no run
+// started, the time since counts; a stopped schedule stops counting.
+func TestAJobNotYetRunHasKnownDelay(t *testing.T) {
+	clk := clock.New(100)
+	var costs JobCosts
+	var wg sync.WaitGroup
+	ctx, cancel := context.WithCancel(context.Background())
+	RunJobs(ctx, clk, &costs, &wg,
+		Job{Name: JobLogBackup, Every: time.Hour, Run: func(context.Context) error { return nil }},
+		Job{Name: JobLogCopy, Every: time.Second, Run: func(context.Context) error { return nil }})
+	deadline := time.Now().Add(10 * time.Second)
+	var delay, every map[string]time.Duration
+	for {
+		delay, every = costs.Delays()
+		if _, ran := costs.Worst()[JobLogCopy]; ran || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	d, known := delay[JobLogBackup]
+	if !known || d != 0 || every[JobLogBackup] != time.Hour {
+		t.Errorf("a backup an hour away: delay %s known %v every %s, want 0, known, 1h", d, known, every[JobLogBackup])
+	}
+	st := ShippingStatus{JobDelay: delay, JobEvery: every}
+	if _, _, ok := st.LossChainDelay(); !ok {
+		t.Error("the loss chain is not measured while the backup's first tick is ahead")
+	}
+	cancel()
+	wg.Wait()
+
+	// A first tick passed with no run started counts the time since.
+	var late JobCosts
+	late.Scheduled(JobLogBackup, time.Minute, time.Now().Add(-time.Second))
+	if d, _ := late.Delays(); d[JobLogBackup] < time.Second {
+		t.Errorf("a first tick a second ago with no run: delay %s, want at least 1s", d[JobLogBackup])
+	}
+	late.Stopped(JobLogBackup)
+	before, _ := late.Delays()
+	time.Sleep(20 * time.Millisecond)
+	if before[JobLogBackup] < time.Second {
+		t.Errorf("stopping forgot the delay reached: %s, want at least 1s", before[JobLogBackup])
+	}
+	if after, _ := late.Delays(); after[JobLogBackup] != before[JobLogBackup] {
+		t.Errorf("a stopped schedule still grows its delay: %s then %s", before[JobLogBackup], after[JobLogBackup])
+	}
+}
