@@ -1189,13 +1189,13 @@ func TestLimitedModeReportingRestoredOnRequest(t *testing.T) {
 // has, and not finished while no failback has.
 func TestBatchBackAfterFailback(t *testing.T) {
 	in := newDrill().input(time.Minute)
-	if back, finished := BatchBackAfterFailback(in.History); !back || !finished {
+	if back, _, finished := BatchBackAfterFailback(in.History); !back || !finished {
 		t.Errorf("probes every 2m after failback-done at 64m: back %v finished %v, want both", back, finished)
 	}
 	d := newDrill()
 	d.failbackDone = 74*time.Minute + 30*time.Second // the last probe comes at 74m
 	in = d.input(time.Minute)
-	if back, finished := BatchBackAfterFailback(in.History); back || !finished {
+	if back, _, finished := BatchBackAfterFailback(in.History); back || !finished {
 		t.Errorf("no probe after failback-done: back %v finished %v, want false, true", back, finished)
 	}
 	check(t, BatchOutage{}, in, Unknown, "the run cannot tell")
@@ -1208,7 +1208,7 @@ func TestBatchBackAfterFailback(t *testing.T) {
 		}
 		before.Ops = append(before.Ops, op)
 	}
-	if back, finished := BatchBackAfterFailback(before); back || finished {
+	if back, _, finished := BatchBackAfterFailback(before); back || finished {
 		t.Errorf("before failback-start: back %v finished %v, want neither", back, finished)
 	}
 }

@@ -332,26 +332,27 @@ func walkBatchProbes(h history.History, batches []history.Completion, start, ove
 }
 
 // BatchBackAfterFailback tells whether h holds what batch-outage needs to
-// end its count: failback finished and a batch probe then succeeded. A
-// drill's after phase waits on it (see harness), so a run whose probes
-// were slowed past the after phase is not judged unknown for want of one.
-// finished is false while no failback has finished.
-func BatchBackAfterFailback(h history.History) (back, finished bool) {
+// end its count: failback finished and a batch probe then succeeded after
+// over, the moment the failback was over (failback-done, or the standby
+// rebuilt after it). A drill's after phase waits on it (see harness), so a
+// run whose probes were slowed past the after phase is not judged unknown
+// for want of one. finished is false while no failback has finished.
+func BatchBackAfterFailback(h history.History) (back bool, over history.Op, finished bool) {
 	start, ok := h.FirstEvent(history.EvFailbackStart)
 	if !ok {
-		return false, false
+		return false, history.Op{}, false
 	}
 	done, finished := eventAfter(h, history.EvFailbackDone, start)
 	if !finished {
-		return false, false
+		return false, history.Op{}, false
 	}
-	over := failbackOver(h, done, true)
+	over = failbackOver(h, done, true)
 	for _, c := range completionsOf(h, history.Batch) {
 		if c.Result.Type == history.OK && c.Result.Wall.After(over.Wall) {
-			return true, true
+			return true, over, true
 		}
 	}
-	return false, true
+	return false, over, true
 }
 
 // refusedInLimitedMode tells whether a probe was answered with the

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bcdr-harness/bcdr/assertions"
 	"github.com/bcdr-harness/bcdr/clock"
 	"github.com/bcdr-harness/bcdr/history"
 )
@@ -61,6 +62,30 @@ func TestAwaitBatchBack(t *testing.T) {
 	}
 	if now, limit := clk.Now(), start.Service+sc.Budgets.BatchOutage+2*sc.Workload.ProbeEvery; now < limit {
 		t.Errorf("gave up at service %s, before the limit %s", now, limit)
+	}
+
+	// A standby rebuilt long after failback-start moves the end of the
+	// failback: a probe that succeeded before it does not count, and the
+	// wait runs past the budget from failback-start.
+	rec, clk = failedBack()
+	rec.Append(history.Op{Process: 9, Type: history.Invoke, Kind: history.Batch, Key: "batch-1"})
+	rec.Append(history.Op{Process: 9, Type: history.OK, Kind: history.Batch, Key: "batch-1", Status: 200})
+	start, _ = rec.Ops().FirstEvent(history.EvFailbackStart)
+	if err := clk.SleepUntil(context.Background(), start.Service+sc.Budgets.BatchOutage+3*sc.Workload.ProbeEvery); err != nil {
+		t.Fatal(err)
+	}
+	rec.Event(history.EvStandbyRebuilt, map[string]any{"region": "b"})
+	logged = nil
+	go func() {
+		time.Sleep(20 * time.Millisecond)
+		rec.Append(history.Op{Process: 9, Type: history.Invoke, Kind: history.Batch, Key: "batch-2"})
+		rec.Append(history.Op{Process: 9, Type: history.OK, Kind: history.Batch, Key: "batch-2", Status: 200})
+	}()
+	if err := awaitBatchBack(context.Background(), sc, rec, clk, logf); err != nil {
+		t.Fatal(err)
+	}
+	if back, over, _ := assertions.BatchBackAfterFailback(rec.Ops()); !back || over.Key != history.EvStandbyRebuilt || len(logged) != 1 {
+		t.Errorf("a late standby rebuild: back %v, over %s, logged %q; want back after standby-rebuilt, the wait logged", back, over.Key, logged)
 	}
 
 	// Cancelled: it returns the context's error.

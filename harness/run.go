@@ -485,36 +485,39 @@ func driveFaults(ctx context.Context, sc Scenario, steps []prepared, env topolog
 }
 
 // awaitBatchBack lengthens the after phase of a run that failed back until
-// a batch probe has succeeded after the failback, the observation
-// batch-outage ends its count with. The probes run every ProbeEvery on
-// the wall clock and each may retry for seconds, so on a loaded machine
-// the after phase alone can pass without one: the run would be judged
-// unknown for the machine's slowness. It waits no longer than the batch
-// outage budget from failback-start plus two probe intervals; a batch
-// service still down then is the check's failure to report.
+// a batch probe has succeeded after the failback was over (failback-done,
+// or the standby rebuilt after it), the observation batch-outage ends its
+// count with. The probes run every ProbeEvery on the wall clock and each
+// may retry for seconds, and the standby's rebuild is machine work, so on
+// a loaded machine the after phase alone can pass without one: the run
+// would be judged unknown for the machine's slowness. It waits until two
+// probe intervals past the later of the failback's end and the batch
+// budget from failback-start: a batch service still down then is the
+// check's failure to report.
 func awaitBatchBack(ctx context.Context, sc Scenario, rec *history.Recorder, clk *clock.Clock, logf func(string, ...any)) error {
-	h := rec.Ops()
-	start, ok := h.FirstEvent(history.EvFailbackStart)
-	if back, finished := assertions.BatchBackAfterFailback(h); !ok || back || !finished {
+	start, ok := rec.Ops().FirstEvent(history.EvFailbackStart)
+	if !ok {
 		return nil
 	}
-	limit := start.Service + sc.Budgets.BatchOutage + 2*sc.Workload.ProbeEvery
-	logf("after phase: no batch probe has succeeded since the failback yet; waiting for one (until service %s)", clock.Round(limit))
-	poll := clk.Wall(sc.Workload.ProbeEvery) / 4
-	if poll < 10*time.Millisecond {
-		poll = 10 * time.Millisecond
-	}
-	for clk.Now() < limit {
+	poll := max(clk.Wall(sc.Workload.ProbeEvery)/4, 10*time.Millisecond)
+	logged := false
+	for {
+		back, over, finished := assertions.BatchBackAfterFailback(rec.Ops())
+		limit := max(start.Service+sc.Budgets.BatchOutage, over.Service) + 2*sc.Workload.ProbeEvery
+		if back || !finished || clk.Now() >= limit {
+			return nil
+		}
+		if !logged {
+			logf("after phase: no batch probe has succeeded since the failback was over (%s at service %s); waiting for one (until service %s)",
+				over.Key, clock.Round(over.Service), clock.Round(limit))
+			logged = true
+		}
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-time.After(poll):
 		}
-		if back, _ := assertions.BatchBackAfterFailback(rec.Ops()); back {
-			return nil
-		}
 	}
-	return nil
 }
 
 // judgeRun records how the run ended (the runbook's error, the health
