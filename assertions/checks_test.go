@@ -77,6 +77,8 @@ type drill struct {
 	// delays they report (with two minutes of copy and restore ticks),
 	// lossChainMS the backup's and copy's alone (with a minute's copy tick).
 	shipWallMS, chainMS, lossChainMS float64
+	// blobChainMS is the blob rounds' worst delay the lag samples report.
+	blobChainMS float64
 	// standbyRebuilt, when set, records the old primary rebuilt then;
 	// failAt makes the write at that moment fail (once).
 	standbyRebuilt, failAt time.Duration
@@ -218,6 +220,9 @@ func (d *drill) run() history.History {
 			}
 			if d.lossChainMS > 0 {
 				v["sql_loss_chain_wall_ms"], v["sql_loss_chain_ticks_s"] = d.lossChainMS, 60.0
+			}
+			if d.blobChainMS > 0 {
+				v["blob_chain_wall_ms"] = d.blobChainMS
 			}
 			b.event(history.EvLag, v)
 		}

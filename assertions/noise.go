@@ -61,6 +61,11 @@ type Noise struct {
 	// the restore job moves no end of it). The band of rpo.
 	SQLLossChainWallMS float64 `json:"sql_loss_chain_wall_ms,omitempty"`
 	SQLLossChainTicksS float64 `json:"sql_loss_chain_ticks_s,omitempty"`
+	// BlobChainWallMS is the worst delay (lateness plus wall cost) of a
+	// blob replication round in steady state, for an engine that schedules
+	// its own rounds: the band of a replication-lag failure resting on the
+	// blob store (a round copies everything pending).
+	BlobChainWallMS float64 `json:"blob_chain_wall_ms,omitempty"`
 	// Scale is the base time scale the noise is multiplied by.
 	Scale float64 `json:"time_scale"`
 
@@ -189,6 +194,11 @@ func (n Noise) sqlChain(r Result) (time.Duration, string, bool) {
 		return band(n.SQLLossChainWallMS, n.SQLLossChainTicksS, "log backup and copy", "one copy interval")
 	case (lossWindowed(r.Name) || (r.Name == "replication-lag" && r.lagStore == lagSQL)) && n.SQLChainWallMS > 0:
 		return band(n.SQLChainWallMS, n.SQLChainTicksS, "log backup, copy and restore", "one copy and one restore interval")
+	case r.Name == "replication-lag" && r.lagStore == lagBlob && n.BlobChainWallMS > 0:
+		// One job: a round copies everything pending, so a late or slow
+		// round delays what it carries by its delay and no more.
+		d := msDur(n.BlobChainWallMS)
+		return d, "the worst blob replication round delay (late start plus run) " + clock.Round(d).String(), true
 	}
 	return 0, "", false
 }
@@ -288,6 +298,9 @@ func MeasureNoise(h history.History) Noise {
 		}
 		if v, ok := num(op.Value["blob_round_wall_ms"]); ok {
 			n.BlobRoundWallMS = math.Max(n.BlobRoundWallMS, v)
+		}
+		if v, ok := num(op.Value["blob_chain_wall_ms"]); ok {
+			n.BlobChainWallMS = math.Max(n.BlobChainWallMS, v)
 		}
 	}
 	for _, c := range h.AcknowledgedWrites() {

@@ -401,3 +401,30 @@ func TestSizeAttempt(t *testing.T) {
 		}
 	}
 }
+
+// A blob lag over the budget on a loaded machine is banded by the rounds'
+// worst delay (a round copies everything pending), not by every CPU wait
+// in the backlog's age: well over fails, within the delay is unknown, and
+// a history without the rounds' delays falls back to the CPU waits.
+func TestBlobLagBandIsTheRoundsDelay(t *testing.T) {
+	for _, c := range []struct {
+		lag     float64 // service seconds
+		chainMS float64
+		want    Verdict
+		says    string
+	}{
+		{20 * 60, 300, Fail, "blob replication"},
+		{16 * 60, 900, Unknown, "the worst blob replication round delay (late start plus run) 900ms"},
+		{16 * 60, 0, Unknown, "CPU waits in the window"},
+	} {
+		d := loadedLateDrill()
+		d.sqlLag, d.blobLag, d.blobChainMS = 60, c.lag, c.chainMS
+		r := judgeOne(t, d.input(time.Minute), "replication-lag")
+		if r.Verdict != c.want || !strings.Contains(r.Explanation, c.says) {
+			t.Errorf("blob lag %gs, round delay %gms: %s, want %s saying %q: %s", c.lag, c.chainMS, r.Verdict, c.want, c.says, r.Explanation)
+		}
+		if c.chainMS > 0 && strings.Contains(r.Explanation, "CPU waits in the window") {
+			t.Errorf("blob lag %gs: the band still counts every CPU wait in the window: %s", c.lag, r.Explanation)
+		}
+	}
+}

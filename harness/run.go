@@ -858,6 +858,12 @@ func (s *lagSampler) sample(ctx context.Context) {
 		if st.RoundWall > 0 {
 			v["blob_round_wall_ms"] = ms(st.RoundWall)
 		}
+		if st.RoundDelayKnown {
+			// What the machine could have added to this sample's
+			// blob lag: the rounds' worst delay (replication-lag's
+			// band when its worst sample is the blob store's).
+			v["blob_chain_wall_ms"] = ms(st.RoundDelay)
+		}
 	}
 	if ctx.Err() != nil {
 		return // a status cut short by the teardown is no sample

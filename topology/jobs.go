@@ -125,6 +125,14 @@ func (c *JobCosts) Delays() (delay, every map[string]time.Duration) {
 	return delay, every
 }
 
+// Delay is one job's figure from Delays; false when the job was never
+// scheduled.
+func (c *JobCosts) Delay(job string) (time.Duration, bool) {
+	delay, _ := c.Delays()
+	d, ok := delay[job]
+	return d, ok
+}
+
 // costWindow is how many recent runs of a job Worst looks at.
 const costWindow = 8
 

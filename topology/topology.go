@@ -516,6 +516,14 @@ type ReplicationStatus struct {
 	// RoundWall is the worst wall time of the recent replication rounds
 	// (machine work, the same at any time scale; 0 if unknown).
 	RoundWall time.Duration `json:"round_wall_ns,omitempty"`
+	// RoundDelay is the worst delay of a replication round so far: how
+	// late it started against its schedule plus its wall cost (a round
+	// under way counted by the time since its tick). It bounds what the
+	// machine added to the age of an object the destination lacks: a
+	// round copies everything pending. RoundDelayKnown is false for an
+	// engine that does not schedule rounds of its own (MinIO's).
+	RoundDelay      time.Duration `json:"round_delay_ns,omitempty"`
+	RoundDelayKnown bool          `json:"round_delay_known,omitempty"`
 }
 
 // ReplicationDescriber is a Replication whose engine reports on itself:

@@ -172,23 +172,24 @@ func NewReplicator(ctx context.Context, cfg ReplicatorConfig) (*Replicator, erro
 	return r, nil
 }
 
-// Run replicates on the schedule until ctx ends.
+// Run replicates on the schedule until ctx ends: one round every
+// Interval of service time (never under MinWait of wall time), on the
+// engines' job scheduler, which notes each round's delay (its lateness
+// plus its wall cost) for the replication-lag band.
 func (r *Replicator) Run(ctx context.Context) {
-	t := time.NewTicker(max(r.cfg.Clock.Wall(r.cfg.Interval), r.cfg.MinWait))
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
+	every := max(r.cfg.Interval, r.cfg.Clock.Service(r.cfg.MinWait))
+	var wg sync.WaitGroup
+	topology.RunJobs(ctx, r.cfg.Clock, &r.costs, &wg, topology.Job{Name: topology.JobReplication, Every: every,
+		Run: func(ctx context.Context) error {
 			r.mu.Lock()
 			on := r.replicating
 			r.mu.Unlock()
-			if on {
-				_ = r.costs.Time(topology.JobReplication, func() error { return r.SyncNow(ctx) }) // failures are counted in Status
+			if !on {
+				return nil
 			}
-		}
-	}
+			return r.SyncNow(ctx) // failures are counted in Status
+		}})
+	wg.Wait()
 }
 
 // Status reads the source bucket now: every object the destination does
@@ -202,6 +203,7 @@ func (r *Replicator) Status(ctx context.Context) (topology.ReplicationStatus, er
 	defer r.mu.Unlock()
 	st := topology.ReplicationStatus{Source: r.source, Destination: r.dest, Replicating: r.replicating,
 		Pending: r.pending, OldestPending: r.oldestPending, Errors: r.errors, LastSync: r.lastSync, RoundWall: r.costs.Worst()[topology.JobReplication]}
+	st.RoundDelay, st.RoundDelayKnown = r.costs.Delay(topology.JobReplication)
 	if err != nil {
 		st.Stale = true
 	} else {

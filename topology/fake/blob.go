@@ -153,6 +153,7 @@ func (rp *replication) Status(context.Context) (topology.ReplicationStatus, erro
 	st := topology.ReplicationStatus{Source: rp.source, Destination: rp.source.Other(), Replicating: rp.replicating,
 		Pending: rp.pending, OldestPending: rp.oldest, Errors: rp.errs, LastSync: rp.lastSync,
 		RoundWall: rp.costs.Worst()[topology.JobReplication]}
+	st.RoundDelay, st.RoundDelayKnown = rp.costs.Delay(topology.JobReplication)
 	if src == nil {
 		st.Stale = true
 		return st, nil
