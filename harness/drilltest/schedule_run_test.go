@@ -1,4 +1,4 @@
-package harness_test
+package drilltest_test
 
 import (
 	"context"
@@ -110,22 +110,6 @@ func TestRandomScheduleRuns(t *testing.T) {
 		}
 	}
 	requirePass(t, out)
-}
-
-// TestFailbackFaultNeedsARegionLoss: a fault that waits for the failback in
-// a scenario that loses no region is refused before anything starts.
-func TestFailbackFaultNeedsARegionLoss(t *testing.T) {
-	sc := small("instance-crash")
-	sc.Faults = append(sc.Faults, harness.FaultStep{Name: "failback-fault"})
-	err := harness.Validate(sc)
-	var fe *faults.Error
-	if !errors.As(err, &fe) || !strings.Contains(err.Error(), "waits for failback-start") {
-		t.Fatalf("want a faults.Error about failback-start, got %v", err)
-	}
-	sc.Faults = []harness.FaultStep{{Name: "region-outage"}, {Name: "instance-crash", After: history.EvFailbackStart}}
-	if err := harness.Validate(sc); err != nil {
-		t.Fatalf("a step may wait for failback-start after a region loss: %v", err)
-	}
 }
 
 // TestStallThenLossWithAFailbackFault runs the region faults through the
