@@ -52,7 +52,7 @@ func init() {
 		},
 		// The fake fails back in tens of milliseconds: batch probes every
 		// 10 service seconds are what let batch-outage see inside it (as
-		// harness TestFakeRegionOutageDrillPasses does).
+		// harness/drilltest TestFakeRegionOutageDrillPasses does).
 		ValidateSets: []string{"probe-every=10s"},
 		Light:        true,
 	})
