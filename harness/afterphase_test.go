@@ -21,7 +21,7 @@ func TestAwaitBatchBack(t *testing.T) {
 	var logged []string
 	logf := func(f string, a ...any) { logged = append(logged, f) }
 	failedBack := func() (*history.Recorder, *clock.Clock) {
-		clk := clock.New(1000)
+		clk := clock.New(5000) // the budget is 120 ms of wall time
 		rec := history.NewRecorder(clk)
 		rec.Event(history.EvFailbackStart, nil)
 		rec.Event(history.EvFailbackDone, nil)
