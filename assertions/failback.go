@@ -347,12 +347,10 @@ func BatchBackAfterFailback(h history.History) (back bool, over history.Op, fini
 		return false, history.Op{}, false
 	}
 	over = failbackOver(h, done, true)
-	for _, c := range completionsOf(h, history.Batch) {
-		if c.Result.Type == history.OK && c.Result.Wall.After(over.Wall) {
-			return true, over, true
-		}
-	}
-	return false, over, true
+	// The check's own walk: what the after phase waits on is what
+	// batch-outage reads.
+	w := walkBatchProbes(h, completionsOf(h, history.Batch), start, over, true)
+	return w.okAfter, over, true
 }
 
 // refusedInLimitedMode tells whether a probe was answered with the
