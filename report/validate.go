@@ -109,6 +109,10 @@ type RunRef struct {
 	Replay   string             `json:"replay"`
 	WallS    float64            `json:"wall_s"`
 	Error    string             `json:"error,omitempty"`
+	// Search is the promise whose search (bcdr validate --search) made
+	// this run, At the moment of its region loss ("+9m32s").
+	Search string `json:"search,omitempty"`
+	At     string `json:"searched_at,omitempty"`
 }
 
 // ControlRef is a negative control: named always, with its outcome when
@@ -143,6 +147,9 @@ type Evidence struct {
 	Verdict assertions.Verdict `json:"verdict"`
 	Reason  string             `json:"reason,omitempty"`
 	Checks  []EvidenceCheck    `json:"checks"`
+	// SearchedAt is the moment of the region loss of a run the promise's
+	// search made ("+9m32s"); empty for the validation's own runs.
+	SearchedAt string `json:"searched_at,omitempty"`
 }
 
 // EvidenceCheck is one check's verdict and figure in an evidence run.
@@ -175,21 +182,38 @@ type PromiseReport struct {
 	Evidence    []Evidence         `json:"evidence"`
 	Controls    []ControlRef       `json:"controls"`
 	ControlNote string             `json:"control_note,omitempty"`
+	// Search is the search for the worst moment of its figure (bcdr
+	// validate --search), absent when none was asked for.
+	Search *SearchReport `json:"search,omitempty"`
 }
 
 // BuildValidation makes the validation report from the runs a validation
 // made (and the controls it ran): the verdict of each promise in each run
 // that is its evidence (PromiseInRun), the promise's verdict across them
 // (the worst: fail beats unknown beats pass; no evidence is unknown), its
-// figure worst and median, and the overall verdict and summary. It judges
-// nothing itself: every verdict it combines is a check's or a run's, as
-// assertions.Judge and harness.FinishResult made them.
-func BuildValidation(specs []PromiseSpec, runs []ValidationRun, controls []ControlRun, env Environment) Validation {
+// figure worst and median, and the overall verdict and summary. The drills
+// of a promise's search (searches) are that promise's evidence beside its
+// runs, judged the same way, and its search block names the worst moment.
+// It judges nothing itself: every verdict it combines is a check's or a
+// run's, as assertions.Judge and harness.FinishResult made them.
+func BuildValidation(specs []PromiseSpec, runs []ValidationRun, controls []ControlRun, env Environment, searches ...ValidationSearch) Validation {
 	v := Validation{Environment: env}
 	scales := map[float64]bool{}
 	seeds := map[int64]bool{}
-	for _, r := range runs {
-		v.Runs = append(v.Runs, runRef(r.Scenario, r.Dir, r.Result, r.Err))
+	all := append([]ValidationRun(nil), runs...)
+	searchOf := map[string]*ValidationSearch{}
+	for i, s := range searches {
+		searchOf[s.Promise] = &searches[i]
+		for _, r := range s.Runs {
+			all = append(all, r.Run)
+		}
+	}
+	for i, r := range all {
+		ref := runRef(r.Scenario, r.Dir, r.Result, r.Err)
+		if i >= len(runs) {
+			ref.Search, ref.At = searchedRunOf(searches, r.Dir)
+		}
+		v.Runs = append(v.Runs, ref)
 		if r.Result.TimeScale > 0 && !scales[r.Result.TimeScale] {
 			scales[r.Result.TimeScale] = true
 			v.Environment.TimeScales = append(v.Environment.TimeScales, r.Result.TimeScale)
@@ -211,7 +235,7 @@ func BuildValidation(specs []PromiseSpec, runs []ValidationRun, controls []Contr
 		v.Controls = append(v.Controls, ref)
 	}
 	for _, p := range specs {
-		pr := promiseReport(p, runs, ran)
+		pr := promiseReport(p, runs, ran, searchOf[p.ID])
 		v.Promises = append(v.Promises, pr)
 		switch pr.Verdict {
 		case assertions.Pass:
@@ -222,13 +246,13 @@ func BuildValidation(specs []PromiseSpec, runs []ValidationRun, controls []Contr
 			v.Unknown++
 		}
 	}
-	var all []assertions.Verdict
+	var verdicts []assertions.Verdict
 	for _, p := range v.Promises {
-		all = append(all, p.Verdict)
+		verdicts = append(verdicts, p.Verdict)
 	}
 	v.Verdict = assertions.Unknown
-	if len(all) > 0 {
-		v.Verdict = assertions.Worst(all...)
+	if len(verdicts) > 0 {
+		v.Verdict = assertions.Worst(verdicts...)
 	}
 	v.Summary = summary(v)
 	return v
@@ -306,51 +330,28 @@ func PromiseInRun(p PromiseSpec, r Result) (v assertions.Verdict, reason string,
 	return v, "", judged, true
 }
 
-func promiseReport(p PromiseSpec, runs []ValidationRun, controls map[string]ControlRef) PromiseReport {
+func promiseReport(p PromiseSpec, runs []ValidationRun, controls map[string]ControlRef, search *ValidationSearch) PromiseReport {
 	pr := PromiseReport{ID: p.ID, Promise: p.Text, Figure: p.Figure, Harness: p.Harness, Checks: p.Checks,
 		FigureCheck: p.FigureCheck, ControlNote: p.ControlNote}
-	var vs []assertions.Verdict
-	var reasons []string
-	var figs []Figure
+	var t tally
 	for _, run := range runs {
 		if !p.Every && !slices.Contains(p.Scenarios, run.Scenario) {
 			continue
 		}
-		v, reason, judged, ok := PromiseInRun(p, run.Result)
-		if !ok {
-			if p.Every {
-				continue
-			}
-			v, reason = assertions.Unknown, "the run judged none of "+strings.Join(p.Checks, ", ")
-			if run.Err != "" {
-				reason = "the run did not finish: " + run.Err
-			}
-		}
-		ev := Evidence{Run: run.Dir, Seed: run.Result.Seed, Verdict: v, Reason: reason}
-		for _, c := range judged {
-			ev.Checks = append(ev.Checks, EvidenceCheck{Name: c.Name, Verdict: c.Verdict, ObservedS: c.ObservedServiceS,
-				BudgetS: c.BudgetServiceS, Lost: c.LostCount, Violations: c.Violations, Explanation: c.Explanation})
-			pr.Lost += c.LostCount
-			if c.Violations > pr.Violations {
-				pr.Violations = c.Violations
-			}
-			// A figure too close to call was measured; one with nothing to
-			// judge was not.
-			if c.Name == p.FigureCheck && (c.ObservedServiceS != 0 || c.BudgetServiceS != 0) && (c.Verdict != assertions.Unknown || c.TooClose) {
-				text := shortDur(seconds(c.ObservedServiceS))
-				if c.TooClose {
-					text += " (too close)"
-				}
-				figs = append(figs, Figure{ServiceS: c.ObservedServiceS, Text: text, Run: run.Dir})
-				if c.BudgetServiceS > pr.BudgetS {
-					pr.BudgetS = c.BudgetServiceS
-				}
-			}
-		}
-		pr.Evidence = append(pr.Evidence, ev)
-		vs = append(vs, v)
-		reasons = append(reasons, fmt.Sprintf("%s (seed %d): %s", run.Scenario, run.Result.Seed, reason))
+		t.add(&pr, p, run, fmt.Sprintf("%s (seed %d)", run.Scenario, run.Result.Seed), "")
 	}
+	if search != nil {
+		// The searched drills are evidence of this promise alone: each is
+		// judged as the runs are, the worst moment's figure among them.
+		verdicts := map[string]assertions.Verdict{}
+		for _, r := range search.Runs {
+			if t.add(&pr, p, r.Run, searchedLabel(*search, r), at(r.AtS)) {
+				verdicts[r.Run.Dir] = t.vs[len(t.vs)-1]
+			}
+		}
+		pr.Search = searchReport(*search, verdicts)
+	}
+	vs, reasons, figs := t.vs, t.reasons, t.figs
 	pr.Judged = len(figs)
 	if len(figs) > 0 {
 		sort.SliceStable(figs, func(i, j int) bool { return figs[i].ServiceS < figs[j].ServiceS })
@@ -370,6 +371,10 @@ func promiseReport(p PromiseSpec, runs []ValidationRun, controls map[string]Cont
 			}
 		}
 	}
+	if search != nil && search.Stopped != "" && pr.Verdict == assertions.Pass {
+		// A search cut short did not try the moments it was asked to.
+		pr.Verdict, pr.Reason = assertions.Unknown, "its search for the worst moment of "+search.Figure+" stopped early: "+search.Stopped
+	}
 	for _, name := range p.Controls {
 		ref, ok := controls[name]
 		if !ok {
@@ -383,6 +388,56 @@ func promiseReport(p PromiseSpec, runs []ValidationRun, controls map[string]Cont
 		pr.Reason = ""
 	}
 	return pr
+}
+
+// tally gathers a promise's evidence: its verdict, the reason and the
+// figure measured in each run.
+type tally struct {
+	vs      []assertions.Verdict
+	reasons []string
+	figs    []Figure
+}
+
+// add takes run as the promise's evidence (label names the run in a
+// reason, searchedAt is the moment of a searched run's region loss). It is
+// false when the run judged none of an Every promise's checks, which makes
+// it no evidence of it.
+func (t *tally) add(pr *PromiseReport, p PromiseSpec, run ValidationRun, label, searchedAt string) bool {
+	v, reason, judged, ok := PromiseInRun(p, run.Result)
+	if !ok {
+		if p.Every {
+			return false
+		}
+		v, reason = assertions.Unknown, "the run judged none of "+strings.Join(p.Checks, ", ")
+		if run.Err != "" {
+			reason = "the run did not finish: " + run.Err
+		}
+	}
+	ev := Evidence{Run: run.Dir, Seed: run.Result.Seed, Verdict: v, Reason: reason, SearchedAt: searchedAt}
+	for _, c := range judged {
+		ev.Checks = append(ev.Checks, EvidenceCheck{Name: c.Name, Verdict: c.Verdict, ObservedS: c.ObservedServiceS,
+			BudgetS: c.BudgetServiceS, Lost: c.LostCount, Violations: c.Violations, Explanation: c.Explanation})
+		pr.Lost += c.LostCount
+		if c.Violations > pr.Violations {
+			pr.Violations = c.Violations
+		}
+		// A figure too close to call was measured; one with nothing to
+		// judge was not.
+		if c.Name == p.FigureCheck && (c.ObservedServiceS != 0 || c.BudgetServiceS != 0) && (c.Verdict != assertions.Unknown || c.TooClose) {
+			text := shortDur(seconds(c.ObservedServiceS))
+			if c.TooClose {
+				text += " (too close)"
+			}
+			t.figs = append(t.figs, Figure{ServiceS: c.ObservedServiceS, Text: text, Run: run.Dir})
+			if c.BudgetServiceS > pr.BudgetS {
+				pr.BudgetS = c.BudgetServiceS
+			}
+		}
+	}
+	pr.Evidence = append(pr.Evidence, ev)
+	t.vs = append(t.vs, v)
+	t.reasons = append(t.reasons, label+": "+reason)
+	return true
 }
 
 // summary is what a customer reads first.

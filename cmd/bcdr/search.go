@@ -123,13 +123,12 @@ func (f *searchFlags) parse(cmd string, args []string, w io.Writer, usage string
 	return sc, base, nil
 }
 
-// savingRun runs a drill with the harness and saves its folder under dir.
-func savingRun(stderr io.Writer, base harness.Scenario, dir func(harness.Scenario) string) search.RunFunc {
-	return func(ctx context.Context, sc harness.Scenario) (*harness.Outcome, error) {
+// savingRun runs a drill with the harness and saves its folder in d.
+func savingRun(stderr io.Writer, base harness.Scenario) drillInto {
+	return func(ctx context.Context, sc harness.Scenario, d string) (*harness.Outcome, error) {
 		start := time.Now()
 		out, err := harness.Run(ctx, sc, harness.Options{Base: &base})
 		if out != nil {
-			d := dir(sc)
 			if serr := out.Save(d); serr != nil {
 				fmt.Fprintf(stderr, "bcdr: could not save %s: %v\n", d, serr)
 			}
@@ -137,6 +136,47 @@ func savingRun(stderr io.Writer, base harness.Scenario, dir func(harness.Scenari
 		fmt.Fprintf(stderr, "  (drill done in %.1fs wall)\n", time.Since(start).Seconds())
 		return out, err
 	}
+}
+
+// drillInto runs one drill of sc into the run folder dir.
+type drillInto func(ctx context.Context, sc harness.Scenario, dir string) (*harness.Outcome, error)
+
+// searchInto is a search of figure on sc (runs drills, the planner seeded
+// with sc's seed) whose drills go to out/NN-at-MOMENT, as bcdr search and
+// bcdr validate --search both lay them out. It returns the search's report
+// (nil when it could not start) and each candidate's folder, in run order.
+func searchInto(ctx context.Context, sc harness.Scenario, figure string, runs int, out string, run drillInto,
+	onCandidate func(search.Candidate)) (*search.Report, []string, error) {
+	step, err := search.LossStep(sc)
+	if err != nil {
+		return nil, nil, err
+	}
+	var dirs []string
+	rep, err := search.Search(ctx, sc, search.Options{Figure: figure, Runs: runs, Seed: sc.Seed,
+		Run: func(ctx context.Context, c harness.Scenario) (*harness.Outcome, error) {
+			d := filepath.Join(out, fmt.Sprintf("%02d-at-%s", len(dirs)+1, c.Faults[step].At))
+			dirs = append(dirs, d)
+			return run(ctx, c, d)
+		},
+		OnCandidate: onCandidate})
+	return rep, dirs, err
+}
+
+// writeWorst writes a search's worst schedule to file as a scenario file
+// relative to base, after the header's comment lines.
+func writeWorst(file string, rep *search.Report, base harness.Scenario, header ...string) error {
+	data, err := harness.ScenarioFile(rep.Scenario, base)
+	if err == nil {
+		var head strings.Builder
+		for _, h := range header {
+			head.WriteString("# " + h + "\n")
+		}
+		err = os.WriteFile(file, append([]byte(head.String()), data...), 0o644)
+	}
+	if err != nil {
+		return fmt.Errorf("write %s: %w", file, err)
+	}
+	return nil
 }
 
 func cmdSearch(ctx context.Context, args []string, stdout, stderr io.Writer) (int, error) {
@@ -171,15 +211,9 @@ func cmdSearch(ctx context.Context, args []string, stdout, stderr io.Writer) (in
 	tw := stdout
 	fmt.Fprintln(tw, strings.TrimRight(fmt.Sprintf(candidateFormat, "#", "AT", strings.ToUpper(figure), "VERDICT", "WALL", ""), " "))
 	step, _ := search.LossStep(sc)
-	n := 0
-	rep, err := search.Search(ctx, sc, search.Options{Figure: figure, Runs: f.runs, Seed: sc.Seed,
-		Run: savingRun(stderr, base, func(c harness.Scenario) string {
-			n++
-			return filepath.Join(f.out, fmt.Sprintf("%02d-at-%s", n, c.Faults[step].At))
-		}),
-		OnCandidate: func(c search.Candidate) {
-			printCandidate(tw, c)
-		}})
+	rep, _, err := searchInto(ctx, sc, figure, f.runs, f.out, savingRun(stderr, base), func(c search.Candidate) {
+		printCandidate(tw, c)
+	})
 	if rep == nil {
 		return exitInternal, err
 	}
@@ -189,13 +223,9 @@ func cmdSearch(ctx context.Context, args []string, stdout, stderr io.Writer) (in
 		return exitUnknown, nil
 	}
 	file := filepath.Join(f.out, "worst.yaml")
-	data, ferr := harness.ScenarioFile(rep.Scenario, base)
-	if ferr == nil {
-		header := fmt.Sprintf("# bcdr search --figure %s: the worst of %d drills (seed %d)\n# replay: bcdr drill --file %s\n", figure, len(rep.Candidates), sc.Seed, file)
-		ferr = os.WriteFile(file, append([]byte(header), data...), 0o644)
-	}
-	if ferr != nil {
-		return exitInternal, fmt.Errorf("write %s: %w", file, ferr)
+	if ferr := writeWorst(file, rep, base, fmt.Sprintf("bcdr search --figure %s: the worst of %d drills (seed %d)", figure, len(rep.Candidates), sc.Seed),
+		"replay: bcdr drill --file "+file); ferr != nil {
+		return exitInternal, ferr
 	}
 	fmt.Fprintf(stdout, "worst: #%d, %s at +%s after the steady state: %s %s (%s)", w.N, sc.Faults[step].Name, w.At, figure, w.Figure, w.Verdict)
 	if w.Outcome != nil {
@@ -301,14 +331,15 @@ func cmdShrink(ctx context.Context, args []string, stdout, stderr io.Writer) (in
 	tw := stdout
 	fmt.Fprintf(tw, "  %-3s %-7s %-9s %-20s %s\n", "#", "WALL", "FIGURE", "VERDICT", "CHANGE")
 	n := 0
+	save := savingRun(stderr, base)
 	if confirm < 0 || confirm >= f.runs {
 		return exitUsage, usagef("shrink: --confirm must be in 0..%d (below --runs), got %d", f.runs-1, confirm)
 	}
 	sh, err := search.Shrink(ctx, sc, search.ShrinkOptions{Check: check, Runs: f.runs, Confirm: confirm,
-		Run: savingRun(stderr, base, func(harness.Scenario) string {
+		Run: func(ctx context.Context, sc harness.Scenario) (*harness.Outcome, error) {
 			n++
-			return filepath.Join(f.out, fmt.Sprintf("try-%02d", n))
-		}),
+			return save(ctx, sc, filepath.Join(f.out, fmt.Sprintf("try-%02d", n)))
+		},
 		OnTry: func(c search.Candidate) {
 			printTry(tw, c)
 		}})

@@ -24,7 +24,7 @@ import (
 )
 
 const validateUsage = `Usage: bcdr validate [--provider P] [--seed N] [--runs K] [--out DIR] [--controls]
-                     [--promise ID ...] [--set knob=value ...] [--scale S]
+                     [--search N] [--promise ID ...] [--set knob=value ...] [--scale S]
 
 The BCDR plan validation: runs the whole promise map (every promise of
 docs/promises.md, package promises) on one provider: each promise's scenarios
@@ -45,6 +45,18 @@ finer measurement), as the suites do. A promise holds when every run that is
 its evidence kept it; with --controls, also when each of its negative controls
 failed as built to (a control that does not fail makes the promise unknown).
 
+With --search N, each promise whose figure is one bcdr search makes worst
+(rpo, rto, failback-interruption, cross-store) also gets a search of N drills
+(bcdr search --help): its first scenario that has a region loss, run with the
+loss at N moments (service time after the steady state), with the same
+provider, seed, knobs and scale, into DIR/search/ID/ (a folder NN-at-MOMENT per
+drill, and worst.yaml, the worst moment's schedule). Every searched drill is
+that promise's evidence, judged as its runs are: a failing moment fails the
+promise, one too close to call makes it unknown. The report names the worst
+moment found, its figure, its run and its replay command (bcdr drill --file
+DIR/search/ID/worst.yaml). A promise none of whose scenarios has a region loss
+gets no search, and the report says so.
+
 Flags:
 `
 
@@ -64,6 +76,7 @@ func cmdValidate(ctx context.Context, args []string, stdout, stderr io.Writer) (
 	out := fs.String("out", "", "output folder (default runs/validate-TIME)")
 	controls := fs.Bool("controls", false, "also run each promise's negative controls and show that they fail")
 	scale := fs.Float64("scale", 0, "time scale of every run (default: the provider's)")
+	searchN := fs.Int("search", 0, "also search N moments of the region loss for each promise whose figure a search makes worst (0: none)")
 	var sets, only setFlags
 	fs.Var(&sets, "set", "knob=value applied to every run, repeatable (bcdr drill --help lists the knobs)")
 	fs.Var(&only, "promise", "validate only this promise (ID), repeatable")
@@ -82,6 +95,9 @@ func cmdValidate(ctx context.Context, args []string, stdout, stderr io.Writer) (
 	}
 	if *runs < 1 || *runs > 100 {
 		return exitUsage, usagef("validate: --runs must be 1..100, got %d", *runs)
+	}
+	if *searchN < 0 || *searchN > 100 {
+		return exitUsage, usagef("validate: --search must be 0..100 (drills of each promise's search; 0: none), got %d", *searchN)
 	}
 	if *seed < 0 {
 		return exitUsage, usagef("validate: --seed must not be negative, got %d", *seed)
@@ -105,32 +121,22 @@ func cmdValidate(ctx context.Context, args []string, stdout, stderr io.Writer) (
 	if dir == "" {
 		dir = filepath.Join("runs", "validate-"+time.Now().Format("20060102-150405"))
 	}
+	var targets []searchTarget
+	if *searchN > 0 {
+		targets = searchTargets(specs, plan)
+	}
 	if err := probeOut("validate", dir); err != nil {
 		return exitUsage, err
 	}
 	started := time.Now()
 	fmt.Fprintf(stderr, "validate: %d promises, %d runs and %d controls on the %s provider, results in %s\n",
 		len(specs), len(plan.runs), len(plan.controls), *provider, dir)
-	var vruns []report.ValidationRun
-	var cruns []report.ControlRun
-	for i, p := range append(plan.runs, plan.controls...) {
-		if ctx.Err() != nil {
-			break
-		}
-		rel := filepath.Join("runs", p.dirName())
-		res, runErr := v.runOne(ctx, p, dir, rel, stderr, fmt.Sprintf("[%d/%d]", i+1, len(plan.runs)+len(plan.controls)))
-		errText := ""
-		if runErr != nil {
-			errText = runErr.Error()
-		}
-		if p.control == nil {
-			vruns = append(vruns, report.ValidationRun{Scenario: p.scenario, Dir: filepath.ToSlash(rel), Result: res, Err: errText})
-		} else {
-			cruns = append(cruns, report.ControlRun{Name: p.control.Name, Checks: p.control.Checks, Want: p.control.Want,
-				Dir: filepath.ToSlash(rel), Result: res, Err: errText})
-		}
+	if *searchN > 0 {
+		fmt.Fprintf(stderr, "validate: then %d searches of %d drills (--search)\n", len(targets), *searchN)
 	}
-	val := report.BuildValidation(specs, vruns, cruns, environment(*provider))
+	vruns, cruns := v.runPlan(ctx, plan, dir, stderr)
+	searches, serr := v.runSearches(ctx, targets, *searchN, dir, stderr)
+	val := report.BuildValidation(specs, vruns, cruns, environment(*provider), searches...)
 	val.Command = "bcdr validate " + strings.Join(args, " ")
 	val.Started, val.Ended = started, time.Now()
 	val.WallS = val.Ended.Sub(started).Seconds()
@@ -142,6 +148,9 @@ func cmdValidate(ctx context.Context, args []string, stdout, stderr io.Writer) (
 		return exitInternal, err
 	}
 	printValidation(stdout, val, dir)
+	if serr != nil {
+		return exitInternal, serr
+	}
 	switch {
 	case ctx.Err() != nil:
 		return exitUnknown, nil
@@ -285,17 +294,56 @@ func (v validation) shape(sc *harness.Scenario, seed int64) error {
 	return harness.Validate(*sc)
 }
 
-// runOne runs one drill into dir/rel as bcdr drill would (its scenario file
-// beside it for the replay; its log in drill.log), and once more at the
-// scale its check names when it was too close to call.
+// runPlan makes the plan's runs, then its controls, each into
+// dir/runs/NAME-sSEED; an interrupt ends the one running and starts no other.
+func (v validation) runPlan(ctx context.Context, plan runPlan, dir string, stderr io.Writer) ([]report.ValidationRun, []report.ControlRun) {
+	var vruns []report.ValidationRun
+	var cruns []report.ControlRun
+	for i, p := range append(plan.runs, plan.controls...) {
+		if ctx.Err() != nil {
+			break
+		}
+		rel := filepath.Join("runs", p.dirName())
+		res, runErr := v.runOne(ctx, p, dir, rel, stderr, fmt.Sprintf("[%d/%d]", i+1, len(plan.runs)+len(plan.controls)))
+		errText := ""
+		if runErr != nil {
+			errText = runErr.Error()
+		}
+		if p.control == nil {
+			vruns = append(vruns, report.ValidationRun{Scenario: p.scenario, Dir: filepath.ToSlash(rel), Result: res, Err: errText})
+		} else {
+			cruns = append(cruns, report.ControlRun{Name: p.control.Name, Checks: p.control.Checks, Want: p.control.Want,
+				Dir: filepath.ToSlash(rel), Result: res, Err: errText})
+		}
+	}
+	return vruns, cruns
+}
+
+// runOne runs one planned drill into dir/rel (drill).
 func (v validation) runOne(ctx context.Context, p planned, dir, rel string, stderr io.Writer, tag string) (report.Result, error) {
-	runDir := filepath.Join(dir, rel)
+	out, err := v.drill(ctx, p.sc, filepath.Join(dir, rel), tag+" "+p.dirName(), stderr)
+	if out == nil {
+		return notRun(p.sc, err), err
+	}
+	return out.Result, err
+}
+
+// notRun is the result of a drill that did not run.
+func notRun(sc harness.Scenario, err error) report.Result {
+	return report.Result{Scenario: sc.Name, Seed: sc.Seed, Provider: sc.Spec.Provider, Verdict: assertions.Unknown, Reason: err.Error()}
+}
+
+// drill runs sc into runDir as bcdr drill would (its scenario file beside
+// it for the replay; its log in drill.log), and once more at the scale its
+// check names when it was too close to call; label names it on stderr. The
+// outcome is nil when the drill did not run (err says why).
+func (v validation) drill(ctx context.Context, sc harness.Scenario, runDir, label string, stderr io.Writer) (*harness.Outcome, error) {
 	if err := os.MkdirAll(runDir, 0o755); err != nil {
-		return report.Result{}, err
+		return nil, err
 	}
 	logFile, err := os.Create(filepath.Join(runDir, "drill.log"))
 	if err != nil {
-		return report.Result{}, err
+		return nil, err
 	}
 	defer logFile.Close()
 	var mu sync.Mutex
@@ -307,13 +355,12 @@ func (v validation) runOne(ctx context.Context, p planned, dir, rel string, stde
 		defer mu.Unlock()
 		fmt.Fprintf(lw, "+%6.1fs "+f+"\n", append([]any{time.Since(start).Seconds()}, a...)...)
 	}
-	sc := p.sc
-	fmt.Fprintf(stderr, "validate %s %s seed %d ...\n", tag, p.dirName(), sc.Seed)
+	fmt.Fprintf(stderr, "validate %s seed %d ...\n", label, sc.Seed)
 	out, runErr := harness.Run(ctx, sc, harness.Options{Logf: logf})
 	if runErr == nil && ctx.Err() == nil {
 		if scale, why := out.RerunScale(0); scale > 0 {
 			logf("%s; deciding at scale %g", why, scale)
-			fmt.Fprintf(stderr, "validate %s %s: %s; deciding at scale %g\n", tag, p.dirName(), why, scale)
+			fmt.Fprintf(stderr, "validate %s: %s; deciding at scale %g\n", label, why, scale)
 			sc.Scale = scale
 			out, runErr = harness.Run(ctx, sc, harness.Options{Logf: logf})
 		}
@@ -322,8 +369,8 @@ func (v validation) runOne(ctx context.Context, p planned, dir, rel string, stde
 		if runErr == nil {
 			runErr = errors.New("the drill returned nothing")
 		}
-		fmt.Fprintf(stderr, "validate %s %s: did not run: %v\n", tag, p.dirName(), runErr)
-		return report.Result{Scenario: sc.Name, Seed: sc.Seed, Provider: sc.Spec.Provider, Verdict: assertions.Unknown, Reason: runErr.Error()}, runErr
+		fmt.Fprintf(stderr, "validate %s: did not run: %v\n", label, runErr)
+		return nil, runErr
 	}
 	if data, err := harness.ScenarioFile(sc, harness.DefaultScenario()); err == nil {
 		file := filepath.Join(runDir, "scenario.yaml")
@@ -332,10 +379,10 @@ func (v validation) runOne(ctx context.Context, p planned, dir, rel string, stde
 		}
 	}
 	if err := out.Save(runDir); err != nil {
-		return out.Result, fmt.Errorf("write results: %w", err)
+		return out, fmt.Errorf("write results: %w", err)
 	}
-	fmt.Fprintf(stderr, "validate %s %s: %s (%.1fs wall)\n", tag, p.dirName(), out.Result.Verdict, out.Result.WallS)
-	return out.Result, runErr
+	fmt.Fprintf(stderr, "validate %s: %s (%.1fs wall)\n", label, out.Result.Verdict, out.Result.WallS)
+	return out, runErr
 }
 
 // environment describes the machine and the engines, where they are known.
@@ -389,6 +436,11 @@ func printValidation(w io.Writer, v report.Validation, dir string) {
 		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%d\t%s\n", p.ID, p.Verdict, worst, median, len(p.Evidence), ctl)
 	}
 	tw.Flush()
+	for _, p := range v.Promises {
+		if p.Search != nil {
+			fmt.Fprintf(w, "  %s: %s\n", p.ID, searchLine(*p.Search))
+		}
+	}
 	for _, p := range v.Promises {
 		if p.Verdict != assertions.Pass {
 			fmt.Fprintf(w, "  %s: %s\n", p.ID, clip(p.Reason, 240))

@@ -3,11 +3,14 @@ package main
 import (
 	"bytes"
 	"context"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/bcdr-harness/bcdr/assertions"
+	"github.com/bcdr-harness/bcdr/harness"
 	"github.com/bcdr-harness/bcdr/promises"
 	"github.com/bcdr-harness/bcdr/report"
 )
@@ -193,5 +196,153 @@ func TestValidateControls(t *testing.T) {
 	}
 	if !strings.Contains(c.Replay, "scenario.yaml") {
 		t.Errorf("the control's replay is not its scenario file: %q", c.Replay)
+	}
+}
+
+// A bad --search value exits 254 before anything runs, naming the flag.
+func TestValidateSearchUsage(t *testing.T) {
+	for _, n := range []string{"-1", "101", "many"} {
+		dir := filepath.Join(t.TempDir(), "v")
+		var stdout, stderr bytes.Buffer
+		code := run(context.Background(), []string{"validate", "--provider", "fake", "--search", n, "--out", dir}, &stdout, &stderr)
+		if code != exitUsage || !strings.Contains(stderr.String(), "-search") {
+			t.Errorf("validate --search %s: exit %d, want %d naming --search\n%s", n, code, exitUsage, stderr.String())
+		}
+		if _, err := os.Stat(dir); !os.IsNotExist(err) {
+			t.Errorf("validate --search %s created its output folder (%v)", n, err)
+		}
+	}
+	var stdout, stderr bytes.Buffer
+	if code := run(context.Background(), []string{"validate", "--help"}, &stdout, &stderr); code != exitPass || !strings.Contains(stdout.String(), "--search N") ||
+		!strings.Contains(stdout.String(), "DIR/search/ID/") {
+		t.Errorf("validate --help does not describe --search:\n%s", stdout.String())
+	}
+}
+
+// The search goes to the first evidence scenario with a region loss to
+// move, shaped as the validation's runs; a promise whose scenarios have
+// none gets a reason; a promise whose figure no search makes worst gets
+// no search at all.
+func TestValidateSearchTargets(t *testing.T) {
+	v := validation{provider: "fake", sets: []string{"log-backup-interval=7m"}, scale: 150}
+	hardwareOnly := promises.Map[0]
+	hardwareOnly.ID, hardwareOnly.Scenarios = "rpo-on-hardware", []string{"hardware/instance-crash"}
+	wanFirst := promises.Map[0]
+	wanFirst.ID, wanFirst.Scenarios = "rpo-wan-first", []string{"hardware/instance-crash", "network/wan-partition-then-outage", "region/region-outage-short"}
+	fb, _ := promises.Lookup("failback-no-loss") // failback-loss: not a search figure
+	cs, _ := promises.Lookup("cross-store")      // judged in every run
+	specs := []report.PromiseSpec{hardwareOnly, wanFirst, fb, cs}
+	plan, err := v.plan(specs, 4, 2, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := searchTargets(specs, plan)
+	if len(got) != 3 {
+		t.Fatalf("want searches for the three rpo and cross-store promises, got %d: %+v", len(got), got)
+	}
+	if got[0].scenario != "" || !strings.Contains(got[0].why, "hardware/instance-crash") || !strings.Contains(got[0].why, "has a region loss to move") {
+		t.Errorf("a promise without a region loss: %q %q", got[0].scenario, got[0].why)
+	}
+	w := got[1]
+	if w.scenario != "network/wan-partition-then-outage" || w.why != "" {
+		t.Errorf("the first scenario with a region loss: %q (%s)", w.scenario, w.why)
+	}
+	if w.sc.Seed != 4 || w.sc.Spec.Provider != "fake" || w.sc.Spec.LogBackupInterval != 7*time.Minute || w.sc.Scale != 150 {
+		t.Errorf("the searched scenario is not shaped as the runs: seed %d, provider %s, log backup %s, scale %g",
+			w.sc.Seed, w.sc.Spec.Provider, w.sc.Spec.LogBackupInterval, w.sc.Scale)
+	}
+	if got[2].promise.ID != "cross-store" || got[2].scenario != "network/wan-partition-then-outage" {
+		t.Errorf("cross-store searches the validation's first scenario with a region loss: %+v", got[2].scenario)
+	}
+}
+
+// An interrupt before the searches start: the validation is unknown and
+// says INTERRUPTED, and so does each search block; nothing ran.
+func TestValidateSearchInterrupted(t *testing.T) {
+	dir := t.TempDir()
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	var stdout, stderr bytes.Buffer
+	code := run(ctx, []string{"validate", "--provider", "fake", "--promise", "failover-data-loss", "--search", "3", "--out", dir}, &stdout, &stderr)
+	v, err := report.ReadValidation(dir)
+	if err != nil {
+		t.Fatalf("exit %d, no validation.json: %v\n%s", code, err, stderr.String())
+	}
+	if code != exitUnknown || v.Verdict != assertions.Unknown || !strings.HasPrefix(v.Summary, "INTERRUPTED") {
+		t.Errorf("exit %d, verdict %s, summary %q", code, v.Verdict, v.Summary)
+	}
+	s := v.Promises[0].Search
+	if s == nil || !strings.HasPrefix(s.Stopped, "INTERRUPTED") || s.Ran != 0 || s.Budget != 3 || s.Worst != nil {
+		t.Errorf("the search block: %+v", s)
+	}
+	if !strings.Contains(stdout.String(), "failover-data-loss: search rpo, 0 of 3 drills") {
+		t.Errorf("the console does not show the search:\n%s", stdout.String())
+	}
+}
+
+// bcdr validate --search 3 on the fake provider, with log backups every 30
+// minutes and a steady state of 33: the validation's own runs lose the
+// region 3 minutes after a backup (a loss window well inside the 15-minute
+// RPO), while the search moves the loss later in the backup period (seed
+// 1 tries about +30s, +15m30s, then +23m), where the window grows past
+// the RPO. replication-lag is skipped: with backups every 30 minutes it
+// fails in the steady state of every run (the control
+// log-shipping-lag-above-rpo), which would fail the promise whatever the
+// search found. The promise must fail because of a searched moment; the
+// search block has its 3 candidates and a worst.yaml that reads back with
+// the worst moment. Five drills of about 80 service minutes.
+func TestValidateSearchFake(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs five drills on the fake provider")
+	}
+	v, dir, code := validate(t, "--promise", "failover-data-loss", "--search", "3", "--set", "log-backup-interval=30m",
+		"--set", "steady-state=33m", "--set", "skip-checks=replication-lag")
+	sameAsRuns(t, v, dir, code)
+	p := v.Promises[0]
+	s := p.Search
+	if s == nil {
+		t.Fatalf("no search block: %+v", p)
+	}
+	if s.Figure != "rpo" || s.Budget != 3 || s.Ran != 3 || len(s.Candidates) != 3 || s.Scenario != "region/region-outage-short" || s.Stopped != "" {
+		t.Fatalf("search block: %+v", s)
+	}
+	if len(p.Evidence) != 5 || len(v.Runs) != 5 {
+		t.Errorf("the two runs and the three searched drills are the evidence: %d evidence, %d runs", len(p.Evidence), len(v.Runs))
+	}
+	for _, c := range s.Candidates {
+		if _, err := os.Stat(filepath.Join(dir, c.Run, report.ResultFile)); err != nil || !strings.HasPrefix(c.Run, "search/failover-data-loss/") {
+			t.Errorf("candidate #%d: run folder %s: %v", c.N, c.Run, err)
+		}
+	}
+	w := s.Worst
+	if w == nil {
+		t.Fatalf("no worst moment: %+v", s)
+	}
+	sc, _, err := harness.LoadScenarioFile(filepath.Join(dir, s.File))
+	if err != nil {
+		t.Fatalf("worst.yaml does not read back: %v", err)
+	}
+	if sc.Spec.Provider != "fake" || sc.Spec.LogBackupInterval != 30*time.Minute || sc.Seed != 1 || len(sc.Faults) != 1 ||
+		sc.Faults[0].At.Seconds() != w.AtS {
+		t.Errorf("worst.yaml: provider %s, log backup %s, seed %d, faults %v; want the worst moment %s", sc.Spec.Provider,
+			sc.Spec.LogBackupInterval, sc.Seed, sc.Faults, w.At)
+	}
+	if !strings.HasPrefix(s.Replay, "bcdr drill --file "+filepath.Join(dir, "search", "failover-data-loss", "worst.yaml")) {
+		t.Errorf("replay: %q", s.Replay)
+	}
+	// The validation's own runs are a loss 3 minutes after a backup.
+	for _, e := range p.Evidence {
+		if e.SearchedAt == "" && e.Verdict == assertions.Fail {
+			t.Errorf("the validation's own run %s failed (the test wants the failure from the search): %s", e.Run, e.Reason)
+		}
+	}
+	if p.Verdict != assertions.Fail && w.Verdict != assertions.Fail {
+		t.Skipf("no searched moment could be told failing on this machine: %s (worst %+v)", p.Reason, w)
+	}
+	if p.Verdict != assertions.Fail || code != exitFail || w.Verdict != assertions.Fail || w.Promise != assertions.Fail {
+		t.Errorf("a failing searched moment fails the promise: %s (exit %d), worst %+v", p.Verdict, code, w)
+	}
+	if !strings.Contains(p.Reason, "searched moment: region-outage at +") || p.Worst == nil || !strings.HasPrefix(p.Worst.Run, "search/") {
+		t.Errorf("the reason and the worst figure are a searched moment's: %q, worst %+v", p.Reason, p.Worst)
 	}
 }
