@@ -28,8 +28,11 @@ type ValidationSearch struct {
 	// call (search.Report.OverBudgetTooClose); 0 when there is none.
 	WorstN, OverBudgetN int
 	// File is the worst schedule as a scenario file (relative), Replay the
-	// command that runs it again.
-	File, Replay string
+	// command that runs it again; the file loses the region at ReplayAtS,
+	// MarginS earlier than the worst moment (search.Report.Margin: a
+	// failing sawtooth figure backs off by its timing noise).
+	File, Replay       string
+	ReplayAtS, MarginS float64
 	// Skipped says why no search ran for the promise; Stopped why the
 	// search ended before its budget (interrupted).
 	Skipped, Stopped string
@@ -65,6 +68,11 @@ type SearchReport struct {
 	Worst  *SearchMoment `json:"worst,omitempty"`
 	File   string        `json:"worst_file,omitempty"`
 	Replay string        `json:"replay,omitempty"`
+	// ReplayAt is where the file loses the region when it is not the
+	// worst moment itself: Margin (its figure's timing noise) earlier.
+	ReplayAt  string  `json:"replay_at,omitempty"`
+	ReplayAtS float64 `json:"replay_at_service_s,omitempty"`
+	Margin    string  `json:"replay_margin,omitempty"`
 	// OverBudgetTooClose is a moment that measured the figure over its
 	// budget too close to call: the promise cannot pass while it stands.
 	OverBudgetTooClose *SearchMoment  `json:"over_budget_too_close,omitempty"`
@@ -120,6 +128,9 @@ func searchReport(s ValidationSearch, verdicts map[string]assertions.Verdict) *S
 		if r.N == s.WorstN {
 			sr.Worst = &m
 			sr.File, sr.Replay = s.File, s.Replay
+			if s.MarginS > 0 {
+				sr.ReplayAt, sr.ReplayAtS, sr.Margin = at(s.ReplayAtS), s.ReplayAtS, shortDur(seconds(s.MarginS))
+			}
 		}
 		if r.N == s.OverBudgetN {
 			sr.OverBudgetTooClose = &m

@@ -159,7 +159,11 @@ func TestValidationSearchHTML(t *testing.T) {
 	own := []ValidationRun{plantedRun("region/a", 1, 3*time.Minute), plantedRun("region/b", 1, 5*time.Minute)}
 	s := search(2, searched(1, 40*time.Second, check("rpo", assertions.Pass, 4*time.Minute, 15*time.Minute)),
 		searched(2, 4*time.Minute+10*time.Second, check("rpo", assertions.Fail, 19*time.Minute, 15*time.Minute)))
+	s.ReplayAtS, s.MarginS = (2*time.Minute + 40*time.Second).Seconds(), 90
 	v := BuildValidation(specs, own, nil, Environment{Provider: "fake"}, s)
+	if sr := v.Promises[0].Search; sr.ReplayAt != "+2m40s" || sr.ReplayAtS != 160 || sr.Margin != "1m30s" {
+		t.Errorf("the file's backed-off moment: %q (%vs), margin %q", sr.ReplayAt, sr.ReplayAtS, sr.Margin)
+	}
 	dir := t.TempDir()
 	if *sampleDir != "" {
 		dir = filepath.Join(*sampleDir, "validation-search")
@@ -182,6 +186,7 @@ func TestValidationSearchHTML(t *testing.T) {
 		`<a href="search/failover-data-loss/02-at-4m10s/report.html">`, "search/failover-data-loss/worst.yaml",
 		"replay <code>bcdr drill --file out/search/failover-data-loss/worst.yaml</code>",
 		"searched: region loss at +4m10s", "search of failover-data-loss: region loss at +40s", "2 of them searched (rpo)",
+		"the file loses the region at +2m40s, 1m30s earlier",
 	} {
 		if !strings.Contains(text, want) {
 			t.Errorf("validation.html lacks %q", want)

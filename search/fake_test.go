@@ -88,7 +88,11 @@ func TestFakeSearchFindsAFailingMomentAboveTheRPO(t *testing.T) {
 	replay, _, err := harness.ParseScenarioFile("worst.yaml", data)
 	require.NoError(t, err, "%s", data)
 	require.Equal(t, rep.Scenario.Faults[rep.Step].At, replay.Faults[rep.Step].At)
-	require.Equal(t, w.At, rep.Scenario.Faults[rep.Step].At)
+	// The file has the worst moment, backed off by its noise when it
+	// failed (replayMoment), so that the replay does not cross the backup.
+	require.Equal(t, rep.ReplayAt, rep.Scenario.Faults[rep.Step].At)
+	require.Equal(t, w.At-rep.Margin, rep.ReplayAt)
+	t.Logf("the file loses the region at +%s (%s before the worst moment)", rep.ReplayAt, rep.Margin)
 	require.Equal(t, fake.Name, replay.Spec.Provider)
 	out, err := loggedRun(t)(context.Background(), replay)
 	again := judge(out, err, "rpo")

@@ -270,8 +270,12 @@ type Report struct {
 	Base       harness.Scenario
 	Candidates []Candidate
 	Worst      int // index into Candidates, -1 when there is none
-	// Scenario is the worst schedule (Base with the worst moment).
+	// Scenario is the worst schedule: Base with the region loss at
+	// ReplayAt, which is the worst moment less Margin (replayMoment: a
+	// failing sawtooth figure's file backs off by its timing noise).
 	Scenario harness.Scenario
+	ReplayAt time.Duration
+	Margin   time.Duration
 }
 
 // WorstCandidate returns the worst candidate (false when there is none).
@@ -361,11 +365,42 @@ func Search(ctx context.Context, sc harness.Scenario, opt Options) (*Report, err
 		}
 	}
 	if w, ok := rep.WorstCandidate(); ok {
-		rep.Scenario = WithLossAt(sc, step, w.At)
+		rep.ReplayAt, rep.Margin = replayMoment(opt.Figure, w)
+		rep.Scenario = WithLossAt(sc, step, rep.ReplayAt)
 		rep.Scenario.Description = fmt.Sprintf("The worst moment bcdr search found for %s in %d drills: %s at +%s after the steady state gave %s %s (%s).",
 			opt.Figure, len(rep.Candidates), sc.Faults[step].Name, w.At, opt.Figure, w.Figure, w.Verdict)
+		if rep.Margin > 0 {
+			rep.Scenario.Description += fmt.Sprintf(" This file loses the region %s earlier, at +%s: the figure's timing noise in that drill, so that a replay whose shipping round runs that much earlier does not cross it (the figure grows with the moment until a round resets it, and the worst moment lies just before one).",
+				rep.Margin, rep.ReplayAt)
+		}
 	}
 	return rep, ctx.Err()
+}
+
+// replayMoment is where the worst schedule's file puts the region loss.
+// The figures that are a sawtooth over the moment (rpo: the loss window
+// grows one for one with the moment until a log backup and copy ship it;
+// cross-store: until a blob replication round) are worst just before a
+// round resets them, so a replay whose round runs a little earlier (the
+// machine's timing differs from run to run) would land after it and pass.
+// A known failure's figure exceeds its budget by more than its timing
+// noise (else it would be too close to call), so the moment one noise
+// band earlier still fails by the same reading, and a round moved by up
+// to that band does not cross it. Other figures, and a worst that did not
+// fail, keep the moment measured.
+func replayMoment(figure string, w Candidate) (at, margin time.Duration) {
+	if w.Verdict != assertions.Fail || (figure != "rpo" && figure != "cross-store") || w.Outcome == nil {
+		return w.At, 0
+	}
+	r, ok := w.Outcome.Check(figure)
+	if !ok || r.NoiseServiceS <= 0 {
+		return w.At, 0
+	}
+	margin = time.Duration(r.NoiseServiceS * float64(time.Second)).Round(time.Second)
+	if margin <= 0 || margin > w.At || w.Figure-margin <= time.Duration(r.BudgetServiceS*float64(time.Second)) {
+		return w.At, 0
+	}
+	return w.At - margin, margin
 }
 
 func validFigure(f string) bool {

@@ -419,3 +419,72 @@ func TestShrinkBacksOffAFailureThatDoesNotComeBack(t *testing.T) {
 	require.Equal(t, 3, sh.Runs)
 	require.False(t, sh.Confirmed && sh.Scenario.Workload.Rate < 30, "a flaky schedule confirmed: %+v", sh.Steps)
 }
+
+// The worst moment of a sawtooth figure lies just before a shipping round
+// resets it, so its file backs off by the figure's timing noise: a replay
+// whose round runs up to that much earlier still fails, by the same
+// reading. A worst that did not fail, a figure that is no sawtooth and a
+// figure without noise keep the moment measured (negative cases).
+func TestWorstFileBacksOffASawtoothFailureByItsNoise(t *testing.T) {
+	sc := harness.DefaultScenario()
+	period := sc.Spec.LogBackupInterval
+	phase := 3*time.Minute + 10*time.Second
+	f := sawtooth(period, phase)
+	const noise = 90 * time.Second
+	budget := 3 * time.Minute
+	noisy := func(figure string, noiseS float64) RunFunc {
+		return func(_ context.Context, s harness.Scenario) (*harness.Outcome, error) {
+			at := s.Faults[0].At
+			v := assertions.Pass
+			if f(at) > budget+noise {
+				v = assertions.Fail
+			}
+			out := outcome(assertions.Pass, figure, v, f(at))
+			out.Result.Checks[1].NoiseServiceS = noiseS
+			out.Result.Checks[1].BudgetServiceS = budget.Seconds()
+			return out, nil
+		}
+	}
+	rep, err := Search(context.Background(), sc, Options{Runs: 12, Seed: 1, Run: noisy("rpo", noise.Seconds())})
+	require.NoError(t, err)
+	w, ok := rep.WorstCandidate()
+	require.True(t, ok)
+	require.Equal(t, assertions.Fail, w.Verdict)
+	require.Equal(t, noise, rep.Margin)
+	require.Equal(t, w.At-noise, rep.ReplayAt)
+	require.Equal(t, rep.ReplayAt, rep.Scenario.Faults[0].At, "the file has the backed-off moment")
+	require.Contains(t, rep.Scenario.Description, "1m30s earlier")
+	// Backed off, the figure is the worst's less the margin (no round in
+	// between): over the budget, since the worst failed by more than it.
+	require.Equal(t, w.Figure-noise, f(rep.ReplayAt))
+	require.Greater(t, f(rep.ReplayAt), budget)
+
+	// cross-store is a sawtooth too (blob replication rounds).
+	rep, err = Search(context.Background(), sc, Options{Figure: "cross-store", Runs: 4, Seed: 1, Run: noisy("cross-store", noise.Seconds())})
+	require.NoError(t, err)
+	if w, _ := rep.WorstCandidate(); w.Verdict == assertions.Fail {
+		require.Equal(t, noise, rep.Margin)
+	}
+
+	// Negative cases: rto is not a sawtooth of the moment; a figure with no
+	// noise recorded; a worst that passed.
+	for _, c := range []struct {
+		name   string
+		figure string
+		noiseS float64
+		budget time.Duration
+	}{
+		{"rto", "rto", noise.Seconds(), budget},
+		{"no noise", "rpo", 0, budget},
+		{"worst passed", "rpo", noise.Seconds(), time.Hour},
+	} {
+		budget = c.budget
+		rep, err := Search(context.Background(), sc, Options{Figure: c.figure, Runs: 6, Seed: 1, Run: noisy(c.figure, c.noiseS)})
+		require.NoError(t, err, c.name)
+		w, ok := rep.WorstCandidate()
+		require.True(t, ok, c.name)
+		require.Zero(t, rep.Margin, c.name)
+		require.Equal(t, w.At, rep.Scenario.Faults[0].At, c.name)
+		require.NotContains(t, rep.Scenario.Description, "earlier", c.name)
+	}
+}

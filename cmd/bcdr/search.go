@@ -37,7 +37,10 @@ Figures (--figure, each the observed value of the check of that name):
 Prints every drill's moment, figure and verdict, keeps the worst (a drill whose
 check is unknown is taken only when nothing is known), writes it as a scenario
 file (DIR/worst.yaml) and prints the command that replays it. Each drill's run
-folder is DIR/NN-at-MOMENT.
+folder is DIR/NN-at-MOMENT. A failing worst moment of rpo or cross-store lies
+just before a shipping round resets the figure: the file loses the region one
+noise band earlier (that drill's timing noise of the figure), so that a replay
+whose round runs a little earlier still fails.
 
 Example:
   bcdr search --figure rpo --runs 12
@@ -238,6 +241,10 @@ func cmdSearch(ctx context.Context, args []string, stdout, stderr io.Writer) (in
 		fmt.Fprintf(stdout, "  no drill was judged: %s\n", w.Why)
 	}
 	fmt.Fprintf(stdout, "  scenario: %s\n  replay:   bcdr drill --file %s\n  runs:     %s\n", file, file, f.out)
+	if rep.Margin > 0 {
+		fmt.Fprintf(stdout, "  the file loses the region at +%s, %s earlier than measured (the figure's timing noise in that drill), so that a replay's shipping round running that much earlier does not cross it\n",
+			rep.ReplayAt, rep.Margin)
+	}
 	if err != nil {
 		fmt.Fprintln(stderr, "bcdr: search stopped early:", err)
 		return exitUnknown, nil

@@ -138,6 +138,7 @@ func (v validation) runSearch(ctx context.Context, t searchTarget, n int, dir st
 		return s, err
 	}
 	s.File, s.Replay = filepath.ToSlash(filepath.Join(rel, "worst.yaml")), replay
+	s.ReplayAtS, s.MarginS = rep.ReplayAt.Seconds(), rep.Margin.Seconds()
 	return s, nil
 }
 
@@ -165,6 +166,9 @@ func searchLine(s report.SearchReport) string {
 	line := fmt.Sprintf("search %s, %d of %d drills of %s (%d judged)", s.Figure, s.Ran, s.Budget, s.Scenario, s.Judged)
 	if w := s.Worst; w != nil {
 		line += fmt.Sprintf(": worst #%d, %s at %s: %s %s (%s); replay: %s", w.N, s.Step, w.At, s.Figure, w.Text, w.Verdict, s.Replay)
+		if s.ReplayAt != "" {
+			line += fmt.Sprintf(" (the region lost at %s, %s earlier: its timing noise)", s.ReplayAt, s.Margin)
+		}
 	}
 	if o := s.OverBudgetTooClose; o != nil {
 		line += fmt.Sprintf("; but #%d at %s measured %s %s, over the budget and too close to call", o.N, o.At, s.Figure, o.Text)

@@ -322,10 +322,19 @@ func TestValidateSearchFake(t *testing.T) {
 	if err != nil {
 		t.Fatalf("worst.yaml does not read back: %v", err)
 	}
+	// The file loses the region at the worst moment, or, when that failed,
+	// one noise band earlier (search's replayMoment).
+	want := w.AtS
+	if s.ReplayAt != "" {
+		if s.ReplayAtS <= 0 || s.ReplayAtS >= w.AtS || w.Verdict != assertions.Fail {
+			t.Errorf("replay moment %s (%vs) for the worst at %s (%s)", s.ReplayAt, s.ReplayAtS, w.At, w.Verdict)
+		}
+		want = s.ReplayAtS
+	}
 	if sc.Spec.Provider != "fake" || sc.Spec.LogBackupInterval != 30*time.Minute || sc.Seed != 1 || len(sc.Faults) != 1 ||
-		sc.Faults[0].At.Seconds() != w.AtS {
-		t.Errorf("worst.yaml: provider %s, log backup %s, seed %d, faults %v; want the worst moment %s", sc.Spec.Provider,
-			sc.Spec.LogBackupInterval, sc.Seed, sc.Faults, w.At)
+		sc.Faults[0].At.Seconds() != want {
+		t.Errorf("worst.yaml: provider %s, log backup %s, seed %d, faults %v; want the region lost at %vs", sc.Spec.Provider,
+			sc.Spec.LogBackupInterval, sc.Seed, sc.Faults, want)
 	}
 	if !strings.HasPrefix(s.Replay, "bcdr drill --file "+filepath.Join(dir, "search", "failover-data-loss", "worst.yaml")) {
 		t.Errorf("replay: %q", s.Replay)
