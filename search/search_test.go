@@ -309,7 +309,7 @@ func TestShrinkKeepsWhatStillFailsTheSameCheck(t *testing.T) {
 	require.Equal(t, int64(7), got.Seed)
 	require.Equal(t, sh.Scenario.Faults, got.Faults)
 	require.Equal(t, sh.Scenario.Workload, got.Workload)
-	require.Contains(t, got.Description, "still fails failback-loss with 1 faults")
+	require.Contains(t, got.Description, "still fails failback-loss with 1 fault")
 
 	// A budget stops the shrink.
 	runs = nil

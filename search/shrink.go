@@ -379,8 +379,8 @@ func (s *Shrunk) File(base harness.Scenario, origin, path string) ([]byte, error
 	if len(s.Steps) > 0 {
 		steps = strings.Join(s.Steps, "; ")
 	}
-	sc.Description = fmt.Sprintf("Shrunk by bcdr shrink from %s (seed %d, %d faults): still fails %s with %d faults. Steps: %s.",
-		origin, s.Original.Seed, len(s.Original.Faults), s.Check, len(sc.Faults), steps)
+	sc.Description = fmt.Sprintf("Shrunk by bcdr shrink from %s (seed %d, %s): still fails %s with %s. Steps: %s.",
+		origin, s.Original.Seed, nFaults(len(s.Original.Faults)), s.Check, nFaults(len(sc.Faults)), steps)
 	body, err := harness.ScenarioFile(sc, base)
 	if err != nil {
 		return nil, err
@@ -408,4 +408,12 @@ func (s *Shrunk) File(base harness.Scenario, origin, path string) ([]byte, error
 	fmt.Fprintf(&b, "# replay: bcdr drill --file %s\n", path)
 	b.Write(body)
 	return b.Bytes(), nil
+}
+
+// nFaults is "1 fault" or "N faults".
+func nFaults(n int) string {
+	if n == 1 {
+		return "1 fault"
+	}
+	return fmt.Sprintf("%d faults", n)
 }
