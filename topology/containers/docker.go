@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -209,32 +208,15 @@ func shortID(id string) string {
 	return id
 }
 
-var (
-	portsMu sync.Mutex
-	given   = map[int]bool{}
-)
-
 // freePort returns a loopback port free at the moment and never handed out
-// before in this process: containers publish on fixed host ports so that a
-// restarted container keeps its address.
+// before in this process (package ports): containers publish on fixed host
+// ports so that a restarted container keeps its address.
 func freePort() (int, error) {
-	portsMu.Lock()
-	defer portsMu.Unlock()
-	for i := 0; i < 100; i++ {
-		// Below the ephemeral range, so no outgoing connection holds the
-		// port when a stopped container is started again.
-		ln, err := ports.Listen()
-		if err != nil {
-			return 0, fmt.Errorf("find a free port: %w", err)
-		}
-		p := ln.Addr().(*net.TCPAddr).Port
-		ln.Close()
-		if !given[p] {
-			given[p] = true
-			return p, nil
-		}
+	p, err := ports.Port()
+	if err != nil {
+		return 0, fmt.Errorf("find a free port: %w", err)
 	}
-	return 0, fmt.Errorf("find a free port: every candidate was handed out already")
+	return p, nil
 }
 
 func itoa(i int) string { return strconv.Itoa(i) }

@@ -5,6 +5,7 @@ package lb
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -97,6 +98,21 @@ func (be *backend) probed(err error) {
 		be.lastErr = "probe: " + err.Error()
 		be.healthy.Store(false)
 	}
+}
+
+// isItself reads a healthy answer to a probe: an instance names itself
+// ({"instance": ID}), and an answer that names another instance comes from
+// another server on the instance's address (the instance is down and its
+// port taken), which must not get the instance's traffic: it could be the
+// other region's instance, writing to the other region's database.
+func (be *backend) isItself(body io.Reader) error {
+	var h struct {
+		Instance string `json:"instance"`
+	}
+	if json.NewDecoder(io.LimitReader(body, 4096)).Decode(&h) != nil || h.Instance == "" || h.Instance == be.id {
+		return nil
+	}
+	return fmt.Errorf("%s answered on %s's address %s: not this instance", h.Instance, be.id, be.url.Host)
 }
 
 // failed takes the instance out after a request failed on it.
@@ -210,6 +226,8 @@ func (b *Balancer) probeAll(ctx context.Context) {
 				if resp.StatusCode != http.StatusOK {
 					msg, _ := io.ReadAll(io.LimitReader(resp.Body, 200))
 					err = fmt.Errorf("%s: %s", resp.Status, strings.TrimSpace(string(msg)))
+				} else {
+					err = be.isItself(resp.Body)
 				}
 				resp.Body.Close()
 			}

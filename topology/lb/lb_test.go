@@ -112,3 +112,36 @@ func TestAnInstanceNeverProbedIsOut(t *testing.T) {
 	require.False(t, b.healthy.Load(), "a first failed probe does not bring an instance in")
 	require.Equal(t, "probe: refused", b.why())
 }
+
+// A server that answers on an instance's address but names another
+// instance (the instance is down and another server holds its port: the
+// other region's instance, say) is not that instance: it stays out of
+// rotation, saying who answered. One that names itself, or names nobody,
+// is in (positive controls).
+func TestAnotherInstanceOnTheAddressIsOut(t *testing.T) {
+	named := func(name string) *httptest.Server {
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.URL.Path == "/health" {
+				_, _ = io.WriteString(w, `{"region":"b","instance":"`+name+`","fault_domain":0}`)
+				return
+			}
+			_, _ = io.WriteString(w, "served by "+name)
+		}))
+		t.Cleanup(srv.Close)
+		return srv
+	}
+	imposter, itself, anonymous := named("aos-b-0"), named("aos-a-1"), newInstance(t)
+	host := func(s *httptest.Server) string { return strings.TrimPrefix(s.URL, "http://") }
+	b, err := NewBalancer(topology.RegionA, []string{"aos-a-0", "aos-a-1", "aos-a-2"},
+		[]string{host(imposter), host(itself), anonymous.addr()}, time.Hour)
+	require.NoError(t, err)
+	t.Cleanup(b.Close)
+	require.Eventually(t, func() bool { return b.rounds.Load() > 0 }, 10*time.Second, time.Millisecond)
+	require.ElementsMatch(t, []string{"aos-a-1", "aos-a-2"}, b.Healthy())
+	why := b.Unhealthy()["aos-a-0"]
+	require.Contains(t, why, "aos-b-0 answered on aos-a-0's address")
+	for i := 0; i < 6; i++ {
+		_, body := get(t, b)
+		require.NotContains(t, body, "aos-b-0", "a request reached the other server")
+	}
+}

@@ -261,12 +261,7 @@ func BinDirAvailable(dir string) error {
 // freePort finds a free TCP port on 127.0.0.1.
 func freePort() (int, error) {
 	// Below the ephemeral range: a crashed server restarts on its port.
-	ln, err := ports.Listen()
-	if err != nil {
-		return 0, err
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port, nil
+	return ports.Port()
 }
 
 func shellQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }

@@ -2,6 +2,14 @@
 // range. A server that a fault stops (a cut link, a crashed store) must come
 // back on the same port; a port from the ephemeral range can meanwhile be
 // taken by any outgoing connection's local end, and the restart then fails.
+//
+// A port handed out is the process's for good: Listen and Free never hand
+// it out again. Free's port is bound later by another process, and a server
+// that a fault stops leaves its port unbound until it comes back; handing
+// that port to a second server meanwhile would put two servers on one
+// address, and whichever binds first answers for both (an AOS instance of
+// one region behind the other region's load balancer, taking writes that
+// region never sees).
 package ports
 
 import (
@@ -12,9 +20,27 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 )
+
+// handed holds every port this process has handed out.
+var handed = struct {
+	sync.Mutex
+	ports map[int]bool
+}{ports: map[int]bool{}}
+
+// take marks port as handed out; false when it already was.
+func take(port int) bool {
+	handed.Lock()
+	defer handed.Unlock()
+	if handed.ports[port] {
+		return false
+	}
+	handed.ports[port] = true
+	return true
+}
 
 // low is the first port handed out; ports below 10000 are left alone.
 const low = 10000
@@ -41,11 +67,24 @@ func high() int {
 func Listen() (net.Listener, error) {
 	hi := high()
 	if hi-low < 1000 {
-		return net.Listen("tcp", "127.0.0.1:0")
+		for i := 0; i < 200; i++ {
+			ln, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				return nil, err
+			}
+			if take(ln.Addr().(*net.TCPAddr).Port) {
+				return ln, nil
+			}
+			ln.Close()
+		}
+		return nil, errors.New("no loopback port that was not handed out before")
 	}
-	var last error
+	last := errors.New("every port tried was handed out before")
 	for i := 0; i < 200; i++ {
 		port := low + rand.IntN(hi-low)
+		if !take(port) {
+			continue
+		}
 		ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
 		if err == nil {
 			return ln, nil
@@ -67,6 +106,16 @@ func Free() (string, error) {
 	}
 	defer ln.Close()
 	return ln.Addr().String(), nil
+}
+
+// Port is Free as a port number.
+func Port() (int, error) {
+	ln, err := Listen()
+	if err != nil {
+		return 0, err
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port, nil
 }
 
 // Relisten listens on addr again after a stop, retrying for a second while
