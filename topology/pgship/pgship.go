@@ -311,6 +311,11 @@ func (p *Pair) newRegion(r *region) (err error) {
 			"-c", "port=" + strconv.Itoa(r.port),
 			"-c", "listen_addresses=127.0.0.1",
 			"-c", "unix_socket_directories=",
+			// Dynamic shared memory as files in the data directory, not in
+			// /dev/shm: a server a drill kills (a region outage, a run
+			// ended by a panic or a signal) leaves its segments behind, and
+			// in the data directory they go with the run's work directory.
+			"-c", "dynamic_shared_memory_type=mmap",
 			"-c", "cluster_name=bcdr-" + p.id + "-" + string(name),
 			"-c", "archive_command=" + shellQuote(filepath.Join(r.run, "archive.sh")) + ` "%p" "%f"`,
 			"-c", "restore_command=" + shellQuote(filepath.Join(r.run, "restore.sh")) + ` "%f" "%p"`,
