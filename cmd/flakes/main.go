@@ -4,7 +4,7 @@
 // how many runs passed, failed and skipped it, with the first failure's
 // and skip's message. A row that both passed and failed is flaky.
 //
-//	go run ./cmd/flakes [-runs 5] [-run REGEXP] [-all] [-out runs/flakes] [PACKAGE ...]
+//	go run ./cmd/flakes [-runs 5] [-p 1] [-run REGEXP] [-all] [-out runs/flakes] [PACKAGE ...]
 //
 // The packages default to ./suites/... Each run's JSON stream is kept in
 // -out as run-N.json. It exits 1 when a row failed in some run (or a
@@ -24,6 +24,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"syscall"
 	"text/tabwriter"
@@ -205,6 +206,11 @@ func main() {
 	all := flag.Bool("all", false, "print every row, not only those that failed or skipped")
 	out := flag.String("out", "runs/flakes", "where each run's JSON stream goes")
 	timeout := flag.Duration("timeout", 60*time.Minute, "go test -timeout of each run")
+	// One package at a time, as make test runs them: two suite packages at
+	// once run their drills beside each other on a 2-core machine, a load
+	// (average 20 to 40) that starves the workload and measures the
+	// machine, not the suites.
+	par := flag.Int("p", 1, "go test -p: test packages run at once (make test uses 1)")
 	flag.Parse()
 	pkgs := flag.Args()
 	if len(pkgs) == 0 {
@@ -214,6 +220,10 @@ func main() {
 		fmt.Fprintln(os.Stderr, "flakes: -runs must be at least 1")
 		os.Exit(254)
 	}
+	if *par < 1 {
+		fmt.Fprintln(os.Stderr, "flakes: -p must be at least 1")
+		os.Exit(254)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := os.MkdirAll(*out, 0o755); err != nil {
@@ -221,7 +231,7 @@ func main() {
 	}
 	t := newTally()
 	for i := 1; i <= *runs && ctx.Err() == nil; i++ {
-		args := []string{"test", "-count=1", "-json", "-timeout", timeout.String()}
+		args := []string{"test", "-count=1", "-json", "-p", strconv.Itoa(*par), "-timeout", timeout.String()}
 		if *runRE != "" {
 			args = append(args, "-run", *runRE)
 		}
