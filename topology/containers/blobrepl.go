@@ -21,8 +21,9 @@ type s3Store struct {
 	// wanPort is the published port of the WAN proxy in front of this
 	// store: the replicator writes into it across the WAN.
 	wanPort int
-	// health is the store's readiness path.
-	health string
+	// ready says whether the store is ready for use (after a start and
+	// every restart).
+	ready func(context.Context) error
 }
 
 func (s *s3Store) addr() string    { return fmt.Sprintf("127.0.0.1:%d", s.port) }

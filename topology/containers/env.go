@@ -532,7 +532,8 @@ func (e *Env) startS3(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		e.s3s[r] = &s3Store{region: r, c: c, port: hp, wanPort: e.wanHostPort(portWANBlob, r), health: "/_bcdr/health"}
+		e.s3s[r] = &s3Store{region: r, c: c, port: hp, wanPort: e.wanHostPort(portWANBlob, r),
+			ready: httpReady(fmt.Sprintf("http://127.0.0.1:%d/_bcdr/health", hp))}
 	}
 	repl, err := newS3Repl(ctx, e.clk, e.spec, e.s3s, e.blobCreds)
 	if err != nil {

@@ -25,23 +25,27 @@ func (e *Env) startMinIO(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
+		base := fmt.Sprintf("http://127.0.0.1:%d", hp)
+		ready := func(ctx context.Context) error { return miniorepl.Ready(ctx, base) }
 		c, err := run(ctx, ctrSpec{
 			Name: e.name("s3-" + string(r)), Image: e.images.MinIO, Labels: e.regionLabels(r, "blob"),
 			Cmd:   []string{"server", "/data"},
-			Env:   map[string]string{"MINIO_ROOT_USER": rootKey, "MINIO_ROOT_PASSWORD": rootSecret},
+			Env:   minioEnv(rootKey, rootSecret),
 			Ports: map[string]int{"9000/tcp": hp},
 			// The objects live in the region's host directory, as
 			// PostgreSQL's data does (pgDataDir): not on the container's
 			// own, possibly fuse-overlayfs, filesystem.
 			Binds:    []string{filepath.Join(e.workDir, string(r), "s3") + ":/data"},
 			Networks: map[string][]string{e.nets[r]: {"s3-" + string(r)}},
-			Ready:    httpReady(fmt.Sprintf("http://127.0.0.1:%d/minio/health/ready", hp)),
+			// Ready only once MinIO has loaded its IAM data: mc's admin
+			// commands wait silently until then.
+			Ready: ready,
 		})
 		e.track(c)
 		if err != nil {
 			return err
 		}
-		st := &s3Store{region: r, c: c, port: hp, wanPort: e.wanHostPort(portWANBlob, r), health: "/minio/health/ready"}
+		st := &s3Store{region: r, c: c, port: hp, wanPort: e.wanHostPort(portWANBlob, r), ready: ready}
 		e.s3s[r] = st
 		cl, err := blob.Client(st.addr(), rootKey, rootSecret)
 		if err != nil {
@@ -49,7 +53,14 @@ func (e *Env) startMinIO(ctx context.Context) error {
 		}
 		exec := miniorepl.ExecFunc(func(ctx context.Context, cmd []string) (string, error) { return c.Exec(ctx, cmd, "") })
 		sites[r] = miniorepl.Site{Region: r, Client: cl, Exec: exec, LocalURL: "http://127.0.0.1:9000",
-			PeerEndpoint: fmt.Sprintf("toxiproxy:%d", toxiPort(portWANBlob, r.Other()))}
+			PeerEndpoint: fmt.Sprintf("toxiproxy:%d", toxiPort(portWANBlob, r.Other())),
+			Diagnose: func(ctx context.Context) string {
+				state := "ready"
+				if err := ready(ctx); err != nil {
+					state = err.Error()
+				}
+				return fmt.Sprintf("MinIO now: %s; its log: %s", state, c.logTail(ctx))
+			}}
 	}
 	repl, err := miniorepl.New(miniorepl.Config{
 		Bucket: blob.Bucket, AccessKey: rootKey, Secret: rootSecret,
@@ -70,4 +81,14 @@ func (e *Env) startMinIO(ctx context.Context) error {
 	}
 	e.blobRepl = repl
 	return nil
+}
+
+// minioEnv is a MinIO server's environment: its root user and what
+// miniorepl.Ready reads.
+func minioEnv(rootKey, rootSecret string) map[string]string {
+	env := map[string]string{"MINIO_ROOT_USER": rootKey, "MINIO_ROOT_PASSWORD": rootSecret}
+	for k, v := range miniorepl.ReadyEnv {
+		env[k] = v
+	}
+	return env
 }

@@ -133,7 +133,7 @@ func (r *Region) StartBlob(ctx context.Context) error {
 	if err := s.c.Start(ctx); err != nil && !alreadyRunning(err) {
 		return err
 	}
-	return waitFor(ctx, 60*time.Second, httpReady(fmt.Sprintf("http://127.0.0.1:%d%s", s.port, s.health)))
+	return waitFor(ctx, 60*time.Second, s.ready)
 }
 
 // StopSQL kills the region's SQL container.

@@ -7,7 +7,6 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
-	"net/http"
 	"os"
 	"testing"
 	"time"
@@ -88,6 +87,7 @@ func TestE2EMinIOBucketReplication(t *testing.T) {
 		c, err := testcontainers.Run(ctx, image,
 			testcontainers.WithCmd("server", "/data"),
 			testcontainers.WithEnv(map[string]string{"MINIO_ROOT_USER": root, "MINIO_ROOT_PASSWORD": rootSecret}),
+			testcontainers.WithEnv(ReadyEnv),
 			testcontainers.WithExposedPorts("9000/tcp"),
 			testcontainers.WithLabels(map[string]string{"bcdr.run": runID, "bcdr.region": string(r)}),
 			network.WithNetwork([]string{"minio-" + string(r)}, nw),
@@ -108,14 +108,13 @@ func TestE2EMinIOBucketReplication(t *testing.T) {
 		port, err := ctrs[r].MappedPort(ctx, "9000/tcp")
 		require.NoError(t, err)
 		hp := "127.0.0.1:" + port.Port()
-		require.Eventually(t, func() bool {
-			resp, err := http.Get("http://" + hp + "/minio/health/ready")
-			if err != nil {
-				return false
+		for deadline := time.Now().Add(time.Minute); ; time.Sleep(100 * time.Millisecond) {
+			err := Ready(ctx, "http://"+hp)
+			if err == nil {
+				break
 			}
-			resp.Body.Close()
-			return resp.StatusCode == http.StatusOK
-		}, time.Minute, 100*time.Millisecond, "MinIO in region %s ready at %s", r, hp)
+			require.True(t, time.Now().Before(deadline), "MinIO in region %s not ready at %s: %v", r, hp, err)
+		}
 		cl, err := minio.New(hp, &minio.Options{Creds: credentials.NewStaticV4(root, rootSecret, "")})
 		require.NoError(t, err)
 		return cl

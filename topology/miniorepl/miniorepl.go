@@ -80,6 +80,10 @@ type Site struct {
 	// PeerEndpoint is the *other* region's server as this container reaches
 	// it across the WAN link (host:port of a Toxiproxy proxy).
 	PeerEndpoint string
+	// Diagnose, when set, says what state the server is in (its readiness,
+	// its last log lines): added to the error of a command that did not
+	// return in time.
+	Diagnose func(context.Context) string
 }
 
 // Config configures replication between two sites.
@@ -118,8 +122,9 @@ type Config struct {
 
 // timedExec bounds every command of an Exec.
 type timedExec struct {
-	inner Exec
-	limit time.Duration
+	inner    Exec
+	limit    time.Duration
+	diagnose func(context.Context) string
 }
 
 // Exec returns when the command does or when the limit passes, whichever
@@ -142,7 +147,13 @@ func (t timedExec) Exec(ctx context.Context, cmd []string) (string, error) {
 		return r.out, r.err
 	case <-ctx.Done():
 		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-			return "", fmt.Errorf("%s did not return within %s", strings.Join(cmd[:min(len(cmd), 6)], " "), t.limit)
+			err := fmt.Errorf("%s did not return within %s", strings.Join(cmd[:min(len(cmd), 6)], " "), t.limit)
+			if t.diagnose != nil {
+				dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+				defer cancel()
+				err = fmt.Errorf("%w (%s)", err, t.diagnose(dctx))
+			}
+			return "", err
 		}
 		return "", ctx.Err()
 	}
@@ -194,7 +205,8 @@ func New(cfg Config) (*Replication, error) {
 		cfg.StatusTimeout = 5 * time.Second
 	}
 	src, dst := cfg.Source, cfg.Dest
-	src.Exec, dst.Exec = timedExec{src.Exec, cfg.ExecTimeout}, timedExec{dst.Exec, cfg.ExecTimeout}
+	src.Exec = timedExec{src.Exec, cfg.ExecTimeout, src.Diagnose}
+	dst.Exec = timedExec{dst.Exec, cfg.ExecTimeout, dst.Diagnose}
 	return &Replication{
 		cfg:   cfg,
 		sites: map[topology.RegionName]*Site{src.Region: &src, dst.Region: &dst},

@@ -397,7 +397,9 @@ func TestAnMcCommandThatHangsTimesOut(t *testing.T) {
 	require.NoError(t, repl.Setup(ctx))
 	repl.cfg.ExecTimeout = 100 * time.Millisecond
 	for _, s := range repl.sites {
-		s.Exec = timedExec{rec.site(s.Region), repl.cfg.ExecTimeout}
+		region := s.Region
+		s.Exec = timedExec{rec.site(region), repl.cfg.ExecTimeout,
+			func(context.Context) string { return "MinIO in region " + string(region) + " has not loaded its IAM data yet" }}
 	}
 	release := make(chan struct{})
 	defer close(release)
@@ -413,6 +415,7 @@ func TestAnMcCommandThatHangsTimesOut(t *testing.T) {
 	start := time.Now()
 	err := repl.Switchover(ctx)
 	require.ErrorContains(t, err, "did not return within 100ms")
+	require.ErrorContains(t, err, "has not loaded its IAM data yet", "the error says what state the server was in")
 	require.Less(t, time.Since(start), 10*time.Second)
 	st, _ := repl.Status(ctx)
 	assert.Equal(t, topology.RegionA, st.Source, "no role change")
