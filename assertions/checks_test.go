@@ -530,32 +530,38 @@ func TestCrossStore(t *testing.T) {
 	check(t, CrossStore{}, in, Fail, "has checksum other")
 }
 
-func TestFaultDomainAvailability(t *testing.T) {
-	build := func(failAt time.Duration) Input {
-		b := newBuilder()
-		b.event(history.EvHealth, map[string]any{"when": "before", "ok": true})
-		final := &topology.Snapshot{Region: "a", Journal: map[string]topology.JournalEntry{}}
-		for i := 1; i <= 120; i++ {
-			t := time.Duration(i) * 10 * time.Second
-			b.at(t)
-			if t == 10*time.Minute {
-				b.event(history.EvFaultInjected, map[string]any{"fault": "fault-domain-loss", "region_loss": false, "verified": true,
-					"params": map[string]string{"region": "a", "domain": "0"}})
-			}
-			if t == 15*time.Minute {
-				b.event(history.EvFaultRecovered, map[string]any{"fault": "fault-domain-loss"})
-			}
-			key := fmt.Sprintf("je-%d", i)
-			if t == failAt {
-				b.op(1, history.JournalEntry, key, history.Fail, 503, "a", "", 2*time.Minute, nil)
-				continue
-			}
-			b.op(1, history.JournalEntry, key, history.OK, 200, "a", "aos-a-1", time.Second, nil)
-			final.Journal[key] = topology.JournalEntry{Key: key}
+// faultDomainRun is a run that loses fault domain 0 of region a from 10 to
+// 15 min with a write every 10 s: the write at failAt (if any) is refused
+// past the retry budget, and missing (if any) is absent from the final data.
+func faultDomainRun(failAt time.Duration, missing string) Input {
+	b := newBuilder()
+	b.event(history.EvHealth, map[string]any{"when": "before", "ok": true})
+	final := &topology.Snapshot{Region: "a", Journal: map[string]topology.JournalEntry{}}
+	for i := 1; i <= 120; i++ {
+		t := time.Duration(i) * 10 * time.Second
+		b.at(t)
+		if t == 10*time.Minute {
+			b.event(history.EvFaultInjected, map[string]any{"fault": "fault-domain-loss", "region_loss": false, "verified": true,
+				"params": map[string]string{"region": "a", "domain": "0"}})
 		}
-		b.event(history.EvHealth, map[string]any{"when": "after", "ok": true})
-		return Input{History: b.h, Final: final, Budgets: DefaultBudgets()}
+		if t == 15*time.Minute {
+			b.event(history.EvFaultRecovered, map[string]any{"fault": "fault-domain-loss"})
+		}
+		key := fmt.Sprintf("je-%d", i)
+		if t == failAt {
+			b.op(1, history.JournalEntry, key, history.Fail, 503, "a", "", 2*time.Minute, nil)
+			continue
+		}
+		b.op(1, history.JournalEntry, key, history.OK, 200, "a", "aos-a-1", time.Second, nil)
+		final.Journal[key] = topology.JournalEntry{Key: key}
 	}
+	b.event(history.EvHealth, map[string]any{"when": "after", "ok": true})
+	delete(final.Journal, missing)
+	return Input{History: b.h, Final: final, Budgets: DefaultBudgets()}
+}
+
+func TestFaultDomainAvailability(t *testing.T) {
+	build := func(failAt time.Duration) Input { return faultDomainRun(failAt, "") }
 	check(t, FaultDomainAvailability{}, build(0), Pass, "barely noticed")
 	r := check(t, FaultDomainAvailability{}, build(12*time.Minute), Fail, "je-72", "failed past the retry budget", "fault-domain-loss")
 	if r.Violations != 1 {

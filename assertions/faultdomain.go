@@ -114,6 +114,7 @@ func (FaultDomainAvailability) Check(in Input) Result {
 	switch {
 	case len(failures) > 0 || len(lost) > 0 || slowestWait > r.Budget:
 		r.Verdict = Fail
+		r.LostCount = len(lost)
 		// Requests that only ran out of time rest on a time figure (the
 		// slowest wait against the retry budget), as a slow one does.
 		r.overBudget = len(lost) == 0 && in.Final != nil && allTimedOut(failures)

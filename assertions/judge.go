@@ -2,6 +2,7 @@ package assertions
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/bcdr-harness/bcdr/clock"
 	"github.com/bcdr-harness/bcdr/history"
@@ -32,6 +33,7 @@ func Judge(in Input, names []string) Judgement {
 	for _, name := range names {
 		out = append(out, judgeCheck(in, noise, name))
 	}
+	out = underDriven(out)
 	v, reason := RunVerdict(in, out)
 	return Judgement{Checks: out, Noise: noise, Verdict: v, Reason: reason}
 }
@@ -45,6 +47,46 @@ func judgeCheck(in Input, noise Noise, name string) Result {
 		return unknown(name, fmt.Sprintf("no check is named %q", name))
 	}
 	return endedEarly(in, noise.Apply(c.Check(in)))
+}
+
+// timeBound are the checks whose failure rests on time or availability
+// (how long an outage or a recovery took, how fast or how often requests
+// were answered). A failure of any other check rests on data (writes lost,
+// stores that disagree) or on what the runbook did, whatever the speed.
+var timeBound = map[string]bool{
+	"rto": true, "failback-interruption": true, "batch-outage": true, "fault-domain-availability": true,
+	"replication-lag": true, "restored-after-failback": true, "secondary-capacity": true,
+}
+
+// underDriven makes a time-bound failure unknown when validity found that
+// the run did not make enough writes before its fault, though none was
+// refused (Result.UnderDriven): a machine too
+// starved to drive the workload before the fault stretches every wait and
+// request after it as well, so such a run cannot tell a broken promise from
+// its own machine (the run is unknown through validity anyway; without
+// this rule a starved machine reads as a broken promise). A failure that
+// rests on data still fails: an acknowledged write lost is lost at any
+// speed, whichever check found it.
+func underDriven(results []Result) []Result {
+	var val *Result
+	for i := range results {
+		if results[i].Name == "validity" && results[i].UnderDriven {
+			val = &results[i]
+		}
+	}
+	if val == nil {
+		return results
+	}
+	for i, r := range results {
+		if r.Verdict != Fail || !timeBound[r.Name] || r.LostCount > 0 {
+			continue
+		}
+		r.Verdict, r.UnderDriven = Unknown, true
+		r.Explanation = fmt.Sprintf("not a valid test of time: %s, so the machine did not drive the workload as designed, and this failure rests on time, which such a machine stretches too (the check found: %s)",
+			strings.TrimPrefix(val.Explanation, "the run cannot tell: "), r.Explanation)
+		results[i] = r
+	}
+	return results
 }
 
 // endedEarly makes a session's rto failure unknown when the session ended

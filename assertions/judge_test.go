@@ -5,6 +5,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/require"
+
 	"github.com/bcdr-harness/bcdr/history"
 )
 
@@ -144,4 +146,57 @@ func TestJudgeSessionPremises(t *testing.T) {
 	if c := Judge(in, []string{"rto"}).Checks[0]; c.Verdict != Fail {
 		t.Errorf("rto of a drill that never failed over: %+v", c)
 	}
+}
+
+// A run that made too few writes before its fault (a starved machine) is
+// no test of time: a failure resting on time is unknown, one resting on
+// lost data still fails, whichever check found it. The control: the same
+// failures in a valid run fail.
+func TestUnderDrivenRunJudgesNoTime(t *testing.T) {
+	d := newDrill()
+	in := d.input(time.Minute)
+	var lost string
+	for _, k := range d.acked {
+		if d.ackAt[k] > 55*time.Minute && d.ackAt[k] < d.failbackDrained {
+			lost = k
+			break
+		}
+	}
+	delete(in.Final.Journal, lost)
+	delete(in.Final.Invoices, lost)
+	slow := faultDomainRun(12*time.Minute, "")
+	missing := faultDomainRun(0, "je-80")
+
+	names := []string{"validity", "failback-loss"}
+	fda := []string{"validity", "fault-domain-availability"}
+	require.Equal(t, Fail, Judge(in, names).Checks[1].Verdict)
+	require.Equal(t, Fail, Judge(slow, fda).Checks[1].Verdict, "a customer request refused in a valid run fails")
+	require.Equal(t, Fail, Judge(missing, fda).Checks[1].Verdict)
+
+	for _, x := range []*Input{&in, &slow, &missing} {
+		x.Budgets.MinWritesBeforeFault = 1_000_000
+	}
+	require.Equal(t, Fail, Judge(in, names).Checks[1].Verdict, "a lost write is lost at any speed")
+	starved := Judge(slow, fda)
+	require.Equal(t, Unknown, starved.Checks[0].Verdict)
+	got := starved.Checks[1]
+	require.Equal(t, Unknown, got.Verdict, got.Explanation)
+	require.Contains(t, got.Explanation, "not a valid test of time")
+	require.Contains(t, got.Explanation, "acknowledged writes before the fault")
+	require.Contains(t, got.Explanation, "je-72", "what the check found is kept")
+	require.Equal(t, Unknown, starved.Verdict)
+	got = Judge(missing, fda).Checks[1]
+	require.Equal(t, Fail, got.Verdict, "a write missing after a fault-domain loss is lost at any speed: %s", got.Explanation)
+
+	// Few writes with one of them refused is an environment that did not
+	// work, not a slow machine: the failure stands.
+	for i, op := range slow.History.Ops {
+		if op.Type == history.OK && op.Kind.IsWrite() && op.Service < 5*time.Minute {
+			slow.History.Ops[i].Type, slow.History.Ops[i].Status = history.Fail, 503
+			break
+		}
+	}
+	refused := Judge(slow, fda)
+	require.False(t, refused.Checks[0].UnderDriven, refused.Checks[0].Explanation)
+	require.Equal(t, Fail, refused.Checks[1].Verdict)
 }

@@ -383,6 +383,10 @@ func (Validity) Check(in Input) Result {
 			}
 		}
 		if n < in.Budgets.MinWritesBeforeFault {
+			// Few writes, each acknowledged or timed out, is a machine
+			// too slow to drive the workload; writes refused is an
+			// environment that does not work, which is no excuse.
+			r.UnderDriven = n > 0 && refusedWritesBefore(in.History, fault) == 0
 			problems = append(problems, fmt.Sprintf("only %d acknowledged writes before the fault (need %d)", n, in.Budgets.MinWritesBeforeFault))
 		}
 		for _, op := range in.History.Events(history.EvFaultInjected) {
@@ -411,11 +415,24 @@ func (Validity) Check(in Input) Result {
 	}
 	if len(problems) > 0 {
 		r.Verdict = Unknown
+		r.UnderDriven = r.UnderDriven && len(problems) == 1
 		r.Explanation = "the run cannot tell: " + joinSemi(problems)
 	} else {
 		r.Explanation = "enough traffic before the fault, every fault observed to take effect, healthy before and after"
 	}
 	return finish(r, clk)
+}
+
+// refusedWritesBefore counts the writes refused with a definite error
+// before the fault.
+func refusedWritesBefore(h history.History, fault history.Op) int {
+	n := 0
+	for _, c := range h.Completions() {
+		if c.Invoke.Kind.IsWrite() && c.Result.Type == history.Fail && c.Result.Wall.Before(fault.Wall) {
+			n++
+		}
+	}
+	return n
 }
 
 func joinSemi(s []string) string {

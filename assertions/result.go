@@ -88,6 +88,11 @@ type Result struct {
 	NoiseServiceS float64 `json:"noise_service_s,omitempty"`
 	NoiseWallS    float64 `json:"noise_wall_s,omitempty"`
 	TooClose      bool    `json:"too_close,omitempty"`
+	// UnderDriven marks validity when the only thing it found wrong is too
+	// few writes before the fault, each of them acknowledged or timed out
+	// (none refused): the machine did not drive the workload as designed.
+	// It marks too a time-bound failure made unknown for it (Judge).
+	UnderDriven bool `json:"under_driven,omitempty"`
 	// DecideScale is the time scale at which a too-close figure's noise
 	// would be a tenth of its budget: a run at it decides.
 	DecideScale float64 `json:"decide_scale,omitempty"`

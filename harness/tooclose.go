@@ -21,13 +21,21 @@ func (o *Outcome) Undecided() []string {
 	return undecided(o.Result.Checks, reason)
 }
 
-// undecided lists the checks that were too close to call, then the run's
+// machineUndecided tells whether a check is unknown for the machine alone:
+// its figure within the run's timing noise of its budget (TooClose), or a
+// run too starved to drive its workload (UnderDriven: validity, and a
+// time-bound failure made unknown for it).
+func machineUndecided(c assertions.Result) bool {
+	return c.Verdict == assertions.Unknown && (c.TooClose || c.UnderDriven)
+}
+
+// undecided lists the checks that were too close to call (or under-driven), then the run's
 // reason when it says it was (and is not one of those checks: a run gives
 // a check that could not tell as its reason, assertions.RunVerdict).
 func undecided(checks []assertions.Result, runReason string) []string {
 	var out []string
 	for _, c := range checks {
-		if c.Verdict == assertions.Unknown && c.TooClose {
+		if machineUndecided(c) {
 			out = append(out, assertions.UnknownReason(c))
 		}
 	}
@@ -44,7 +52,7 @@ func tooCloseReason(checks []assertions.Result, runReason string) bool {
 		return true
 	}
 	for _, c := range checks {
-		if c.Verdict == assertions.Unknown && c.TooClose && runReason == assertions.UnknownReason(c) {
+		if machineUndecided(c) && runReason == assertions.UnknownReason(c) {
 			return true
 		}
 	}
@@ -54,7 +62,8 @@ func tooCloseReason(checks []assertions.Result, runReason string) bool {
 // TooCloseOnly tells whether a run (its checks and its reason, "" for
 // none) was too close to call and nothing else: every check that did not
 // pass is unknown for being within the harness's own timing noise
-// (assertions.Result.TooClose), the reason is empty or says the run was
+// (assertions.Result.TooClose) or for a machine too starved to drive the
+// workload before the fault (assertions.Result.UnderDriven), the reason is empty or says the run was
 // too close to call (itself, or by naming such a check), and at least one
 // of them was. reason lists what was,
 // for a test's skip line. A test skips such a run: a loaded machine
@@ -62,7 +71,7 @@ func tooCloseReason(checks []assertions.Result, runReason string) bool {
 // unknown, or any fail, is not too close only (ok false).
 func TooCloseOnly(checks []assertions.Result, runReason string) (reason string, ok bool) {
 	for _, c := range checks {
-		if c.Verdict != assertions.Pass && !(c.Verdict == assertions.Unknown && c.TooClose) {
+		if c.Verdict != assertions.Pass && !machineUndecided(c) {
 			return "", false
 		}
 	}

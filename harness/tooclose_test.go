@@ -12,6 +12,8 @@ func TestTooCloseOnly(t *testing.T) {
 	near := assertions.Result{Name: "failback-interruption", Verdict: assertions.Unknown, TooClose: true, Explanation: "too close to call: over by 1s"}
 	unknown := assertions.Result{Name: "validity", Verdict: assertions.Unknown, Explanation: "too little traffic"}
 	fail := assertions.Result{Name: "ledger", Verdict: assertions.Fail, Explanation: "2 entries unbalanced"}
+	starved := assertions.Result{Name: "validity", Verdict: assertions.Unknown, UnderDriven: true, Explanation: "only 9 writes before the fault"}
+	slowed := assertions.Result{Name: "rto", Verdict: assertions.Unknown, UnderDriven: true, Explanation: "not a valid test of time"}
 	for _, c := range []struct {
 		name   string
 		checks []assertions.Result
@@ -29,6 +31,9 @@ func TestTooCloseOnly(t *testing.T) {
 		{"too close and a fail", []assertions.Result{near, fail}, "", "", false},
 		{"too close, the run unknown for another reason", []assertions.Result{near}, "customer requests failed", "", false},
 		{"a fail alone", []assertions.Result{fail}, "", "", false},
+		{"under-driven", []assertions.Result{starved, slowed, pass}, "validity: only 9 writes before the fault",
+			"validity: only 9 writes before the fault; rto: not a valid test of time", true},
+		{"under-driven and a fail", []assertions.Result{starved, fail}, "", "", false},
 	} {
 		got, ok := harness.TooCloseOnly(c.checks, c.reason)
 		if got != c.want || ok != c.ok {

@@ -352,8 +352,11 @@ func printSummary(w io.Writer, r report.Result, dir string) {
 			noise = fmt.Sprintf("%s (%s wall)", clock.Round(secs(c.NoiseServiceS)), clock.Round(secs(c.NoiseWallS)))
 		}
 		verdict := string(c.Verdict)
-		if c.TooClose {
+		switch {
+		case c.TooClose:
 			verdict += " (too close)"
+		case c.UnderDriven:
+			verdict += " (machine too slow)"
 		}
 		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\t%d\n", c.Name, verdict, obs, bud, noise, c.LostCount)
 	}
