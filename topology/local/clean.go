@@ -31,36 +31,35 @@ func sweepHelp() string {
 // the processes of runs whose bcdr process is gone, then the work
 // directories whose owner is gone.
 func sweep(_ context.Context, o topology.CleanOptions) error {
-	n, err := sweepProcesses(o)
-	if n > 0 {
-		// Let the kernel reap them before looking at directories in use.
-		time.Sleep(200 * time.Millisecond)
-	}
+	killed, err := sweepProcesses(o)
+	// The directories in use, and the shared memory a server holds, are
+	// looked at once the killed processes have exited.
+	waitExited(killed, 5*time.Second)
 	return errors.Join(err, workdir.Sweep(WorkDirPrefix, o.MinAge, o.All, o.DryRun,
 		func(d string) { o.Report("directory " + d) },
 		func(d, why string) { o.Keep("directory "+d, why) }))
 }
 
 // sweepProcesses kills the orphaned processes of runs (with o.All: every
-// one of ours) and returns how many it found.
-func sweepProcesses(o topology.CleanOptions) (int, error) {
+// one of ours) and returns the ones it killed.
+func sweepProcesses(o topology.CleanOptions) ([]int, error) {
 	procs := findOurProcesses()
 	ours := map[int]bool{}
 	for _, p := range procs {
 		ours[p.pid] = true
 	}
 	var errs []error
-	n := 0
+	var killed []int
 	killedGroups := map[int]bool{}
 	for _, p := range procs {
 		if ours[p.ppid] || !(o.All || orphaned(p, ours)) {
 			continue
 		}
 		o.Report(fmt.Sprintf("process %d: %s", p.pid, p.what))
-		n++
 		if o.DryRun {
 			continue
 		}
+		killed = append(killed, p.pid)
 		// Each child of a run leads its own process group (postmaster and
 		// its backends together).
 		if p.pgid == p.pid && !killedGroups[p.pgid] {
@@ -71,7 +70,29 @@ func sweepProcesses(o topology.CleanOptions) (int, error) {
 			errs = append(errs, fmt.Errorf("kill %d: %w", p.pid, err))
 		}
 	}
-	return n, errors.Join(errs...)
+	return killed, errors.Join(errs...)
+}
+
+// waitExited waits, up to limit, until each of pids has exited (gone, or a
+// zombie: its memory and attachments released).
+func waitExited(pids []int, limit time.Duration) {
+	deadline := time.Now().Add(limit)
+	for _, pid := range pids {
+		for !exited(pid) && time.Now().Before(deadline) {
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+}
+
+func exited(pid int) bool {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return true
+	}
+	// pid (comm) state ...: comm may hold spaces and parentheses.
+	s := string(b)
+	i := strings.LastIndexByte(s, ')')
+	return i < 0 || i+2 >= len(s) || s[i+2] == 'Z' || s[i+2] == 'X'
 }
 
 // ourProcess is a process a bcdr run started.

@@ -26,6 +26,11 @@ func Sweep(prefix string, minAge time.Duration, all, dry bool, removed func(dir 
 			continue
 		}
 		removed(d)
+		// A PostgreSQL server killed with the run left its interlock
+		// segment, which outlives the directory that names it.
+		if _, err := releaseSysV(d, dry); err != nil {
+			errs = append(errs, err)
+		}
 		if !dry {
 			if err := os.RemoveAll(d); err != nil {
 				errs = append(errs, err)
