@@ -23,7 +23,10 @@ func sweepHelp() string {
   - %s* work directories under %s whose owner (the pid and
     start time recorded inside) is gone, whatever their age; one without
     that record when no live process uses it and it is older than --min-age
-    (with --all: every one); each directory kept is listed with the reason,
+    (with --all: every one); each directory kept is listed with the reason;
+    with each, the System V shared memory segment a PostgreSQL server killed
+    with its run left (named in the directory's postmaster.pid, nothing
+    attached),
 `, WorkDirPrefix, os.TempDir())
 }
 
