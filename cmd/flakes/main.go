@@ -243,8 +243,10 @@ func main() {
 		}
 		cmd := exec.CommandContext(ctx, "go", args...)
 		cmd.Stdout, cmd.Stderr = f, os.Stderr
+		stopGroup(cmd)
 		start := time.Now()
 		err = cmd.Run() // a failing test is in the stream; the exit status adds nothing
+		killGroup(cmd)
 		f.Close()
 		fmt.Fprintf(os.Stderr, "flakes: run %d of %d: %s (%v)\n", i, *runs, time.Since(start).Round(time.Second), exitText(err))
 		if ctx.Err() != nil {
@@ -270,6 +272,34 @@ func main() {
 		os.Exit(2)
 	case failing > 0:
 		os.Exit(1)
+	}
+}
+
+// interruptGrace is how long an interrupted go test may take to end its
+// test binaries (their drills' processes die with them) before the whole
+// group is killed.
+const interruptGrace = 30 * time.Second
+
+// stopGroup runs go test in its own process group and makes the
+// campaign's interrupt reach all of it: the go command and every test
+// binary it runs get SIGINT, as from a terminal's Ctrl-C. Interrupting only
+// the go command (or killing it, exec's default) left its test binaries
+// running their drills for up to the whole -timeout, on a machine the next
+// job then found loaded.
+func stopGroup(cmd *exec.Cmd) {
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGINT}
+	cmd.Cancel = func() error {
+		fmt.Fprintf(os.Stderr, "flakes: interrupted: waiting up to %s for go test and its test binaries to end\n", interruptGrace)
+		return syscall.Kill(-cmd.Process.Pid, syscall.SIGINT)
+	}
+	cmd.WaitDelay = interruptGrace
+}
+
+// killGroup kills whatever of go test's process group is still running
+// once it has returned (nothing, unless the grace ran out).
+func killGroup(cmd *exec.Cmd) {
+	if cmd.Process != nil {
+		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
 	}
 }
 

@@ -2,8 +2,17 @@ package main
 
 import (
 	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
 )
 
 // Two runs of two packages as go test -json prints them: TestB/row1 fails
@@ -114,4 +123,31 @@ func TestTallyRefusesABrokenStream(t *testing.T) {
 	if err := newTally().read(1, strings.NewReader("{\"Action\":\n")); err == nil {
 		t.Error("a truncated JSON line was read without an error")
 	}
+}
+
+// An interrupted run ends go test's whole process group, not only the go
+// command: a test binary it started (here a background sleep of the
+// child's) does not outlive the campaign.
+func TestInterruptEndsTheWholeGroup(t *testing.T) {
+	pidFile := filepath.Join(t.TempDir(), "pid")
+	ctx, cancel := context.WithCancel(context.Background())
+	cmd := exec.CommandContext(ctx, "sh", "-c", "sleep 300 & echo $! > "+pidFile+"; wait")
+	stopGroup(cmd)
+	require.NoError(t, cmd.Start())
+	var pid int
+	require.Eventually(t, func() bool {
+		b, err := os.ReadFile(pidFile)
+		if err != nil {
+			return false
+		}
+		pid, err = strconv.Atoi(strings.TrimSpace(string(b)))
+		return err == nil
+	}, 10*time.Second, 10*time.Millisecond)
+	cancel()
+	_ = cmd.Wait()
+	killGroup(cmd)
+	require.Eventually(t, func() bool {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+		return err != nil || strings.Contains(string(b), ") Z ")
+	}, 10*time.Second, 10*time.Millisecond, "the group's other process %d was ended", pid)
 }
