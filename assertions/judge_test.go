@@ -176,6 +176,16 @@ func TestUnderDrivenRunJudgesNoTime(t *testing.T) {
 	for _, x := range []*Input{&in, &slow, &missing} {
 		x.Budgets.MinWritesBeforeFault = 1_000_000
 	}
+	// A workload whose rate could never make the minimum is a scenario
+	// that cannot be valid, not a slow machine: its failures stand.
+	for _, x := range []*Input{&in, &slow, &missing} {
+		withRate(x, 0.5)
+	}
+	require.False(t, Judge(slow, fda).Checks[0].UnderDriven)
+	require.Equal(t, Fail, Judge(slow, fda).Checks[1].Verdict, "the rate, not the machine, made too few writes")
+	for _, x := range []*Input{&in, &slow, &missing} {
+		withRate(x, 1e9)
+	}
 	require.Equal(t, Fail, Judge(in, names).Checks[1].Verdict, "a lost write is lost at any speed")
 	starved := Judge(slow, fda)
 	require.Equal(t, Unknown, starved.Checks[0].Verdict)
@@ -199,4 +209,17 @@ func TestUnderDrivenRunJudgesNoTime(t *testing.T) {
 	refused := Judge(slow, fda)
 	require.False(t, refused.Checks[0].UnderDriven, refused.Checks[0].Explanation)
 	require.Equal(t, Fail, refused.Checks[1].Verdict)
+}
+
+// withRate records the workload's rate (writes per wall second) as the
+// harness does, replacing any recorded before.
+func withRate(in *Input, rate float64) {
+	ops := in.History.Ops[:0:0]
+	for _, op := range in.History.Ops {
+		if !(op.Kind == history.Event && op.Key == history.EvWorkload) {
+			ops = append(ops, op)
+		}
+	}
+	in.History.Ops = append(ops, history.Op{Index: len(ops), Process: -1, Type: history.Info, Kind: history.Event,
+		Key: history.EvWorkload, Value: map[string]any{"rate": rate, "clients": 4}})
 }

@@ -383,10 +383,13 @@ func (Validity) Check(in Input) Result {
 			}
 		}
 		if n < in.Budgets.MinWritesBeforeFault {
-			// Few writes, each acknowledged or timed out, is a machine
-			// too slow to drive the workload; writes refused is an
-			// environment that does not work, which is no excuse.
-			r.UnderDriven = n > 0 && refusedWritesBefore(in.History, fault) == 0
+			// Few writes, each acknowledged or timed out, where the
+			// workload's rate would have made enough, is a machine too
+			// slow to drive it; writes refused is an environment that
+			// does not work, and a rate too low for the minimum is a
+			// scenario that cannot be valid: neither is the machine's.
+			r.UnderDriven = n > 0 && refusedWritesBefore(in.History, fault) == 0 &&
+				designedWritesBefore(in.History, fault) >= float64(in.Budgets.MinWritesBeforeFault)
 			problems = append(problems, fmt.Sprintf("only %d acknowledged writes before the fault (need %d)", n, in.Budgets.MinWritesBeforeFault))
 		}
 		for _, op := range in.History.Events(history.EvFaultInjected) {
@@ -421,6 +424,26 @@ func (Validity) Check(in Input) Result {
 		r.Explanation = "enough traffic before the fault, every fault observed to take effect, healthy before and after"
 	}
 	return finish(r, clk)
+}
+
+// designedWritesBefore is how many writes the workload's rate (recorded
+// in the workload event, writes per wall second) would have made from the
+// first write's invocation to the fault: 0 when the history does not say.
+func designedWritesBefore(h history.History, fault history.Op) float64 {
+	ev, ok := h.FirstEvent(history.EvWorkload)
+	if !ok {
+		return 0
+	}
+	rate, _ := num(ev.Value["rate"])
+	for _, c := range h.Completions() {
+		if c.Invoke.Kind.IsWrite() {
+			if d := fault.Wall.Sub(c.Invoke.Wall); d > 0 {
+				return rate * d.Seconds()
+			}
+			return 0
+		}
+	}
+	return 0
 }
 
 // refusedWritesBefore counts the writes refused with a definite error

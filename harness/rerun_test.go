@@ -30,4 +30,16 @@ func TestRerunScaleIsBounded(t *testing.T) {
 	if u := decided.Undecided(); len(u) != 0 {
 		t.Errorf("a decided run lists %q as undecided", u)
 	}
+	starved := &Outcome{Result: report.Result{TimeScale: 200, Verdict: assertions.Unknown, Checks: []assertions.Result{
+		{Name: "validity", Verdict: assertions.Unknown, UnderDriven: true, Explanation: "only 12 acknowledged writes before the fault (need 50)"},
+		{Name: "rto", Verdict: assertions.Unknown, UnderDriven: true},
+	}}}
+	if s, why := starved.RerunScale(0); s != 100 || why == "" {
+		t.Errorf("a run too starved to drive its workload at 200: rerun scale %g (%q), want 100", s, why)
+	}
+	invalid := &Outcome{Result: report.Result{TimeScale: 200, Verdict: assertions.Unknown, Checks: []assertions.Result{
+		{Name: "validity", Verdict: assertions.Unknown, Explanation: "no health check before the faults"}}}}
+	if s, _ := invalid.RerunScale(0); s != 0 {
+		t.Errorf("an invalid run the machine does not explain: rerun scale %g, want none", s)
+	}
 }

@@ -62,7 +62,8 @@ func (o *Outcome) DecidingScale() (float64, string) {
 // lower than the run's would last about this many times longer.
 const MaxRerunSlowdown = 4
 
-// RerunScale is DecidingScale when a run there would last at most
+// RerunScale is DecidingScale (or, for a run too starved to drive its
+// workload, half its scale) when a run there would last at most
 // slowdown times as long as this one (slowdown <= 0: MaxRerunSlowdown), and
 // 0 otherwise: a run too close to call by that much stays unknown, since a
 // machine that noisy would make the rerun take hours of wall time.
@@ -71,10 +72,26 @@ func (o *Outcome) RerunScale(slowdown float64) (float64, string) {
 		slowdown = MaxRerunSlowdown
 	}
 	scale, why := o.DecidingScale()
+	if scale == 0 {
+		scale, why = o.underDrivenScale()
+	}
 	if scale == 0 || scale*slowdown < o.Result.TimeScale {
 		return 0, why
 	}
 	return scale, why
+}
+
+// underDrivenScale is half the run's scale when validity found the run too
+// starved to drive its workload before the fault
+// (assertions.Result.UnderDriven): at half the scale the same service
+// minutes last twice the wall time, so the same writes have twice the
+// machine time to be made. It is 0 for any other run.
+func (o *Outcome) underDrivenScale() (float64, string) {
+	v, ok := o.Check("validity")
+	if !ok || !v.UnderDriven || o.Result.TimeScale <= 1 {
+		return 0, ""
+	}
+	return o.Result.TimeScale / 2, fmt.Sprintf("the machine did not drive the workload at scale %g (%s)", o.Result.TimeScale, v.Explanation)
 }
 
 // Options tune a run without changing the scenario.

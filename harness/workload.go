@@ -69,7 +69,8 @@ func NewWorkload(cfg WorkloadConfig, url string, rec *history.Recorder, clk *clo
 	if !sizing.FromLatency {
 		w.attempt.Store(int64(floor))
 		w.warm.done = true
-		rec.Event(history.EvWorkload, map[string]any{"attempt_ms": ms(floor), "retry_ms": ms(retry), "sized_from": "floor"})
+		rec.Event(history.EvWorkload, map[string]any{"attempt_ms": ms(floor), "retry_ms": ms(retry), "sized_from": "floor",
+			"rate": cfg.Rate, "clients": cfg.Clients})
 		return w
 	}
 	// Until the warm-up is measured the clients wait as long as the retry
@@ -134,7 +135,7 @@ func (w *Workload) sizeLocked(why string) {
 	value := map[string]any{"retry_ms": ms(w.retry), "sized_from": "latency", "warmup_end": why,
 		"floor_ms": ms(floor), "ceiling_ms": ms(max(assertions.AttemptCeiling(w.retry), floor)),
 		"factor": assertions.AttemptFactor, "warmup_attempt_ms": ms(warmAttempt),
-		"warmup_writes": len(v), "warmup_failed": w.warm.started - len(v)}
+		"warmup_writes": len(v), "warmup_failed": w.warm.started - len(v), "rate": w.cfg.Rate, "clients": w.cfg.Clients}
 	attempt := floor
 	if len(v) > 0 {
 		p99 := v[(len(v)*99+99)/100-1]

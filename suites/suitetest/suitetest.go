@@ -62,7 +62,9 @@ func Run(t testing.TB, sc harness.Scenario) *harness.Outcome {
 			// Too close to call is not a verdict: the figure lies within
 			// the harness's own timing noise of its budget. The same drill
 			// at a scale where that noise is small decides it (a finer
-			// measurement, not the same one tried again).
+			// measurement, not the same one tried again). So with a run
+			// the machine could not drive: at a lower scale it has more
+			// wall time for the same writes.
 			t.Logf("%s: %s; deciding at scale %g", sc.Name, why, scale)
 			sc.Scale = scale
 			out, err = harness.Run(ctx, sc, opts)
