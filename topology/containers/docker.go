@@ -126,6 +126,47 @@ func Clean(ctx context.Context, runID string) error {
 	return errors.Join(errs...)
 }
 
+// cleanSettle is how long nothing labelled with the run must stay gone for
+// CleanUntilGone to be done: a Docker call in flight when the first pass
+// listed (a container being created, a network Docker still holds an
+// endpoint in) shows up or goes within it.
+const cleanSettle = time.Second
+
+// CleanUntilGone runs Clean until nothing labelled with the run is left,
+// seen twice cleanSettle apart, or ctx ends (then it says what is left). One
+// pass is not enough while the run is still creating, or while Docker
+// frees a removed container's endpoint: the network it was on refuses to
+// go ("has active endpoints") and a single pass left it behind.
+func CleanUntilGone(ctx context.Context, runID string) error {
+	delay, emptySince := 100*time.Millisecond, time.Time{}
+	for {
+		err := Clean(ctx, runID)
+		l, lerr := leftovers(ctx, runID)
+		n := len(l["containers"]) + len(l["networks"]) + len(l["volumes"])
+		switch {
+		case lerr == nil && n == 0 && emptySince.IsZero():
+			emptySince = time.Now()
+		case lerr == nil && n == 0 && time.Since(emptySince) >= cleanSettle:
+			return nil
+		case n > 0 || lerr != nil:
+			emptySince = time.Time{}
+		}
+		wait := delay
+		if !emptySince.IsZero() {
+			wait = cleanSettle
+		}
+		select {
+		case <-ctx.Done():
+			if lerr == nil && n == 0 {
+				return nil
+			}
+			return errors.Join(err, lerr, fmt.Errorf("clean run %s: still left when time ran out: %v", runID, l))
+		case <-time.After(wait):
+		}
+		delay = min(2*delay, 2*time.Second)
+	}
+}
+
 // cleanUp is the provider's part of bcdr clean (topology.ProviderDef.Clean):
 // Clean, when Docker answers, with a line saying what it removed.
 func cleanUp(ctx context.Context, o topology.CleanOptions) error {

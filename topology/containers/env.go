@@ -332,13 +332,11 @@ func (e *Env) watchSignals() {
 		case <-e.sigDone:
 			return
 		case s := <-ch:
-			// Stop creating, remove what exists, and once more for a
-			// container whose creation was in flight.
+			// Stop creating, and remove what exists until nothing is
+			// left (a container whose creation was in flight included).
 			interrupted.Store(true)
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-			_ = Clean(ctx, e.runID)
-			time.Sleep(500 * time.Millisecond)
-			_ = Clean(ctx, e.runID)
+			_ = CleanUntilGone(ctx, e.runID)
 			cancel()
 			if e.ownDir {
 				_ = os.RemoveAll(e.workDir)
@@ -785,7 +783,7 @@ func (e *Env) Close(ctx context.Context) error {
 		}
 		e.client.Close()
 		cctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-		errs = append(errs, Clean(cctx, e.runID))
+		errs = append(errs, CleanUntilGone(cctx, e.runID))
 		cancel()
 		if e.ownDir && e.workDir != "" {
 			// Files written by the servers in the containers belong to their users; root removes them.
