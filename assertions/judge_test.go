@@ -155,15 +155,7 @@ func TestJudgeSessionPremises(t *testing.T) {
 func TestUnderDrivenRunJudgesNoTime(t *testing.T) {
 	d := newDrill()
 	in := d.input(time.Minute)
-	var lost string
-	for _, k := range d.acked {
-		if d.ackAt[k] > 55*time.Minute && d.ackAt[k] < d.failbackDrained {
-			lost = k
-			break
-		}
-	}
-	delete(in.Final.Journal, lost)
-	delete(in.Final.Invoices, lost)
+	d.loseFailedOverWrite(in)
 	slow := faultDomainRun(12*time.Minute, "")
 	missing := faultDomainRun(0, "je-80")
 

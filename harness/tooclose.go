@@ -21,11 +21,11 @@ func (o *Outcome) Undecided() []string {
 	return undecided(o.Result.Checks, reason)
 }
 
-// machineUndecided tells whether a check is unknown for the machine alone:
+// MachineUndecided tells whether a check is unknown for the machine alone:
 // its figure within the run's timing noise of its budget (TooClose), or a
 // run too starved to drive its workload (UnderDriven: validity, and a
 // time-bound failure made unknown for it).
-func machineUndecided(c assertions.Result) bool {
+func MachineUndecided(c assertions.Result) bool {
 	return c.Verdict == assertions.Unknown && (c.TooClose || c.UnderDriven)
 }
 
@@ -35,7 +35,7 @@ func machineUndecided(c assertions.Result) bool {
 func undecided(checks []assertions.Result, runReason string) []string {
 	var out []string
 	for _, c := range checks {
-		if machineUndecided(c) {
+		if MachineUndecided(c) {
 			out = append(out, assertions.UnknownReason(c))
 		}
 	}
@@ -52,7 +52,7 @@ func tooCloseReason(checks []assertions.Result, runReason string) bool {
 		return true
 	}
 	for _, c := range checks {
-		if machineUndecided(c) && runReason == assertions.UnknownReason(c) {
+		if MachineUndecided(c) && runReason == assertions.UnknownReason(c) {
 			return true
 		}
 	}
@@ -71,7 +71,7 @@ func tooCloseReason(checks []assertions.Result, runReason string) bool {
 // unknown, or any fail, is not too close only (ok false).
 func TooCloseOnly(checks []assertions.Result, runReason string) (reason string, ok bool) {
 	for _, c := range checks {
-		if c.Verdict != assertions.Pass && !machineUndecided(c) {
+		if c.Verdict != assertions.Pass && !MachineUndecided(c) {
 			return "", false
 		}
 	}
