@@ -631,6 +631,12 @@ type InvoiceRow struct {
 	Amount    int64
 }
 
+// Explainer is a log-shipping engine that can say where it stands and why
+// its secondary may not be catching up, for error messages.
+type Explainer interface {
+	Explain(ctx context.Context) string
+}
+
 // InitialSync runs one round of every log-shipping job and waits until the
 // secondary has restored everything backed up so far, as log shipping's
 // set-up does before the pair is put into service.
@@ -654,7 +660,11 @@ func InitialSync(ctx context.Context, ls LogShipping) error {
 			return nil
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("initial sync: secondary restored %s of %s after 30s", st.Restore.LSN, st.Backup.LSN)
+			err := fmt.Errorf("initial sync: secondary restored %s of %s after 30s", st.Restore.LSN, st.Backup.LSN)
+			if e, ok := ls.(Explainer); ok {
+				err = fmt.Errorf("%w (%s)", err, e.Explain(ctx))
+			}
+			return err
 		}
 		select {
 		case <-ctx.Done():

@@ -387,6 +387,14 @@ func TestCopyThroughDeadWANFails(t *testing.T) {
 	st, _ = p.Status(ctx)
 	assert.Equal(t, 2, st.CopyErrors)
 	assert.True(t, st.PossibleLoss())
+	// The engine says why its secondary is behind: the copy's failure, the
+	// files waiting in the primary's archive, the standby's replay position.
+	ex := p.Explain(ctx)
+	assert.Contains(t, ex, "copy failing (2 times)")
+	assert.Contains(t, ex, dead)
+	assert.Contains(t, ex, "archive of a: ")
+	assert.Contains(t, ex, "it has replayed to ")
+	assert.NotContains(t, ex, "archive of a: empty")
 }
 
 func TestFenceMakesPrimaryReadOnly(t *testing.T) {
