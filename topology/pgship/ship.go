@@ -116,7 +116,14 @@ func (p *Shipping) backupLocked(ctx context.Context) (uint64, error) {
 		return 0, fmt.Errorf("log backup on region %s: read last commit: %w", prim.name, err)
 	}
 	p.notePrimaryLast(prim, commit, insert)
-	if insert == idle {
+	marked, err := markUnarchived(ctx, conn)
+	if err != nil {
+		return 0, fmt.Errorf("log backup on region %s: %w", prim.name, err)
+	}
+	if len(marked) > 0 {
+		p.logf("pgship: region %s: segment(s) %v completed before a crash had not been handed to the archiver; marked ready", prim.name, marked)
+	}
+	if insert == idle && len(marked) == 0 {
 		// Nothing written since the last log backup: its segment is the
 		// newest one and already archived.
 		p.refreshBackup(listDir(prim.dirs.Archive))
