@@ -399,7 +399,9 @@ func TestAnMcCommandThatHangsTimesOut(t *testing.T) {
 	for _, s := range repl.sites {
 		region := s.Region
 		s.Exec = timedExec{rec.site(region), repl.cfg.ExecTimeout,
-			func(context.Context) string { return "MinIO in region " + string(region) + " has not loaded its IAM data yet" }}
+			func(context.Context) string {
+				return "MinIO in region " + string(region) + " has not loaded its IAM data yet"
+			}}
 	}
 	release := make(chan struct{})
 	defer close(release)
