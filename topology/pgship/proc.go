@@ -315,14 +315,7 @@ func (s *server) kill() error {
 	select {
 	case <-s.done:
 	default:
-		// Freeze the postmaster so it forks nothing new, freeze its
-		// descendants, then kill them all.
-		_ = syscall.Kill(pid, syscall.SIGSTOP)
-		victims := descendants(pid)
-		for _, v := range victims {
-			_ = syscall.Kill(v.pid, syscall.SIGSTOP)
-		}
-		victims = mergeProcs(victims, descendants(pid))
+		victims := freezeTree(pid)
 		for _, v := range victims {
 			_ = syscall.Kill(v.pid, syscall.SIGKILL)
 		}
@@ -345,6 +338,51 @@ func (s *server) kill() error {
 	}
 	removeSysVShm(s.dataDir)
 	return nil
+}
+
+// freezeTree stops pid and every descendant with SIGSTOP and returns the
+// descendants, so that they can all be killed with nothing forked in
+// between. A stop is asynchronous: a process in the middle of fork() stops
+// only after its child exists, and that child (the archiver's shell, then
+// its cp) may appear after a scan. So the tree is scanned again until a
+// scan finds nothing new and every process in it is seen stopped (or gone):
+// only then can none of them fork any more.
+func freezeTree(pid int) []proc {
+	_ = syscall.Kill(pid, syscall.SIGSTOP)
+	root := proc{pid: pid}
+	if st, err := readStat(pid); err == nil {
+		root.start = st.start
+	}
+	var victims []proc
+	deadline := time.Now().Add(2 * time.Second)
+	for {
+		found := descendants(pid)
+		grew := len(mergeProcs(victims, found)) > len(victims)
+		for _, v := range found {
+			_ = syscall.Kill(v.pid, syscall.SIGSTOP)
+		}
+		victims = mergeProcs(victims, found)
+		if !grew && allStopped(append([]proc{root}, victims...)) || time.Now().After(deadline) {
+			return victims
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// allStopped reports whether every process is stopped or gone.
+func allStopped(ps []proc) bool {
+	for _, p := range ps {
+		st, err := readStat(p.pid)
+		if err != nil || p.start != "" && st.start != p.start {
+			continue // gone
+		}
+		switch st.state {
+		case "T", "t", "Z", "X":
+		default:
+			return false
+		}
+	}
+	return true
 }
 
 // postmaster returns the pid of the running postmaster (0 when none).
