@@ -654,15 +654,9 @@ func TestNewReleasesEverythingOnFailure(t *testing.T) {
 	require.Error(t, err)
 	assert.Nil(t, p)
 	assert.Contains(t, err.Error(), "base backup refused")
-	ents, _ := os.ReadDir("/proc")
-	for _, e := range ents {
-		if _, err := strconv.Atoi(e.Name()); err != nil {
-			continue
-		}
-		cmd, _ := os.ReadFile("/proc/" + e.Name() + "/cmdline")
-		if strings.Contains(string(cmd), work) {
-			t.Errorf("process %s (%q) survived the failed New", e.Name(), cmd)
-		}
+	for _, pid := range withArg(work) {
+		cmd, _ := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cmdline")
+		t.Errorf("process %d (%q) survived the failed New", pid, cmd)
 	}
 }
 

@@ -357,11 +357,12 @@ func freezeTree(pid int) []proc {
 	deadline := time.Now().Add(2 * time.Second)
 	for {
 		found := descendants(pid)
-		grew := len(mergeProcs(victims, found)) > len(victims)
 		for _, v := range found {
 			_ = syscall.Kill(v.pid, syscall.SIGSTOP)
 		}
-		victims = mergeProcs(victims, found)
+		merged := mergeProcs(victims, found)
+		grew := len(merged) > len(victims)
+		victims = merged
 		if !grew && allStopped(append([]proc{root}, victims...)) || time.Now().After(deadline) {
 			return victims
 		}

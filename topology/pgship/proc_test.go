@@ -55,7 +55,7 @@ func TestFreezeTreeCatchesChildrenForkedDuringTheStop(t *testing.T) {
 	}
 }
 
-// withArg lists live processes whose command line holds arg.
+// withArg lists live (not zombie) processes whose command line holds arg.
 func withArg(arg string) []int {
 	ents, _ := os.ReadDir("/proc")
 	var out []int
