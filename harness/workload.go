@@ -261,14 +261,28 @@ func (w *Workload) Run(ctx context.Context) {
 			}
 		}
 	})
+	w.clients(ctx, func() bool { _, ok := <-tokens; return ok })
+}
+
+// RunUnpaced drives writes until ctx ends with no pacer: each client sends
+// its next write as soon as its last one is answered (closed loops), so
+// the throughput is whatever the path takes. It measures the path's
+// capacity (make bench); drills use Run, whose offered rate is the
+// scenario's.
+func (w *Workload) RunUnpaced(ctx context.Context) {
+	w.clients(ctx, func() bool { return ctx.Err() == nil })
+}
+
+// clients starts the workload's clients; each sends one write (a journal
+// entry or an invoice, by the invoice share) each time next allows, until
+// next says no more.
+func (w *Workload) clients(ctx context.Context, next func() bool) {
 	for c := 0; c < w.cfg.Clients; c++ {
 		w.wg.Add(1)
 		goSafe(ctx, fmt.Sprintf("workload client %d", c), func() {
 			defer w.wg.Done()
 			rng := rand.New(rand.NewSource(w.seed*1000 + int64(c)))
-			n := 0
-			for range tokens {
-				n++
+			for n := 1; next(); n++ {
 				key := fmt.Sprintf("s%d-c%d-%d", w.seed, c, n)
 				if rng.Float64() < w.cfg.InvoiceShare {
 					w.invoice(ctx, c, "inv-"+key, rng)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 
@@ -84,5 +85,63 @@ func TestWorkloadFloorAndEarlyEnd(t *testing.T) {
 	evs := rec.Ops().Events(history.EvWorkload)
 	if len(evs) != 1 || evs[0].Value["warmup_writes"] != 1 || evs[0].Value["warmup_end"] != "steady state ended" || evs[0].Value["attempt_ms"] != 600.0 {
 		t.Fatalf("early end: %v", evs)
+	}
+}
+
+// An unpaced workload is not held to its rate: at one write a second
+// offered, its clients still send each write as soon as the last one was
+// answered (the bench measures the path's capacity so). Paced, the same
+// workload sends a write per token at most.
+func TestUnpacedWorkloadIgnoresTheRate(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusOK) }))
+	defer srv.Close()
+	clk := clock.New(100)
+	for _, unpaced := range []bool{true, false} {
+		rec := history.NewRecorder(clk)
+		acked := make(chan struct{}, 1<<16)
+		rec.OnAppend(func(op history.Op) {
+			if op.Type == history.OK && op.Kind.IsWrite() {
+				acked <- struct{}{}
+			}
+		})
+		wl := NewWorkload(WorkloadConfig{Clients: 4, Rate: 1, InvoiceShare: 0.3}, srv.URL, rec, clk, 1, 2*time.Minute,
+			topology.Attempt{Floor: 600 * time.Millisecond})
+		ctx, stop := context.WithCancel(context.Background())
+		start := time.Now()
+		if unpaced {
+			wl.RunUnpaced(ctx)
+		} else {
+			wl.Run(ctx)
+		}
+		// 200 answers: 200 s at the offered rate. Paced, 2 s shows it.
+		limit := 20 * time.Second
+		if !unpaced {
+			limit = 2 * time.Second
+		}
+		n, deadline := 0, time.After(limit)
+	wait:
+		for n < 200 {
+			select {
+			case <-acked:
+				n++
+			case <-deadline:
+				break wait
+			}
+		}
+		stop()
+		wl.Wait()
+		// Paced, at most one token a second of wall time was offered.
+		tokens := int(time.Since(start)/time.Second) + 1
+		switch {
+		case unpaced && n < 200:
+			t.Errorf("unpaced: %d writes answered in %s, want 200 without waiting for the rate", n, time.Since(start))
+		case !unpaced && n > tokens:
+			t.Errorf("paced at 1/s: %d writes answered in %s, want at most %d", n, time.Since(start), tokens)
+		}
+		for _, c := range rec.Ops().Completions() {
+			if c.Invoke.Kind.IsWrite() && c.Result.Type != history.OK && c.Result.Error != "" && !strings.Contains(c.Result.Error, "context canceled") {
+				t.Errorf("a write failed: %+v", c.Result)
+			}
+		}
 	}
 }

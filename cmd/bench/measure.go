@@ -82,11 +82,14 @@ type throughput struct {
 
 // measureWrites drives the harness's own workload (clients with retries
 // and the history recorder, through the router, a load balancer, the AOS,
-// SQL and the blob store) for window, counting acknowledged writes; then
-// the same number of clients write the same mix of journal entries and
-// invoice rows with the same SQL (package appdb, as the AOS does) straight
-// into the same PostgreSQL primary for the same window.
-func measureWrites(ctx context.Context, env topology.Environment, sc harness.Scenario, window time.Duration, rate float64) (throughput, error) {
+// SQL and the blob store) in closed loops, each client's next write sent as
+// soon as its last was answered (Workload.RunUnpaced: no pacer, whose ticks
+// would bound the figure instead of the path), and counts acknowledged
+// writes for window, warmup after the first one; then the same number of
+// clients write the same mix of journal entries and invoice rows with the
+// same SQL (package appdb, as the AOS does) straight into the same
+// PostgreSQL primary, closed loops too, for warmup and then window.
+func measureWrites(ctx context.Context, env topology.Environment, sc harness.Scenario, warmup, window time.Duration) (throughput, error) {
 	var t throughput
 	clk := env.Clock()
 	rec := history.NewRecorder(clk)
@@ -100,20 +103,24 @@ func measureWrites(ctx context.Context, env topology.Environment, sc harness.Sce
 		}
 	})
 	wcfg := sc.Workload
-	wcfg.Rate = rate
 	wl := harness.NewWorkload(wcfg, env.Router().URL(), rec, clk, sc.Seed, sc.Budgets.RetryBudget, topology.ProviderAttempt(sc.Spec.Provider))
 	wctx, stop := context.WithCancel(ctx)
 	defer wl.Wait()
 	defer stop()
-	wl.Run(wctx)
-	// The window opens at the first acknowledged write: connection pools
-	// are warm by then.
+	wl.RunUnpaced(wctx)
+	// The window opens warmup after the first acknowledged write, once
+	// every instance's connection pool has had its share of writes.
 	select {
 	case <-ctx.Done():
 		return t, ctx.Err()
 	case <-first:
 	case <-time.After(30 * time.Second):
 		return t, fmt.Errorf("whole path: no write acknowledged within 30s (%s)", outcomes(rec.Ops()))
+	}
+	select {
+	case <-ctx.Done():
+		return t, ctx.Err()
+	case <-time.After(warmup):
 	}
 	start, n0 := time.Now(), acked.Load()
 	select {
@@ -143,7 +150,10 @@ func measureWrites(ctx context.Context, env topology.Environment, sc harness.Sce
 	defer db.Close()
 	db.SetMaxOpenConns(wcfg.Clients)
 	db.SetMaxIdleConns(wcfg.Clients)
-	d, err := directWrites(ctx, db, wcfg.Clients, wcfg.InvoiceShare, sc.Seed, window)
+	if _, err := directWrites(ctx, db, wcfg.Clients, wcfg.InvoiceShare, sc.Seed, warmup); err != nil {
+		return t, fmt.Errorf("warm-up: %w", err)
+	}
+	d, err := directWrites(ctx, db, wcfg.Clients, wcfg.InvoiceShare, sc.Seed+1, window)
 	if err != nil {
 		return t, err
 	}
