@@ -45,7 +45,7 @@ type figures struct {
 	ready, drill                 *figure
 	pathWrites, directWrites, wr *figure
 	rtDirect, rtLink, rtAdded    *figure
-	faultEffect                  []*figure
+	faultEffect, faultSeen       []*figure // faultSeen: nil for a probe without a Watch
 	peak, suites                 *figure
 }
 
@@ -65,13 +65,23 @@ func newFigures() *figures {
 	for _, p := range faultProbes {
 		f.faultEffect = append(f.faultEffect, &figure{Name: fmt.Sprintf("fault to observed effect: %s (%s)", p.Class, p.Name),
 			Unit: seconds, Target: &target{AtMost: true, Value: 0.050}})
+		var seen *figure
+		if p.Watch != nil {
+			seen = &figure{Name: "  first seen from outside (its health probe fails)", Unit: seconds, Target: &target{AtMost: true, Value: 0.050}}
+		}
+		f.faultSeen = append(f.faultSeen, seen)
 	}
 	return f
 }
 
 func (f *figures) list() []*figure {
 	out := []*figure{f.ready, f.drill, f.pathWrites, f.directWrites, f.wr, f.rtDirect, f.rtLink, f.rtAdded}
-	out = append(out, f.faultEffect...)
+	for k, e := range f.faultEffect {
+		out = append(out, e)
+		if f.faultSeen[k] != nil {
+			out = append(out, f.faultSeen[k])
+		}
+	}
 	return append(out, f.peak, f.suites)
 }
 
@@ -193,13 +203,23 @@ func oneRun(ctx context.Context, o options, sc harness.Scenario, i int, figs *fi
 			}
 		}
 		for k, p := range faultProbes {
-			d, err := measureFault(ctx, env, p)
-			if err != nil {
+			ft, err := measureFault(ctx, env, p)
+			switch {
+			case ft.Applied > 0:
+				figs.faultEffect[k].add(ft.Applied.Seconds())
+			default:
 				figs.faultEffect[k].miss()
-				note("run %d: fault %s: %v", i, p.Name, err)
-				continue
 			}
-			figs.faultEffect[k].add(d.Seconds())
+			if seen := figs.faultSeen[k]; seen != nil {
+				if ft.Watched {
+					seen.add(ft.FirstSeen.Seconds())
+				} else {
+					seen.miss()
+				}
+			}
+			if err != nil {
+				note("run %d: fault %s: %v", i, p.Name, err)
+			}
 		}
 		if err := env.Close(context.Background()); err != nil {
 			note("run %d: tear down: %v", i, err)

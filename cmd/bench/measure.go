@@ -247,25 +247,43 @@ type faultProbe struct {
 	Class  faults.Class
 	Name   string
 	Params map[string]string
+	// Watch, when set, is the health URL an observer outside the
+	// environment polls to see the fault's first effect (the target stops
+	// answering), beside the fault's own verification once it is fully
+	// applied.
+	Watch func(topology.Environment) string
 }
 
 // faultProbes are one fault per class of the catalogue, chosen so that
 // their effect shows at once (a crash, a refused connection, a region
 // whose processes are gone), not after a probe's time-out.
 var faultProbes = []faultProbe{
-	{faults.Hardware, "instance-crash", map[string]string{"region": "a", "instance": "0"}},
-	{faults.Network, "link-partition", map[string]string{"link": "wan"}},
-	{faults.Region, "region-outage", map[string]string{"region": "b"}},
+	{Class: faults.Hardware, Name: "instance-crash", Params: map[string]string{"region": "a", "instance": "0"}},
+	{Class: faults.Network, Name: "link-partition", Params: map[string]string{"link": "wan"}},
+	{Class: faults.Region, Name: "region-outage", Params: map[string]string{"region": "b"},
+		Watch: func(env topology.Environment) string {
+			return topology.ProbeEndpoint(env.Region(topology.RegionB)) + "/health"
+		}},
+}
+
+// faultTimes is one fault's figures: from the moment its injection began
+// to the moment it was verified fully applied, and (for a probe with a
+// Watch) to the moment an outside observer first saw its target fail.
+type faultTimes struct {
+	Applied, FirstSeen time.Duration
+	Watched            bool
 }
 
 // measureFault strikes p through faults.Apply, the path a drill takes,
 // and returns the wall time from the fault-injected event's instant (the
 // moment the injection began) to the moment the fault was observed to
-// take effect (its verification, recorded with the event); then recovers.
-func measureFault(ctx context.Context, env topology.Environment, p faultProbe) (time.Duration, error) {
+// take effect (its verification, recorded with the event), and with a
+// Watch the time to the first failed poll of its URL; then recovers.
+func measureFault(ctx context.Context, env topology.Environment, p faultProbe) (faultTimes, error) {
+	var ft faultTimes
 	def, ok := faults.Lookup(p.Name)
 	if !ok {
-		return 0, fmt.Errorf("no fault %s in the catalogue", p.Name)
+		return ft, fmt.Errorf("no fault %s in the catalogue", p.Name)
 	}
 	params := faults.Params{}
 	for _, prm := range def.Params {
@@ -276,7 +294,16 @@ func measureFault(ctx context.Context, env topology.Environment, p faultProbe) (
 	}
 	f, err := def.Build(params)
 	if err != nil {
-		return 0, fmt.Errorf("%s: %w", p.Name, err)
+		return ft, fmt.Errorf("%s: %w", p.Name, err)
+	}
+	var down <-chan watched
+	if p.Watch != nil {
+		wctx, stop := context.WithCancel(ctx)
+		defer stop()
+		var err error
+		if down, err = watchDown(wctx, p.Watch(env)); err != nil {
+			return ft, fmt.Errorf("%s: before the fault: %w", p.Name, err)
+		}
 	}
 	rec := history.NewRecorder(env.Clock())
 	var observed time.Time
@@ -290,12 +317,71 @@ func measureFault(ctx context.Context, env topology.Environment, p faultProbe) (
 		defer func() { _ = a.Recover(ctx) }()
 	}
 	if err != nil {
-		return 0, err
+		return ft, err
 	}
 	if !a.Verified {
-		return 0, fmt.Errorf("%s was not observed to take effect: %s", p.Name, a.VerifyError)
+		return ft, fmt.Errorf("%s was not observed to take effect: %s", p.Name, a.VerifyError)
 	}
-	return observed.Sub(a.Began), nil
+	ft.Applied = observed.Sub(a.Began)
+	if down != nil {
+		select {
+		case w := <-down:
+			if w.at.Before(a.Began) {
+				return ft, fmt.Errorf("%s: the observer saw its target fail before the injection began (%s)", p.Name, w.why)
+			}
+			ft.FirstSeen, ft.Watched = w.at.Sub(a.Began), true
+		case <-time.After(5 * time.Second):
+			return ft, fmt.Errorf("%s: the outside observer still saw its target healthy 5s after the fault was applied", p.Name)
+		}
+	}
+	return ft, nil
+}
+
+// watched is the first failed poll of a watchDown.
+type watched struct {
+	at  time.Time
+	why string
+}
+
+// watchDown polls url from outside (its own HTTP client, keep-alive, one
+// request at a time, each bounded at 100 ms) and sends on the returned
+// channel when a poll first fails (an error or a status other than 200),
+// then stops; it also stops when ctx ends. It returns once a first poll
+// answered healthy, or with that poll's error.
+func watchDown(ctx context.Context, url string) (<-chan watched, error) {
+	c := &http.Client{Timeout: 100 * time.Millisecond, Transport: &http.Transport{MaxIdleConnsPerHost: 1}}
+	poll := func() error {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+		if err != nil {
+			return err
+		}
+		resp, err := c.Do(req)
+		if err != nil {
+			return err
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return fmt.Errorf("HTTP %d", resp.StatusCode)
+		}
+		return nil
+	}
+	if err := poll(); err != nil {
+		return nil, fmt.Errorf("the outside observer's first poll of %s: %w", url, err)
+	}
+	out := make(chan watched, 1)
+	go func() {
+		defer c.CloseIdleConnections()
+		for ctx.Err() == nil {
+			if err := poll(); err != nil {
+				if ctx.Err() == nil {
+					out <- watched{at: time.Now(), why: err.Error()}
+				}
+				return
+			}
+		}
+	}()
+	return out, nil
 }
 
 // echo sends every byte back, until ln closes.
