@@ -1206,13 +1206,13 @@ func TestLimitedModeReportingRestoredOnRequest(t *testing.T) {
 // has, and not finished while no failback has.
 func TestBatchBackAfterFailback(t *testing.T) {
 	in := newDrill().input(time.Minute)
-	if back, _, finished := BatchBackAfterFailback(in.History); !back || !finished {
+	if back, _, _, finished := BatchBackAfterFailback(in.History); !back || !finished {
 		t.Errorf("probes every 2m after failback-done at 64m: back %v finished %v, want both", back, finished)
 	}
 	d := newDrill()
 	d.failbackDone = 74*time.Minute + 30*time.Second // the last probe comes at 74m
 	in = d.input(time.Minute)
-	if back, _, finished := BatchBackAfterFailback(in.History); back || !finished {
+	if back, _, _, finished := BatchBackAfterFailback(in.History); back || !finished {
 		t.Errorf("no probe after failback-done: back %v finished %v, want false, true", back, finished)
 	}
 	check(t, BatchOutage{}, in, Unknown, "the run cannot tell")
@@ -1225,7 +1225,92 @@ func TestBatchBackAfterFailback(t *testing.T) {
 		}
 		before.Ops = append(before.Ops, op)
 	}
-	if back, _, finished := BatchBackAfterFailback(before); back || finished {
+	if back, _, _, finished := BatchBackAfterFailback(before); back || finished {
 		t.Errorf("before failback-start: back %v finished %v, want neither", back, finished)
+	}
+}
+
+// failbackWindow starts a synthetic history with a write acknowledged by
+// region b and failback from 10m to 12m (to region a); rebuilt records the
+// standby rebuilt at 14m.
+func failbackWindow() *builder {
+	b := newBuilder()
+	b.at(9*time.Minute+30*time.Second).op(1, history.JournalEntry, "je-1", history.OK, 201, "b", "aos-b-0", time.Second, nil)
+	b.at(10 * time.Minute).event(history.EvFailbackStart, map[string]any{"from": "b", "to": "a"})
+	b.at(12 * time.Minute).event(history.EvFailbackDone, map[string]any{"from": "b", "to": "a"})
+	return b
+}
+
+func rebuilt(b *builder) {
+	b.at(14 * time.Minute).event(history.EvStandbyRebuilt, map[string]any{"region": "b"})
+}
+
+// WritesBackAfterFailback is the condition a drill's after phase waits on
+// for failback-interruption: a write acknowledged by the region failed
+// back to once the failback was over (the standby rebuilt); while none is,
+// the stretch in progress opens at the last acknowledged write, and the
+// check cannot tell.
+func TestWritesBackAfterFailback(t *testing.T) {
+	b := failbackWindow()
+	// Acknowledged by region a after failback-done, but before the
+	// standby was rebuilt: the failback was not over yet.
+	_, last := b.at(13*time.Minute).op(2, history.JournalEntry, "je-2", history.OK, 201, "a", "aos-a-0", time.Second, nil)
+	rebuilt(b)
+	b.at(16 * time.Minute).event(history.EvPhase, map[string]any{"phase": "checks"})
+	back, open, over, finished := WritesBackAfterFailback(b.h)
+	if back || !finished || open.Index != last.Index || over.Key != history.EvStandbyRebuilt {
+		t.Errorf("no write after the rebuild: back %v finished %v open #%d over %s; want the stretch open at #%d, over at the rebuild",
+			back, finished, open.Index, over.Key, last.Index)
+	}
+	check(t, FailbackInterruption{}, Input{History: b.h, Budgets: DefaultBudgets()}, Unknown, "it cannot tell")
+
+	// Region a acknowledges a write after the rebuild: back, and the check
+	// decides.
+	b = failbackWindow()
+	rebuilt(b)
+	b.at(14*time.Minute+10*time.Second).op(2, history.JournalEntry, "je-2", history.OK, 201, "a", "aos-a-0", time.Second, nil)
+	if back, _, _, _ := WritesBackAfterFailback(b.h); !back {
+		t.Error("a write acknowledged by region a after the rebuild: not back")
+	}
+	check(t, FailbackInterruption{}, Input{History: b.h, Budgets: DefaultBudgets()}, Pass, "longest write interruption during failback 4m40s")
+
+	// Only region b answers after the rebuild: not the region failed back to.
+	b = failbackWindow()
+	rebuilt(b)
+	b.at(15*time.Minute).op(2, history.JournalEntry, "je-2", history.OK, 201, "b", "aos-b-0", time.Second, nil)
+	if back, _, _, _ := WritesBackAfterFailback(b.h); back {
+		t.Error("a write acknowledged by region b counted as back in region a")
+	}
+	if _, _, _, finished := WritesBackAfterFailback(newBuilder().h); finished {
+		t.Error("no failback: finished")
+	}
+}
+
+// A batch probe that succeeded after the failback was over does not end
+// the wait while an outage a probe of the failback opened is still open:
+// batch-outage would call it unknown.
+func TestBatchBackAfterFailbackWithAnOutageOpen(t *testing.T) {
+	b := failbackWindow()
+	// batch-1 answers after the rebuild; batch-2, sent before it, fails
+	// after it, and no probe succeeds later.
+	b.at(13 * time.Minute)
+	inv1 := b.add(history.Op{Process: 9, Type: history.Invoke, Kind: history.Batch, Key: "batch-1"})
+	inv2 := b.add(history.Op{Process: 10, Type: history.Invoke, Kind: history.Batch, Key: "batch-2"})
+	rebuilt(b)
+	b.at(15 * time.Minute)
+	ok1 := b.add(history.Op{Process: 9, Type: history.OK, Kind: history.Batch, Key: "batch-1", Region: "a", Status: 200})
+	b.at(16 * time.Minute)
+	b.add(history.Op{Process: 10, Type: history.Fail, Kind: history.Batch, Key: "batch-2", Region: "a", Status: 503, Error: "HTTP 503"})
+	_, _ = inv1, inv2
+	back, open, _, finished := BatchBackAfterFailback(b.h)
+	if back || !finished || open.Index != ok1.Index {
+		t.Errorf("an outage still open: back %v finished %v open #%d; want the outage open from batch-1's success #%d", back, finished, open.Index, ok1.Index)
+	}
+	check(t, BatchOutage{}, Input{History: b.h, Budgets: DefaultBudgets()}, Unknown, "the run cannot tell")
+
+	// The next probe succeeds: back, and the check decides.
+	b.at(17 * time.Minute).op(11, history.Batch, "batch-3", history.OK, 200, "a", "aos-a-0", time.Second, nil)
+	if back, _, _, _ := BatchBackAfterFailback(b.h); !back {
+		t.Error("the outage closed by batch-3: not back")
 	}
 }

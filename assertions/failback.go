@@ -34,39 +34,8 @@ func (FailbackInterruption) Check(in Input) Result {
 	acks := h.AcknowledgedWrites()
 	r := Result{Name: name, Budget: in.Budgets.FailbackInterruption}
 
-	// The stretch in progress opens at the last acknowledgement at or
-	// before failback-start (or failback-start itself).
-	prev := start
-	var rest []history.Completion
-	for _, c := range acks {
-		if !c.Result.Wall.After(start.Wall) {
-			prev = c.Result
-		} else {
-			rest = append(rest, c)
-		}
-	}
-	var worstFrom, worstTo history.Op
-	worst := time.Duration(-1)
-	var resumed *history.Op
-	for _, c := range rest {
-		if gap := c.Result.Service - prev.Service; gap > worst {
-			worst, worstFrom, worstTo = gap, prev, c.Result
-		}
-		prev = c.Result
-		if finished && c.Result.Wall.After(over.Wall) && (to == "" || c.Result.Region == to) {
-			op := c.Result
-			resumed = &op
-			break
-		}
-	}
-	if resumed == nil {
-		// Writes never came back after the failback (or it never finished):
-		// the interruption lasts to the end of the run.
-		end := lastOp(h)
-		if gap := end.Service - prev.Service; gap >= worst {
-			worst, worstFrom, worstTo = gap, prev, end
-		}
-	}
+	w := walkFailbackWrites(h, acks, start, over, finished, to)
+	worst, worstFrom, worstTo, resumed := w.worst, w.worstFrom, w.worstTo, w.resumed
 	r.Observed = worst
 	r.Window = window(worstFrom, worstTo)
 	r.Ops = []int{start.Index, worstFrom.Index, worstTo.Index}
@@ -107,6 +76,77 @@ func (FailbackInterruption) Check(in Input) Result {
 			clk.FormatSpan(worstFrom.Service, worstTo.Service), clk.Format(r.Budget), stretch, steps)
 	}
 	return finish(r, clk)
+}
+
+// writesWalk is what the acknowledged writes around failback showed.
+type writesWalk struct {
+	// The longest stretch without an acknowledged write, from worstFrom
+	// to worstTo (the end of the run when writes never came back).
+	worst              time.Duration
+	worstFrom, worstTo history.Op
+	// resumed is the first write acknowledged by the target region after
+	// the failback was over, nil when none was.
+	resumed *history.Op
+	// openFrom opens the stretch still in progress when resumed is nil.
+	openFrom history.Op
+}
+
+// walkFailbackWrites walks the acknowledged writes from failback-start:
+// the stretch in progress opens at the last acknowledgement at or before
+// start (or start itself) and ends at each next acknowledgement, until the
+// first one by region to (any region when to is "") after over.
+func walkFailbackWrites(h history.History, acks []history.Completion, start, over history.Op, finished bool, to string) writesWalk {
+	prev := start
+	var rest []history.Completion
+	for _, c := range acks {
+		if !c.Result.Wall.After(start.Wall) {
+			prev = c.Result
+		} else {
+			rest = append(rest, c)
+		}
+	}
+	w := writesWalk{worst: -1}
+	for _, c := range rest {
+		if gap := c.Result.Service - prev.Service; gap > w.worst {
+			w.worst, w.worstFrom, w.worstTo = gap, prev, c.Result
+		}
+		prev = c.Result
+		if finished && c.Result.Wall.After(over.Wall) && (to == "" || c.Result.Region == to) {
+			op := c.Result
+			w.resumed = &op
+			return w
+		}
+	}
+	// Writes never came back after the failback (or it never finished):
+	// the interruption lasts to the end of the run.
+	w.openFrom = prev
+	end := lastOp(h)
+	if gap := end.Service - prev.Service; gap >= w.worst {
+		w.worst, w.worstFrom, w.worstTo = gap, prev, end
+	}
+	return w
+}
+
+// WritesBackAfterFailback tells whether h holds what failback-interruption
+// needs to end its count: failback finished and a write was then
+// acknowledged by the region failed back to after over, the moment the
+// failback was over (failback-done, or the standby rebuilt after it). When
+// not, openFrom opens the stretch still in progress. A drill's after phase
+// waits on it (see harness), so a run whose writes were slowed past the
+// after phase is not judged unknown for want of one. finished is false
+// while no failback has finished.
+func WritesBackAfterFailback(h history.History) (back bool, openFrom, over history.Op, finished bool) {
+	start, ok := h.FirstEvent(history.EvFailbackStart)
+	if !ok {
+		return false, history.Op{}, history.Op{}, false
+	}
+	done, finished := eventAfter(h, history.EvFailbackDone, start)
+	if !finished {
+		return false, history.Op{}, history.Op{}, false
+	}
+	over = failbackOver(h, done, true)
+	w := walkFailbackWrites(h, h.AcknowledgedWrites(), start, over, true, str(done.Value, "to"))
+	return w.resumed != nil, w.openFrom, over, true
 }
 
 // describeOp names an operation or event for an explanation.
@@ -332,25 +372,29 @@ func walkBatchProbes(h history.History, batches []history.Completion, start, ove
 }
 
 // BatchBackAfterFailback tells whether h holds what batch-outage needs to
-// end its count: failback finished and a batch probe then succeeded after
+// end its count: failback finished, a batch probe then succeeded after
 // over, the moment the failback was over (failback-done, or the standby
-// rebuilt after it). A drill's after phase waits on it (see harness), so a
-// run whose probes were slowed past the after phase is not judged unknown
-// for want of one. finished is false while no failback has finished.
-func BatchBackAfterFailback(h history.History) (back bool, over history.Op, finished bool) {
+// rebuilt after it), and no outage is still open. When one is, openFrom
+// opens it. A drill's after phase waits on it (see harness), so a run
+// whose probes were slowed past the after phase is not judged unknown for
+// want of one. finished is false while no failback has finished.
+func BatchBackAfterFailback(h history.History) (back bool, openFrom, over history.Op, finished bool) {
 	start, ok := h.FirstEvent(history.EvFailbackStart)
 	if !ok {
-		return false, history.Op{}, false
+		return false, history.Op{}, history.Op{}, false
 	}
 	done, finished := eventAfter(h, history.EvFailbackDone, start)
 	if !finished {
-		return false, history.Op{}, false
+		return false, history.Op{}, history.Op{}, false
 	}
 	over = failbackOver(h, done, true)
 	// The check's own walk: what the after phase waits on is what
 	// batch-outage reads.
 	w := walkBatchProbes(h, completionsOf(h, history.Batch), start, over, true)
-	return w.okAfter, over, true
+	if w.neverBack {
+		return false, w.worstFrom, over, true
+	}
+	return w.okAfter, history.Op{}, over, true
 }
 
 // refusedInLimitedMode tells whether a probe was answered with the

@@ -495,39 +495,66 @@ func driveFaults(ctx context.Context, sc Scenario, steps []prepared, env topolog
 			return nil
 		}
 		if settled() {
-			return awaitBatchBack(ctx, sc, rec, clk, logf)
+			return awaitFailbackDecided(ctx, sc, rec, clk, logf)
 		}
 		logf("the runbook started a failover during the after phase: waiting for its failback")
 	}
 }
 
-// awaitBatchBack lengthens the after phase of a run that failed back until
-// a batch probe has succeeded after the failback was over (failback-done,
-// or the standby rebuilt after it), the observation batch-outage ends its
-// count with. The probes run every ProbeEvery on the wall clock and each
-// may retry for seconds, and the standby's rebuild is machine work, so on
-// a loaded machine the after phase alone can pass without one: the run
-// would be judged unknown for the machine's slowness. It waits until two
-// probe intervals past the later of the failback's end and the batch
-// budget from failback-start: a batch service still down then is the
-// check's failure to report.
-func awaitBatchBack(ctx context.Context, sc Scenario, rec *history.Recorder, clk *clock.Clock, logf func(string, ...any)) error {
+// awaitFailbackDecided lengthens the after phase of a run that failed
+// back until the failback checks can decide, each from the observation it
+// ends its count with (assertions.BatchBackAfterFailback,
+// assertions.WritesBackAfterFailback): a batch probe that succeeded after
+// the failback was over (failback-done, or the standby rebuilt after it)
+// with no batch outage still open, and a write acknowledged by the region
+// failed back to after that moment. The probes run every ProbeEvery on the
+// wall clock and each may retry for seconds, and the standby's rebuild is
+// machine work, so on a loaded machine the after phase alone can end
+// before either: the run would be judged unknown for the machine's
+// slowness. It waits, for each, until two probe intervals past the moment
+// its check can call the stretch still open a failure (the budget from
+// where it opened, and for batch at least from failback-start): a service
+// still down then is the check's failure to report.
+func awaitFailbackDecided(ctx context.Context, sc Scenario, rec *history.Recorder, clk *clock.Clock, logf func(string, ...any)) error {
 	start, ok := rec.Ops().FirstEvent(history.EvFailbackStart)
 	if !ok {
 		return nil
 	}
 	poll := max(clk.Wall(sc.Workload.ProbeEvery)/4, 10*time.Millisecond)
-	logged := false
+	margin := 2 * sc.Workload.ProbeEvery
+	logged := map[string]bool{}
 	for {
-		back, over, finished := assertions.BatchBackAfterFailback(rec.Ops())
-		limit := max(start.Service+sc.Budgets.BatchOutage, over.Service) + 2*sc.Workload.ProbeEvery
-		if back || !finished || clk.Now() >= limit {
+		h := rec.Ops()
+		batchBack, batchOpen, over, finished := assertions.BatchBackAfterFailback(h)
+		if !finished {
 			return nil
 		}
-		if !logged {
-			logf("after phase: no batch probe has succeeded since the failback was over (%s at service %s); waiting for one (until service %s)",
-				over.Key, clock.Round(over.Service), clock.Round(limit))
-			logged = true
+		writesBack, writesOpen, _, _ := assertions.WritesBackAfterFailback(h)
+		now := clk.Now()
+		waits := []struct {
+			what  string
+			back  bool
+			limit time.Duration
+		}{
+			{"batch probe has succeeded with no batch outage open", batchBack,
+				max(start.Service, batchOpen.Service) + sc.Budgets.BatchOutage + margin},
+			{"write has been acknowledged by the region failed back to", writesBack,
+				max(over.Service, writesOpen.Service+sc.Budgets.FailbackInterruption) + margin},
+		}
+		waiting := false
+		for _, w := range waits {
+			if w.back || now >= max(w.limit, over.Service+margin) {
+				continue
+			}
+			waiting = true
+			if !logged[w.what] {
+				logf("after phase: no %s since the failback was over (%s at service %s); waiting for one (until service %s)",
+					w.what, over.Key, clock.Round(over.Service), clock.Round(max(w.limit, over.Service+margin)))
+				logged[w.what] = true
+			}
+		}
+		if !waiting {
+			return nil
 		}
 		select {
 		case <-ctx.Done():

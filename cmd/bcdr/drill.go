@@ -369,7 +369,7 @@ func printSummary(w io.Writer, r report.Result, dir string) {
 				n.MachineWaitMaxMS, "200ms", n.MachineWaitMS)
 		}
 		if r.MachineScale > 0 {
-			fmt.Fprintf(w, "  machine time: the planned switch (%.0fms wall) ran at scale %g, judged at its wall value\n", n.MachineWallMS, r.MachineScale)
+			fmt.Fprintf(w, "  machine time: the planned switch and the standby's rebuild (the longer %.0fms wall) ran at scale %g, judged at their wall value\n", n.MachineWallMS, r.MachineScale)
 		}
 	}
 	if len(r.SkippedChecks) > 0 {
