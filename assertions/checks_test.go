@@ -1236,13 +1236,13 @@ func TestBatchBackAfterFailback(t *testing.T) {
 func failbackWindow() *builder {
 	b := newBuilder()
 	b.at(9*time.Minute+30*time.Second).op(1, history.JournalEntry, "je-1", history.OK, 201, "b", "aos-b-0", time.Second, nil)
-	b.at(10 * time.Minute).event(history.EvFailbackStart, map[string]any{"from": "b", "to": "a"})
-	b.at(12 * time.Minute).event(history.EvFailbackDone, map[string]any{"from": "b", "to": "a"})
+	b.at(10*time.Minute).event(history.EvFailbackStart, map[string]any{"from": "b", "to": "a"})
+	b.at(12*time.Minute).event(history.EvFailbackDone, map[string]any{"from": "b", "to": "a"})
 	return b
 }
 
 func rebuilt(b *builder) {
-	b.at(14 * time.Minute).event(history.EvStandbyRebuilt, map[string]any{"region": "b"})
+	b.at(14*time.Minute).event(history.EvStandbyRebuilt, map[string]any{"region": "b"})
 }
 
 // WritesBackAfterFailback is the condition a drill's after phase waits on
@@ -1256,7 +1256,7 @@ func TestWritesBackAfterFailback(t *testing.T) {
 	// standby was rebuilt: the failback was not over yet.
 	_, last := b.at(13*time.Minute).op(2, history.JournalEntry, "je-2", history.OK, 201, "a", "aos-a-0", time.Second, nil)
 	rebuilt(b)
-	b.at(16 * time.Minute).event(history.EvPhase, map[string]any{"phase": "checks"})
+	b.at(16*time.Minute).event(history.EvPhase, map[string]any{"phase": "checks"})
 	back, open, over, finished := WritesBackAfterFailback(b.h)
 	if back || !finished || open.Index != last.Index || over.Key != history.EvStandbyRebuilt {
 		t.Errorf("no write after the rebuild: back %v finished %v open #%d over %s; want the stretch open at #%d, over at the rebuild",
@@ -1309,7 +1309,7 @@ func TestBatchBackAfterFailbackWithAnOutageOpen(t *testing.T) {
 	check(t, BatchOutage{}, Input{History: b.h, Budgets: DefaultBudgets()}, Unknown, "the run cannot tell")
 
 	// The next probe succeeds: back, and the check decides.
-	b.at(17 * time.Minute).op(11, history.Batch, "batch-3", history.OK, 200, "a", "aos-a-0", time.Second, nil)
+	b.at(17*time.Minute).op(11, history.Batch, "batch-3", history.OK, 200, "a", "aos-a-0", time.Second, nil)
 	if back, _, _, _ := BatchBackAfterFailback(b.h); !back {
 		t.Error("the outage closed by batch-3: not back")
 	}

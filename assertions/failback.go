@@ -136,17 +136,26 @@ func walkFailbackWrites(h history.History, acks []history.Completion, start, ove
 // after phase is not judged unknown for want of one. finished is false
 // while no failback has finished.
 func WritesBackAfterFailback(h history.History) (back bool, openFrom, over history.Op, finished bool) {
-	start, ok := h.FirstEvent(history.EvFailbackStart)
-	if !ok {
-		return false, history.Op{}, history.Op{}, false
-	}
-	done, finished := eventAfter(h, history.EvFailbackDone, start)
+	start, done, over, finished := finishedFailback(h)
 	if !finished {
 		return false, history.Op{}, history.Op{}, false
 	}
-	over = failbackOver(h, done, true)
 	w := walkFailbackWrites(h, h.AcknowledgedWrites(), start, over, true, str(done.Value, "to"))
 	return w.resumed != nil, w.openFrom, over, true
+}
+
+// finishedFailback finds the first failback's start, its done event and
+// the moment it was over (failbackOver); finished is false while no
+// failback has finished.
+func finishedFailback(h history.History) (start, done, over history.Op, finished bool) {
+	start, ok := h.FirstEvent(history.EvFailbackStart)
+	if !ok {
+		return start, done, over, false
+	}
+	if done, finished = eventAfter(h, history.EvFailbackDone, start); !finished {
+		return start, done, over, false
+	}
+	return start, done, failbackOver(h, done, true), true
 }
 
 // describeOp names an operation or event for an explanation.
@@ -379,15 +388,10 @@ func walkBatchProbes(h history.History, batches []history.Completion, start, ove
 // whose probes were slowed past the after phase is not judged unknown for
 // want of one. finished is false while no failback has finished.
 func BatchBackAfterFailback(h history.History) (back bool, openFrom, over history.Op, finished bool) {
-	start, ok := h.FirstEvent(history.EvFailbackStart)
-	if !ok {
-		return false, history.Op{}, history.Op{}, false
-	}
-	done, finished := eventAfter(h, history.EvFailbackDone, start)
+	start, _, over, finished := finishedFailback(h)
 	if !finished {
 		return false, history.Op{}, history.Op{}, false
 	}
-	over = failbackOver(h, done, true)
 	// The check's own walk: what the after phase waits on is what
 	// batch-outage reads.
 	w := walkBatchProbes(h, completionsOf(h, history.Batch), start, over, true)

@@ -37,6 +37,17 @@ func (s *rebuildingSQL) Status(ctx context.Context) (topology.ShippingStatus, er
 
 func rebuildingRunbook(t *testing.T) (*Runbook, *rebuildingEnv, *clock.Clock, *history.Recorder) {
 	t.Helper()
+	base, clk := quietFakeEnv(t)
+	env := &rebuildingEnv{Environment: base, sql: &rebuildingSQL{LogShipping: base.SQL()}}
+	rec := history.NewRecorder(clk)
+	return NewRunbook(RunbookConfig{DetectAfter: 1, SignOff: "approve"}, env, rec), env, clk, rec
+}
+
+// quietFakeEnv brings up a small fake environment at scale 100 whose log
+// shipping and blob replication jobs never run on their own (an hour
+// apart); it is closed when the test ends.
+func quietFakeEnv(t *testing.T) (topology.Environment, *clock.Clock) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	spec := topology.DefaultSpec()
@@ -49,9 +60,7 @@ func rebuildingRunbook(t *testing.T) (*Runbook, *rebuildingEnv, *clock.Clock, *h
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { base.Close(context.Background()) })
-	env := &rebuildingEnv{Environment: base, sql: &rebuildingSQL{LogShipping: base.SQL()}}
-	rec := history.NewRecorder(clk)
-	return NewRunbook(RunbookConfig{DetectAfter: 1, SignOff: "approve"}, env, rec), env, clk, rec
+	return base, clk
 }
 
 // waitFor polls cond (an observable condition, not a fixed sleep) until

@@ -7,10 +7,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/bcdr-harness/bcdr/clock"
 	"github.com/bcdr-harness/bcdr/history"
 	"github.com/bcdr-harness/bcdr/topology"
-	"github.com/bcdr-harness/bcdr/topology/fake"
 )
 
 // resumeEnv wraps the fake environment: its blob switchover fails a number
@@ -70,16 +68,7 @@ func (r *routerSpy) SwitchTo(to topology.RegionName) error {
 func TestFailbackResumesAfterAPartialSwitch(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	spec := topology.DefaultSpec()
-	spec.Provider = fake.Name
-	spec.InstancesPerRegion, spec.FaultDomains = 2, 2
-	spec.LogBackupInterval, spec.LogCopyInterval, spec.LogRestoreInterval, spec.BlobReplInterval = time.Hour, time.Hour, time.Hour, time.Hour
-	clk := clock.New(100)
-	base, err := fake.Up(ctx, spec, clk)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer base.Close(context.Background())
+	base, clk := quietFakeEnv(t)
 	env := &resumeEnv{Environment: base, sql: &countingSQL{LogShipping: base.SQL()},
 		blob: &flakyBlob{Replication: base.Blob(), fails: 1}, router: &routerSpy{Router: base.Router()}}
 	rec := history.NewRecorder(clk)

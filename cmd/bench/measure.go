@@ -64,6 +64,7 @@ func probeHealth(ctx context.Context, c *http.Client, url string) error {
 	if err != nil {
 		return err
 	}
+	_, _ = io.Copy(io.Discard, resp.Body) // the connection is kept for the next probe
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
 		return fmt.Errorf("health HTTP %d", resp.StatusCode)
@@ -350,22 +351,7 @@ type watched struct {
 // answered healthy, or with that poll's error.
 func watchDown(ctx context.Context, url string) (<-chan watched, error) {
 	c := &http.Client{Timeout: 100 * time.Millisecond, Transport: &http.Transport{MaxIdleConnsPerHost: 1}}
-	poll := func() error {
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-		if err != nil {
-			return err
-		}
-		resp, err := c.Do(req)
-		if err != nil {
-			return err
-		}
-		_, _ = io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
-			return fmt.Errorf("HTTP %d", resp.StatusCode)
-		}
-		return nil
-	}
+	poll := func() error { return probeHealth(ctx, c, url) }
 	if err := poll(); err != nil {
 		return nil, fmt.Errorf("the outside observer's first poll of %s: %w", url, err)
 	}

@@ -43,7 +43,7 @@ func TestWatchDownSeesTheFirstFailure(t *testing.T) {
 	down.Store(true)
 	select {
 	case w := <-seen:
-		if w.at.Before(wentDown) || w.why != "HTTP 503" {
+		if w.at.Before(wentDown) || w.why != "health HTTP 503" {
 			t.Fatalf("reported %v, want the first 503 after %s", w, wentDown)
 		}
 	case <-ctx.Done():
