@@ -122,15 +122,30 @@ func Up(ctx context.Context, spec topology.Spec, clk *clock.Clock) (_ *Env, err 
 		}
 		e.reg.Add(e.blobTarget(r))
 	}
-	wanDial, err := e.startSQL(ctx)
+	// The AOS stubs start while the SQL pair comes up (their addresses
+	// are known once the pair is prepared), and the load balancers, whose
+	// probes connect them to SQL, once it is up: a probe storm at a server
+	// still starting slowed its start more than the overlap gained.
+	wanDial, err := e.prepareSQL()
 	if err != nil {
+		return nil, err
+	}
+	if err = e.startInstances(); err != nil {
+		return nil, err
+	}
+	if err = e.startSQL(ctx); err != nil {
 		return nil, err
 	}
 	if err = e.startBlobReplication(ctx, wanDial); err != nil {
 		return nil, err
 	}
-	if err = e.startRegions(ctx); err != nil {
+	if err = e.startBalancers(); err != nil {
 		return nil, err
+	}
+	for _, r := range e.regions {
+		if err := r.waitHealthy(ctx); err != nil {
+			return nil, err
+		}
 	}
 	e.wg.Add(2)
 	go func() { defer e.wg.Done(); e.pair.Run(runCtx) }()
@@ -160,11 +175,11 @@ func (e *Env) makeWorkDir() (err error) {
 	return nil
 }
 
-// startSQL starts the PostgreSQL pair and the WAN links to each region's
-// backup share, SQL server and blob store, creates the schema and
-// initialises log shipping. wanDial gives a WAN link's address by kind
-// (share, sql, blob) and region.
-func (e *Env) startSQL(ctx context.Context) (wanDial func(kind string, to topology.RegionName) string, err error) {
+// prepareSQL prepares the PostgreSQL pair (its addresses, nothing
+// started) and the WAN links to each region's backup share, SQL server and
+// blob store. wanDial gives a WAN link's address by kind (share, sql, blob)
+// and region.
+func (e *Env) prepareSQL() (wanDial func(kind string, to topology.RegionName) string, err error) {
 	wanAddrs := sync.Map{} // "kind/region" -> proxy address
 	wanDial = func(kind string, to topology.RegionName) string {
 		v, _ := wanAddrs.Load(kind + "/" + string(to))
@@ -172,7 +187,7 @@ func (e *Env) startSQL(ctx context.Context) (wanDial func(kind string, to topolo
 		return s
 	}
 	spec := e.spec
-	e.pair, err = pgship.New(ctx, pgship.Config{
+	e.pair, err = pgship.Prepare(pgship.Config{
 		WorkDir: e.workDir, Clock: e.clk, Primary: topology.RegionA, Secondary: topology.RegionB,
 		Database: "finance", BackupInterval: spec.LogBackupInterval, CopyInterval: spec.LogCopyInterval,
 		RestoreInterval: spec.LogRestoreInterval, WANDial: wanDial,
@@ -196,15 +211,21 @@ func (e *Env) startSQL(ctx context.Context) (wanDial func(kind string, to topolo
 			wanAddrs.Store(kind+"/"+string(r), addr)
 		}
 	}
-	if err = e.migrate(ctx); err != nil {
-		return nil, err
+	return wanDial, nil
+}
+
+// startSQL brings the prepared pair up, creates the schema and initialises
+// log shipping.
+func (e *Env) startSQL(ctx context.Context) error {
+	if err := e.pair.Bootstrap(ctx); err != nil {
+		return fmt.Errorf("sql pair: %w", err)
+	}
+	if err := e.migrate(ctx); err != nil {
+		return err
 	}
 	// Log shipping is initialised like a real one: the secondary starts from
 	// a backup that already holds the schema.
-	if err = topology.InitialSync(ctx, e.pair); err != nil {
-		return nil, err
-	}
-	return wanDial, nil
+	return topology.InitialSync(ctx, e.pair)
 }
 
 // startBlobReplication builds the replicator from region a's blob store
@@ -219,35 +240,46 @@ func (e *Env) startBlobReplication(ctx context.Context, wanDial func(kind string
 	return err
 }
 
-// startRegions starts each region's AOS stubs (this executable) and load
-// balancer, its client link and the front door's router, and waits until
-// every instance is healthy.
-func (e *Env) startRegions(ctx context.Context) error {
+// startInstances starts each region's AOS stubs (this executable).
+func (e *Env) startInstances() error {
 	exe, err := os.Executable()
 	if err != nil {
 		return fmt.Errorf("find own executable for the AOS stubs: %w", err)
 	}
-	targets := map[topology.RegionName]string{}
 	for _, r := range []topology.RegionName{topology.RegionA, topology.RegionB} {
-		reg, err := e.startRegion(ctx, r, exe)
-		if err != nil {
+		reg := &Region{env: e}
+		reg.RegionName = r
+		reg.SetUp(true)
+		e.regions[r] = reg
+		if err := e.startInstancesOf(reg, exe); err != nil {
 			return err
 		}
-		e.regions[r] = reg
+	}
+	return nil
+}
+
+// startBalancers starts each region's load balancer over its instances
+// and its client link, and the front door's router; Up then waits until
+// every instance is healthy.
+func (e *Env) startBalancers() (err error) {
+	probe := max(e.clk.Wall(e.spec.ProbeInterval), 50*time.Millisecond)
+	targets := map[topology.RegionName]string{}
+	for _, r := range []topology.RegionName{topology.RegionA, topology.RegionB} {
+		reg := e.regions[r]
+		var ids, addrs []string
+		for _, in := range reg.AOS {
+			ids, addrs = append(ids, in.cfg.ID()), append(addrs, in.cfg.Listen)
+		}
+		if reg.LB, err = lb.NewBalancer(r, ids, addrs, probe); err != nil {
+			return err
+		}
 		if targets[r], err = e.links.Add(topology.LinkName(topology.LinkClient, r), "lb", reg.LB.Addr()); err != nil {
 			return err
 		}
 		reg.ClientAddr = targets[r]
 	}
-	if e.router, err = lb.NewRouter(targets, topology.RegionA); err != nil {
-		return err
-	}
-	for _, r := range e.regions {
-		if err := r.waitHealthy(ctx); err != nil {
-			return err
-		}
-	}
-	return nil
+	e.router, err = lb.NewRouter(targets, topology.RegionA)
+	return err
 }
 
 func (e *Env) db(r topology.RegionName) (*sql.DB, error) {
@@ -281,23 +313,22 @@ func (e *Env) migrate(ctx context.Context) error {
 	return appdb.Migrate(ctx, db, appdb.Postgres)
 }
 
-func (e *Env) startRegion(ctx context.Context, r topology.RegionName, exe string) (*Region, error) {
+// startInstancesOf starts region reg's AOS stubs behind their links to
+// the region's SQL server and blob store.
+func (e *Env) startInstancesOf(reg *Region, exe string) error {
+	r := reg.RegionName
 	sqlAddr, err := e.links.Add(topology.LinkName(topology.LinkAOSSQL, r), "sql", e.pair.SQLAddr(r))
 	if err != nil {
-		return nil, err
+		return err
 	}
 	blobAddr, err := e.links.Add(topology.LinkName(topology.LinkAOSBlob, r), "blob", e.blobs[r].Addr())
 	if err != nil {
-		return nil, err
+		return err
 	}
-	reg := &Region{env: e}
-	reg.RegionName = r
-	reg.SetUp(true)
-	var ids, addrs []string
 	for i := 0; i < e.spec.InstancesPerRegion; i++ {
 		listen, err := ports.Free()
 		if err != nil {
-			return nil, fmt.Errorf("port for AOS: %w", err)
+			return fmt.Errorf("port for AOS: %w", err)
 		}
 		cfg := aos.Config{Region: string(r), FaultDomain: e.spec.FaultDomainOf(i), Index: i, Listen: listen,
 			SQLDriver: string(appdb.Postgres), SQLDSN: e.pair.DSN(sqlAddr), S3Endpoint: blobAddr,
@@ -307,20 +338,11 @@ func (e *Env) startRegion(ctx context.Context, r topology.RegionName, exe string
 		id := cfg.ID()
 		p.OnStart(func(pid int) { e.reg.AddProcess(pid, "AOS instance "+id) })
 		if err := p.Start(); err != nil {
-			return nil, err
+			return err
 		}
-		inst := &Instance{cfg: cfg, p: p}
-		reg.AOS = append(reg.AOS, inst)
-		ids, addrs = append(ids, cfg.ID()), append(addrs, listen)
+		reg.AOS = append(reg.AOS, &Instance{cfg: cfg, p: p})
 	}
-	probe := e.clk.Wall(e.spec.ProbeInterval)
-	if probe < 50*time.Millisecond {
-		probe = 50 * time.Millisecond
-	}
-	if reg.LB, err = lb.NewBalancer(r, ids, addrs, probe); err != nil {
-		return nil, err
-	}
-	return reg, nil
+	return nil
 }
 
 // Owns tells whether the run created the target (topology.Owner).

@@ -121,11 +121,27 @@ type region struct {
 
 var _ topology.LogShipping = (*Pair)(nil)
 
-// New builds the pair: initdb and start the primary, create the database
-// and roles, base-backup the secondary and start it as a standby, and start
-// a share server per region. On error everything already started is
-// released.
-func New(ctx context.Context, cfg Config) (p *Pair, err error) {
+// New builds the pair: Prepare, then Bootstrap. On error everything
+// already started is released.
+func New(ctx context.Context, cfg Config) (*Pair, error) {
+	p, err := Prepare(cfg)
+	if err != nil {
+		return nil, err
+	}
+	if err := p.Bootstrap(ctx); err != nil {
+		_ = p.Close()
+		return nil, err
+	}
+	return p, nil
+}
+
+// Prepare makes the pair's directories and scripts, starts a share server
+// per region and chooses each region's SQL port, and starts no database:
+// from here on SQLAddr and DSN are known, so that what connects to the
+// servers can be started while Bootstrap brings them up. On error
+// everything already started is released; otherwise the caller releases
+// the pair with Close, whether or not Bootstrap ran.
+func Prepare(cfg Config) (p *Pair, err error) {
 	if cfg.WorkDir == "" {
 		return nil, errors.New("pgship: Config.WorkDir is required")
 	}
@@ -210,18 +226,25 @@ func New(ctx context.Context, cfg Config) (p *Pair, err error) {
 			return p, fmt.Errorf("region %s: %w", name, err)
 		}
 	}
+	return p, nil
+}
 
+// Bootstrap brings a prepared pair up: initdb and start the primary, create
+// the database and roles, base-backup the secondary, start it as a standby
+// and start shipping. On error the caller closes the pair.
+func (p *Pair) Bootstrap(ctx context.Context) error {
+	cfg := p.cfg
 	prim := p.regions[cfg.Primary]
-	if err = p.initPrimary(ctx, prim); err != nil {
-		return p, fmt.Errorf("region %s: %w", prim.name, err)
+	if err := p.initPrimary(ctx, prim); err != nil {
+		return fmt.Errorf("region %s: %w", prim.name, err)
 	}
 	floor, err := p.rebuildStandby(ctx, p.regions[cfg.Secondary], p.SQLAddr(cfg.Primary))
 	if err != nil {
-		return p, fmt.Errorf("region %s: %w", cfg.Secondary, err)
+		return fmt.Errorf("region %s: %w", cfg.Secondary, err)
 	}
 	p.StartShipping(floor)
 	p.logf("pgship: primary %s on %s, standby %s on %s", cfg.Primary, p.SQLAddr(cfg.Primary), cfg.Secondary, p.SQLAddr(cfg.Secondary))
-	return p, nil
+	return nil
 }
 
 func randomHex(n int) string {
